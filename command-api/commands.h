@@ -1,0 +1,58 @@
+/* commands.h — the commands the API accepts, and their parsing from HTTP
+ * input (path id + JSON body). This is the edge: every field is checked for
+ * presence, type, UTF-8 and length here, so handlers can trust a command.
+ * Blank-text checks are business rules and live in post.c, where they run
+ * in the original's order (an inactive post is reported before a blank
+ * message). */
+#ifndef COMMANDS_H
+#define COMMANDS_H
+
+#include "sm_error.h"
+#include "sm_uuid.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* Field limits in bytes (docs/api.md, "Limits"). */
+#define CMD_MAX_AUTHOR 64
+#define CMD_MAX_USERNAME 64
+#define CMD_MAX_MESSAGE 4096
+#define CMD_MAX_COMMENT 2048
+
+typedef enum {
+    CMD_NEW_POST = 0,
+    CMD_EDIT_MESSAGE,
+    CMD_LIKE_POST,
+    CMD_ADD_COMMENT,
+    CMD_EDIT_COMMENT,
+    CMD_REMOVE_COMMENT,
+    CMD_DELETE_POST,
+    CMD_COUNT
+} cmd_type;
+
+typedef struct command {
+    cmd_type type;
+    sm_uuid_str post_id;      /* from the path; generated for NewPost */
+    sm_uuid_str comment_id;   /* EditComment, RemoveComment */
+    /* Borrowed from the parsed body, which must outlive the command. */
+    const char *author;
+    const char *message;
+    const char *comment;
+    const char *username;
+    int64_t if_match;         /* -2: none; -1: "*"; else the expected version */
+} command;
+
+#define CMD_NO_IF_MATCH (-2)
+
+/* Fills cmd from the body object for the given type (post_id is set by the
+ * caller). Returns SM_ERR_INVALID naming the first bad field. `body` may be
+ * NULL for commands without a body (LikePost). */
+sm_status cmd_parse(cmd_type type, const json_t *body, command *cmd, sm_error *err);
+
+/* True if the command takes a JSON body. */
+bool cmd_takes_body(cmd_type type);
+
+/* Route name of a command type ("NewPost", "LikePost"...). */
+const char *cmd_name(cmd_type type);
+
+#endif

@@ -1,0 +1,120 @@
+/* event_store.c — the port's dispatch layer: URL scheme to adapter, and the
+ * checks that are the same for every adapter. */
+#include "event_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct es_store {
+    const es_ops *ops;
+    void *impl;
+};
+
+es_store *es_store_new(const es_ops *ops, void *impl)
+{
+    es_store *s = malloc(sizeof *s);
+    if (!s) {
+        ops->close(impl);
+        return NULL;
+    }
+    s->ops = ops;
+    s->impl = impl;
+    return s;
+}
+
+es_status es_open(const char *url, es_store **out, sm_error *err)
+{
+    *out = NULL;
+    if (!url || !*url) {
+        sm_fail(err, SM_ERR_INVALID, "event store URL is empty");
+        return ES_INVALID;
+    }
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        if (!url[7]) {
+            sm_fail(err, SM_ERR_INVALID, "event store URL 'sqlite:' needs a file path");
+            return ES_INVALID;
+        }
+        return es_sqlite_open(url + 7, out, err);
+    }
+    if (strncmp(url, "mongodb://", 10) == 0 || strncmp(url, "mongodb+srv://", 14) == 0)
+        return es_mongo_open(url, out, err);
+    sm_fail(err, SM_ERR_INVALID,
+            "unknown event store URL scheme (expected sqlite:PATH or mongodb://...)");
+    return ES_INVALID;
+}
+
+es_status es_validate_batch(const char *aggregate_id, int64_t expected_version,
+                            const sm_event *evs, size_t n, sm_error *err)
+{
+    if (!aggregate_id || !sm_uuid_parse(aggregate_id, NULL) || expected_version < -1 ||
+        (n > 0 && !evs)) {
+        sm_fail(err, SM_ERR_INVALID, "append: bad arguments");
+        return ES_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].version != expected_version + 1 + (int64_t)i) {
+            sm_fail(err, SM_ERR_INVALID, "append: event %zu has version %lld, expected %lld", i,
+                    (long long)evs[i].version, (long long)(expected_version + 1 + (int64_t)i));
+            return ES_INVALID;
+        }
+        if (strcmp(evs[i].aggregate_id, aggregate_id) != 0 || !sm_event_type_name(evs[i].type)) {
+            sm_fail(err, SM_ERR_INVALID, "append: event %zu does not belong to this stream", i);
+            return ES_INVALID;
+        }
+    }
+    return ES_OK;
+}
+
+es_status es_append(es_store *s, const char *aggregate_id, int64_t expected_version,
+                    const sm_event *evs, size_t n, sm_error *err)
+{
+    es_status st = es_validate_batch(aggregate_id, expected_version, evs, n, err);
+    if (st != ES_OK || n == 0)
+        return st;
+    return s->ops->append(s->impl, aggregate_id, expected_version, evs, n, err);
+}
+
+es_status es_load(es_store *s, const char *aggregate_id, int64_t from_version, size_t limit,
+                  sm_event_list *out, sm_error *err)
+{
+    if (!aggregate_id || !sm_uuid_parse(aggregate_id, NULL) || from_version < 0) {
+        sm_fail(err, SM_ERR_INVALID, "load: bad arguments");
+        return ES_INVALID;
+    }
+    return s->ops->load(s->impl, aggregate_id, from_version, limit, out, err);
+}
+
+es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_event_list *out,
+                      es_cursor *next, sm_error *err)
+{
+    if (limit == 0) {
+        sm_fail(err, SM_ERR_INVALID, "read_all: limit must be positive");
+        return ES_INVALID;
+    }
+    return s->ops->read_all(s->impl, after, limit, out, next, err);
+}
+
+es_status es_ping(es_store *s, sm_error *err) { return s->ops->ping(s->impl, err); }
+
+const char *es_adapter_name(const es_store *s) { return s->ops->name; }
+
+void es_close(es_store *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s->impl);
+    free(s);
+}
+
+sm_status es_to_sm_status(es_status st)
+{
+    switch (st) {
+    case ES_OK:          return SM_OK;
+    case ES_CONFLICT:    return SM_ERR_CONFLICT;
+    case ES_NOT_FOUND:   return SM_ERR_NOT_FOUND;
+    case ES_UNAVAILABLE: return SM_ERR_UNAVAILABLE;
+    case ES_INVALID:     return SM_ERR_INVALID;
+    case ES_INTERNAL:    return SM_ERR_INTERNAL;
+    }
+    return SM_ERR_INTERNAL;
+}

@@ -1,0 +1,117 @@
+/* event_store.h — the event store port: append-only streams of events, one
+ * stream per post (aggregate), with optimistic concurrency.
+ *
+ * Adapters: es_sqlite.c (the embedded default, "sqlite:PATH") and es_mongo.c
+ * ("mongodb://..."). Each adapter is one file that fills an es_ops table and
+ * calls es_store_new(); the rest of the program sees only this header.
+ *
+ * Guarantees every adapter gives:
+ *  - UNIQUE (aggregate id, version): two writers can never both store version
+ *    n of one post; the loser gets ES_CONFLICT and nothing of its batch is
+ *    written.
+ *  - Versions are dense: a post's first event is 0, then +1 each.
+ *  - ES_UNAVAILABLE when the backing server or file cannot be reached; the
+ *    store recovers by itself once it is back (no reopen needed).
+ *
+ * Thread-safety: an es_store may be shared by any number of threads; each
+ * adapter pools its own connections. */
+#ifndef EVENT_STORE_H
+#define EVENT_STORE_H
+
+#include "sm_error.h"
+#include "sm_event.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ES_OK = 0,
+    ES_CONFLICT,    /* the stream is not at expected_version */
+    ES_NOT_FOUND,   /* reserved for lookups by id; loads return empty lists */
+    ES_UNAVAILABLE, /* server or file unreachable: retry later */
+    ES_INVALID,     /* caller error: bad arguments or event batch */
+    ES_INTERNAL     /* anything else (corrupt row, OOM) */
+} es_status;
+
+/* Opaque position in the store-wide order used by es_read_all(). The empty
+ * string means "before the first event". Adapters choose the encoding
+ * (SQLite: rowid; MongoDB: ObjectId hex). */
+#define ES_CURSOR_MAX 48
+typedef struct es_cursor {
+    char token[ES_CURSOR_MAX];
+} es_cursor;
+
+typedef struct es_store es_store;
+
+typedef struct es_ops {
+    const char *name; /* "sqlite", "mongodb": shown in /health and logs */
+    es_status (*append)(void *impl, const char *aggregate_id, int64_t expected_version,
+                        const sm_event *evs, size_t n, sm_error *err);
+    es_status (*load)(void *impl, const char *aggregate_id, int64_t from_version,
+                      size_t limit, sm_event_list *out, sm_error *err);
+    es_status (*read_all)(void *impl, const es_cursor *after, size_t limit,
+                          sm_event_list *out, es_cursor *next, sm_error *err);
+    es_status (*ping)(void *impl, sm_error *err);
+    void (*close)(void *impl);
+} es_ops;
+
+/* Opens the store named by url: "sqlite:PATH" (file created if missing,
+ * schema applied idempotently) or "mongodb://host:port[/db][?opts]" (database
+ * from the path, default "socialMedia"; collection "eventStore"; the unique
+ * index is created on open). A server that is down at open is not an error:
+ * the store reports ES_UNAVAILABLE per call until it comes up. Returns
+ * ES_INVALID for an unknown scheme or a malformed URL. Caller frees the store
+ * with es_close(). */
+es_status es_open(const char *url, es_store **out, sm_error *err);
+
+/* Appends evs[0..n) to the stream aggregate_id, whose last stored version
+ * must be expected_version (-1: the stream must not exist yet). The events'
+ * versions must be expected_version+1, +2, ... and their aggregate_id must
+ * equal aggregate_id, else ES_INVALID. Atomic: all n events or none. Returns
+ * ES_CONFLICT if the stream is at any other version. The caller keeps
+ * ownership of evs. */
+es_status es_append(es_store *s, const char *aggregate_id, int64_t expected_version,
+                    const sm_event *evs, size_t n, sm_error *err);
+
+/* Appends to out (which the caller owns and frees) the events of one stream
+ * with version >= from_version, in version order, at most limit of them
+ * (0: no limit). A stream with no such events leaves out unchanged and
+ * returns ES_OK: "not found" is the caller's judgement. */
+es_status es_load(es_store *s, const char *aggregate_id, int64_t from_version, size_t limit,
+                  sm_event_list *out, sm_error *err);
+
+/* Appends to out up to limit events stored after cursor `after` (NULL or an
+ * empty token: from the start), in the store's global order, and sets *next
+ * to the position of the last one returned (unchanged if none). SQLite's
+ * order is commit order. MongoDB's is ObjectId order, which matches commit
+ * order only for one writer process; consumers that need per-stream order
+ * across writers must not rely on it (see the outbox relay). */
+es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_event_list *out,
+                      es_cursor *next, sm_error *err);
+
+/* Cheap reachability check for /health. */
+es_status es_ping(es_store *s, sm_error *err);
+
+/* Adapter name ("sqlite", "mongodb"). */
+const char *es_adapter_name(const es_store *s);
+
+void es_close(es_store *s);
+
+/* Maps a store status to the program-wide status (ES_CONFLICT ->
+ * SM_ERR_CONFLICT, ES_UNAVAILABLE -> SM_ERR_UNAVAILABLE, ...). */
+sm_status es_to_sm_status(es_status st);
+
+/* Checks the batch rules shared by every adapter's append (dense versions
+ * from expected+1, matching aggregate id, known type). */
+es_status es_validate_batch(const char *aggregate_id, int64_t expected_version,
+                            const sm_event *evs, size_t n, sm_error *err);
+
+/* For adapters only: wraps an adapter's state in a store. Takes ownership of
+ * impl (ops->close frees it). Returns NULL on OOM, after closing impl. */
+es_store *es_store_new(const es_ops *ops, void *impl);
+
+/* Adapter constructors, called by es_open(). */
+es_status es_sqlite_open(const char *path, es_store **out, sm_error *err);
+es_status es_mongo_open(const char *uri, es_store **out, sm_error *err);
+
+#endif

@@ -1,0 +1,93 @@
+/* main.c — command-api: configuration, event store, HTTP server, signals.
+ * Everything it wires together lives in the smpost_cmd library. */
+#include "event_store.h"
+#include "http_server.h"
+#include "routes.h"
+#include "sm_config.h"
+#include "sm_log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic;
+static long port, threads, request_timeout_ms, max_attempts;
+static sm_log_level log_level;
+
+static const sm_option options[] = {
+    {"port", "SMPOST_PORT", SM_OPT_INT, "5001", 0, 65535, "HTTP port (0: any free port)", &port},
+    {"listen", "SMPOST_LISTEN", SM_OPT_STRING, "127.0.0.1", 0, 0,
+     "address to listen on (0.0.0.0 for all interfaces)", &listen_addr},
+    {"event-store", "SMPOST_EVENT_STORE", SM_OPT_STRING, "sqlite:var/events.db", 0, 0,
+     "event store URL: sqlite:PATH or mongodb://HOST:PORT[/DB]", &event_store_url},
+    {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
+     "Kafka bootstrap servers (used by the event publisher)", &kafka_bootstrap},
+    {"kafka-topic", "KAFKA_TOPIC", SM_OPT_STRING, "SocialMediaPostEvents", 0, 0,
+     "Kafka topic for post events", &kafka_topic},
+    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
+     &threads},
+    {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
+     "drop a request (or a slow client) after this long", &request_timeout_ms},
+    {"max-attempts", "SMPOST_MAX_ATTEMPTS", SM_OPT_INT, "10", 1, 1000,
+     "attempts per command when concurrent writers conflict, then 409", &max_attempts},
+    {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
+     "debug, info, warn or error", &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+int main(int argc, char **argv)
+{
+    sm_error err = {0};
+    sm_config_result cr = sm_config_load(options, NOPTIONS, argc, argv, "command-api",
+                                         "smpost command API: accepts post commands and stores "
+                                         "their events.",
+                                         stdout, &err);
+    if (cr != SM_CONFIG_RUN) {
+        if (cr == SM_CONFIG_EXIT_ERROR)
+            fprintf(stderr, "command-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
+    }
+    sm_log_set_level(log_level);
+
+    /* Block the stop signals before any thread starts, so every thread
+     * inherits the mask and only sigwait() below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    cmd_app app = {0};
+    http_server *server = NULL;
+    if (es_open(event_store_url, &app.store, &err) != ES_OK) {
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=\"%s\"",
+               event_store_url, err.message);
+        goto out;
+    }
+    cmd_context_init(&app.cmd, app.store);
+    app.cmd.max_attempts = (int)max_attempts;
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms};
+    server = http_server_start(&so, routes_handle, &app, &err);
+    if (!server) {
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
+        goto out_cmd;
+    }
+    sm_log(SM_LOG_INFO, "listening",
+           "service=command-api addr=%s port=%d event_store=%s kafka_topic=%s", listen_addr,
+           http_server_port(server), es_adapter_name(app.store), kafka_topic);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
+    http_server_stop(server); /* waits for in-flight requests */
+    rc = 0;
+out_cmd:
+    cmd_context_destroy(&app.cmd);
+out:
+    es_close(app.store);
+    sm_config_free(options, NOPTIONS);
+    (void)kafka_bootstrap;
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* post.h — the Post aggregate: state rebuilt from events, and the business
+ * rules that decide which event a command raises.
+ *
+ * Two kinds of function, kept apart on purpose:
+ *  - post_apply() folds one stored event into the state. It never fails on
+ *    a valid event: history is fact, even if today's rules would refuse it.
+ *  - post_decide_*() check the rules against the current state and, if they
+ *    hold, fill *out with the one new event (version = state version + 1).
+ *    A broken rule returns SM_ERR_RULE (or SM_ERR_NOT_FOUND for an unknown
+ *    comment) with the original service's exact text; nothing is raised.
+ *
+ * Rule order and texts follow docs/api.md (from the original, §2.3 of the
+ * reference): nothing but delete-checks works on a removed post; only the
+ * author deletes a post (ignoring case); only a comment's author edits or
+ * removes it (exact match); anyone edits a post's message; likes are
+ * unlimited; blank text is refused.
+ *
+ * A post_state owns its strings and comments; post_free() releases them.
+ * Not thread-safe: one state per request. */
+#ifndef POST_H
+#define POST_H
+
+#include "sm_error.h"
+#include "sm_event.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct post_comment {
+    sm_uuid_str id;
+    char *text;
+    char *username;
+    int64_t date_ms;
+    bool edited;
+    int64_t edited_at_ms;
+} post_comment;
+
+typedef struct post_state {
+    sm_uuid_str id;
+    int64_t version;    /* -1 until the first event is applied */
+    bool active;        /* false once removed */
+    char *author;
+    char *message;
+    int64_t date_posted_ms;
+    int64_t likes;
+    post_comment *comments; /* in the order they were added */
+    size_t ncomments, comments_cap;
+} post_state;
+
+void post_init(post_state *p);
+void post_free(post_state *p);
+
+/* True once PostCreated has been applied. */
+bool post_exists(const post_state *p);
+
+/* Folds ev into p. ev must belong to p's stream and have version
+ * p->version + 1, else SM_ERR_INTERNAL (a corrupt stream); p is unchanged on
+ * failure. */
+sm_status post_apply(post_state *p, const sm_event *ev, sm_error *err);
+
+/* Comment by id, or NULL. Borrowed. */
+const post_comment *post_find_comment(const post_state *p, const char *comment_id);
+
+/* The rules. `now_ms` stamps the event; ids are generated inside. Each fills
+ * *out (caller clears it with sm_event_clear) only on SM_OK. */
+sm_status post_decide_create(const char *post_id, const char *author, const char *message,
+                             int64_t now_ms, sm_event *out, sm_error *err);
+sm_status post_decide_edit_message(const post_state *p, const char *message, int64_t now_ms,
+                                   sm_event *out, sm_error *err);
+sm_status post_decide_like(const post_state *p, int64_t now_ms, sm_event *out, sm_error *err);
+sm_status post_decide_add_comment(const post_state *p, const char *comment,
+                                  const char *username, int64_t now_ms, sm_event *out,
+                                  sm_error *err);
+sm_status post_decide_edit_comment(const post_state *p, const char *comment_id,
+                                   const char *comment, const char *username, int64_t now_ms,
+                                   sm_event *out, sm_error *err);
+sm_status post_decide_remove_comment(const post_state *p, const char *comment_id,
+                                     const char *username, int64_t now_ms, sm_event *out,
+                                     sm_error *err);
+sm_status post_decide_delete(const post_state *p, const char *username, int64_t now_ms,
+                             sm_event *out, sm_error *err);
+
+/* The post's state as JSON (id, author, message, datePosted, likes, active,
+ * version, comments[]): used by point-in-time reads and tests. New ref. */
+json_t *post_to_json(const post_state *p);
+
+#endif

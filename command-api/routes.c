@@ -1,0 +1,186 @@
+/* routes.c — route table and the HTTP <-> command translation. */
+#include "routes.h"
+
+#include "sm_json.h"
+#include "sm_log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { R_COMMAND, R_HEALTH } route_kind;
+
+typedef struct route {
+    const char *method;
+    const char *prefix;  /* matched case-insensitively */
+    bool has_id;         /* prefix is followed by "/{postId}" */
+    route_kind kind;
+    cmd_type cmd;
+    const char *pattern; /* as documented */
+} route;
+
+static const route routes[] = {
+    {"POST", "/api/v1/NewPost", false, R_COMMAND, CMD_NEW_POST, "/api/v1/NewPost"},
+    {"PUT", "/api/v1/EditMessage", true, R_COMMAND, CMD_EDIT_MESSAGE,
+     "/api/v1/EditMessage/{postId}"},
+    {"PUT", "/api/v1/LikePost", true, R_COMMAND, CMD_LIKE_POST, "/api/v1/LikePost/{postId}"},
+    {"PUT", "/api/v1/AddComment", true, R_COMMAND, CMD_ADD_COMMENT,
+     "/api/v1/AddComment/{postId}"},
+    {"PUT", "/api/v1/EditComment", true, R_COMMAND, CMD_EDIT_COMMENT,
+     "/api/v1/EditComment/{postId}"},
+    {"DELETE", "/api/v1/RemoveComment", true, R_COMMAND, CMD_REMOVE_COMMENT,
+     "/api/v1/RemoveComment/{postId}"},
+    {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
+     "/api/v1/DeletePost/{postId}"},
+    {"GET", "/health", false, R_HEALTH, CMD_COUNT, "/health"},
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+size_t routes_list(size_t i, const char **method, const char **pattern)
+{
+    if (i < NROUTES) {
+        *method = routes[i].method;
+        *pattern = routes[i].pattern;
+    }
+    return NROUTES;
+}
+
+/* Matches path against r; on success points *id at the id segment (or NULL)
+ * with its length. A trailing slash is tolerated. */
+static bool path_matches(const route *r, const char *path, const char **id, size_t *id_len)
+{
+    size_t plen = strlen(r->prefix), len = strlen(path);
+    if (len > 1 && path[len - 1] == '/')
+        len--;
+    if (len < plen || strncasecmp(path, r->prefix, plen) != 0)
+        return false;
+    *id = NULL;
+    *id_len = 0;
+    if (len == plen)
+        return !r->has_id;
+    if (!r->has_id || path[plen] != '/')
+        return false;
+    const char *seg = path + plen + 1;
+    size_t seg_len = len - plen - 1;
+    if (seg_len == 0 || memchr(seg, '/', seg_len))
+        return false;
+    *id = seg;
+    *id_len = seg_len;
+    return true;
+}
+
+static void reply_command(http_reply *reply, cmd_type type, const cmd_result *res)
+{
+    json_t *body = json_object();
+    if (type == CMD_NEW_POST)
+        json_object_set_new(body, "id", json_string(res->post_id));
+    json_object_set_new(body, "message", json_string(res->message));
+    if (type == CMD_ADD_COMMENT)
+        json_object_set_new(body, "commentId", json_string(res->comment_id));
+    json_object_set_new(body, "version", json_integer(res->version));
+    http_reply_json(reply, type == CMD_NEW_POST ? 201 : 200, body);
+    snprintf(reply->etag, sizeof reply->etag, "%lld", (long long)res->version);
+}
+
+/* Decodes the body of a body-taking command: JSON content type, one object.
+ * *body is a new reference on success. */
+static sm_status read_json_body(const http_request *req, json_t **body, sm_error *err)
+{
+    *body = NULL;
+    if (req->body_len > 0 && !http_is_json_type(req->content_type))
+        return sm_fail(err, SM_ERR_MEDIA_TYPE,
+                       "Content-Type must be application/json, got '%.60s'.",
+                       req->content_type ? req->content_type : "(none)");
+    return sm_json_parse_object(req->body, req->body_len, body, err);
+}
+
+static void handle_command(cmd_app *app, const route *r, const char *id, size_t id_len,
+                           const http_request *req, http_reply *reply)
+{
+    command cmd = {.type = r->cmd, .if_match = CMD_NO_IF_MATCH};
+    sm_error err = {0};
+    json_t *body = NULL;
+    sm_status st = SM_OK;
+    if (id) {
+        char raw[64];
+        snprintf(raw, sizeof raw, "%.*s", (int)(id_len < 60 ? id_len : 60), id);
+        if (id_len > 60 || !sm_uuid_parse(raw, cmd.post_id))
+            st = sm_fail(&err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", raw);
+    } else if (!sm_uuid_new(cmd.post_id)) {
+        st = sm_fail(&err, SM_ERR_INTERNAL, "no randomness for a post id");
+    }
+    if (!st && req->if_match && !http_parse_if_match(req->if_match, &cmd.if_match))
+        st = sm_fail(&err, SM_ERR_INVALID,
+                     "If-Match must be a version in quotes, e.g. If-Match: \"3\".");
+    if (!st && cmd_takes_body(r->cmd))
+        st = read_json_body(req, &body, &err);
+    if (!st)
+        st = cmd_parse(r->cmd, body, &cmd, &err);
+    cmd_result res;
+    if (!st)
+        st = cmd_dispatch(&app->cmd, &cmd, &res, &err);
+    if (st == SM_OK) {
+        reply_command(reply, r->cmd, &res);
+    } else {
+        http_reply_from_error(reply, &err);
+        if (st == SM_ERR_INTERNAL || st == SM_ERR_UNAVAILABLE) {
+            char q[600];
+            sm_log(SM_LOG_ERROR, "command_failed", "req=%s command=%s post=%s error=%s msg=%s",
+                   req->request_id, cmd_name(r->cmd), cmd.post_id, sm_status_code(st),
+                   sm_log_quote(err.message, q, sizeof q));
+        }
+    }
+    json_decref(body);
+}
+
+static void handle_health(cmd_app *app, http_reply *reply)
+{
+    sm_error err = {0};
+    es_status es = es_ping(app->store, &err);
+    json_t *store = json_pack("{s:s, s:s}", "adapter", es_adapter_name(app->store), "status",
+                              es == ES_OK ? "up" : "down");
+    if (es != ES_OK)
+        json_object_set_new(store, "error", json_string(err.message));
+    http_reply_json(reply, es == ES_OK ? 200 : 503,
+                    json_pack("{s:s, s:s, s:o}", "status", es == ES_OK ? "ok" : "degraded",
+                              "service", "command-api", "eventStore", store));
+    if (es != ES_OK)
+        reply->retry_after = 1;
+}
+
+void routes_handle(void *appv, const http_request *req, http_reply *reply)
+{
+    cmd_app *app = appv;
+    const route *path_hit = NULL;
+    const char *id;
+    size_t id_len;
+    for (size_t i = 0; i < NROUTES; i++) {
+        const route *r = &routes[i];
+        if (!path_matches(r, req->path, &id, &id_len))
+            continue;
+        if (strcmp(req->method, r->method) != 0 &&
+            !(strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
+            path_hit = r;
+            continue;
+        }
+        if (r->kind == R_HEALTH)
+            handle_health(app, reply);
+        else
+            handle_command(app, r, id, id_len, req, reply);
+        return;
+    }
+    if (path_hit) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Method %.10s is not allowed on this route; use %s.",
+                 req->method, path_hit->method);
+        http_reply_error(reply, SM_ERR_METHOD, msg);
+        reply->allow = path_hit->method;
+        return;
+    }
+    char msg[200];
+    char shown[120];
+    snprintf(shown, sizeof shown, "%.100s", req->path);
+    snprintf(msg, sizeof msg, "No route for %.10s %s.", req->method, shown);
+    http_reply_error(reply, SM_ERR_NOT_FOUND, msg);
+}

@@ -1,0 +1,26 @@
+/* routes.h — the command API's HTTP surface: maps (verb, path) to a command
+ * or an operational endpoint, and results to replies.
+ *
+ * Paths are matched case-insensitively, as the original's were. The route
+ * table in routes.c is the single list of what this binary serves; the
+ * acceptance test and docs/api.md follow it. */
+#ifndef ROUTES_H
+#define ROUTES_H
+
+#include "dispatcher.h"
+#include "http_util.h"
+
+typedef struct cmd_app {
+    cmd_context cmd;   /* the dispatcher; its store is borrowed from below */
+    es_store *store;   /* owned by main */
+} cmd_app;
+
+/* http_handler_fn for the command API; app is a cmd_app *. */
+void routes_handle(void *app, const http_request *req, http_reply *reply);
+
+/* Enumerates the registered routes (for tests and docs): returns the number
+ * of routes and, for i < count, sets *method and *pattern (e.g.
+ * "/api/v1/LikePost/{postId}"). */
+size_t routes_list(size_t i, const char **method, const char **pattern);
+
+#endif

@@ -1,0 +1,81 @@
+/* http_util.h — the HTTP edge shared by both binaries (civetweb).
+ *
+ * Routes are written against two plain structs, http_request and
+ * http_reply, so they can be unit-tested without a socket; http_serve()
+ * turns a civetweb connection into an http_request (enforcing the body
+ * limit), calls the application's handler and writes the http_reply.
+ *
+ * Every reply is JSON (or empty for 204) and carries X-Request-Id: the
+ * client's own if it sent a sane one, else a fresh UUID. Each request is
+ * logged as one line with its id, method, path, status and duration. */
+#ifndef HTTP_UTIL_H
+#define HTTP_UTIL_H
+
+#include "sm_error.h"
+#include "sm_uuid.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mg_connection;
+
+#define HTTP_MAX_BODY (64 * 1024)   /* request body limit (413 above) */
+#define HTTP_REQUEST_ID_MAX 64
+
+typedef struct http_request {
+    const char *method;       /* "GET", "POST"... */
+    const char *path;         /* URL-decoded path, without the query */
+    const char *query;        /* raw query string or NULL */
+    const char *content_type; /* header value or NULL */
+    const char *if_match;     /* header value or NULL */
+    const char *body;         /* NUL-terminated copy of the body, or NULL */
+    size_t body_len;
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+} http_request;
+
+typedef struct http_reply {
+    int status;
+    json_t *body;           /* owned; NULL sends no body (204) */
+    char etag[32];          /* sent as ETag: "<etag>" when non-empty */
+    int retry_after;        /* seconds; sent when > 0 */
+    const char *allow;      /* Allow header for 405, static string */
+    bool close;             /* ask the client to close the connection */
+} http_reply;
+
+/* The one table from error status to HTTP status code. */
+int http_status_for(sm_status status);
+
+/* Fills reply with the JSON error body {"message": ..., "error": <code>}
+ * and the matching status (503 adds Retry-After: 1). */
+void http_reply_error(http_reply *reply, sm_status status, const char *message);
+
+/* Same, from an sm_error. */
+void http_reply_from_error(http_reply *reply, const sm_error *err);
+
+/* Fills reply with status and body (ownership of body passes to reply). */
+void http_reply_json(http_reply *reply, int status, json_t *body);
+
+void http_reply_free(http_reply *reply);
+
+/* True for application/json and any application/<x>+json, parameters
+ * (charset) allowed, case-insensitive. */
+bool http_is_json_type(const char *content_type);
+
+/* Parses an If-Match value: "5", W/"5" or 5 -> *version = 5, returns true;
+ * "*" -> *version = -1, returns true. Anything else returns false. */
+bool http_parse_if_match(const char *value, int64_t *version);
+
+/* Looks up key in a raw query string ("a=1&b=2") and URL-decodes its value
+ * into out (cap bytes). Returns false if absent or too long. */
+bool http_query_get(const char *query, const char *key, char *out, size_t cap);
+
+typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *reply);
+
+/* Reads the request from conn, enforcing HTTP_MAX_BODY, calls handler and
+ * writes its reply. Returns the status sent (for civetweb's handler
+ * return value convention the caller returns non-zero). */
+int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app);
+
+#endif

@@ -1,0 +1,121 @@
+/* sm_config.c — see sm_config.h. */
+#include "sm_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sm_status set_value(const sm_option *o, const char *value, const char *source,
+                           sm_error *err)
+{
+    switch (o->kind) {
+    case SM_OPT_STRING: {
+        char **dst = o->target;
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+            return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        free(*dst);
+        *dst = copy;
+        return SM_OK;
+    }
+    case SM_OPT_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < o->min || v > o->max)
+            return sm_fail(err, SM_ERR_INVALID, "%s: '%s' is not an integer in [%ld, %ld]",
+                           source, value, o->min, o->max);
+        *(long *)o->target = v;
+        return SM_OK;
+    }
+    case SM_OPT_LOG_LEVEL:
+        if (!sm_log_parse_level(value, o->target))
+            return sm_fail(err, SM_ERR_INVALID,
+                           "%s: '%s' is not a log level (debug, info, warn, error)", source,
+                           value);
+        return SM_OK;
+    }
+    return sm_fail(err, SM_ERR_INTERNAL, "bad option kind");
+}
+
+void sm_config_usage(const sm_option *opts, size_t nopts, const char *prog, const char *summary,
+                     FILE *out)
+{
+    fprintf(out, "Usage: %s [OPTIONS]\n%s\n\nOptions (flag, environment variable, default):\n",
+            prog, summary);
+    for (size_t i = 0; i < nopts; i++) {
+        const sm_option *o = &opts[i];
+        fprintf(out, "  --%-20s %s\n  %-22s env %s, default %s\n", o->flag, o->help, "",
+                o->env, o->def ? o->def : "(unset)");
+    }
+    fprintf(out, "  --%-20s %s\n", "help", "print this text and exit");
+}
+
+static const sm_option *find_flag(const sm_option *opts, size_t nopts, const char *name,
+                                  size_t len)
+{
+    for (size_t i = 0; i < nopts; i++)
+        if (strlen(opts[i].flag) == len && strncmp(opts[i].flag, name, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static sm_config_result parse_argv(const sm_option *opts, size_t nopts, int argc, char **argv,
+                                   const char *prog, const char *summary, FILE *out,
+                                   sm_error *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            sm_config_usage(opts, nopts, prog, summary, out);
+            return SM_CONFIG_EXIT_OK;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            sm_fail(err, SM_ERR_INVALID, "unexpected argument '%s' (try --help)", a);
+            return SM_CONFIG_EXIT_ERROR;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const sm_option *o = find_flag(opts, nopts, name, len);
+        if (!o) {
+            sm_fail(err, SM_ERR_INVALID, "unknown option '%s' (try --help)", a);
+            return SM_CONFIG_EXIT_ERROR;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value) {
+            sm_fail(err, SM_ERR_INVALID, "option --%s needs a value", o->flag);
+            return SM_CONFIG_EXIT_ERROR;
+        }
+        char source[64];
+        snprintf(source, sizeof source, "--%s", o->flag);
+        if (set_value(o, value, source, err) != SM_OK)
+            return SM_CONFIG_EXIT_ERROR;
+    }
+    return SM_CONFIG_RUN;
+}
+
+sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, char **argv,
+                                const char *prog, const char *summary, FILE *out,
+                                sm_error *err)
+{
+    for (size_t i = 0; i < nopts; i++) {
+        const sm_option *o = &opts[i];
+        if (o->kind == SM_OPT_STRING)
+            *(char **)o->target = NULL;
+        if (o->def && set_value(o, o->def, "default", err) != SM_OK)
+            return SM_CONFIG_EXIT_ERROR;
+        const char *env = o->env ? getenv(o->env) : NULL;
+        if (env && *env && set_value(o, env, o->env, err) != SM_OK)
+            return SM_CONFIG_EXIT_ERROR;
+    }
+    return parse_argv(opts, nopts, argc, argv, prog, summary, out, err);
+}
+
+void sm_config_free(const sm_option *opts, size_t nopts)
+{
+    for (size_t i = 0; i < nopts; i++)
+        if (opts[i].kind == SM_OPT_STRING) {
+            free(*(char **)opts[i].target);
+            *(char **)opts[i].target = NULL;
+        }
+}

@@ -1,0 +1,46 @@
+/* sm_config.h — configuration from environment variables, overridden by
+ * command-line options, with --help generated from the same table.
+ *
+ * Each binary declares its options as a table of sm_option; precedence is
+ * built-in default < environment variable < command-line flag. Values are
+ * validated here (ranges, log levels), so a bad setting stops the program at
+ * start with a message naming the variable or flag, never later. */
+#ifndef SM_CONFIG_H
+#define SM_CONFIG_H
+
+#include "sm_error.h"
+#include "sm_log.h"
+
+#include <stdio.h>
+
+typedef enum { SM_OPT_STRING, SM_OPT_INT, SM_OPT_LOG_LEVEL } sm_opt_kind;
+
+typedef struct sm_option {
+    const char *flag;   /* long option without dashes, e.g. "port" */
+    const char *env;    /* environment variable, e.g. "SMPOST_PORT" */
+    sm_opt_kind kind;
+    const char *def;    /* default as text; NULL for "unset" (strings only) */
+    long min, max;      /* bounds for SM_OPT_INT */
+    const char *help;
+    void *target;       /* char ** (owned, strdup'd), long *, or sm_log_level * */
+} sm_option;
+
+typedef enum { SM_CONFIG_RUN, SM_CONFIG_EXIT_OK, SM_CONFIG_EXIT_ERROR } sm_config_result;
+
+/* Fills each option's target: default, then env, then argv ("--flag value"
+ * or "--flag=value"). "--help"/"-h" prints usage to out and returns
+ * SM_CONFIG_EXIT_OK; an unknown flag or invalid value fills err and returns
+ * SM_CONFIG_EXIT_ERROR. String targets are heap copies the caller releases
+ * with sm_config_free(). */
+sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, char **argv,
+                                const char *prog, const char *summary, FILE *out,
+                                sm_error *err);
+
+/* Frees the strings sm_config_load stored. */
+void sm_config_free(const sm_option *opts, size_t nopts);
+
+/* Writes the usage text for opts to out. */
+void sm_config_usage(const sm_option *opts, size_t nopts, const char *prog, const char *summary,
+                     FILE *out);
+
+#endif

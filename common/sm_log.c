@@ -1,0 +1,91 @@
+/* sm_log.c — see sm_log.h. */
+#include "sm_log.h"
+
+#include "sm_time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* Set once at start-up, before worker threads exist; read-only afterwards. */
+static sm_log_level min_level = SM_LOG_INFO;
+
+static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+void sm_log_set_level(sm_log_level level) { min_level = level; }
+
+bool sm_log_enabled(sm_log_level level) { return level >= min_level; }
+
+bool sm_log_parse_level(const char *text, sm_log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, level_names[i]) == 0) {
+            *out = (sm_log_level)i;
+            return true;
+        }
+    }
+    if (strcasecmp(text, "warning") == 0) {
+        *out = SM_LOG_WARN;
+        return true;
+    }
+    return false;
+}
+
+void sm_log(sm_log_level level, const char *event, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    char line[4096];
+    sm_time_str ts;
+    sm_time_format(sm_now_ms(), ts);
+    int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s ", ts,
+                     level_names[level], event);
+    if (n < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m > 0 ? (size_t)m : 0);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    while (len > 0 && line[len - 1] == ' ')
+        len--;
+    line[len++] = '\n';
+    /* One write per line keeps concurrent lines whole; a failed log write
+     * has nowhere better to be reported, so it is deliberately ignored. */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}
+
+char *sm_log_quote(const char *text, char *buf, size_t cap)
+{
+    size_t o = 0;
+    if (cap < 8) {
+        if (cap)
+            buf[0] = '\0';
+        return buf;
+    }
+    buf[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p; p++) {
+        if (o + 6 >= cap) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (*p == '"' || *p == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)*p;
+        } else if (*p < 0x20) {
+            buf[o++] = '\\';
+            buf[o++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : '?';
+        } else {
+            buf[o++] = (char)*p;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}

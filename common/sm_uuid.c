@@ -1,0 +1,75 @@
+/* sm_uuid.c — see sm_uuid.h. */
+#include "sm_uuid.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
+
+static const char hexdig[] = "0123456789abcdef";
+
+static void format_uuid(const uint8_t b[16], sm_uuid_str out)
+{
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hexdig[b[i] >> 4];
+        *p++ = hexdig[b[i] & 15];
+    }
+    *p = '\0';
+}
+
+bool sm_uuid_new(sm_uuid_str out)
+{
+    uint8_t b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0)
+            return false;
+        got += (size_t)n;
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    format_uuid(b, out);
+    return true;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+bool sm_uuid_parse(const char *text, sm_uuid_str out)
+{
+    size_t len = strlen(text);
+    if (len >= 2 && text[0] == '{' && text[len - 1] == '}') {
+        text++;
+        len -= 2;
+    }
+    bool dashed = (len == 36);
+    if (!dashed && len != 32)
+        return false;
+    uint8_t b[16];
+    size_t pos = 0;
+    for (int i = 0; i < 16; i++) {
+        if (dashed && (i == 4 || i == 6 || i == 8 || i == 10)) {
+            if (text[pos] != '-')
+                return false;
+            pos++;
+        }
+        int hi = hexval((unsigned char)text[pos]);
+        int lo = hexval((unsigned char)text[pos + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        b[i] = (uint8_t)(hi << 4 | lo);
+        pos += 2;
+    }
+    if (out)
+        format_uuid(b, out);
+    return true;
+}

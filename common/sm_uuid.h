@@ -1,0 +1,24 @@
+/* sm_uuid.h — RFC 4122 version-4 UUIDs and UUID parsing.
+ *
+ * Ids are always handled as their canonical text: 36 lower-case characters
+ * "8-4-4-4-12" plus NUL (SM_UUID_LEN + 1 bytes). Thread-safe. */
+#ifndef SM_UUID_H
+#define SM_UUID_H
+
+#include <stdbool.h>
+
+#define SM_UUID_LEN 36
+typedef char sm_uuid_str[SM_UUID_LEN + 1];
+
+/* Fills out with a new random v4 UUID from getrandom(2) (the kernel CSPRNG).
+ * Returns false only if the kernel refuses randomness, which callers treat as
+ * an internal error rather than falling back to a weak source. */
+bool sm_uuid_new(sm_uuid_str out);
+
+/* Parses text as a UUID in any form .NET's Guid.TryParse accepts for routes:
+ * "8-4-4-4-12", 32 hex digits, or either wrapped in braces; any case.
+ * On success writes the canonical lower-case form to out and returns true.
+ * text must be NUL-terminated; out may be NULL to only validate. */
+bool sm_uuid_parse(const char *text, sm_uuid_str out);
+
+#endif

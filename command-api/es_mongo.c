@@ -1,11 +1,699 @@
-/* es_mongo.c — the MongoDB adapter of the event store port (work in
- * progress: every call reports ES_UNAVAILABLE until the real one lands). */
+/* es_mongo.c — the MongoDB event store adapter ("mongodb://...").
+ *
+ * One document per event in collection "eventStore" of the URI's database
+ * (default "socialMedia"):
+ *   { _id: ObjectId, eventId, aggregateIdentifier, aggregateType:
+ *     "PostAggregate", version: int64, eventType: "PostLikedEvent",
+ *     timeStamp: Date, eventData: { ...payload as in sm_event.h... } }
+ * The unique index { aggregateIdentifier: 1, version: 1 } is what makes
+ * optimistic concurrency hold across processes: of two writers of version n,
+ * the server lets exactly one in, and the other gets ES_CONFLICT.
+ *
+ * Threads: the store is shared by every HTTP worker, so it owns a
+ * mongoc_client_pool_t and each call pops a client and pushes it back. The
+ * pool's background monitor notices a server coming back, so the store
+ * recovers without a reopen. Server selection and connect time out after 2 s
+ * (unless the URI says otherwise) so a dead server turns into a quick
+ * ES_UNAVAILABLE instead of a 30 s hang.
+ *
+ * Atomic batches: an append of n > 1 events runs in a transaction, which real
+ * MongoDB only offers on a replica set or mongos (the compose stack runs a
+ * single-node replica set). A standalone server accepts single-event appends
+ * and refuses batches with an error that says so.
+ *
+ * The index is created on open if the server is up, otherwise by the first
+ * append that reaches it: a server that is down at start is not an error. */
 #include "event_store.h"
 
-es_status es_mongo_open(const char *uri, es_store **out, sm_error *err)
+#include "sm_log.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DB "socialMedia"
+#define COLLECTION "eventStore"
+#define INDEX_NAME "aggregate_version_unique"
+#define AGGREGATE_TYPE "PostAggregate"
+#define APPNAME "smpost-command-api"
+#define TIMEOUT_MS 2000        /* server selection and connect */
+#define SOCKET_TIMEOUT_MS 10000 /* a hung (not dead) server */
+
+enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
+
+typedef struct mongo_store {
+    mongoc_client_pool_t *pool;
+    char *db_name;
+    atomic_bool indexed;
+    atomic_uint index_failures; /* lets waiters see an attempt fail (ensure_index) */
+    pthread_mutex_t index_lock;
+    char index_error[SM_ERROR_MAX]; /* last failure, guarded by index_lock */
+    es_status index_status;
+} mongo_store;
+
+/* ---- process-wide driver setup ---------------------------------------- */
+
+/* mongoc's own messages go to our log so stderr keeps one format. Its debug
+ * and trace chatter is dropped, and the "endSessions" warning some servers
+ * (jongodb, or any server already gone) cause when a pool is destroyed is
+ * demoted: it only means server-side sessions expire on their own. */
+static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const char *message,
+                             void *unused)
 {
-    (void)uri;
+    (void)unused;
+    sm_log_level ours;
+    switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL: ours = SM_LOG_ERROR; break;
+    case MONGOC_LOG_LEVEL_WARNING:  ours = SM_LOG_WARN; break;
+    case MONGOC_LOG_LEVEL_MESSAGE:
+    case MONGOC_LOG_LEVEL_INFO:     ours = SM_LOG_INFO; break;
+    default:                        return;
+    }
+    if (message && strstr(message, "endSessions"))
+        ours = SM_LOG_DEBUG;
+    if (!sm_log_enabled(ours))
+        return;
+    char quoted[600];
+    sm_log(ours, "mongoc_log", "domain=%s msg=%s", domain ? domain : "-",
+           sm_log_quote(message ? message : "", quoted, sizeof quoted));
+}
+
+static pthread_once_t driver_once = PTHREAD_ONCE_INIT;
+
+/* mongoc_cleanup() is never called: other threads may still hold clients at
+ * exit, and the OS reclaims the little it allocates. */
+static void driver_init(void)
+{
+    mongoc_init();
+    mongoc_log_set_handler(mongoc_log_to_sm, NULL);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Server codes that mean "this node cannot serve you right now" (shutdown,
+ * step-down, network trouble seen by the server): the client should retry. */
+static bool transient_server_code(uint32_t code)
+{
+    static const uint32_t codes[] = {6,    7,     89,    91,    189,   262,
+                                     9001, 10107, 11600, 11602, 13435, 13436};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (codes[i] == code)
+            return true;
+    return false;
+}
+
+/* reply may be NULL or empty. A duplicate key is recognised by its code
+ * alone: real MongoDB reports it in writeErrors, jongodb as a command error,
+ * and the driver gives both the same code. WriteConflict is what a
+ * transaction gets when a concurrent one took the same (aggregate, version)
+ * key first: also a lost race. */
+static es_status map_error(const bson_error_t *e, const bson_t *reply)
+{
+    if (e->code == DUPLICATE_KEY || e->code == WRITE_CONFLICT)
+        return ES_CONFLICT;
+    switch (e->domain) {
+    case MONGOC_ERROR_STREAM:
+    case MONGOC_ERROR_SERVER_SELECTION: return ES_UNAVAILABLE;
+    default:                            break;
+    }
+    if (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_SESSION_FAILURE)
+        return ES_UNAVAILABLE; /* no server to start a session on */
+    if (transient_server_code(e->code))
+        return ES_UNAVAILABLE;
+    if (reply && (mongoc_error_has_label(reply, "TransientTransactionError") ||
+                  mongoc_error_has_label(reply, "RetryableWriteError")))
+        return ES_UNAVAILABLE;
+    return ES_INTERNAL;
+}
+
+static es_status fail_mongo(const bson_error_t *e, const bson_t *reply, const char *op,
+                            sm_error *err)
+{
+    es_status st = map_error(e, reply);
+    const char *hint = e->code == ILLEGAL_OPERATION
+                           ? " (multi-event appends need a replica set or mongos)"
+                           : "";
+    sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s%s", op, e->message,
+            hint);
+    return st;
+}
+
+static es_status fail_oom(sm_error *err)
+{
+    sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb): out of memory");
+    return ES_INTERNAL;
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static mongoc_client_t *checkout(mongo_store *s, sm_error *err)
+{
+    mongoc_client_t *c = mongoc_client_pool_pop(s->pool);
+    if (!c)
+        sm_fail(err, SM_ERR_UNAVAILABLE, "event store (mongodb): no client available");
+    return c;
+}
+
+static void checkin(mongo_store *s, mongoc_client_t *c) { mongoc_client_pool_push(s->pool, c); }
+
+static mongoc_collection_t *events_of(mongo_store *s, mongoc_client_t *c)
+{
+    return mongoc_client_get_collection(c, s->db_name, COLLECTION);
+}
+
+/* ---- the unique index ---------------------------------------------------- */
+
+static es_status create_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
+{
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[", "{", "key",
+                           "{", "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1),
+                           "}", "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
+                           "]");
+    mongoc_database_t *db = mongoc_client_get_database(c, s->db_name);
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e))
+        st = fail_mongo(&e, &reply, "create unique index", err);
+    bson_destroy(&reply);
+    mongoc_database_destroy(db);
+    bson_destroy(cmd);
+    return st;
+}
+
+/* Appends must not run before the unique index exists, since it alone
+ * rejects the second writer of a version. Attempts are serialised; a thread
+ * that waited while another attempt failed fails too instead of trying again,
+ * so a dead server costs each request one timeout, not one per waiter. */
+static es_status ensure_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
+{
+    if (atomic_load(&s->indexed))
+        return ES_OK;
+    unsigned failures_before = atomic_load(&s->index_failures);
+    pthread_mutex_lock(&s->index_lock);
+    es_status st = ES_OK;
+    if (atomic_load(&s->indexed)) {
+        st = ES_OK;
+    } else if (atomic_load(&s->index_failures) != failures_before) {
+        st = s->index_status;
+        sm_fail(err, es_to_sm_status(st), "%s", s->index_error);
+    } else if ((st = create_index(s, c, err)) == ES_OK) {
+        atomic_store(&s->indexed, true);
+        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s index=%s", s->db_name,
+               INDEX_NAME);
+    } else {
+        s->index_status = st;
+        snprintf(s->index_error, sizeof s->index_error, "%s", err ? err->message
+                                                                      : "index creation failed");
+        atomic_fetch_add(&s->index_failures, 1);
+    }
+    pthread_mutex_unlock(&s->index_lock);
+    return st;
+}
+
+/* ---- documents ----------------------------------------------------------- */
+
+/* The payload goes through sm_event_data_to_json so the field names and
+ * formats stay defined in one place (sm_event.c). */
+static bool build_doc(const sm_event *ev, bson_t *doc)
+{
+    json_t *data = sm_event_data_to_json(ev);
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    bson_t payload;
+    bson_error_t e;
+    bool ok = text && bson_init_from_json(&payload, text, -1, &e);
+    free(text);
+    if (!ok)
+        return false;
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    bson_init(doc);
+    ok = BSON_APPEND_OID(doc, "_id", &oid) && BSON_APPEND_UTF8(doc, "eventId", ev->event_id) &&
+         BSON_APPEND_UTF8(doc, "aggregateIdentifier", ev->aggregate_id) &&
+         BSON_APPEND_UTF8(doc, "aggregateType", AGGREGATE_TYPE) &&
+         BSON_APPEND_INT64(doc, "version", ev->version) &&
+         BSON_APPEND_UTF8(doc, "eventType", sm_event_type_name(ev->type)) &&
+         BSON_APPEND_DATE_TIME(doc, "timeStamp", ev->timestamp_ms) &&
+         BSON_APPEND_DOCUMENT(doc, "eventData", &payload);
+    bson_destroy(&payload);
+    if (!ok)
+        bson_destroy(doc);
+    return ok;
+}
+
+static const char *find_utf8(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+/* Integers may come back as int32 if another writer (a shell, a migration)
+ * stored them; both are accepted. */
+static bool find_int64(const bson_t *doc, const char *key, int64_t *out)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_INT(&it))
+        return false;
+    *out = bson_iter_as_int64(&it);
+    return true;
+}
+
+static json_t *payload_json(const bson_t *doc)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "eventData") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return NULL;
+    uint32_t len;
+    const uint8_t *raw;
+    bson_iter_document(&it, &len, &raw);
+    bson_t data;
+    if (!bson_init_static(&data, raw, len))
+        return NULL;
+    char *text = bson_as_relaxed_extended_json(&data, NULL);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    bson_free(text);
+    return j;
+}
+
+/* Fills the zeroed ev from doc; on failure ev may hold strings (the caller
+ * clears it) and why says which field was bad. */
+static bool decode_doc(const bson_t *doc, sm_event *ev, const char **why)
+{
+    const char *id = find_utf8(doc, "eventId");
+    const char *agg = find_utf8(doc, "aggregateIdentifier");
+    bson_iter_t it;
+    *why = "eventId";
+    if (!id || !sm_uuid_parse(id, ev->event_id))
+        return false;
+    *why = "aggregateIdentifier";
+    if (!agg || !sm_uuid_parse(agg, ev->aggregate_id))
+        return false;
+    *why = "version";
+    if (!find_int64(doc, "version", &ev->version) || ev->version < 0)
+        return false;
+    *why = "eventType";
+    if ((ev->type = sm_event_type_from_name(find_utf8(doc, "eventType"))) == SM_EV_NONE)
+        return false;
+    *why = "timeStamp";
+    if (!bson_iter_init_find(&it, doc, "timeStamp") || !BSON_ITER_HOLDS_DATE_TIME(&it))
+        return false;
+    ev->timestamp_ms = bson_iter_date_time(&it);
+    *why = "eventData";
+    json_t *data = payload_json(doc);
+    sm_error ignored;
+    bool ok = data && sm_event_data_from_json(ev, data, &ignored) == SM_OK;
+    json_decref(data);
+    return ok;
+}
+
+static void oid_text(const bson_t *doc, char out[25])
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it))
+        bson_oid_to_string(bson_iter_oid(&it), out);
+    else
+        snprintf(out, 25, "%s", "(no ObjectId)");
+}
+
+/* Runs a find and appends every decoded event to out: all or nothing. If
+ * last_id is set it receives the hex _id of the last document. */
+static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
+                          sm_event_list *out, char last_id[25], const char *op, sm_error *err)
+{
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    size_t start = out->len;
+    es_status st = ES_OK;
+    const bson_t *doc;
+    while (st == ES_OK && mongoc_cursor_next(cur, &doc)) {
+        sm_event *ev = sm_event_list_push(out);
+        const char *why = NULL;
+        if (!ev) {
+            st = fail_oom(err);
+        } else if (!decode_doc(doc, ev, &why)) {
+            char oid[25];
+            oid_text(doc, oid);
+            sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) %s: corrupt event _id=%s (%s)",
+                    op, oid, why);
+            st = ES_INTERNAL;
+        } else if (last_id) {
+            oid_text(doc, last_id);
+        }
+    }
+    const bson_t *reply;
+    bson_error_t e;
+    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
+        st = fail_mongo(&e, reply, op, err);
+    mongoc_cursor_destroy(cur);
+    if (st != ES_OK)
+        while (out->len > start)
+            sm_event_clear(&out->items[--out->len]);
+    return st;
+}
+
+/* ---- append --------------------------------------------------------------- */
+
+/* Reads the stream's last version (-1 if none) with sort + limit 1; jongodb
+ * lacks $max, and the index serves this on real MongoDB anyway. */
+static es_status last_version(mongoc_collection_t *coll, const char *aggregate_id,
+                              int64_t *out, sm_error *err)
+{
+    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id));
+    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1),
+                            "projection", "{", "version", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc, *reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    *out = -1;
+    if (mongoc_cursor_next(cur, &doc) && !find_int64(doc, "version", out)) {
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has a "
+                "document without an integer version", aggregate_id);
+        st = ES_INTERNAL;
+    }
+    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
+        st = fail_mongo(&e, reply, "version check", err);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    return st;
+}
+
+/* Only a stream that is behind needs this check: one that moved past
+ * expected_version already holds expected_version+1, which the unique index
+ * rejects. Checking here still gives the clearer message. */
+static es_status check_expected(mongoc_collection_t *coll, const char *aggregate_id,
+                                int64_t expected, sm_error *err)
+{
+    int64_t current;
+    es_status st = last_version(coll, aggregate_id, &current, err);
+    if (st == ES_OK && current != expected) {
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s is at version %lld, expected %lld",
+                aggregate_id, (long long)current, (long long)expected);
+        st = ES_CONFLICT;
+    }
+    return st;
+}
+
+static es_status insert_one(mongoc_collection_t *coll, bson_t *doc, bson_error_t *e,
+                            bson_t *reply)
+{
+    return mongoc_collection_insert_one(coll, doc, NULL, reply, e) ? ES_OK
+                                                                   : map_error(e, reply);
+}
+
+/* Runs the batch in a transaction; on failure the transaction is aborted
+ * (destroying the session would abort it too, but only after the reply). */
+static es_status insert_batch(mongoc_client_t *c, mongoc_collection_t *coll, bson_t *docs,
+                              size_t n, bson_error_t *e, bson_t *reply)
+{
+    bson_init(reply);
+    const bson_t **ptrs = calloc(n, sizeof *ptrs);
+    if (!ptrs) {
+        bson_set_error(e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
+                       "out of memory");
+        return ES_INTERNAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &docs[i];
+    mongoc_client_session_t *cs = mongoc_client_start_session(c, NULL, e);
+    if (!cs) {
+        free(ptrs);
+        return map_error(e, NULL);
+    }
+    bson_t opts = BSON_INITIALIZER;
+    bool ok = mongoc_client_session_append(cs, &opts, e) &&
+              mongoc_client_session_start_transaction(cs, NULL, e);
+    if (ok) {
+        bson_destroy(reply);
+        ok = mongoc_collection_insert_many(coll, ptrs, n, &opts, reply, e);
+    }
+    if (ok) {
+        bson_destroy(reply);
+        ok = mongoc_client_session_commit_transaction(cs, reply, e);
+    } else if (mongoc_client_session_in_transaction(cs)) {
+        mongoc_client_session_abort_transaction(cs, NULL);
+    }
+    bson_destroy(&opts);
+    mongoc_client_session_destroy(cs);
+    free(ptrs);
+    return ok ? ES_OK : map_error(e, reply);
+}
+
+/* A write whose connection broke after sending may or may not have landed
+ * (jongodb also drops the loser of two racing transactions this way). The
+ * first event's slot tells: our eventId means it committed, another one
+ * means we lost a race, nothing means it did not happen (yet). */
+static es_status resolve_ambiguous(mongoc_collection_t *coll, const sm_event *first,
+                                   es_status st)
+{
+    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(first->aggregate_id),
+                              "version", BCON_INT64(first->version));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    if (mongoc_cursor_next(cur, &doc)) {
+        const char *id = find_utf8(doc, "eventId");
+        st = id && strcmp(id, first->event_id) == 0 ? ES_OK : ES_CONFLICT;
+        sm_log(SM_LOG_WARN, "event_store_ambiguous_write", "adapter=mongodb aggregate=%s "
+               "version=%lld outcome=%s", first->aggregate_id, (long long)first->version,
+               st == ES_OK ? "written" : "conflict");
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    return st;
+}
+
+static es_status write_events(mongoc_client_t *c, mongoc_collection_t *coll,
+                              const sm_event *evs, size_t n, sm_error *err)
+{
+    bson_t *docs = calloc(n, sizeof *docs);
+    size_t built = 0;
+    while (docs && built < n && build_doc(&evs[built], &docs[built]))
+        built++;
+    if (built < n) {
+        for (size_t i = 0; i < built; i++)
+            bson_destroy(&docs[i]);
+        free(docs);
+        return fail_oom(err);
+    }
+    bson_error_t e;
+    bson_t reply;
+    es_status st = n == 1 ? insert_one(coll, &docs[0], &e, &reply)
+                          : insert_batch(c, coll, docs, n, &e, &reply);
+    bool ambiguous = st == ES_UNAVAILABLE &&
+                     (e.domain == MONGOC_ERROR_STREAM ||
+                      mongoc_error_has_label(&reply, "UnknownTransactionCommitResult"));
+    if (ambiguous)
+        st = resolve_ambiguous(coll, &evs[0], st);
+    if (st == ES_CONFLICT)
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s: version %lld was written concurrently by "
+                "another writer; nothing was appended", evs[0].aggregate_id,
+                (long long)evs[0].version);
+    else if (st != ES_OK)
+        fail_mongo(&e, &reply, n == 1 ? "insert" : "batch insert", err);
+    bson_destroy(&reply);
+    for (size_t i = 0; i < n; i++)
+        bson_destroy(&docs[i]);
+    free(docs);
+    return st;
+}
+
+static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expected,
+                              const sm_event *evs, size_t n, sm_error *err)
+{
+    mongo_store *s = impl;
+    mongoc_client_t *c = checkout(s, err);
+    if (!c)
+        return ES_UNAVAILABLE;
+    mongoc_collection_t *coll = events_of(s, c);
+    es_status st = ensure_index(s, c, err);
+    if (st == ES_OK && expected >= 0)
+        st = check_expected(coll, aggregate_id, expected, err);
+    if (st == ES_OK)
+        st = write_events(c, coll, evs, n, err);
+    mongoc_collection_destroy(coll);
+    checkin(s, c);
+    return st;
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+static int64_t limit_of(size_t limit) { return limit > INT64_MAX ? INT64_MAX : (int64_t)limit; }
+
+static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_version,
+                            size_t limit, sm_event_list *out, sm_error *err)
+{
+    mongo_store *s = impl;
+    mongoc_client_t *c = checkout(s, err);
+    if (!c)
+        return ES_UNAVAILABLE;
+    mongoc_collection_t *coll = events_of(s, c);
+    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id), "version", "{",
+                              "$gte", BCON_INT64(from_version), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}");
+    if (limit > 0)
+        BSON_APPEND_INT64(opts, "limit", limit_of(limit));
+    es_status st = run_find(coll, filter, opts, out, NULL, "load", err);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    checkin(s, c);
+    return st;
+}
+
+static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit,
+                                sm_event_list *out, es_cursor *next, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t filter = BSON_INITIALIZER;
+    if (after && after->token[0]) {
+        size_t len = strnlen(after->token, sizeof after->token);
+        if (len != 24 || !bson_oid_is_valid(after->token, len)) {
+            sm_fail(err, SM_ERR_INVALID, "read_all: bad cursor '%.40s' (expected an ObjectId)",
+                    after->token);
+            return ES_INVALID;
+        }
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, after->token);
+        BCON_APPEND(&filter, "_id", "{", "$gt", BCON_OID(&oid), "}");
+    }
+    mongoc_client_t *c = checkout(s, err);
+    if (!c) {
+        bson_destroy(&filter);
+        return ES_UNAVAILABLE;
+    }
+    mongoc_collection_t *coll = events_of(s, c);
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(limit_of(limit)));
+    char last[25] = "";
+    es_status st = run_find(coll, &filter, opts, out, last, "read_all", err);
+    if (st == ES_OK && last[0] && next)
+        snprintf(next->token, sizeof next->token, "%s", last);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    checkin(s, c);
+    return st;
+}
+
+static es_status mongo_ping(void *impl, sm_error *err)
+{
+    mongo_store *s = impl;
+    mongoc_client_t *c = checkout(s, err);
+    if (!c)
+        return ES_UNAVAILABLE;
+    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    if (!mongoc_client_command_simple(c, "admin", cmd, NULL, &reply, &e))
+        st = fail_mongo(&e, &reply, "ping", err);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    checkin(s, c);
+    return st;
+}
+
+/* ---- open / close ----------------------------------------------------------- */
+
+static void mongo_close(void *impl)
+{
+    mongo_store *s = impl;
+    if (s->pool)
+        mongoc_client_pool_destroy(s->pool);
+    pthread_mutex_destroy(&s->index_lock);
+    free(s->db_name);
+    free(s);
+}
+
+static const es_ops mongo_ops = {
+    .name = "mongodb",
+    .append = mongo_append,
+    .load = mongo_load,
+    .read_all = mongo_read_all,
+    .ping = mongo_ping,
+    .close = mongo_close,
+};
+
+/* Our defaults apply only where the URI is silent, so an operator can still
+ * raise a timeout from the configuration. */
+static void apply_defaults(mongoc_uri_t *uri)
+{
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, TIMEOUT_MS);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, TIMEOUT_MS);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, SOCKET_TIMEOUT_MS);
+    if (!mongoc_uri_get_appname(uri))
+        mongoc_uri_set_appname(uri, APPNAME);
+}
+
+static es_status make_store(mongoc_uri_t *uri, mongo_store **out, sm_error *err)
+{
+    mongo_store *s = calloc(1, sizeof *s);
+    const char *db = mongoc_uri_get_database(uri);
+    if (!s || !(s->db_name = strdup(db && *db ? db : DEFAULT_DB))) {
+        free(s);
+        return fail_oom(err);
+    }
+    pthread_mutex_init(&s->index_lock, NULL);
+    bson_error_t e;
+    s->pool = mongoc_client_pool_new_with_error(uri, &e);
+    if (!s->pool) {
+        sm_fail(err, SM_ERR_INVALID, "event store (mongodb): cannot create client pool: %s",
+                e.message);
+        mongo_close(s);
+        return ES_INVALID;
+    }
+    mongoc_client_pool_set_error_api(s->pool, MONGOC_ERROR_API_VERSION_2);
+    *out = s;
+    return ES_OK;
+}
+
+es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
+{
     *out = NULL;
-    sm_fail(err, SM_ERR_UNAVAILABLE, "mongodb event store not built yet");
-    return ES_UNAVAILABLE;
+    pthread_once(&driver_once, driver_init);
+    bson_error_t e;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_text, &e);
+    if (!uri) {
+        sm_fail(err, SM_ERR_INVALID, "event store URL is not a valid MongoDB URI: %s",
+                e.message);
+        return ES_INVALID;
+    }
+    apply_defaults(uri);
+    mongo_store *s = NULL;
+    es_status st = make_store(uri, &s, err);
+    mongoc_uri_destroy(uri); /* the pool keeps its own copy */
+    if (st != ES_OK)
+        return st;
+    /* Create the index now if we can; a server that is down will get it on
+     * the first append instead. Anything else (a conflicting index, bad
+     * credentials) is a configuration error worth failing the start for. */
+    sm_error first;
+    mongoc_client_t *c = mongoc_client_pool_pop(s->pool);
+    st = ensure_index(s, c, &first);
+    mongoc_client_pool_push(s->pool, c);
+    if (st == ES_UNAVAILABLE) {
+        char quoted[SM_ERROR_MAX + 16];
+        sm_log(SM_LOG_WARN, "event_store_unavailable", "adapter=mongodb db=%s error=%s",
+               s->db_name, sm_log_quote(first.message, quoted, sizeof quoted));
+    } else if (st != ES_OK) {
+        sm_fail(err, first.status, "%s", first.message);
+        mongo_close(s);
+        return st;
+    }
+    if (!(*out = es_store_new(&mongo_ops, s)))
+        return fail_oom(err);
+    sm_log(SM_LOG_INFO, "event_store_open", "adapter=mongodb db=%s collection=%s", s->db_name,
+           COLLECTION);
+    return ES_OK;
 }

@@ -1,0 +1,451 @@
+/* test_event_store.c — the event store port's contract, run unchanged
+ * against each adapter. SMPOST_TEST_ES_URL picks the adapter:
+ *   "sqlite"  a fresh database file in a temp directory (always runs);
+ *   "mongodb" the server in SMPOST_TEST_MONGO_URL (with_jongodb.sh starts
+ *             one); without it the test prints SKIPPED and exits 77.
+ * Every case works on fresh random stream ids, so cases never see each
+ * other's streams even on a shared server. */
+#include "event_store.h"
+#include "proc.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char url[512];
+static char tmpdir[256];
+static bool is_mongo;
+
+static es_store *open_store(void)
+{
+    es_store *s = NULL;
+    sm_error err = {0};
+    es_status st = es_open(url, &s, &err);
+    if (st != ES_OK)
+        fail_msg("es_open(%s): %s", url, err.message);
+    return s;
+}
+
+static int setup(void **state)
+{
+    *state = open_store();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    es_close(*state);
+    return 0;
+}
+
+/* Fills ev as event `version` of stream id, with every payload field set so
+ * round trips check them all. */
+static void make_event(sm_event *ev, const char *id, int64_t version, sm_event_type type)
+{
+    memset(ev, 0, sizeof *ev);
+    assert_true(sm_uuid_new(ev->event_id));
+    strcpy(ev->aggregate_id, id);
+    ev->type = type;
+    ev->version = version;
+    ev->timestamp_ms = 1764198301123 + version;
+    ev->at_ms = 1764198300456 + version;
+    switch (type) {
+    case SM_EV_POST_CREATED:
+        ev->author = strdup("ålice \"the\" author");
+        ev->message = strdup("hello\nworld ✓");
+        break;
+    case SM_EV_MESSAGE_UPDATED:
+        ev->message = strdup("edited '; DROP TABLE events; --");
+        break;
+    case SM_EV_COMMENT_ADDED:
+    case SM_EV_COMMENT_UPDATED:
+        ev->comment = strdup("nice \\ comment");
+        ev->username = strdup("bob");
+        /* fall through */
+    case SM_EV_COMMENT_REMOVED:
+        strcpy(ev->comment_id, "0b6c7d8e-9f00-4a1b-8c2d-3e4f5a6b7c8d");
+        break;
+    default:
+        break;
+    }
+}
+
+static void assert_event_equal(const sm_event *a, const sm_event *b)
+{
+    assert_string_equal(a->event_id, b->event_id);
+    assert_string_equal(a->aggregate_id, b->aggregate_id);
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->version, b->version);
+    assert_int_equal(a->timestamp_ms, b->timestamp_ms);
+    assert_string_equal(a->author ? a->author : "", b->author ? b->author : "");
+    assert_string_equal(a->message ? a->message : "", b->message ? b->message : "");
+    assert_string_equal(a->comment ? a->comment : "", b->comment ? b->comment : "");
+    assert_string_equal(a->username ? a->username : "", b->username ? b->username : "");
+    assert_string_equal(a->comment_id, b->comment_id);
+    if (a->type == SM_EV_POST_CREATED || a->type == SM_EV_COMMENT_ADDED ||
+        a->type == SM_EV_COMMENT_UPDATED)
+        assert_int_equal(a->at_ms, b->at_ms);
+}
+
+static es_status append1(es_store *s, const char *id, int64_t version, sm_event_type type)
+{
+    sm_event ev;
+    make_event(&ev, id, version, type);
+    sm_error err = {0};
+    es_status st = es_append(s, id, version - 1, &ev, 1, &err);
+    sm_event_clear(&ev);
+    return st;
+}
+
+static size_t stream_len(es_store *s, const char *id)
+{
+    sm_event_list l = {0};
+    sm_error err;
+    assert_int_equal(es_load(s, id, 0, 0, &l, &err), ES_OK);
+    for (size_t i = 0; i < l.len; i++)
+        assert_int_equal(l.items[i].version, (int64_t)i);
+    size_t n = l.len;
+    sm_event_list_free(&l);
+    return n;
+}
+
+static void new_id(sm_uuid_str id) { assert_true(sm_uuid_new(id)); }
+
+static void test_every_event_type_round_trips_exactly(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    sm_event evs[7];
+    for (int t = 1; t <= 7; t++)
+        make_event(&evs[t - 1], id, t - 1, (sm_event_type)t);
+    sm_error err = {0};
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(es_append(s, id, i - 1, &evs[i], 1, &err), ES_OK);
+    sm_event_list got = {0};
+    assert_int_equal(es_load(s, id, 0, 0, &got, &err), ES_OK);
+    assert_int_equal(got.len, 7);
+    for (int i = 0; i < 7; i++) {
+        assert_event_equal(&got.items[i], &evs[i]);
+        sm_event_clear(&evs[i]);
+    }
+    sm_event_list_free(&got);
+}
+
+static void test_new_stream_on_existing_id_conflicts(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_CONFLICT);
+    assert_int_equal(stream_len(s, id), 1);
+}
+
+static void test_stale_or_future_expected_version_conflicts_and_writes_nothing(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, id, 1, SM_EV_POST_LIKED), ES_OK);
+    assert_int_equal(append1(s, id, 2, SM_EV_POST_LIKED), ES_OK);
+    assert_int_equal(append1(s, id, 1, SM_EV_POST_LIKED), ES_CONFLICT); /* stale */
+    assert_int_equal(append1(s, id, 7, SM_EV_POST_LIKED), ES_CONFLICT); /* ahead: a gap */
+    assert_int_equal(stream_len(s, id), 3);
+}
+
+static void test_batch_with_wrong_versions_is_invalid(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    sm_event ev;
+    make_event(&ev, id, 3, SM_EV_POST_CREATED);
+    sm_error err = {0};
+    assert_int_equal(es_append(s, id, -1, &ev, 1, &err), ES_INVALID);
+    sm_event_clear(&ev);
+    assert_int_equal(stream_len(s, id), 0);
+}
+
+static void test_multi_event_append_is_all_or_nothing(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    sm_event evs[3];
+    make_event(&evs[0], id, 0, SM_EV_POST_CREATED);
+    make_event(&evs[1], id, 1, SM_EV_POST_LIKED);
+    make_event(&evs[2], id, 2, SM_EV_POST_LIKED);
+    sm_error err = {0};
+    assert_int_equal(es_append(s, id, -1, evs, 3, &err), ES_OK);
+    assert_int_equal(stream_len(s, id), 3);
+    for (int i = 0; i < 3; i++)
+        sm_event_clear(&evs[i]);
+    /* a batch whose first version is taken writes none of its events */
+    make_event(&evs[0], id, 2, SM_EV_POST_LIKED);
+    make_event(&evs[1], id, 3, SM_EV_POST_LIKED);
+    assert_int_equal(es_append(s, id, 1, evs, 2, &err), ES_CONFLICT);
+    assert_int_equal(stream_len(s, id), 3);
+    sm_event_clear(&evs[0]);
+    sm_event_clear(&evs[1]);
+}
+
+static void test_load_honours_from_version_and_limit(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    for (int v = 1; v < 6; v++)
+        assert_int_equal(append1(s, id, v, SM_EV_POST_LIKED), ES_OK);
+    sm_event_list l = {0};
+    sm_error err;
+    assert_int_equal(es_load(s, id, 2, 3, &l, &err), ES_OK);
+    assert_int_equal(l.len, 3);
+    assert_int_equal(l.items[0].version, 2);
+    assert_int_equal(l.items[2].version, 4);
+    sm_event_list_free(&l);
+    assert_int_equal(es_load(s, id, 6, 0, &l, &err), ES_OK);
+    assert_int_equal(l.len, 0);
+    sm_uuid_str other;
+    new_id(other);
+    assert_int_equal(es_load(s, other, 0, 0, &l, &err), ES_OK);
+    assert_int_equal(l.len, 0);
+}
+
+/* Reads everything after *cur in pages of `page`, advancing *cur. */
+static void drain(es_store *s, es_cursor *cur, size_t page, sm_event_list *out)
+{
+    for (;;) {
+        size_t before = out->len;
+        sm_error err = {0};
+        assert_int_equal(es_read_all(s, cur, page, out, cur, &err), ES_OK);
+        assert_true(out->len - before <= page);
+        if (out->len - before < page)
+            return;
+    }
+}
+
+static void test_read_all_pages_through_new_events_in_stream_order(void **state)
+{
+    es_store *s = *state;
+    es_cursor cur = {""};
+    sm_event_list skip = {0};
+    drain(s, &cur, 100, &skip); /* move past earlier cases' events */
+    sm_event_list_free(&skip);
+
+    sm_uuid_str a, b;
+    new_id(a);
+    new_id(b);
+    assert_int_equal(append1(s, a, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, b, 0, SM_EV_POST_CREATED), ES_OK);
+    for (int v = 1; v <= 3; v++) {
+        assert_int_equal(append1(s, a, v, SM_EV_POST_LIKED), ES_OK);
+        assert_int_equal(append1(s, b, v, SM_EV_POST_LIKED), ES_OK);
+    }
+    sm_event_list got = {0};
+    drain(s, &cur, 3, &got); /* 8 events in pages of 3: 3 + 3 + 2 */
+    assert_int_equal(got.len, 8);
+    int64_t next_a = 0, next_b = 0;
+    for (size_t i = 0; i < got.len; i++) {
+        const sm_event *ev = &got.items[i];
+        if (strcmp(ev->aggregate_id, a) == 0)
+            assert_int_equal(ev->version, next_a++);
+        else if (strcmp(ev->aggregate_id, b) == 0)
+            assert_int_equal(ev->version, next_b++);
+        else
+            fail_msg("foreign event in read_all");
+    }
+    sm_event_list_free(&got);
+    /* nothing new: an empty page and an unchanged cursor */
+    es_cursor same = cur;
+    sm_error err;
+    assert_int_equal(es_read_all(s, &cur, 10, &got, &cur, &err), ES_OK);
+    assert_int_equal(got.len, 0);
+    assert_string_equal(cur.token, same.token);
+    es_cursor bad = {"not-a-position"};
+    assert_int_equal(es_read_all(s, &bad, 10, &got, &cur, &err), ES_INVALID);
+}
+
+typedef struct racer {
+    es_store *s;
+    const char *id;
+    int64_t version;
+    es_status st;
+    int ok_count;
+} racer;
+
+static void *race_same_version(void *arg)
+{
+    racer *r = arg;
+    r->st = append1(r->s, r->id, r->version, SM_EV_POST_LIKED);
+    return NULL;
+}
+
+static void test_racing_writers_of_one_version_have_exactly_one_winner(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    enum { N = 8 };
+    pthread_t t[N];
+    racer r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){s, id, 1, ES_INTERNAL, 0};
+        pthread_create(&t[i], NULL, race_same_version, &r[i]);
+    }
+    int wins = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (r[i].st == ES_OK)
+            wins++;
+        else
+            assert_int_equal(r[i].st, ES_CONFLICT);
+    }
+    assert_int_equal(wins, 1);
+    assert_int_equal(stream_len(s, id), 2);
+}
+
+/* Appends `ok_count` likes, each time reloading the stream's version and
+ * retrying on conflict, like the dispatcher does across processes. */
+static void *like_with_retry(void *arg)
+{
+    racer *r = arg;
+    int done = 0;
+    while (done < r->ok_count) {
+        sm_event_list l = {0};
+        sm_error err;
+        if (es_load(r->s, r->id, 0, 0, &l, &err) != ES_OK) {
+            r->st = ES_INTERNAL;
+            return NULL;
+        }
+        int64_t v = (int64_t)l.len;
+        sm_event_list_free(&l);
+        es_status st = append1(r->s, r->id, v, SM_EV_POST_LIKED);
+        if (st == ES_OK)
+            done++;
+        else if (st != ES_CONFLICT) {
+            r->st = st;
+            return NULL;
+        }
+    }
+    r->st = ES_OK;
+    return NULL;
+}
+
+static void test_concurrent_writers_with_retries_leave_a_dense_stream(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    enum { N = 4, EACH = 8 };
+    pthread_t t[N];
+    racer r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){s, id, 0, ES_INTERNAL, EACH};
+        pthread_create(&t[i], NULL, like_with_retry, &r[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].st, ES_OK);
+    }
+    assert_int_equal(stream_len(s, id), 1 + N * EACH);
+}
+
+static void test_events_survive_closing_and_reopening_the_store(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, id, 1, SM_EV_POST_LIKED), ES_OK);
+    es_close(s);
+    *state = s = open_store();
+    assert_int_equal(stream_len(s, id), 2);
+    assert_int_equal(append1(s, id, 2, SM_EV_POST_LIKED), ES_OK);
+    sm_error err;
+    assert_int_equal(es_ping(s, &err), ES_OK);
+}
+
+static void test_unreachable_server_is_unavailable_not_fatal(void **state)
+{
+    (void)state;
+    if (!is_mongo) {
+        /* SQLite has no server; an unopenable path is the nearest failure. */
+        es_store *s = NULL;
+        sm_error err;
+        assert_int_not_equal(es_open("sqlite:/proc/no/such/dir/events.db", &s, &err), ES_OK);
+        assert_null(s);
+        return;
+    }
+    char dead[128];
+    snprintf(dead, sizeof dead, "mongodb://127.0.0.1:%d/smpost?serverSelectionTimeoutMS=300",
+             test_free_port());
+    es_store *s = NULL;
+    sm_error err = {0};
+    assert_int_equal(es_open(dead, &s, &err), ES_OK);
+    assert_int_equal(es_ping(s, &err), ES_UNAVAILABLE);
+    sm_uuid_str id;
+    new_id(id);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_UNAVAILABLE);
+    es_close(s);
+}
+
+static void test_unknown_url_scheme_is_invalid(void **state)
+{
+    (void)state;
+    es_store *s = NULL;
+    sm_error err;
+    assert_int_equal(es_open("postgres://x", &s, &err), ES_INVALID);
+    assert_int_equal(es_open("sqlite:", &s, &err), ES_INVALID);
+}
+
+int main(void)
+{
+    const char *which = getenv("SMPOST_TEST_ES_URL");
+    if (!which || strcmp(which, "sqlite") == 0) {
+        if (!test_temp_dir("smpost-es", tmpdir, sizeof tmpdir))
+            return 1;
+        snprintf(url, sizeof url, "sqlite:%s/events.db", tmpdir);
+    } else if (strcmp(which, "mongodb") == 0) {
+        const char *m = getenv("SMPOST_TEST_MONGO_URL");
+        if (!m || !*m) {
+            printf("SKIPPED: SMPOST_TEST_MONGO_URL not set (run through with_jongodb.sh)\n");
+            return 77;
+        }
+        snprintf(url, sizeof url, "%s", m);
+        is_mongo = true;
+    } else {
+        snprintf(url, sizeof url, "%s", which);
+        is_mongo = strncmp(which, "mongodb", 7) == 0;
+    }
+    printf("event store under test: %s\n", url);
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_every_event_type_round_trips_exactly),
+        T(test_new_stream_on_existing_id_conflicts),
+        T(test_stale_or_future_expected_version_conflicts_and_writes_nothing),
+        T(test_batch_with_wrong_versions_is_invalid),
+        T(test_multi_event_append_is_all_or_nothing),
+        T(test_load_honours_from_version_and_limit),
+        T(test_read_all_pages_through_new_events_in_stream_order),
+        T(test_racing_writers_of_one_version_have_exactly_one_winner),
+        T(test_concurrent_writers_with_retries_leave_a_dense_stream),
+        T(test_events_survive_closing_and_reopening_the_store),
+        cmocka_unit_test(test_unreachable_server_is_unavailable_not_fatal),
+        cmocka_unit_test(test_unknown_url_scheme_is_invalid),
+    };
+    int rc = cmocka_run_group_tests_name(is_mongo ? "event_store_mongodb" : "event_store_sqlite",
+                                         tests, NULL, NULL);
+    if (tmpdir[0])
+        test_rm_rf(tmpdir);
+    return rc;
+}

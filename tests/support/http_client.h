@@ -1,0 +1,37 @@
+/* http_client.h — a minimal blocking HTTP/1.1 client for tests (loopback
+ * only, one request per connection). Enough to drive the real binaries
+ * without pulling libcurl into the test build. */
+#ifndef TEST_HTTP_CLIENT_H
+#define TEST_HTTP_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct http_resp {
+    int status;      /* 0 if the exchange failed */
+    char *head;      /* raw status line + headers, NUL-terminated */
+    char *body;      /* NUL-terminated body (may be "") */
+    size_t body_len;
+    json_t *json;    /* body parsed as JSON, or NULL */
+} http_resp;
+
+/* Sends one request to 127.0.0.1:port. extra_headers is "" or lines each
+ * ending in "\r\n". Returns 0 and fills *out, or -1 on a socket error or
+ * timeout (timeout_ms for the whole exchange). Caller frees with
+ * http_resp_free. */
+int http_call(int port, const char *method, const char *path, const char *extra_headers,
+              const char *body, size_t body_len, int timeout_ms, http_resp *out);
+
+/* Convenience: JSON body with Content-Type: application/json (body may be
+ * NULL for none). */
+int http_json(int port, const char *method, const char *path, const char *body, http_resp *out);
+
+/* Value of header name (case-insensitive) copied into buf, or NULL. */
+const char *http_resp_header(const http_resp *r, const char *name, char *buf, size_t cap);
+
+/* String member of the JSON body, or NULL. Borrowed. */
+const char *http_resp_str(const http_resp *r, const char *key);
+
+void http_resp_free(http_resp *r);
+
+#endif

@@ -1,0 +1,144 @@
+/* mem_store.c — see mem_store.h. Events are kept in one array in append
+ * order, which doubles as the global order for read_all. */
+#include "mem_store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mem_store {
+    mem_store_ctl ctl; /* first, so a ctl pointer is the store's address */
+    pthread_mutex_t lock;
+    sm_event_list all;
+} mem_store;
+
+static int64_t last_version(mem_store *m, const char *id)
+{
+    int64_t v = -1;
+    for (size_t i = 0; i < m->all.len; i++)
+        if (strcmp(m->all.items[i].aggregate_id, id) == 0 && m->all.items[i].version > v)
+            v = m->all.items[i].version;
+    return v;
+}
+
+static es_status down(sm_error *err)
+{
+    sm_fail(err, SM_ERR_UNAVAILABLE, "event store (memory) is down");
+    return ES_UNAVAILABLE;
+}
+
+static es_status mem_append(void *impl, const char *id, int64_t expected, const sm_event *evs,
+                            size_t n, sm_error *err)
+{
+    mem_store *m = impl;
+    es_status st = ES_OK;
+    pthread_mutex_lock(&m->lock);
+    m->ctl.append_calls++;
+    if (m->ctl.unavailable) {
+        st = down(err);
+    } else if (m->ctl.conflicts_left > 0 || last_version(m, id) != expected) {
+        if (m->ctl.conflicts_left > 0)
+            m->ctl.conflicts_left--;
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s moved on", id);
+        st = ES_CONFLICT;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            sm_event *slot = sm_event_list_push(&m->all);
+            if (!slot || !sm_event_copy(slot, &evs[i])) {
+                st = ES_INTERNAL;
+                break;
+            }
+        }
+        if (st == ES_OK)
+            m->ctl.appends++;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+static es_status mem_load(void *impl, const char *id, int64_t from, size_t limit,
+                          sm_event_list *out, sm_error *err)
+{
+    mem_store *m = impl;
+    es_status st = ES_OK;
+    pthread_mutex_lock(&m->lock);
+    if (m->ctl.unavailable) {
+        st = down(err);
+    } else {
+        size_t got = 0;
+        /* append order is version order within a stream */
+        for (size_t i = 0; i < m->all.len && (!limit || got < limit); i++) {
+            const sm_event *ev = &m->all.items[i];
+            if (strcmp(ev->aggregate_id, id) != 0 || ev->version < from)
+                continue;
+            sm_event *slot = sm_event_list_push(out);
+            if (!slot || !sm_event_copy(slot, ev)) {
+                st = ES_INTERNAL;
+                break;
+            }
+            got++;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+static es_status mem_read_all(void *impl, const es_cursor *after, size_t limit,
+                              sm_event_list *out, es_cursor *next, sm_error *err)
+{
+    mem_store *m = impl;
+    size_t from = after && after->token[0] ? (size_t)strtoull(after->token, NULL, 10) : 0;
+    es_status st = ES_OK;
+    pthread_mutex_lock(&m->lock);
+    if (m->ctl.unavailable) {
+        st = down(err);
+    } else {
+        size_t i;
+        for (i = from; i < m->all.len && i - from < limit; i++) {
+            sm_event *slot = sm_event_list_push(out);
+            if (!slot || !sm_event_copy(slot, &m->all.items[i])) {
+                st = ES_INTERNAL;
+                break;
+            }
+        }
+        if (st == ES_OK && i > from && next)
+            snprintf(next->token, sizeof next->token, "%zu", i);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+static es_status mem_ping(void *impl, sm_error *err)
+{
+    mem_store *m = impl;
+    pthread_mutex_lock(&m->lock);
+    bool dn = m->ctl.unavailable;
+    pthread_mutex_unlock(&m->lock);
+    return dn ? down(err) : ES_OK;
+}
+
+static void mem_close(void *impl)
+{
+    mem_store *m = impl;
+    sm_event_list_free(&m->all);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static const es_ops mem_ops = {"memory", mem_append, mem_load, mem_read_all, mem_ping, mem_close};
+
+es_store *mem_store_new(mem_store_ctl **ctl)
+{
+    mem_store *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    pthread_mutex_init(&m->lock, NULL);
+    es_store *s = es_store_new(&mem_ops, m);
+    if (s && ctl)
+        *ctl = &m->ctl;
+    return s;
+}
+
+void mem_store_lock(mem_store_ctl *ctl) { pthread_mutex_lock(&((mem_store *)ctl)->lock); }
+void mem_store_unlock(mem_store_ctl *ctl) { pthread_mutex_unlock(&((mem_store *)ctl)->lock); }

@@ -1,0 +1,24 @@
+/* mem_store.h — an in-memory event store adapter for unit tests, with fault
+ * injection: make the next N appends lose a race (ES_CONFLICT), or make every
+ * call fail as if the server were down (ES_UNAVAILABLE). Thread-safe. */
+#ifndef MEM_STORE_H
+#define MEM_STORE_H
+
+#include "event_store.h"
+
+typedef struct mem_store_ctl {
+    int conflicts_left;    /* next appends that report ES_CONFLICT (nothing written) */
+    bool unavailable;      /* every call returns ES_UNAVAILABLE */
+    int appends;           /* successful appends so far */
+    int append_calls;      /* all append calls */
+} mem_store_ctl;
+
+/* New empty store; *ctl points into it (valid until es_close). */
+es_store *mem_store_new(mem_store_ctl **ctl);
+
+/* Locks/unlocks the store's state, for changing ctl from a test while
+ * other threads run. */
+void mem_store_lock(mem_store_ctl *ctl);
+void mem_store_unlock(mem_store_ctl *ctl);
+
+#endif

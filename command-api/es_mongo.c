@@ -6,7 +6,7 @@
  *     "PostAggregate", version: int64, eventType: "PostLikedEvent",
  *     timeStamp: Date, eventData: { ...payload as in sm_event.h... } }
  * The unique index { aggregateIdentifier: 1, version: 1 } is what makes
- * optimistic concurrency hold across processes: of two writers of version n,
+ * optimistic concurrency hold across processes: of two writers of version n
  * the server lets exactly one in, and the other gets ES_CONFLICT.
  *
  * Threads: the store is shared by every HTTP worker, so it owns a
@@ -18,11 +18,15 @@
  *
  * Atomic batches: an append of n > 1 events runs in a transaction, which real
  * MongoDB only offers on a replica set or mongos (the compose stack runs a
- * single-node replica set). A standalone server accepts single-event appends
- * and refuses batches with an error that says so.
+ * single-node replica set). A standalone server takes single-event appends
+ * and refuses batches with an error that says why.
  *
- * The index is created on open if the server is up, otherwise by the first
- * append that reaches it: a server that is down at start is not an error. */
+ * The index: created on open if the server is up, else by the first append
+ * that reaches it, so a server that is down at start is not an error. It is
+ * asserted again (createIndexes is idempotent) after the monitor sees the
+ * server change, e.g. come back from an outage: a server that lost its data
+ * (in-memory test servers, a dropped database) must not silently lose the
+ * uniqueness guarantee. */
 #include "event_store.h"
 
 #include "sm_log.h"
@@ -38,8 +42,9 @@
 #define INDEX_NAME "aggregate_version_unique"
 #define AGGREGATE_TYPE "PostAggregate"
 #define APPNAME "smpost-command-api"
-#define TIMEOUT_MS 2000        /* server selection and connect */
-#define SOCKET_TIMEOUT_MS 10000 /* a hung (not dead) server */
+#define TIMEOUT_MS 2000         /* server selection and connect */
+#define SOCKET_TIMEOUT_MS 10000 /* a server that hangs rather than dies */
+#define OID_HEX 25              /* 24 hex digits + NUL */
 
 enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
 
@@ -49,16 +54,22 @@ typedef struct mongo_store {
     atomic_bool indexed;
     atomic_uint index_failures; /* lets waiters see an attempt fail (ensure_index) */
     pthread_mutex_t index_lock;
-    char index_error[SM_ERROR_MAX]; /* last failure, guarded by index_lock */
-    es_status index_status;
+    es_status index_status;         /* last failure, guarded by index_lock */
+    char index_error[SM_ERROR_MAX]; /* its message, same guard */
 } mongo_store;
 
-/* ---- process-wide driver setup ---------------------------------------- */
+/* A client borrowed from the pool and the collection handle made from it. */
+typedef struct conn {
+    mongoc_client_t *client;
+    mongoc_collection_t *events;
+} conn;
+
+/* ---- process-wide driver setup ------------------------------------------ */
 
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
- * and trace chatter is dropped, and the "endSessions" warning some servers
- * (jongodb, or any server already gone) cause when a pool is destroyed is
- * demoted: it only means server-side sessions expire on their own. */
+ * and trace chatter is dropped, and the "endSessions" warning that servers
+ * lacking the command (jongodb) cause when a pool is destroyed is demoted:
+ * it only means server-side sessions expire on their own. */
 static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const char *message,
                              void *unused)
 {
@@ -83,18 +94,19 @@ static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const
 
 static pthread_once_t driver_once = PTHREAD_ONCE_INIT;
 
-/* mongoc_cleanup() is never called: other threads may still hold clients at
- * exit, and the OS reclaims the little it allocates. */
+/* mongoc_cleanup() is never called: other stores (or threads) may still use
+ * the driver at exit, and the OS reclaims the little it holds. The log
+ * handler is process-wide too, which is what we want for every mongoc user. */
 static void driver_init(void)
 {
     mongoc_init();
     mongoc_log_set_handler(mongoc_log_to_sm, NULL);
 }
 
-/* ---- errors ------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------- */
 
-/* Server codes that mean "this node cannot serve you right now" (shutdown,
- * step-down, network trouble seen by the server): the client should retry. */
+/* Server codes meaning "this node cannot serve you right now" (shutdown,
+ * step-down, network trouble on the server's side): retry later. */
 static bool transient_server_code(uint32_t code)
 {
     static const uint32_t codes[] = {6,    7,     89,    91,    189,   262,
@@ -105,23 +117,19 @@ static bool transient_server_code(uint32_t code)
     return false;
 }
 
-/* reply may be NULL or empty. A duplicate key is recognised by its code
- * alone: real MongoDB reports it in writeErrors, jongodb as a command error,
- * and the driver gives both the same code. WriteConflict is what a
- * transaction gets when a concurrent one took the same (aggregate, version)
- * key first: also a lost race. */
+/* reply may be NULL. A duplicate key is recognised by its code alone: real
+ * MongoDB reports it in writeErrors, jongodb as a command error, and the
+ * driver gives both the same code. WriteConflict is what a transaction gets
+ * when a concurrent one took the same (aggregate, version) key first: also a
+ * lost race. */
 static es_status map_error(const bson_error_t *e, const bson_t *reply)
 {
     if (e->code == DUPLICATE_KEY || e->code == WRITE_CONFLICT)
         return ES_CONFLICT;
-    switch (e->domain) {
-    case MONGOC_ERROR_STREAM:
-    case MONGOC_ERROR_SERVER_SELECTION: return ES_UNAVAILABLE;
-    default:                            break;
-    }
-    if (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_SESSION_FAILURE)
-        return ES_UNAVAILABLE; /* no server to start a session on */
-    if (transient_server_code(e->code))
+    if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION ||
+        (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_SESSION_FAILURE))
+        return ES_UNAVAILABLE;
+    if (e->domain == MONGOC_ERROR_SERVER && transient_server_code(e->code))
         return ES_UNAVAILABLE;
     if (reply && (mongoc_error_has_label(reply, "TransientTransactionError") ||
                   mongoc_error_has_label(reply, "RetryableWriteError")))
@@ -133,7 +141,7 @@ static es_status fail_mongo(const bson_error_t *e, const bson_t *reply, const ch
                             sm_error *err)
 {
     es_status st = map_error(e, reply);
-    const char *hint = e->code == ILLEGAL_OPERATION
+    const char *hint = e->domain == MONGOC_ERROR_SERVER && e->code == ILLEGAL_OPERATION
                            ? " (multi-event appends need a replica set or mongos)"
                            : "";
     sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s%s", op, e->message,
@@ -147,32 +155,36 @@ static es_status fail_oom(sm_error *err)
     return ES_INTERNAL;
 }
 
-/* ---- clients ------------------------------------------------------------ */
-
-static mongoc_client_t *checkout(mongo_store *s, sm_error *err)
+static conn checkout(mongo_store *s)
 {
-    mongoc_client_t *c = mongoc_client_pool_pop(s->pool);
-    if (!c)
-        sm_fail(err, SM_ERR_UNAVAILABLE, "event store (mongodb): no client available");
+    conn c = {mongoc_client_pool_pop(s->pool), NULL};
+    c.events = mongoc_client_get_collection(c.client, s->db_name, COLLECTION);
     return c;
 }
 
-static void checkin(mongo_store *s, mongoc_client_t *c) { mongoc_client_pool_push(s->pool, c); }
-
-static mongoc_collection_t *events_of(mongo_store *s, mongoc_client_t *c)
+static void checkin(mongo_store *s, conn *c)
 {
-    return mongoc_client_get_collection(c, s->db_name, COLLECTION);
+    mongoc_collection_destroy(c->events);
+    mongoc_client_pool_push(s->pool, c->client);
 }
 
-/* ---- the unique index ---------------------------------------------------- */
+/* ---- the unique index ------------------------------------------------------ */
 
-static es_status create_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
+/* Called from the pool's monitor thread whenever a server's description
+ * changes (discovered, lost, back, elected). */
+static void server_changed(const mongoc_apm_server_changed_t *event)
+{
+    mongo_store *s = mongoc_apm_server_changed_get_context(event);
+    atomic_store(&s->indexed, false);
+}
+
+static es_status create_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
 {
     bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[", "{", "key",
                            "{", "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1),
                            "}", "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
                            "]");
-    mongoc_database_t *db = mongoc_client_get_database(c, s->db_name);
+    mongoc_database_t *db = mongoc_client_get_database(client, s->db_name);
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
@@ -186,9 +198,10 @@ static es_status create_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
 
 /* Appends must not run before the unique index exists, since it alone
  * rejects the second writer of a version. Attempts are serialised; a thread
- * that waited while another attempt failed fails too instead of trying again,
- * so a dead server costs each request one timeout, not one per waiter. */
-static es_status ensure_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
+ * that waited while another attempt failed fails with it instead of trying
+ * again, so a dead server costs each request one timeout, not one per
+ * waiter ahead of it. */
+static es_status ensure_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
 {
     if (atomic_load(&s->indexed))
         return ES_OK;
@@ -200,38 +213,39 @@ static es_status ensure_index(mongo_store *s, mongoc_client_t *c, sm_error *err)
     } else if (atomic_load(&s->index_failures) != failures_before) {
         st = s->index_status;
         sm_fail(err, es_to_sm_status(st), "%s", s->index_error);
-    } else if ((st = create_index(s, c, err)) == ES_OK) {
-        atomic_store(&s->indexed, true);
-        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s index=%s", s->db_name,
-               INDEX_NAME);
     } else {
-        s->index_status = st;
-        snprintf(s->index_error, sizeof s->index_error, "%s", err ? err->message
-                                                                      : "index creation failed");
-        atomic_fetch_add(&s->index_failures, 1);
+        /* Set before the command: a server change during it clears it again. */
+        atomic_store(&s->indexed, true);
+        sm_error mine;
+        if ((st = create_index(s, client, &mine)) != ES_OK) {
+            atomic_store(&s->indexed, false);
+            s->index_status = st;
+            snprintf(s->index_error, sizeof s->index_error, "%s", mine.message);
+            atomic_fetch_add(&s->index_failures, 1);
+            sm_fail(err, mine.status, "%s", mine.message);
+        }
     }
     pthread_mutex_unlock(&s->index_lock);
     return st;
 }
 
-/* ---- documents ----------------------------------------------------------- */
+/* ---- documents --------------------------------------------------------------- */
 
-/* The payload goes through sm_event_data_to_json so the field names and
- * formats stay defined in one place (sm_event.c). */
-static bool build_doc(const sm_event *ev, bson_t *doc)
+/* The payload goes through sm_event_data_to_json so field names and formats
+ * are defined in one place (sm_event.c). Returns NULL on OOM. */
+static bson_t *build_doc(const sm_event *ev)
 {
     json_t *data = sm_event_data_to_json(ev);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
     bson_t payload;
-    bson_error_t e;
-    bool ok = text && bson_init_from_json(&payload, text, -1, &e);
+    bool ok = text && bson_init_from_json(&payload, text, -1, NULL);
     free(text);
     if (!ok)
-        return false;
+        return NULL;
     bson_oid_t oid;
     bson_oid_init(&oid, NULL);
-    bson_init(doc);
+    bson_t *doc = bson_new();
     ok = BSON_APPEND_OID(doc, "_id", &oid) && BSON_APPEND_UTF8(doc, "eventId", ev->event_id) &&
          BSON_APPEND_UTF8(doc, "aggregateIdentifier", ev->aggregate_id) &&
          BSON_APPEND_UTF8(doc, "aggregateType", AGGREGATE_TYPE) &&
@@ -240,9 +254,11 @@ static bool build_doc(const sm_event *ev, bson_t *doc)
          BSON_APPEND_DATE_TIME(doc, "timeStamp", ev->timestamp_ms) &&
          BSON_APPEND_DOCUMENT(doc, "eventData", &payload);
     bson_destroy(&payload);
-    if (!ok)
+    if (!ok) {
         bson_destroy(doc);
-    return ok;
+        doc = NULL;
+    }
+    return doc;
 }
 
 static const char *find_utf8(const bson_t *doc, const char *key)
@@ -253,8 +269,8 @@ static const char *find_utf8(const bson_t *doc, const char *key)
     return NULL;
 }
 
-/* Integers may come back as int32 if another writer (a shell, a migration)
- * stored them; both are accepted. */
+/* int32 is accepted too, in case another writer (a shell, a migration)
+ * stored small numbers that way. */
 static bool find_int64(const bson_t *doc, const char *key, int64_t *out)
 {
     bson_iter_t it;
@@ -281,62 +297,57 @@ static json_t *payload_json(const bson_t *doc)
     return j;
 }
 
-/* Fills the zeroed ev from doc; on failure ev may hold strings (the caller
- * clears it) and why says which field was bad. */
+/* Fills the zeroed ev from doc. On failure ev may hold strings (the caller
+ * clears it) and *why names the bad field. */
 static bool decode_doc(const bson_t *doc, sm_event *ev, const char **why)
 {
-    const char *id = find_utf8(doc, "eventId");
-    const char *agg = find_utf8(doc, "aggregateIdentifier");
+    const char *id = find_utf8(doc, "eventId"), *agg = find_utf8(doc, "aggregateIdentifier");
     bson_iter_t it;
-    *why = "eventId";
     if (!id || !sm_uuid_parse(id, ev->event_id))
-        return false;
-    *why = "aggregateIdentifier";
+        return *why = "eventId", false;
     if (!agg || !sm_uuid_parse(agg, ev->aggregate_id))
-        return false;
-    *why = "version";
+        return *why = "aggregateIdentifier", false;
     if (!find_int64(doc, "version", &ev->version) || ev->version < 0)
-        return false;
-    *why = "eventType";
+        return *why = "version", false;
     if ((ev->type = sm_event_type_from_name(find_utf8(doc, "eventType"))) == SM_EV_NONE)
-        return false;
-    *why = "timeStamp";
+        return *why = "eventType", false;
     if (!bson_iter_init_find(&it, doc, "timeStamp") || !BSON_ITER_HOLDS_DATE_TIME(&it))
-        return false;
+        return *why = "timeStamp", false;
     ev->timestamp_ms = bson_iter_date_time(&it);
-    *why = "eventData";
     json_t *data = payload_json(doc);
     sm_error ignored;
     bool ok = data && sm_event_data_from_json(ev, data, &ignored) == SM_OK;
     json_decref(data);
+    *why = "eventData";
     return ok;
 }
 
-static void oid_text(const bson_t *doc, char out[25])
+static void oid_text(const bson_t *doc, char out[OID_HEX])
 {
     bson_iter_t it;
     if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it))
         bson_oid_to_string(bson_iter_oid(&it), out);
     else
-        snprintf(out, 25, "%s", "(no ObjectId)");
+        snprintf(out, OID_HEX, "%s", "(not an ObjectId)");
 }
 
-/* Runs a find and appends every decoded event to out: all or nothing. If
- * last_id is set it receives the hex _id of the last document. */
+/* Runs a find and appends every decoded event to out, all or nothing. If
+ * last_id is given it receives the hex _id of the last document. */
 static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
-                          sm_event_list *out, char last_id[25], const char *op, sm_error *err)
+                          sm_event_list *out, char last_id[OID_HEX], const char *op,
+                          sm_error *err)
 {
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     size_t start = out->len;
     es_status st = ES_OK;
-    const bson_t *doc;
+    const bson_t *doc, *reply;
     while (st == ES_OK && mongoc_cursor_next(cur, &doc)) {
         sm_event *ev = sm_event_list_push(out);
-        const char *why = NULL;
+        const char *why;
+        char oid[OID_HEX];
         if (!ev) {
             st = fail_oom(err);
         } else if (!decode_doc(doc, ev, &why)) {
-            char oid[25];
             oid_text(doc, oid);
             sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) %s: corrupt event _id=%s (%s)",
                     op, oid, why);
@@ -345,7 +356,6 @@ static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const
             oid_text(doc, last_id);
         }
     }
-    const bson_t *reply;
     bson_error_t e;
     if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
         st = fail_mongo(&e, reply, op, err);
@@ -356,42 +366,47 @@ static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const
     return st;
 }
 
-/* ---- append --------------------------------------------------------------- */
-
-/* Reads the stream's last version (-1 if none) with sort + limit 1; jongodb
- * lacks $max, and the index serves this on real MongoDB anyway. */
-static es_status last_version(mongoc_collection_t *coll, const char *aggregate_id,
-                              int64_t *out, sm_error *err)
+/* Finds one document of a stream: the one at `version`, or the last one if
+ * version < 0 (sort + limit 1, since jongodb lacks $max; the unique index
+ * serves both on real MongoDB). *found is a copy the caller destroys, or
+ * NULL if there is none. */
+static es_status find_one(mongoc_collection_t *coll, const char *aggregate_id, int64_t version,
+                          bson_t **found, const char *op, sm_error *err)
 {
     bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id));
-    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1),
-                            "projection", "{", "version", BCON_INT32(1), "}");
+    if (version >= 0)
+        BSON_APPEND_INT64(filter, "version", version);
+    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1));
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     const bson_t *doc, *reply;
     bson_error_t e;
     es_status st = ES_OK;
-    *out = -1;
-    if (mongoc_cursor_next(cur, &doc) && !find_int64(doc, "version", out)) {
-        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has a "
-                "document without an integer version", aggregate_id);
-        st = ES_INTERNAL;
-    }
-    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
-        st = fail_mongo(&e, reply, "version check", err);
+    *found = mongoc_cursor_next(cur, &doc) ? bson_copy(doc) : NULL;
+    if (mongoc_cursor_error_document(cur, &e, &reply))
+        st = fail_mongo(&e, reply, op, err);
     mongoc_cursor_destroy(cur);
     bson_destroy(opts);
     bson_destroy(filter);
     return st;
 }
 
-/* Only a stream that is behind needs this check: one that moved past
- * expected_version already holds expected_version+1, which the unique index
- * rejects. Checking here still gives the clearer message. */
+/* ---- append ----------------------------------------------------------------- */
+
+/* The unique index alone would catch a stream that moved past
+ * expected_version (it already holds expected+1); this check is for a
+ * stream that is behind, and gives the clearer message in both cases. */
 static es_status check_expected(mongoc_collection_t *coll, const char *aggregate_id,
                                 int64_t expected, sm_error *err)
 {
-    int64_t current;
-    es_status st = last_version(coll, aggregate_id, &current, err);
+    bson_t *last;
+    int64_t current = -1;
+    es_status st = find_one(coll, aggregate_id, -1, &last, "version check", err);
+    if (st == ES_OK && last && !find_int64(last, "version", &current)) {
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has a "
+                "document without an integer version", aggregate_id);
+        st = ES_INTERNAL;
+    }
+    bson_destroy(last);
     if (st == ES_OK && current != expected) {
         sm_fail(err, SM_ERR_CONFLICT, "stream %s is at version %lld, expected %lld",
                 aggregate_id, (long long)current, (long long)expected);
@@ -400,38 +415,19 @@ static es_status check_expected(mongoc_collection_t *coll, const char *aggregate
     return st;
 }
 
-static es_status insert_one(mongoc_collection_t *coll, bson_t *doc, bson_error_t *e,
-                            bson_t *reply)
-{
-    return mongoc_collection_insert_one(coll, doc, NULL, reply, e) ? ES_OK
-                                                                   : map_error(e, reply);
-}
-
-/* Runs the batch in a transaction; on failure the transaction is aborted
- * (destroying the session would abort it too, but only after the reply). */
-static es_status insert_batch(mongoc_client_t *c, mongoc_collection_t *coll, bson_t *docs,
-                              size_t n, bson_error_t *e, bson_t *reply)
+/* Runs the batch in a transaction. reply is initialised on every path. */
+static bool insert_batch(conn *c, bson_t **docs, size_t n, bson_t *reply, bson_error_t *e)
 {
     bson_init(reply);
-    const bson_t **ptrs = calloc(n, sizeof *ptrs);
-    if (!ptrs) {
-        bson_set_error(e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
-                       "out of memory");
-        return ES_INTERNAL;
-    }
-    for (size_t i = 0; i < n; i++)
-        ptrs[i] = &docs[i];
-    mongoc_client_session_t *cs = mongoc_client_start_session(c, NULL, e);
-    if (!cs) {
-        free(ptrs);
-        return map_error(e, NULL);
-    }
+    mongoc_client_session_t *cs = mongoc_client_start_session(c->client, NULL, e);
+    if (!cs)
+        return false;
     bson_t opts = BSON_INITIALIZER;
     bool ok = mongoc_client_session_append(cs, &opts, e) &&
               mongoc_client_session_start_transaction(cs, NULL, e);
     if (ok) {
         bson_destroy(reply);
-        ok = mongoc_collection_insert_many(coll, ptrs, n, &opts, reply, e);
+        ok = mongoc_collection_insert_many(c->events, (const bson_t **)docs, n, &opts, reply, e);
     }
     if (ok) {
         bson_destroy(reply);
@@ -441,66 +437,61 @@ static es_status insert_batch(mongoc_client_t *c, mongoc_collection_t *coll, bso
     }
     bson_destroy(&opts);
     mongoc_client_session_destroy(cs);
-    free(ptrs);
-    return ok ? ES_OK : map_error(e, reply);
+    return ok;
 }
 
 /* A write whose connection broke after sending may or may not have landed
  * (jongodb also drops the loser of two racing transactions this way). The
- * first event's slot tells: our eventId means it committed, another one
- * means we lost a race, nothing means it did not happen (yet). */
-static es_status resolve_ambiguous(mongoc_collection_t *coll, const sm_event *first,
-                                   es_status st)
+ * first event's slot tells: our eventId means it landed, another one means
+ * we lost a race, nothing means it did not happen, or not yet. */
+static es_status resolve_ambiguous(mongoc_collection_t *coll, const sm_event *first)
 {
-    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(first->aggregate_id),
-                              "version", BCON_INT64(first->version));
-    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-    const bson_t *doc;
-    if (mongoc_cursor_next(cur, &doc)) {
-        const char *id = find_utf8(doc, "eventId");
-        st = id && strcmp(id, first->event_id) == 0 ? ES_OK : ES_CONFLICT;
-        sm_log(SM_LOG_WARN, "event_store_ambiguous_write", "adapter=mongodb aggregate=%s "
-               "version=%lld outcome=%s", first->aggregate_id, (long long)first->version,
-               st == ES_OK ? "written" : "conflict");
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    bson_destroy(filter);
+    bson_t *doc;
+    if (find_one(coll, first->aggregate_id, first->version, &doc, "", NULL) != ES_OK || !doc)
+        return ES_UNAVAILABLE;
+    const char *id = find_utf8(doc, "eventId");
+    es_status st = id && strcmp(id, first->event_id) == 0 ? ES_OK : ES_CONFLICT;
+    bson_destroy(doc);
+    sm_log(SM_LOG_WARN, "event_store_ambiguous_write",
+           "adapter=mongodb aggregate=%s version=%lld outcome=%s", first->aggregate_id,
+           (long long)first->version, st == ES_OK ? "written" : "conflict");
     return st;
 }
 
-static es_status write_events(mongoc_client_t *c, mongoc_collection_t *coll,
-                              const sm_event *evs, size_t n, sm_error *err)
+static es_status insert_docs(conn *c, bson_t **docs, const sm_event *evs, size_t n,
+                             sm_error *err)
 {
-    bson_t *docs = calloc(n, sizeof *docs);
-    size_t built = 0;
-    while (docs && built < n && build_doc(&evs[built], &docs[built]))
-        built++;
-    if (built < n) {
-        for (size_t i = 0; i < built; i++)
-            bson_destroy(&docs[i]);
-        free(docs);
-        return fail_oom(err);
-    }
     bson_error_t e;
     bson_t reply;
-    es_status st = n == 1 ? insert_one(coll, &docs[0], &e, &reply)
-                          : insert_batch(c, coll, docs, n, &e, &reply);
-    bool ambiguous = st == ES_UNAVAILABLE &&
-                     (e.domain == MONGOC_ERROR_STREAM ||
-                      mongoc_error_has_label(&reply, "UnknownTransactionCommitResult"));
-    if (ambiguous)
-        st = resolve_ambiguous(coll, &evs[0], st);
-    if (st == ES_CONFLICT)
-        sm_fail(err, SM_ERR_CONFLICT, "stream %s: version %lld was written concurrently by "
-                "another writer; nothing was appended", evs[0].aggregate_id,
+    bool ok = n == 1 ? mongoc_collection_insert_one(c->events, docs[0], NULL, &reply, &e)
+                     : insert_batch(c, docs, n, &reply, &e);
+    es_status st = ok ? ES_OK : map_error(&e, &reply);
+    if (st == ES_UNAVAILABLE && (e.domain == MONGOC_ERROR_STREAM ||
+                                 mongoc_error_has_label(&reply, "UnknownTransactionCommitResult")))
+        st = resolve_ambiguous(c->events, &evs[0]);
+    if (st == ES_CONFLICT && n == 1)
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s: version %lld already exists (a concurrent "
+                "append won); nothing was appended", evs[0].aggregate_id,
                 (long long)evs[0].version);
+    else if (st == ES_CONFLICT)
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s: one of versions %lld..%lld already exists (a "
+                "concurrent append won); nothing was appended", evs[0].aggregate_id,
+                (long long)evs[0].version, (long long)evs[n - 1].version);
     else if (st != ES_OK)
-        fail_mongo(&e, &reply, n == 1 ? "insert" : "batch insert", err);
+        fail_mongo(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
     bson_destroy(&reply);
-    for (size_t i = 0; i < n; i++)
-        bson_destroy(&docs[i]);
+    return st;
+}
+
+static es_status write_events(conn *c, const sm_event *evs, size_t n, sm_error *err)
+{
+    bson_t **docs = calloc(n, sizeof *docs);
+    size_t built = 0;
+    while (docs && built < n && (docs[built] = build_doc(&evs[built])))
+        built++;
+    es_status st = built == n ? insert_docs(c, docs, evs, n, err) : fail_oom(err);
+    for (size_t i = 0; docs && i < built; i++)
+        bson_destroy(docs[i]);
     free(docs);
     return st;
 }
@@ -509,21 +500,17 @@ static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expe
                               const sm_event *evs, size_t n, sm_error *err)
 {
     mongo_store *s = impl;
-    mongoc_client_t *c = checkout(s, err);
-    if (!c)
-        return ES_UNAVAILABLE;
-    mongoc_collection_t *coll = events_of(s, c);
-    es_status st = ensure_index(s, c, err);
+    conn c = checkout(s);
+    es_status st = ensure_index(s, c.client, err);
     if (st == ES_OK && expected >= 0)
-        st = check_expected(coll, aggregate_id, expected, err);
+        st = check_expected(c.events, aggregate_id, expected, err);
     if (st == ES_OK)
-        st = write_events(c, coll, evs, n, err);
-    mongoc_collection_destroy(coll);
-    checkin(s, c);
+        st = write_events(&c, evs, n, err);
+    checkin(s, &c);
     return st;
 }
 
-/* ---- reads ---------------------------------------------------------------- */
+/* ---- reads --------------------------------------------------------------------- */
 
 static int64_t limit_of(size_t limit) { return limit > INT64_MAX ? INT64_MAX : (int64_t)limit; }
 
@@ -531,20 +518,16 @@ static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_v
                             size_t limit, sm_event_list *out, sm_error *err)
 {
     mongo_store *s = impl;
-    mongoc_client_t *c = checkout(s, err);
-    if (!c)
-        return ES_UNAVAILABLE;
-    mongoc_collection_t *coll = events_of(s, c);
     bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id), "version", "{",
                               "$gte", BCON_INT64(from_version), "}");
     bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}");
     if (limit > 0)
         BSON_APPEND_INT64(opts, "limit", limit_of(limit));
-    es_status st = run_find(coll, filter, opts, out, NULL, "load", err);
+    conn c = checkout(s);
+    es_status st = run_find(c.events, filter, opts, out, NULL, "load", err);
+    checkin(s, &c);
     bson_destroy(opts);
     bson_destroy(filter);
-    mongoc_collection_destroy(coll);
-    checkin(s, c);
     return st;
 }
 
@@ -555,7 +538,7 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
     bson_t filter = BSON_INITIALIZER;
     if (after && after->token[0]) {
         size_t len = strnlen(after->token, sizeof after->token);
-        if (len != 24 || !bson_oid_is_valid(after->token, len)) {
+        if (len != OID_HEX - 1 || !bson_oid_is_valid(after->token, len)) {
             sm_fail(err, SM_ERR_INVALID, "read_all: bad cursor '%.40s' (expected an ObjectId)",
                     after->token);
             return ES_INVALID;
@@ -564,44 +547,36 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
         bson_oid_init_from_string(&oid, after->token);
         BCON_APPEND(&filter, "_id", "{", "$gt", BCON_OID(&oid), "}");
     }
-    mongoc_client_t *c = checkout(s, err);
-    if (!c) {
-        bson_destroy(&filter);
-        return ES_UNAVAILABLE;
-    }
-    mongoc_collection_t *coll = events_of(s, c);
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit",
                             BCON_INT64(limit_of(limit)));
-    char last[25] = "";
-    es_status st = run_find(coll, &filter, opts, out, last, "read_all", err);
+    char last[OID_HEX] = "";
+    conn c = checkout(s);
+    es_status st = run_find(c.events, &filter, opts, out, last, "read_all", err);
+    checkin(s, &c);
     if (st == ES_OK && last[0] && next)
         snprintf(next->token, sizeof next->token, "%s", last);
     bson_destroy(opts);
     bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    checkin(s, c);
     return st;
 }
 
 static es_status mongo_ping(void *impl, sm_error *err)
 {
     mongo_store *s = impl;
-    mongoc_client_t *c = checkout(s, err);
-    if (!c)
-        return ES_UNAVAILABLE;
+    mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
-    if (!mongoc_client_command_simple(c, "admin", cmd, NULL, &reply, &e))
+    if (!mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, &e))
         st = fail_mongo(&e, &reply, "ping", err);
     bson_destroy(&reply);
     bson_destroy(cmd);
-    checkin(s, c);
+    mongoc_client_pool_push(s->pool, client);
     return st;
 }
 
-/* ---- open / close ----------------------------------------------------------- */
+/* ---- open / close ------------------------------------------------------------------ */
 
 static void mongo_close(void *impl)
 {
@@ -623,7 +598,7 @@ static const es_ops mongo_ops = {
 };
 
 /* Our defaults apply only where the URI is silent, so an operator can still
- * raise a timeout from the configuration. */
+ * change a timeout from the configuration. */
 static void apply_defaults(mongoc_uri_t *uri)
 {
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
@@ -636,7 +611,7 @@ static void apply_defaults(mongoc_uri_t *uri)
         mongoc_uri_set_appname(uri, APPNAME);
 }
 
-static es_status make_store(mongoc_uri_t *uri, mongo_store **out, sm_error *err)
+static es_status make_store(const mongoc_uri_t *uri, mongo_store **out, sm_error *err)
 {
     mongo_store *s = calloc(1, sizeof *s);
     const char *db = mongoc_uri_get_database(uri);
@@ -646,14 +621,17 @@ static es_status make_store(mongoc_uri_t *uri, mongo_store **out, sm_error *err)
     }
     pthread_mutex_init(&s->index_lock, NULL);
     bson_error_t e;
-    s->pool = mongoc_client_pool_new_with_error(uri, &e);
-    if (!s->pool) {
+    if (!(s->pool = mongoc_client_pool_new_with_error(uri, &e))) {
         sm_fail(err, SM_ERR_INVALID, "event store (mongodb): cannot create client pool: %s",
                 e.message);
         mongo_close(s);
         return ES_INVALID;
     }
     mongoc_client_pool_set_error_api(s->pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new();
+    mongoc_apm_set_server_changed_cb(cbs, server_changed);
+    mongoc_client_pool_set_apm_callbacks(s->pool, cbs, s); /* copies cbs */
+    mongoc_apm_callbacks_destroy(cbs);
     *out = s;
     return ES_OK;
 }
@@ -675,21 +653,22 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
     mongoc_uri_destroy(uri); /* the pool keeps its own copy */
     if (st != ES_OK)
         return st;
-    /* Create the index now if we can; a server that is down will get it on
-     * the first append instead. Anything else (a conflicting index, bad
-     * credentials) is a configuration error worth failing the start for. */
+    /* A server that is down gets the index on the first append instead.
+     * Anything else (a conflicting index, bad credentials) is a configuration
+     * error worth failing the start for. */
     sm_error first;
-    mongoc_client_t *c = mongoc_client_pool_pop(s->pool);
-    st = ensure_index(s, c, &first);
-    mongoc_client_pool_push(s->pool, c);
+    mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
+    st = ensure_index(s, client, &first);
+    mongoc_client_pool_push(s->pool, client);
+    if (st != ES_OK && st != ES_UNAVAILABLE) {
+        sm_fail(err, first.status, "%s", first.message);
+        mongo_close(s);
+        return st;
+    }
     if (st == ES_UNAVAILABLE) {
         char quoted[SM_ERROR_MAX + 16];
         sm_log(SM_LOG_WARN, "event_store_unavailable", "adapter=mongodb db=%s error=%s",
                s->db_name, sm_log_quote(first.message, quoted, sizeof quoted));
-    } else if (st != ES_OK) {
-        sm_fail(err, first.status, "%s", first.message);
-        mongo_close(s);
-        return st;
     }
     if (!(*out = es_store_new(&mongo_ops, s)))
         return fail_oom(err);

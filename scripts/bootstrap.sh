@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what smpost needs to build, run and test on Debian 12.
+# Idempotent: packages already present are not reinstalled, and apt's
+# package lists are refreshed only when something is missing.
+# Needs root for apt-get (uses sudo when not root).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git curl ca-certificates
+  libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
+  librdkafka-dev libcmocka-dev freetds-dev
+  sqlite3 kcat valgrind
+)
+# npm installs the MongoDB wire-protocol stand-in used by the tests; a
+# machine that already has node + npm (e.g. from NodeSource) keeps them.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "bootstrap: all packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "bootstrap: run as root or install sudo" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "bootstrap: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -8,6 +8,7 @@
 
 #include <civetweb.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,10 @@ bool http_parse_if_match(const char *value, int64_t *version)
     if (!isdigit((unsigned char)*value))
         return false;
     char *end;
+    errno = 0;
     long long v = strtoll(value, &end, 10);
+    if (errno == ERANGE)
+        return false;
     if (quoted && *end++ != '"')
         return false;
     while (*end == ' ')

@@ -94,20 +94,26 @@ json_t *sm_event_data_to_json(const sm_event *ev)
         return NULL;
     unsigned f = types[ev->type].fields;
     json_t *d = json_object();
-    if (!d)
+    /* json_object_set_new fails (and frees the value) when the value is NULL,
+     * e.g. text that is not valid UTF-8: the whole encoding fails rather than
+     * silently dropping a field. */
+    int bad = !d;
+    if (!bad && (f & F_COMMENT_ID))
+        bad |= json_object_set_new(d, "commentId", json_string(ev->comment_id));
+    if (!bad && (f & F_AUTHOR))
+        bad |= json_object_set_new(d, "author", jstr(ev->author));
+    if (!bad && (f & F_MESSAGE))
+        bad |= json_object_set_new(d, "message", jstr(ev->message));
+    if (!bad && (f & F_COMMENT))
+        bad |= json_object_set_new(d, "comment", jstr(ev->comment));
+    if (!bad && (f & F_USERNAME))
+        bad |= json_object_set_new(d, "username", jstr(ev->username));
+    if (!bad && (f & F_AT))
+        bad |= json_object_set_new(d, types[ev->type].at_name, jtime(ev->at_ms));
+    if (bad) {
+        json_decref(d);
         return NULL;
-    if (f & F_COMMENT_ID)
-        json_object_set_new(d, "commentId", json_string(ev->comment_id));
-    if (f & F_AUTHOR)
-        json_object_set_new(d, "author", jstr(ev->author));
-    if (f & F_MESSAGE)
-        json_object_set_new(d, "message", jstr(ev->message));
-    if (f & F_COMMENT)
-        json_object_set_new(d, "comment", jstr(ev->comment));
-    if (f & F_USERNAME)
-        json_object_set_new(d, "username", jstr(ev->username));
-    if (f & F_AT)
-        json_object_set_new(d, types[ev->type].at_name, jtime(ev->at_ms));
+    }
     return d;
 }
 

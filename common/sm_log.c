@@ -62,25 +62,32 @@ void sm_log(sm_log_level level, const char *event, const char *fmt, ...)
 
 char *sm_log_quote(const char *text, char *buf, size_t cap)
 {
-    size_t o = 0;
     if (cap < 8) {
         if (cap)
             buf[0] = '\0';
         return buf;
     }
+    size_t o = 0;
     buf[o++] = '"';
     for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p; p++) {
-        if (o + 6 >= cap) {
+        char esc = 0;
+        if (*p == '"' || *p == '\\')
+            esc = (char)*p;
+        else if (*p < 0x20)
+            esc = *p == '\n' ? 'n' : *p == '\t' ? 't' : '?';
+        size_t need = esc ? 2 : 1;
+        /* Keep room for the closing quote and the NUL; if this character
+         * does not fit, end with "..." instead (backing off to make room). */
+        if (o + need + 2 > cap) {
+            while (o > 1 && o + 3 + 2 > cap)
+                o--;
             memcpy(buf + o, "...", 3);
             o += 3;
             break;
         }
-        if (*p == '"' || *p == '\\') {
+        if (esc) {
             buf[o++] = '\\';
-            buf[o++] = (char)*p;
-        } else if (*p < 0x20) {
-            buf[o++] = '\\';
-            buf[o++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : '?';
+            buf[o++] = esc;
         } else {
             buf[o++] = (char)*p;
         }

@@ -20,8 +20,17 @@ int64_t sm_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the range the
+ * four-digit text form (and sm_time_parse) can hold. */
+#define MIN_MS (-62135596800000LL)
+#define MAX_MS (253402300799999LL)
+
 void sm_time_format(int64_t ms, sm_time_str out)
 {
+    if (ms < MIN_MS)
+        ms = MIN_MS;
+    if (ms > MAX_MS)
+        ms = MAX_MS;
     /* Floor division so times before 1970 still format correctly. */
     int64_t secs = ms / 1000, rem = ms % 1000;
     if (rem < 0) {
@@ -33,7 +42,7 @@ void sm_time_format(int64_t ms, sm_time_str out)
     gmtime_r(&t, &tm);
     char buf[96]; /* gcc cannot see that the fields are bounded */
     snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
              tm.tm_sec, (int)rem);
     memcpy(out, buf, SM_TIME_STR_LEN);
     out[SM_TIME_STR_LEN] = '\0';

@@ -1,0 +1,293 @@
+/* bus.c — Kafka producer and consumer (see bus.h). */
+#include "bus.h"
+
+#include "sm_log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bus_producer {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    bus_delivery_fn on_delivery;
+    void *arg;
+    atomic_int state;
+};
+
+typedef const char *kv_pair[2];
+
+static sm_status set(rd_kafka_conf_t *conf, const char *k, const char *v, sm_error *err);
+
+/* Builds a client configuration: common settings, then the role's defaults,
+ * then cfg->extra ("key=value"), so operators and tests can override any
+ * default. */
+static rd_kafka_conf_t *make_conf(const bus_config *cfg, const kv_pair *role, size_t nrole,
+                                  sm_error *err)
+{
+    static const kv_pair common[] = {
+        /* A broker that went away should be found again quickly. */
+        {"reconnect.backoff.ms", "100"},
+        {"reconnect.backoff.max.ms", "2000"},
+        {"topic.metadata.refresh.interval.ms", "10000"},
+        {"log.connection.close", "false"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    sm_status st = set(conf, "bootstrap.servers", cfg->bootstrap, err);
+    if (!st)
+        st = set(conf, "client.id", cfg->client_id ? cfg->client_id : "smpost", err);
+    for (size_t i = 0; !st && i < sizeof common / sizeof common[0]; i++)
+        st = set(conf, common[i][0], common[i][1], err);
+    for (size_t i = 0; !st && i < nrole; i++)
+        st = set(conf, role[i][0], role[i][1], err);
+    for (const char *const *kv = cfg->extra; !st && kv && *kv; kv++) {
+        char key[128];
+        const char *eq = strchr(*kv, '=');
+        if (!eq || (size_t)(eq - *kv) >= sizeof key) {
+            st = sm_fail(err, SM_ERR_INVALID, "kafka config '%s' is not key=value", *kv);
+            break;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - *kv), *kv);
+        st = set(conf, key, eq + 1, err);
+    }
+    if (st) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+static sm_status set(rd_kafka_conf_t *conf, const char *k, const char *v, sm_error *err)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return sm_fail(err, SM_ERR_INVALID, "kafka config %s: %s", k, errstr);
+    return SM_OK;
+}
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    bus_producer *p = opaque;
+    bool ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ok)
+        atomic_store(&p->state, BUS_UP);
+    if (p->on_delivery)
+        p->on_delivery(p->arg, m->_private, ok, ok ? NULL : rd_kafka_err2str(m->err));
+}
+
+/* librdkafka reports most errors as transient and retries by itself; we
+ * only track "all brokers down" for /health and log the rest. */
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    bus_producer *p = opaque;
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
+        atomic_store(&p->state, BUS_DOWN);
+    char q[400];
+    sm_log(SM_LOG_WARN, "kafka_error", "code=%s reason=%s", rd_kafka_err2name(code),
+           sm_log_quote(reason, q, sizeof q));
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    char q[600];
+    sm_log(level <= 3 ? SM_LOG_ERROR : level <= 4 ? SM_LOG_WARN : SM_LOG_DEBUG, "kafka_log",
+           "facility=%s msg=%s", fac, sm_log_quote(buf, q, sizeof q));
+}
+
+bus_producer *bus_producer_new(const bus_config *cfg, bus_delivery_fn on_delivery, void *arg,
+                               sm_error *err)
+{
+    bus_producer *p = calloc(1, sizeof *p);
+    if (!p) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    p->on_delivery = on_delivery;
+    p->arg = arg;
+    /* Idempotent + acks=all: no duplicates from retries and order kept per
+     * partition. linger 1 ms keeps publish latency low while still batching
+     * under load. */
+    static const kv_pair role[] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "1"},
+        {"message.timeout.ms", "30000"},
+    };
+    rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
+    if (!conf) {
+        free(p);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        sm_fail(err, SM_ERR_INVALID, "kafka producer: %s", errstr);
+        free(p);
+        return NULL;
+    }
+    p->topic = rd_kafka_topic_new(p->rk, cfg->topic, NULL);
+    if (!p->topic) {
+        sm_fail(err, SM_ERR_INVALID, "kafka topic '%s': %s", cfg->topic,
+                rd_kafka_err2str(rd_kafka_last_error()));
+        rd_kafka_destroy(p->rk);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+sm_status bus_produce(bus_producer *p, const sm_event *ev, void *opaque, sm_error *err)
+{
+    char *value = sm_event_encode(ev);
+    if (!value)
+        return sm_fail(err, SM_ERR_INTERNAL, "cannot encode event %s", ev->event_id);
+    const char *type = sm_event_type_name(ev->type);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_KEY(ev->aggregate_id, strlen(ev->aggregate_id)),
+        RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADER("type", type, -1), RD_KAFKA_V_HEADER("eventId", ev->event_id, -1),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        free(value); /* F_FREE only takes ownership on success */
+        return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka produce: %s", rd_kafka_err2str(e));
+    }
+    return SM_OK;
+}
+
+int bus_producer_poll(bus_producer *p, int timeout_ms) { return rd_kafka_poll(p->rk, timeout_ms); }
+
+int bus_producer_outstanding(bus_producer *p) { return rd_kafka_outq_len(p->rk); }
+
+bool bus_producer_cluster_id(bus_producer *p, char *out, size_t cap, int timeout_ms)
+{
+    /* A metadata request proves a broker answers now; the cluster id alone
+     * may come from a cache. */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, p->topic, &md, timeout_ms);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&p->state, BUS_DOWN);
+        return false;
+    }
+    char *id = rd_kafka_clusterid(p->rk, timeout_ms);
+    if (!id)
+        return false;
+    atomic_store(&p->state, BUS_UP);
+    snprintf(out, cap, "%s", id);
+    rd_kafka_mem_free(p->rk, id);
+    return true;
+}
+
+bus_state bus_producer_state(bus_producer *p) { return (bus_state)atomic_load(&p->state); }
+
+bool bus_producer_failed(bus_producer *p, char *why, size_t cap)
+{
+    return rd_kafka_fatal_error(p->rk, why, cap) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void bus_producer_free(bus_producer *p, int timeout_ms)
+{
+    if (!p)
+        return;
+    rd_kafka_flush(p->rk, timeout_ms);
+    /* Whatever is left fails now, so owners hear about every message. */
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0);
+    rd_kafka_topic_destroy(p->topic);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+struct bus_consumer {
+    rd_kafka_t *rk;
+    rd_kafka_message_t *last;
+};
+
+bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_error *err)
+{
+    const kv_pair role[] = {
+        {"group.id", group_id},
+        {"enable.auto.commit", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+    };
+    rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        sm_fail(err, SM_ERR_INVALID, "kafka consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        sm_fail(err, SM_ERR_INVALID, "kafka subscribe %s: %s", cfg->topic, rd_kafka_err2str(e));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    bus_consumer *c = calloc(1, sizeof *c);
+    if (!c) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    c->rk = rk;
+    return c;
+}
+
+int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err)
+{
+    if (c->last) {
+        rd_kafka_message_destroy(c->last);
+        c->last = NULL;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (!m)
+        return 0;
+    if (m->err) {
+        sm_fail(err, SM_ERR_UNAVAILABLE, "kafka consume: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return -1;
+    }
+    c->last = m;
+    *msg = (bus_message){m->key, m->key_len, m->payload, m->len, m->partition, m->offset, m};
+    return 1;
+}
+
+sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, msg->handle, 0);
+    if (e)
+        return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka commit: %s", rd_kafka_err2str(e));
+    return SM_OK;
+}
+
+void bus_consumer_close(bus_consumer *c)
+{
+    if (!c)
+        return;
+    if (c->last)
+        rd_kafka_message_destroy(c->last);
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c);
+}

@@ -1,0 +1,98 @@
+/* bus.h — the event bus on Kafka (librdkafka): a producer that publishes
+ * event envelopes, and a consumer that reads them back.
+ *
+ * Messages: key = post id (so one post's events stay in one partition, in
+ * order), value = the JSON envelope (sm_event.h), headers "type" and
+ * "eventId". The producer is idempotent with acks=all: a message the broker
+ * confirmed is stored once, and per-partition order survives retries.
+ *
+ * Threading: a bus_producer may be used from one thread at a time for
+ * produce/poll (the outbox relay owns it); bus_producer_state() may be read
+ * from any thread. Delivery reports are delivered from bus_producer_poll(),
+ * on the polling thread. */
+#ifndef BUS_H
+#define BUS_H
+
+#include "sm_error.h"
+#include "sm_event.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bus_config {
+    const char *bootstrap;   /* "host:port[,host:port]" */
+    const char *topic;
+    const char *client_id;   /* shown in broker logs */
+    /* Extra librdkafka properties "key=value", NULL-terminated; may be NULL.
+     * Applied last, so tests and operators can tune anything. */
+    const char *const *extra;
+} bus_config;
+
+typedef enum { BUS_UNKNOWN = 0, BUS_UP, BUS_DOWN } bus_state;
+
+/* Called once per produced message from bus_producer_poll(). opaque is what
+ * was given to bus_produce(); ok is true only when the broker acknowledged
+ * the message (acks=all). error is a static or short-lived string. */
+typedef void (*bus_delivery_fn)(void *arg, void *opaque, bool ok, const char *error);
+
+typedef struct bus_producer bus_producer;
+
+/* Creates a producer; it connects in the background, so a broker that is
+ * down now is not an error. NULL + err on bad configuration. */
+bus_producer *bus_producer_new(const bus_config *cfg, bus_delivery_fn on_delivery, void *arg,
+                               sm_error *err);
+
+/* Queues ev for publication (copied). SM_ERR_UNAVAILABLE if the local queue
+ * is full or the producer has failed fatally (recreate it). */
+sm_status bus_produce(bus_producer *p, const sm_event *ev, void *opaque, sm_error *err);
+
+/* Serves delivery reports for up to timeout_ms. Returns how many. */
+int bus_producer_poll(bus_producer *p, int timeout_ms);
+
+/* Messages queued or in flight (not yet reported). */
+int bus_producer_outstanding(bus_producer *p);
+
+/* The Kafka cluster id, asking the broker for metadata if needed. Returns
+ * false if no broker answered within timeout_ms. Refreshes the state. */
+bool bus_producer_cluster_id(bus_producer *p, char *out, size_t cap, int timeout_ms);
+
+/* Last known connectivity (updated by delivery reports, metadata requests
+ * and librdkafka's error callback). Thread-safe. */
+bus_state bus_producer_state(bus_producer *p);
+
+/* True after a fatal (unrecoverable) producer error: recreate it. */
+bool bus_producer_failed(bus_producer *p, char *why, size_t cap);
+
+/* Waits up to timeout_ms for outstanding messages, then destroys p. Messages
+ * still outstanding are reported as failed. */
+void bus_producer_free(bus_producer *p, int timeout_ms);
+
+/* A received message. Pointers stay valid until the next poll or close. */
+typedef struct bus_message {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    int32_t partition;
+    int64_t offset;
+    void *handle; /* internal */
+} bus_message;
+
+typedef struct bus_consumer bus_consumer;
+
+/* Creates a group consumer subscribed to cfg->topic, reading from the
+ * earliest offset when the group has none, with manual offset commits. */
+bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_error *err);
+
+/* Waits up to timeout_ms for one message. Returns 1 with *msg filled, 0 on
+ * timeout, -1 on a consumer error (err filled; keep polling). */
+int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
+
+/* Commits msg's offset + 1 synchronously. */
+sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err);
+
+/* Leaves the group and frees c. */
+void bus_consumer_close(bus_consumer *c);
+
+#endif

@@ -24,7 +24,20 @@ extern const char sm_sql_event_store_sqlite[]; /* sql/event_store.sqlite.sql */
 #define POOL_SIZE 8
 #define BUSY_TIMEOUT_MS 5000
 
-enum { ST_MAX_VERSION, ST_INSERT, ST_LOAD, ST_READ_ALL, ST_PING, ST_COUNT };
+enum {
+    ST_MAX_VERSION,
+    ST_INSERT,
+    ST_LOAD,
+    ST_READ_ALL,
+    ST_PING,
+    ST_HEADS,
+    ST_MARK,
+    ST_RESET,
+    ST_STATS,
+    ST_META_GET,
+    ST_META_SET,
+    ST_COUNT
+};
 
 static const char *stmt_sql[ST_COUNT] = {
     [ST_MAX_VERSION] = "SELECT MAX(version) FROM events WHERE aggregate_id = ?1",
@@ -36,6 +49,19 @@ static const char *stmt_sql[ST_COUNT] = {
     [ST_READ_ALL] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position"
                     " FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
     [ST_PING] = "SELECT 1",
+    /* The lowest unpublished version of each post, longest-waiting post
+     * first; served from the partial index events_unpublished. */
+    [ST_HEADS] = "SELECT e.event_id, e.aggregate_id, e.version, e.type, e.timestamp_ms, e.data,"
+                 " e.position FROM (SELECT aggregate_id, MIN(version) AS v, MIN(position) AS p"
+                 " FROM events WHERE published = 0 GROUP BY aggregate_id ORDER BY p LIMIT ?1) h"
+                 " JOIN events e ON e.aggregate_id = h.aggregate_id AND e.version = h.v"
+                 " ORDER BY h.p",
+    [ST_MARK] = "UPDATE events SET published = 1 WHERE aggregate_id = ?1 AND version = ?2",
+    [ST_RESET] = "UPDATE events SET published = 0 WHERE published = 1",
+    [ST_STATS] = "SELECT COUNT(*), MIN(timestamp_ms) FROM events WHERE published = 0",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 typedef struct conn {
@@ -343,6 +369,147 @@ static es_status sqlite_ping(void *impl, sm_error *err)
     return st;
 }
 
+static es_status sqlite_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
+                                          sm_error *err)
+{
+    sqlite_store *s = impl;
+    es_status st = ES_OK;
+    conn *c = checkout(s, err, &st);
+    if (!c)
+        return st;
+    sqlite3_stmt *q = c->st[ST_HEADS];
+    sqlite3_bind_int64(q, 1, (int64_t)limit);
+    st = run_query(c, q, out, NULL, err);
+    checkin(s, c);
+    return st;
+}
+
+/* Runs fn inside BEGIN IMMEDIATE ... COMMIT on a pooled connection. */
+static es_status in_write_txn(sqlite_store *s, es_status (*fn)(conn *, void *, sm_error *),
+                              void *arg, sm_error *err)
+{
+    es_status st = ES_OK;
+    conn *c = checkout(s, err, &st);
+    if (!c)
+        return st;
+    int rc = exec_simple(c, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+        st = fail_rc(c, rc, "begin", err);
+    } else {
+        st = fn(c, arg, err);
+        if (st == ES_OK && (rc = exec_simple(c, "COMMIT")) != SQLITE_OK)
+            st = fail_rc(c, rc, "commit", err);
+        if (st != ES_OK)
+            exec_simple(c, "ROLLBACK");
+    }
+    checkin(s, c);
+    return st;
+}
+
+typedef struct mark_args {
+    const sm_event *evs;
+    size_t n;
+} mark_args;
+
+static es_status do_mark(conn *c, void *arg, sm_error *err)
+{
+    mark_args *a = arg;
+    sqlite3_stmt *q = c->st[ST_MARK];
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, a->evs[i].aggregate_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, a->evs[i].version);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE)
+            return fail_rc(c, rc, "mark published", err);
+    }
+    sqlite3_reset(q);
+    return ES_OK;
+}
+
+static es_status sqlite_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err)
+{
+    mark_args a = {evs, n};
+    return in_write_txn(impl, do_mark, &a, err);
+}
+
+static es_status do_reset(conn *c, void *arg, sm_error *err)
+{
+    int rc = sqlite3_step(c->st[ST_RESET]);
+    sqlite3_reset(c->st[ST_RESET]);
+    if (rc != SQLITE_DONE)
+        return fail_rc(c, rc, "reset published", err);
+    *(int64_t *)arg = sqlite3_changes64(c->db);
+    return ES_OK;
+}
+
+static es_status sqlite_reset_published(void *impl, int64_t *count, sm_error *err)
+{
+    return in_write_txn(impl, do_reset, count, err);
+}
+
+static es_status sqlite_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms,
+                                     sm_error *err)
+{
+    sqlite_store *s = impl;
+    es_status st = ES_OK;
+    conn *c = checkout(s, err, &st);
+    if (!c)
+        return st;
+    sqlite3_stmt *q = c->st[ST_STATS];
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *pending = sqlite3_column_int64(q, 0);
+        *oldest_ms = sqlite3_column_int64(q, 1); /* NULL reads as 0 */
+    } else {
+        st = fail_rc(c, rc, "outbox stats", err);
+    }
+    checkin(s, c);
+    return st;
+}
+
+static es_status sqlite_get_meta(void *impl, const char *key, char *out, size_t cap,
+                                 sm_error *err)
+{
+    sqlite_store *s = impl;
+    es_status st = ES_OK;
+    conn *c = checkout(s, err, &st);
+    if (!c)
+        return st;
+    sqlite3_stmt *q = c->st[ST_META_GET];
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+    else if (rc == SQLITE_DONE)
+        st = ES_NOT_FOUND;
+    else
+        st = fail_rc(c, rc, "get meta", err);
+    checkin(s, c);
+    return st;
+}
+
+typedef struct meta_args {
+    const char *key, *value;
+} meta_args;
+
+static es_status do_set_meta(conn *c, void *arg, sm_error *err)
+{
+    meta_args *a = arg;
+    sqlite3_stmt *q = c->st[ST_META_SET];
+    sqlite3_bind_text(q, 1, a->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? ES_OK : fail_rc(c, rc, "set meta", err);
+}
+
+static es_status sqlite_set_meta(void *impl, const char *key, const char *value, sm_error *err)
+{
+    meta_args a = {key, value};
+    return in_write_txn(impl, do_set_meta, &a, err);
+}
+
 static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
@@ -361,6 +528,12 @@ static const es_ops sqlite_ops = {
     .read_all = sqlite_read_all,
     .ping = sqlite_ping,
     .close = sqlite_close,
+    .fetch_unpublished = sqlite_fetch_unpublished,
+    .mark_published = sqlite_mark_published,
+    .reset_published = sqlite_reset_published,
+    .outbox_stats = sqlite_outbox_stats,
+    .get_meta = sqlite_get_meta,
+    .set_meta = sqlite_set_meta,
 };
 
 /* Creates the directories leading to path (like mkdir -p on its dirname),

@@ -118,3 +118,58 @@ sm_status es_to_sm_status(es_status st)
     }
     return SM_ERR_INTERNAL;
 }
+
+/* Outbox operations: optional in an adapter's table until it implements
+ * them, so a missing one is reported rather than crashing. */
+static es_status unsupported(const es_store *s, const char *op, sm_error *err)
+{
+    sm_fail(err, SM_ERR_INTERNAL, "event store adapter %s does not support %s", s->ops->name, op);
+    return ES_INTERNAL;
+}
+
+es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out, sm_error *err)
+{
+    if (!s->ops->fetch_unpublished)
+        return unsupported(s, "fetch_unpublished", err);
+    return s->ops->fetch_unpublished(s->impl, limit ? limit : 1, out, err);
+}
+
+es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, sm_error *err)
+{
+    if (!s->ops->mark_published)
+        return unsupported(s, "mark_published", err);
+    return n == 0 ? ES_OK : s->ops->mark_published(s->impl, evs, n, err);
+}
+
+es_status es_reset_published(es_store *s, int64_t *count, sm_error *err)
+{
+    if (!s->ops->reset_published)
+        return unsupported(s, "reset_published", err);
+    int64_t ignored;
+    return s->ops->reset_published(s->impl, count ? count : &ignored, err);
+}
+
+es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, sm_error *err)
+{
+    if (!s->ops->outbox_stats)
+        return unsupported(s, "outbox_stats", err);
+    return s->ops->outbox_stats(s->impl, pending, oldest_ms, err);
+}
+
+es_status es_get_meta(es_store *s, const char *key, char *out, size_t cap, sm_error *err)
+{
+    if (!s->ops->get_meta)
+        return unsupported(s, "get_meta", err);
+    return s->ops->get_meta(s->impl, key, out, cap, err);
+}
+
+es_status es_set_meta(es_store *s, const char *key, const char *value, sm_error *err)
+{
+    if (!s->ops->set_meta)
+        return unsupported(s, "set_meta", err);
+    if (strlen(value) >= ES_META_MAX) {
+        sm_fail(err, SM_ERR_INVALID, "meta value for %s is too long", key);
+        return ES_INVALID;
+    }
+    return s->ops->set_meta(s->impl, key, value, err);
+}

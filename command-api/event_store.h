@@ -53,6 +53,13 @@ typedef struct es_ops {
                           sm_event_list *out, es_cursor *next, sm_error *err);
     es_status (*ping)(void *impl, sm_error *err);
     void (*close)(void *impl);
+    /* outbox (see "Outbox" below) */
+    es_status (*fetch_unpublished)(void *impl, size_t limit, sm_event_list *out, sm_error *err);
+    es_status (*mark_published)(void *impl, const sm_event *evs, size_t n, sm_error *err);
+    es_status (*reset_published)(void *impl, int64_t *count, sm_error *err);
+    es_status (*outbox_stats)(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+    es_status (*get_meta)(void *impl, const char *key, char *out, size_t cap, sm_error *err);
+    es_status (*set_meta)(void *impl, const char *key, const char *value, sm_error *err);
 } es_ops;
 
 /* Opens the store named by url: "sqlite:PATH" (file created if missing,
@@ -88,6 +95,35 @@ es_status es_load(es_store *s, const char *aggregate_id, int64_t from_version, s
  * across writers must not rely on it (see the outbox relay). */
 es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_event_list *out,
                       es_cursor *next, sm_error *err);
+
+/* Outbox. Every appended event starts unpublished; the relay (relay.h)
+ * publishes it and then marks it published. Publication order must follow
+ * version order per post even with several writer processes, and neither
+ * rowids nor ObjectIds are a commit order across processes, so the relay
+ * never works from a position: it asks for the *heads*, the lowest
+ * unpublished version of each post, and publishes version n+1 of a post
+ * only after version n was confirmed and marked. */
+
+/* Appends to out the head event of up to limit posts that have unpublished
+ * events, longest-waiting first. */
+es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out, sm_error *err);
+
+/* Marks the events (by aggregate id and version) published. Idempotent. */
+es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, sm_error *err);
+
+/* Marks every event unpublished (to republish the whole store, e.g. to a
+ * new Kafka cluster); *count receives how many events that is. */
+es_status es_reset_published(es_store *s, int64_t *count, sm_error *err);
+
+/* Number of unpublished events and the timestamp of the oldest (0 if
+ * none). */
+es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+
+/* Small key/value settings kept in the store itself (e.g. the Kafka cluster
+ * id the relay published to). get: ES_NOT_FOUND if the key is absent. */
+#define ES_META_MAX 256
+es_status es_get_meta(es_store *s, const char *key, char *out, size_t cap, sm_error *err);
+es_status es_set_meta(es_store *s, const char *key, const char *value, sm_error *err);
 
 /* Cheap reachability check for /health. */
 es_status es_ping(es_store *s, sm_error *err);

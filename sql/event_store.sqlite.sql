@@ -4,6 +4,8 @@
 -- One row per event. `position` is the store-wide commit order used for
 -- replay (es_read_all). UNIQUE (aggregate_id, version) is the optimistic
 -- concurrency check: two writers can never both store version n of a post.
+-- `published` is the outbox flag: 0 until the relay's Kafka delivery was
+-- confirmed.
 CREATE TABLE IF NOT EXISTS events (
     position     INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id     TEXT    NOT NULL UNIQUE,
@@ -12,5 +14,18 @@ CREATE TABLE IF NOT EXISTS events (
     type         TEXT    NOT NULL,
     timestamp_ms INTEGER NOT NULL,
     data         TEXT    NOT NULL, -- the payload as JSON (see docs/api.md, Events)
+    published    INTEGER NOT NULL DEFAULT 0,
     UNIQUE (aggregate_id, version)
+);
+
+-- The relay's work list: only unpublished rows are indexed, so finding the
+-- next event of each post costs nothing once the outbox has drained.
+CREATE INDEX IF NOT EXISTS events_unpublished
+    ON events (aggregate_id, version) WHERE published = 0;
+
+-- Settings the store keeps about itself (e.g. the Kafka cluster id the
+-- relay published to).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );

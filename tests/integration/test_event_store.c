@@ -399,6 +399,112 @@ static void test_unreachable_server_is_unavailable_not_fatal(void **state)
     es_close(s);
 }
 
+/* Publishes (marks) everything unpublished, head by head, as a relay would;
+ * returns how many events that took. */
+static int64_t drain_outbox(es_store *s)
+{
+    int64_t total = 0;
+    for (;;) {
+        sm_event_list heads = {0};
+        sm_error err = {0};
+        assert_int_equal(es_fetch_unpublished(s, 1000, &heads, &err), ES_OK);
+        size_t n = heads.len;
+        if (n)
+            assert_int_equal(es_mark_published(s, heads.items, n, &err), ES_OK);
+        sm_event_list_free(&heads);
+        if (n == 0)
+            return total;
+        total += (int64_t)n;
+    }
+}
+
+static const sm_event *find_head(const sm_event_list *heads, const char *id)
+{
+    const sm_event *found = NULL;
+    for (size_t i = 0; i < heads->len; i++)
+        if (strcmp(heads->items[i].aggregate_id, id) == 0) {
+            assert_null(found); /* one head per post */
+            found = &heads->items[i];
+        }
+    return found;
+}
+
+static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void **state)
+{
+    es_store *s = *state;
+    drain_outbox(s);
+    sm_error err = {0};
+    int64_t pending = -1, oldest = -1;
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(pending, 0);
+
+    sm_uuid_str a, b;
+    new_id(a);
+    new_id(b);
+    assert_int_equal(append1(s, a, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, a, 1, SM_EV_POST_LIKED), ES_OK);
+    assert_int_equal(append1(s, a, 2, SM_EV_POST_LIKED), ES_OK);
+    assert_int_equal(append1(s, b, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(pending, 4);
+    assert_int_equal(oldest, 1764198301123); /* make_event's timestamp for version 0 */
+
+    sm_event_list heads = {0};
+    assert_int_equal(es_fetch_unpublished(s, 100, &heads, &err), ES_OK);
+    assert_int_equal(heads.len, 2);
+    assert_int_equal(find_head(&heads, a)->version, 0);
+    assert_int_equal(find_head(&heads, b)->version, 0);
+    /* publishing A's head makes its next version the head; marking twice is harmless */
+    assert_int_equal(es_mark_published(s, find_head(&heads, a), 1, &err), ES_OK);
+    assert_int_equal(es_mark_published(s, find_head(&heads, a), 1, &err), ES_OK);
+    sm_event_list_free(&heads);
+    assert_int_equal(es_fetch_unpublished(s, 100, &heads, &err), ES_OK);
+    assert_int_equal(heads.len, 2);
+    assert_int_equal(find_head(&heads, a)->version, 1);
+    sm_event_list_free(&heads);
+    assert_int_equal(es_fetch_unpublished(s, 1, &heads, &err), ES_OK);
+    assert_int_equal(heads.len, 1);
+    sm_event_list_free(&heads);
+
+    assert_int_equal(drain_outbox(s), 3);
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(pending, 0);
+}
+
+static void test_outbox_reset_makes_every_event_unpublished_again(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str a;
+    new_id(a);
+    assert_int_equal(append1(s, a, 0, SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, a, 1, SM_EV_POST_LIKED), ES_OK);
+    drain_outbox(s);
+    sm_error err = {0};
+    int64_t count = 0, pending = 0, oldest = 0;
+    assert_int_equal(es_reset_published(s, &count, &err), ES_OK);
+    assert_true(count >= 2);
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(pending, count);
+    assert_int_equal(drain_outbox(s), count);
+}
+
+static void test_meta_values_are_stored_and_replaced(void **state)
+{
+    es_store *s = *state;
+    char key[64], buf[ES_META_MAX];
+    sm_uuid_str k;
+    new_id(k);
+    snprintf(key, sizeof key, "test.%s", k);
+    sm_error err = {0};
+    assert_int_equal(es_get_meta(s, key, buf, sizeof buf, &err), ES_NOT_FOUND);
+    assert_int_equal(es_set_meta(s, key, "cluster-1", &err), ES_OK);
+    assert_int_equal(es_get_meta(s, key, buf, sizeof buf, &err), ES_OK);
+    assert_string_equal(buf, "cluster-1");
+    assert_int_equal(es_set_meta(s, key, "cluster-2", &err), ES_OK);
+    assert_int_equal(es_get_meta(s, key, buf, sizeof buf, &err), ES_OK);
+    assert_string_equal(buf, "cluster-2");
+}
+
 static void test_unknown_url_scheme_is_invalid(void **state)
 {
     (void)state;
@@ -440,6 +546,9 @@ int main(void)
         T(test_racing_writers_of_one_version_have_exactly_one_winner),
         T(test_concurrent_writers_with_retries_leave_a_dense_stream),
         T(test_events_survive_closing_and_reopening_the_store),
+        T(test_outbox_offers_each_posts_lowest_unpublished_version_only),
+        T(test_outbox_reset_makes_every_event_unpublished_again),
+        T(test_meta_values_are_stored_and_replaced),
         cmocka_unit_test(test_unreachable_server_is_unavailable_not_fatal),
         cmocka_unit_test(test_unknown_url_scheme_is_invalid),
     };

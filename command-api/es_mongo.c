@@ -12,9 +12,9 @@
  * Threads: the store is shared by every HTTP worker, so it owns a
  * mongoc_client_pool_t and each call pops a client and pushes it back. The
  * pool's background monitor notices a server coming back, so the store
- * recovers without a reopen. Server selection and connect time out after 2 s
- * (unless the URI says otherwise) so a dead server turns into a quick
- * ES_UNAVAILABLE instead of a 30 s hang.
+ * recovers without a reopen. Unless the URI says otherwise, server selection
+ * and connect time out after 2 s and socket reads after 5 s, so a dead or
+ * hung server turns into a quick ES_UNAVAILABLE instead of a long hang.
  *
  * Atomic batches: an append of n > 1 events runs in a transaction, which real
  * MongoDB only offers on a replica set or mongos (the compose stack runs a
@@ -43,19 +43,18 @@
 #define AGGREGATE_TYPE "PostAggregate"
 #define APPNAME "smpost-command-api"
 #define TIMEOUT_MS 2000         /* server selection and connect */
-#define SOCKET_TIMEOUT_MS 10000 /* a server that hangs rather than dies */
+#define SOCKET_TIMEOUT_MS 5000  /* a server that hangs rather than dies */
 #define OID_HEX 25              /* 24 hex digits + NUL */
+#define STREAM_LOCKS 64
 
 enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
 
 typedef struct mongo_store {
     mongoc_client_pool_t *pool;
     char *db_name;
-    atomic_bool indexed;
-    atomic_uint index_failures; /* lets waiters see an attempt fail (ensure_index) */
-    pthread_mutex_t index_lock;
-    es_status index_status;         /* last failure, guarded by index_lock */
-    char index_error[SM_ERROR_MAX]; /* its message, same guard */
+    atomic_uint epoch;          /* bumped on every server change (server_changed) */
+    atomic_uint indexed_epoch;  /* epoch in which the index was last asserted */
+    pthread_mutex_t stream_locks[STREAM_LOCKS]; /* see stream_lock() */
 } mongo_store;
 
 /* A client borrowed from the pool and the collection handle made from it. */
@@ -64,8 +63,7 @@ typedef struct conn {
     mongoc_collection_t *events;
 } conn;
 
-/* ---- process-wide driver setup ------------------------------------------ */
-
+/* ---- process-wide driver setup ------------------------------------------- */
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
  * and trace chatter is dropped, and the "endSessions" warning that servers
  * lacking the command (jongodb) cause when a pool is destroyed is demoted:
@@ -74,15 +72,11 @@ static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const
                              void *unused)
 {
     (void)unused;
-    sm_log_level ours;
-    switch (level) {
-    case MONGOC_LOG_LEVEL_ERROR:
-    case MONGOC_LOG_LEVEL_CRITICAL: ours = SM_LOG_ERROR; break;
-    case MONGOC_LOG_LEVEL_WARNING:  ours = SM_LOG_WARN; break;
-    case MONGOC_LOG_LEVEL_MESSAGE:
-    case MONGOC_LOG_LEVEL_INFO:     ours = SM_LOG_INFO; break;
-    default:                        return;
-    }
+    if (level >= MONGOC_LOG_LEVEL_DEBUG) /* DEBUG, TRACE */
+        return;
+    sm_log_level ours = level <= MONGOC_LOG_LEVEL_CRITICAL  ? SM_LOG_ERROR
+                        : level == MONGOC_LOG_LEVEL_WARNING ? SM_LOG_WARN
+                                                            : SM_LOG_INFO;
     if (message && strstr(message, "endSessions"))
         ours = SM_LOG_DEBUG;
     if (!sm_log_enabled(ours))
@@ -103,34 +97,27 @@ static void driver_init(void)
     mongoc_log_set_handler(mongoc_log_to_sm, NULL);
 }
 
-/* ---- errors ---------------------------------------------------------------- */
-
-/* Server codes meaning "this node cannot serve you right now" (shutdown,
- * step-down, network trouble on the server's side): retry later. */
-static bool transient_server_code(uint32_t code)
-{
-    static const uint32_t codes[] = {6,    7,     89,    91,    189,   262,
-                                     9001, 10107, 11600, 11602, 13435, 13436};
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (codes[i] == code)
-            return true;
-    return false;
-}
-
+/* ---- errors -------------------------------------------------------------- */
 /* reply may be NULL. A duplicate key is recognised by its code alone: real
  * MongoDB reports it in writeErrors, jongodb as a command error, and the
  * driver gives both the same code. WriteConflict is what a transaction gets
  * when a concurrent one took the same (aggregate, version) key first: also a
- * lost race. */
+ * lost race. The server codes below mean "this node cannot serve you right
+ * now" (shutdown, step-down, its own network trouble): retry later. */
 static es_status map_error(const bson_error_t *e, const bson_t *reply)
 {
-    if (e->code == DUPLICATE_KEY || e->code == WRITE_CONFLICT)
+    if (e->code == DUPLICATE_KEY ||
+        (e->domain == MONGOC_ERROR_SERVER && e->code == WRITE_CONFLICT))
         return ES_CONFLICT;
-    if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION ||
-        (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_SESSION_FAILURE))
+    if (e->domain == MONGOC_ERROR_STREAM || e->domain == MONGOC_ERROR_SERVER_SELECTION)
         return ES_UNAVAILABLE;
-    if (e->domain == MONGOC_ERROR_SERVER && transient_server_code(e->code))
-        return ES_UNAVAILABLE;
+    if (e->domain == MONGOC_ERROR_SERVER) {
+        switch (e->code) {
+        case 6: case 7: case 89: case 91: case 189: case 262: case 9001: case 10107:
+        case 11600: case 11602: case 13435: case 13436: return ES_UNAVAILABLE;
+        default: break;
+        }
+    }
     if (reply && (mongoc_error_has_label(reply, "TransientTransactionError") ||
                   mongoc_error_has_label(reply, "RetryableWriteError")))
         return ES_UNAVAILABLE;
@@ -168,14 +155,13 @@ static void checkin(mongo_store *s, conn *c)
     mongoc_client_pool_push(s->pool, c->client);
 }
 
-/* ---- the unique index ------------------------------------------------------ */
-
+/* ---- the unique index ---------------------------------------------------- */
 /* Called from the pool's monitor thread whenever a server's description
  * changes (discovered, lost, back, elected). */
 static void server_changed(const mongoc_apm_server_changed_t *event)
 {
     mongo_store *s = mongoc_apm_server_changed_get_context(event);
-    atomic_store(&s->indexed, false);
+    atomic_fetch_add(&s->epoch, 1);
 }
 
 static es_status create_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
@@ -197,40 +183,25 @@ static es_status create_index(mongo_store *s, mongoc_client_t *client, sm_error 
 }
 
 /* Appends must not run before the unique index exists, since it alone
- * rejects the second writer of a version. Attempts are serialised; a thread
- * that waited while another attempt failed fails with it instead of trying
- * again, so a dead server costs each request one timeout, not one per
- * waiter ahead of it. */
+ * rejects the second writer of a version. No lock: createIndexes is
+ * idempotent, and concurrent attempts against a dead server then cost each
+ * request one timeout instead of queueing behind each other. Reading the
+ * epoch first means a server change during the command forces a redo. */
 static es_status ensure_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
 {
-    if (atomic_load(&s->indexed))
+    unsigned epoch = atomic_load(&s->epoch);
+    if (atomic_load(&s->indexed_epoch) == epoch)
         return ES_OK;
-    unsigned failures_before = atomic_load(&s->index_failures);
-    pthread_mutex_lock(&s->index_lock);
-    es_status st = ES_OK;
-    if (atomic_load(&s->indexed)) {
-        st = ES_OK;
-    } else if (atomic_load(&s->index_failures) != failures_before) {
-        st = s->index_status;
-        sm_fail(err, es_to_sm_status(st), "%s", s->index_error);
-    } else {
-        /* Set before the command: a server change during it clears it again. */
-        atomic_store(&s->indexed, true);
-        sm_error mine;
-        if ((st = create_index(s, client, &mine)) != ES_OK) {
-            atomic_store(&s->indexed, false);
-            s->index_status = st;
-            snprintf(s->index_error, sizeof s->index_error, "%s", mine.message);
-            atomic_fetch_add(&s->index_failures, 1);
-            sm_fail(err, mine.status, "%s", mine.message);
-        }
+    es_status st = create_index(s, client, err);
+    if (st == ES_OK) {
+        atomic_store(&s->indexed_epoch, epoch);
+        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s index=%s", s->db_name,
+               INDEX_NAME);
     }
-    pthread_mutex_unlock(&s->index_lock);
     return st;
 }
 
-/* ---- documents --------------------------------------------------------------- */
-
+/* ---- documents ----------------------------------------------------------- */
 /* The payload goes through sm_event_data_to_json so field names and formats
  * are defined in one place (sm_event.c). Returns NULL on OOM. */
 static bson_t *build_doc(const sm_event *ev)
@@ -303,22 +274,27 @@ static bool decode_doc(const bson_t *doc, sm_event *ev, const char **why)
 {
     const char *id = find_utf8(doc, "eventId"), *agg = find_utf8(doc, "aggregateIdentifier");
     bson_iter_t it;
+    *why = "eventId";
     if (!id || !sm_uuid_parse(id, ev->event_id))
-        return *why = "eventId", false;
+        return false;
+    *why = "aggregateIdentifier";
     if (!agg || !sm_uuid_parse(agg, ev->aggregate_id))
-        return *why = "aggregateIdentifier", false;
+        return false;
+    *why = "version";
     if (!find_int64(doc, "version", &ev->version) || ev->version < 0)
-        return *why = "version", false;
+        return false;
+    *why = "eventType";
     if ((ev->type = sm_event_type_from_name(find_utf8(doc, "eventType"))) == SM_EV_NONE)
-        return *why = "eventType", false;
+        return false;
+    *why = "timeStamp";
     if (!bson_iter_init_find(&it, doc, "timeStamp") || !BSON_ITER_HOLDS_DATE_TIME(&it))
-        return *why = "timeStamp", false;
+        return false;
     ev->timestamp_ms = bson_iter_date_time(&it);
+    *why = "eventData";
     json_t *data = payload_json(doc);
     sm_error ignored;
     bool ok = data && sm_event_data_from_json(ev, data, &ignored) == SM_OK;
     json_decref(data);
-    *why = "eventData";
     return ok;
 }
 
@@ -366,52 +342,40 @@ static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const
     return st;
 }
 
-/* Finds one document of a stream: the one at `version`, or the last one if
- * version < 0 (sort + limit 1, since jongodb lacks $max; the unique index
- * serves both on real MongoDB). *found is a copy the caller destroys, or
- * NULL if there is none. */
-static es_status find_one(mongoc_collection_t *coll, const char *aggregate_id, int64_t version,
-                          bson_t **found, const char *op, sm_error *err)
-{
-    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id));
-    if (version >= 0)
-        BSON_APPEND_INT64(filter, "version", version);
-    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-    const bson_t *doc, *reply;
-    bson_error_t e;
-    es_status st = ES_OK;
-    *found = mongoc_cursor_next(cur, &doc) ? bson_copy(doc) : NULL;
-    if (mongoc_cursor_error_document(cur, &e, &reply))
-        st = fail_mongo(&e, reply, op, err);
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    bson_destroy(filter);
-    return st;
-}
-
-/* ---- append ----------------------------------------------------------------- */
-
+/* ---- append -------------------------------------------------------------- */
 /* The unique index alone would catch a stream that moved past
  * expected_version (it already holds expected+1); this check is for a
- * stream that is behind, and gives the clearer message in both cases. */
+ * stream that is behind, and gives the clearer message in both cases. The
+ * last version comes from sort + limit 1 (jongodb lacks $max; the index
+ * serves it on MongoDB), read on the primary whatever the URI's read
+ * preference, since it decides a write. */
 static es_status check_expected(mongoc_collection_t *coll, const char *aggregate_id,
                                 int64_t expected, sm_error *err)
 {
-    bson_t *last;
+    bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id));
+    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1),
+                            "projection", "{", "version", BCON_INT32(1), "}");
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, primary);
+    const bson_t *doc, *reply;
+    bson_error_t e;
     int64_t current = -1;
-    es_status st = find_one(coll, aggregate_id, -1, &last, "version check", err);
-    if (st == ES_OK && last && !find_int64(last, "version", &current)) {
-        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has a "
-                "document without an integer version", aggregate_id);
+    es_status st = ES_OK;
+    if (mongoc_cursor_next(cur, &doc) && !find_int64(doc, "version", &current)) {
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has an "
+                "event without an integer version", aggregate_id);
         st = ES_INTERNAL;
-    }
-    bson_destroy(last);
-    if (st == ES_OK && current != expected) {
+    } else if (mongoc_cursor_error_document(cur, &e, &reply)) {
+        st = fail_mongo(&e, reply, "version check", err);
+    } else if (current != expected) {
         sm_fail(err, SM_ERR_CONFLICT, "stream %s is at version %lld, expected %lld",
                 aggregate_id, (long long)current, (long long)expected);
         st = ES_CONFLICT;
     }
+    mongoc_cursor_destroy(cur);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(opts);
+    bson_destroy(filter);
     return st;
 }
 
@@ -440,24 +404,6 @@ static bool insert_batch(conn *c, bson_t **docs, size_t n, bson_t *reply, bson_e
     return ok;
 }
 
-/* A write whose connection broke after sending may or may not have landed
- * (jongodb also drops the loser of two racing transactions this way). The
- * first event's slot tells: our eventId means it landed, another one means
- * we lost a race, nothing means it did not happen, or not yet. */
-static es_status resolve_ambiguous(mongoc_collection_t *coll, const sm_event *first)
-{
-    bson_t *doc;
-    if (find_one(coll, first->aggregate_id, first->version, &doc, "", NULL) != ES_OK || !doc)
-        return ES_UNAVAILABLE;
-    const char *id = find_utf8(doc, "eventId");
-    es_status st = id && strcmp(id, first->event_id) == 0 ? ES_OK : ES_CONFLICT;
-    bson_destroy(doc);
-    sm_log(SM_LOG_WARN, "event_store_ambiguous_write",
-           "adapter=mongodb aggregate=%s version=%lld outcome=%s", first->aggregate_id,
-           (long long)first->version, st == ES_OK ? "written" : "conflict");
-    return st;
-}
-
 static es_status insert_docs(conn *c, bson_t **docs, const sm_event *evs, size_t n,
                              sm_error *err)
 {
@@ -466,17 +412,12 @@ static es_status insert_docs(conn *c, bson_t **docs, const sm_event *evs, size_t
     bool ok = n == 1 ? mongoc_collection_insert_one(c->events, docs[0], NULL, &reply, &e)
                      : insert_batch(c, docs, n, &reply, &e);
     es_status st = ok ? ES_OK : map_error(&e, &reply);
-    if (st == ES_UNAVAILABLE && (e.domain == MONGOC_ERROR_STREAM ||
-                                 mongoc_error_has_label(&reply, "UnknownTransactionCommitResult")))
-        st = resolve_ambiguous(c->events, &evs[0]);
-    if (st == ES_CONFLICT && n == 1)
-        sm_fail(err, SM_ERR_CONFLICT, "stream %s: version %lld already exists (a concurrent "
-                "append won); nothing was appended", evs[0].aggregate_id,
-                (long long)evs[0].version);
-    else if (st == ES_CONFLICT)
-        sm_fail(err, SM_ERR_CONFLICT, "stream %s: one of versions %lld..%lld already exists (a "
-                "concurrent append won); nothing was appended", evs[0].aggregate_id,
-                (long long)evs[0].version, (long long)evs[n - 1].version);
+    char versions[48];
+    snprintf(versions, sizeof versions, n == 1 ? "version %lld" : "versions %lld..%lld",
+             (long long)evs[0].version, (long long)evs[n - 1].version);
+    if (st == ES_CONFLICT)
+        sm_fail(err, SM_ERR_CONFLICT, "stream %s: %s already taken (a concurrent append won); "
+                "nothing was appended", evs[0].aggregate_id, versions);
     else if (st != ES_OK)
         fail_mongo(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
     bson_destroy(&reply);
@@ -496,22 +437,41 @@ static es_status write_events(conn *c, const sm_event *evs, size_t n, sm_error *
     return st;
 }
 
+/* Appends to one stream from this process take turns. MongoDB does not need
+ * this (the unique index and WriteConflict settle races), but jongodb's
+ * transactions do not check the unique index against concurrent writers: a
+ * committing batch silently replaces the other writer's events and both are
+ * told they won. Taking turns makes the second writer see the first one's
+ * events; it cannot help across processes. Striped, so unrelated streams
+ * seldom wait for each other. */
+static pthread_mutex_t *stream_lock(mongo_store *s, const char *aggregate_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = aggregate_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &s->stream_locks[h % STREAM_LOCKS];
+}
+
 static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expected,
                               const sm_event *evs, size_t n, sm_error *err)
 {
     mongo_store *s = impl;
     conn c = checkout(s);
     es_status st = ensure_index(s, c.client, err);
-    if (st == ES_OK && expected >= 0)
-        st = check_expected(c.events, aggregate_id, expected, err);
-    if (st == ES_OK)
-        st = write_events(&c, evs, n, err);
+    if (st == ES_OK) {
+        pthread_mutex_t *lock = stream_lock(s, aggregate_id);
+        pthread_mutex_lock(lock);
+        if (expected >= 0)
+            st = check_expected(c.events, aggregate_id, expected, err);
+        if (st == ES_OK)
+            st = write_events(&c, evs, n, err);
+        pthread_mutex_unlock(lock);
+    }
     checkin(s, &c);
     return st;
 }
 
-/* ---- reads --------------------------------------------------------------------- */
-
+/* ---- reads --------------------------------------------------------------- */
 static int64_t limit_of(size_t limit) { return limit > INT64_MAX ? INT64_MAX : (int64_t)limit; }
 
 static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_version,
@@ -563,27 +523,27 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
 static es_status mongo_ping(void *impl, sm_error *err)
 {
     mongo_store *s = impl;
-    mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
-    if (!mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, &e))
+    conn c = checkout(s);
+    if (!mongoc_client_command_simple(c.client, "admin", cmd, NULL, &reply, &e))
         st = fail_mongo(&e, &reply, "ping", err);
+    checkin(s, &c);
     bson_destroy(&reply);
     bson_destroy(cmd);
-    mongoc_client_pool_push(s->pool, client);
     return st;
 }
 
-/* ---- open / close ------------------------------------------------------------------ */
-
+/* ---- open / close -------------------------------------------------------- */
 static void mongo_close(void *impl)
 {
     mongo_store *s = impl;
     if (s->pool)
         mongoc_client_pool_destroy(s->pool);
-    pthread_mutex_destroy(&s->index_lock);
+    for (int i = 0; i < STREAM_LOCKS; i++)
+        pthread_mutex_destroy(&s->stream_locks[i]);
     free(s->db_name);
     free(s);
 }
@@ -619,7 +579,9 @@ static es_status make_store(const mongoc_uri_t *uri, mongo_store **out, sm_error
         free(s);
         return fail_oom(err);
     }
-    pthread_mutex_init(&s->index_lock, NULL);
+    atomic_init(&s->epoch, 1); /* indexed_epoch 0: not yet */
+    for (int i = 0; i < STREAM_LOCKS; i++)
+        pthread_mutex_init(&s->stream_locks[i], NULL);
     bson_error_t e;
     if (!(s->pool = mongoc_client_pool_new_with_error(uri, &e))) {
         sm_fail(err, SM_ERR_INVALID, "event store (mongodb): cannot create client pool: %s",
@@ -657,9 +619,9 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
      * Anything else (a conflicting index, bad credentials) is a configuration
      * error worth failing the start for. */
     sm_error first;
-    mongoc_client_t *client = mongoc_client_pool_pop(s->pool);
-    st = ensure_index(s, client, &first);
-    mongoc_client_pool_push(s->pool, client);
+    conn c = checkout(s);
+    st = ensure_index(s, c.client, &first);
+    checkin(s, &c);
     if (st != ES_OK && st != ES_UNAVAILABLE) {
         sm_fail(err, first.status, "%s", first.message);
         mongo_close(s);

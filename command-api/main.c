@@ -9,8 +9,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic;
+static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
 static long port, threads, request_timeout_ms, max_attempts;
 static sm_log_level log_level;
 
@@ -21,9 +22,12 @@ static const sm_option options[] = {
     {"event-store", "SMPOST_EVENT_STORE", SM_OPT_STRING, "sqlite:var/events.db", 0, 0,
      "event store URL: sqlite:PATH or mongodb://HOST:PORT[/DB]", &event_store_url},
     {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
-     "Kafka bootstrap servers (used by the event publisher)", &kafka_bootstrap},
+     "Kafka bootstrap servers; \"none\" stores events without publishing them",
+     &kafka_bootstrap},
     {"kafka-topic", "KAFKA_TOPIC", SM_OPT_STRING, "SocialMediaPostEvents", 0, 0,
      "Kafka topic for post events", &kafka_topic},
+    {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
+     "extra librdkafka properties, comma-separated key=value", &kafka_config},
     {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
      &threads},
     {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
@@ -34,6 +38,26 @@ static const sm_option options[] = {
      "debug, info, warn or error", &log_level},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Splits "a=1,b=2" in place into a NULL-terminated array (caller frees the
+ * array; the strings live in text). */
+static const char **split_config(char *text)
+{
+    size_t n = 1;
+    for (const char *p = text; p && *p; p++)
+        n += *p == ',';
+    const char **kv = calloc(n + 1, sizeof *kv);
+    size_t i = 0;
+    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; kv && tok;
+         tok = strtok_r(NULL, ",", &save))
+        kv[i++] = tok;
+    return kv;
+}
+
+static bool publishing_enabled(void)
+{
+    return kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -69,6 +93,21 @@ int main(int argc, char **argv)
     }
     cmd_context_init(&app.cmd, app.store);
     app.cmd.max_attempts = (int)max_attempts;
+    const char **extra = split_config(kafka_config);
+    if (publishing_enabled()) {
+        relay_opts ro = {.store = app.store,
+                         .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api", extra}};
+        app.relay = relay_start(&ro, &err);
+        if (!app.relay) {
+            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
+            goto out_cmd;
+        }
+        app.cmd.on_appended = relay_on_appended;
+        app.cmd.on_appended_arg = app.relay;
+    } else {
+        sm_log(SM_LOG_WARN, "publishing_disabled",
+               "reason=\"kafka-bootstrap is none\" effect=\"events are stored, not published\"");
+    }
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
@@ -76,18 +115,21 @@ int main(int argc, char **argv)
         goto out_cmd;
     }
     sm_log(SM_LOG_INFO, "listening",
-           "service=command-api addr=%s port=%d event_store=%s kafka_topic=%s", listen_addr,
-           http_server_port(server), es_adapter_name(app.store), kafka_topic);
+           "service=command-api addr=%s port=%d event_store=%s kafka=%s kafka_topic=%s",
+           listen_addr, http_server_port(server), es_adapter_name(app.store), kafka_bootstrap,
+           kafka_topic);
     int sig = 0;
     sigwait(&stop, &sig);
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
     http_server_stop(server); /* waits for in-flight requests */
     rc = 0;
 out_cmd:
+    /* After the server: no new events can arrive while the relay flushes. */
+    relay_stop(app.relay, 5000);
     cmd_context_destroy(&app.cmd);
+    free(extra);
 out:
     es_close(app.store);
     sm_config_free(options, NOPTIONS);
-    (void)kafka_bootstrap;
     return rc;
 }

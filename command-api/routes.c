@@ -3,12 +3,14 @@
 
 #include "sm_json.h"
 #include "sm_log.h"
+#include "sm_metrics.h"
+#include "sm_time.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-typedef enum { R_COMMAND, R_HEALTH } route_kind;
+typedef enum { R_COMMAND, R_HEALTH, R_METRICS } route_kind;
 
 typedef struct route {
     const char *method;
@@ -33,6 +35,7 @@ static const route routes[] = {
     {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
      "/api/v1/DeletePost/{postId}"},
     {"GET", "/health", false, R_HEALTH, CMD_COUNT, "/health"},
+    {"GET", "/metrics", false, R_METRICS, CMD_COUNT, "/metrics"},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -134,19 +137,82 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
     json_decref(body);
 }
 
+static const char *kafka_state_name(bus_state st)
+{
+    return st == BUS_UP ? "up" : st == BUS_DOWN ? "down" : "unknown";
+}
+
+/* Kafka's part of /health: the relay's view plus the outbox backlog. Down
+ * Kafka does not stop commands (they wait in the outbox), but it is
+ * reported so operators see the backlog grow. */
+static json_t *kafka_health(cmd_app *app, bool *ok)
+{
+    if (!app->relay) {
+        *ok = true;
+        return json_pack("{s:s}", "status", "disabled");
+    }
+    relay_stats rs;
+    relay_get_stats(app->relay, &rs);
+    *ok = rs.kafka == BUS_UP;
+    json_t *k = json_pack("{s:s, s:s, s:I}", "status", kafka_state_name(rs.kafka), "clusterId",
+                          rs.cluster_id, "publishedTotal", (json_int_t)rs.published_total);
+    if (!*ok && rs.last_error[0])
+        json_object_set_new(k, "error", json_string(rs.last_error));
+    return k;
+}
+
 static void handle_health(cmd_app *app, http_reply *reply)
 {
     sm_error err = {0};
     es_status es = es_ping(app->store, &err);
     json_t *store = json_pack("{s:s, s:s}", "adapter", es_adapter_name(app->store), "status",
                               es == ES_OK ? "up" : "down");
+    int64_t pending = 0, oldest = 0;
+    if (es == ES_OK && es_outbox_stats(app->store, &pending, &oldest, &err) == ES_OK)
+        json_object_set_new(store, "unpublished", json_integer(pending));
     if (es != ES_OK)
         json_object_set_new(store, "error", json_string(err.message));
-    http_reply_json(reply, es == ES_OK ? 200 : 503,
-                    json_pack("{s:s, s:s, s:o}", "status", es == ES_OK ? "ok" : "degraded",
-                              "service", "command-api", "eventStore", store));
-    if (es != ES_OK)
+    bool kafka_ok;
+    json_t *kafka = kafka_health(app, &kafka_ok);
+    bool ok = es == ES_OK && kafka_ok;
+    http_reply_json(reply, ok ? 200 : 503,
+                    json_pack("{s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
+                              "service", "command-api", "eventStore", store, "kafka", kafka));
+    if (!ok)
         reply->retry_after = 1;
+}
+
+static void handle_metrics(cmd_app *app, http_reply *reply)
+{
+    sm_buf b = {0};
+    int64_t pending = 0, oldest = 0;
+    sm_error err = {0};
+    bool store_ok = es_outbox_stats(app->store, &pending, &oldest, &err) == ES_OK;
+    sm_metrics_render_value(&b, "smpost_event_store_up", "gauge",
+                            "1 if the event store answered the last query.", store_ok);
+    sm_metrics_render_value(&b, "smpost_outbox_pending", "gauge",
+                            "Events stored but not yet confirmed by Kafka.", (double)pending);
+    double age = store_ok && pending > 0 ? (double)(sm_now_ms() - oldest) / 1000.0 : 0.0;
+    sm_metrics_render_value(&b, "smpost_outbox_oldest_pending_seconds", "gauge",
+                            "Age of the oldest event not yet confirmed by Kafka.",
+                            age > 0 ? age : 0);
+    relay_stats rs = {0};
+    if (app->relay)
+        relay_get_stats(app->relay, &rs);
+    sm_metrics_render_value(&b, "smpost_events_published_total", "counter",
+                            "Events confirmed by Kafka since start.", (double)rs.published_total);
+    sm_metrics_render_value(&b, "smpost_events_publish_failures_total", "counter",
+                            "Failed deliveries since start (each is retried).",
+                            (double)rs.failed_total);
+    sm_metrics_render_value(&b, "smpost_events_republished_total", "counter",
+                            "Events reset for republishing after meeting a new Kafka cluster.",
+                            (double)rs.republish_total);
+    sm_metrics_render_value(&b, "smpost_kafka_up", "gauge", "1 if the broker answered lately.",
+                            rs.kafka == BUS_UP);
+    sm_metrics_render_http(&b);
+    reply->status = 200;
+    reply->body_text = b.data; /* ownership moves to the reply */
+    reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 void routes_handle(void *appv, const http_request *req, http_reply *reply)
@@ -164,8 +230,11 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
             path_hit = r;
             continue;
         }
+        reply->route = r->pattern;
         if (r->kind == R_HEALTH)
             handle_health(app, reply);
+        else if (r->kind == R_METRICS)
+            handle_metrics(app, reply);
         else
             handle_command(app, r, id, id_len, req, reply);
         return;

@@ -9,10 +9,12 @@
 
 #include "dispatcher.h"
 #include "http_util.h"
+#include "relay.h"
 
 typedef struct cmd_app {
     cmd_context cmd;   /* the dispatcher; its store is borrowed from below */
     es_store *store;   /* owned by main */
+    relay *relay;      /* owned by main; NULL when publishing is disabled */
 } cmd_app;
 
 /* http_handler_fn for the command API; app is a cmd_app *. */

@@ -3,6 +3,7 @@
 
 #include "sm_json.h"
 #include "sm_log.h"
+#include "sm_metrics.h"
 #include "sm_text.h"
 #include "sm_time.h"
 
@@ -66,6 +67,8 @@ void http_reply_free(http_reply *reply)
 {
     json_decref(reply->body);
     reply->body = NULL;
+    free(reply->body_text);
+    reply->body_text = NULL;
 }
 
 bool http_is_json_type(const char *ct)
@@ -192,7 +195,15 @@ static sm_status read_body(struct mg_connection *conn, char **out, size_t *len, 
 
 static void send_reply(struct mg_connection *conn, const http_request *req, http_reply *reply)
 {
-    char *text = reply->body ? sm_json_dump(reply->body) : NULL;
+    const char *ctype = "application/json; charset=utf-8";
+    char *text = NULL;
+    if (reply->body_text) {
+        text = reply->body_text;
+        reply->body_text = NULL;
+        ctype = reply->content_type ? reply->content_type : "text/plain; charset=utf-8";
+    } else if (reply->body) {
+        text = sm_json_dump(reply->body);
+    }
     if (reply->body && !text) {
         reply->status = 500;
         text = strdup("{\"message\":\"out of memory\",\"error\":\"internal\"}");
@@ -211,13 +222,13 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
         snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\n"
-              "%s"
+              "%s%s%s"
               "Content-Length: %zu\r\n"
               "X-Request-Id: %s\r\n"
               "Cache-Control: no-store\r\n"
               "%s\r\n",
               reply->status, mg_get_response_code_text(conn, reply->status),
-              text ? "Content-Type: application/json; charset=utf-8\r\n" : "", len,
+              text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", len,
               req->request_id, extra);
     if (text && strcmp(req->method, "HEAD") != 0)
         mg_write(conn, text, len);
@@ -249,6 +260,7 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
             http_reply_error(&reply, SM_ERR_INTERNAL, "no reply produced");
     }
     send_reply(conn, &req, &reply);
+    sm_metrics_http_observe(reply.route, reply.status);
     char qpath[300];
     sm_log(reply.status >= 500 ? SM_LOG_WARN : SM_LOG_INFO, "http_request",
            "req=%s method=%s path=%s status=%d dur_ms=%lld", req.request_id, req.method,

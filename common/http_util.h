@@ -41,6 +41,9 @@ typedef struct http_reply {
     char etag[32];          /* sent as ETag: "<etag>" when non-empty */
     int retry_after;        /* seconds; sent when > 0 */
     const char *allow;      /* Allow header for 405, static string */
+    const char *route;      /* matched route pattern (static), for metrics */
+    const char *content_type; /* non-JSON body type (static); body_text holds it */
+    char *body_text;        /* owned raw body sent instead of JSON when set */
     bool close;             /* ask the client to close the connection */
 } http_reply;
 

@@ -24,7 +24,7 @@ readonly VERSION="0.1.6"
 readonly START_TIMEOUT_S=15
 readonly STOP_TIMEOUT_S=10
 
-prefix="${SMPOST_NPM_CACHE:-$HOME/.cache/smpost/npm}"
+prefix="${SMPOST_NPM_CACHE:-${HOME:-/tmp}/.cache/smpost/npm}"
 bin="$prefix/node_modules/$PKG/bin/jongodb"
 workdir=""
 server_pid=""

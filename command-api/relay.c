@@ -1,0 +1,329 @@
+/* relay.c — the outbox relay thread (see relay.h). */
+#include "relay.h"
+
+#include "sm_log.h"
+#include "sm_time.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_CLUSTER "kafka.cluster_id"
+
+struct relay {
+    es_store *store;
+    bus_config bus;
+    char *bootstrap, *topic;
+    const char *const *extra;
+    bus_producer *producer;
+    int batch, idle_ms, cluster_check_ms;
+
+    pthread_t thread;
+    pthread_mutex_t lock;   /* guards everything below */
+    pthread_cond_t wake;
+    bool stop, pending_wake;
+    relay_stats stats;
+
+    /* the round in flight; touched only by the relay thread (and its
+     * delivery callback, which runs on that thread inside poll) */
+    sm_event_list round;
+    bool *delivered;
+    size_t reported;
+    int64_t last_cluster_check;
+    bool recheck; /* verify the cluster before the next round */
+};
+
+static void set_error(relay *r, const char *msg)
+{
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->stats.last_error, sizeof r->stats.last_error, "%s", msg);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
+{
+    relay *r = arg;
+    size_t i = (size_t)(uintptr_t)opaque;
+    if (i < r->round.len) {
+        r->delivered[i] = ok;
+        r->reported++;
+    }
+    if (!ok) {
+        char q[300];
+        sm_log(SM_LOG_WARN, "relay_delivery_failed", "event=%s post=%s version=%lld error=%s",
+               r->round.items[i].event_id, r->round.items[i].aggregate_id,
+               (long long)r->round.items[i].version, sm_log_quote(error, q, sizeof q));
+        set_error(r, error ? error : "delivery failed");
+        pthread_mutex_lock(&r->lock);
+        r->stats.kafka = BUS_DOWN;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+/* Waits until notified, stopped or ms elapse. Returns false once stopped. */
+static bool wait_for_work(relay *r, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->stop && !r->pending_wake)
+        if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != 0)
+            break;
+    r->pending_wake = false;
+    bool running = !r->stop;
+    pthread_mutex_unlock(&r->lock);
+    return running;
+}
+
+static bool stopping(relay *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool s = r->stop;
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+/* Learns the cluster id; on a cluster other than the one recorded, marks
+ * the whole store for republishing. Returns false if no broker answered. */
+static bool check_cluster(relay *r)
+{
+    char id[128], stored[ES_META_MAX];
+    if (!bus_producer_cluster_id(r->producer, id, sizeof id, 2000)) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.kafka = BUS_DOWN;
+        pthread_mutex_unlock(&r->lock);
+        return false;
+    }
+    sm_error err = {0};
+    es_status st = es_get_meta(r->store, META_CLUSTER, stored, sizeof stored, &err);
+    if (st != ES_OK && st != ES_NOT_FOUND) {
+        set_error(r, err.message);
+        return false;
+    }
+    if (st == ES_OK && strcmp(stored, id) != 0) {
+        int64_t count = 0;
+        if (es_reset_published(r->store, &count, &err) != ES_OK) {
+            set_error(r, err.message);
+            return false;
+        }
+        sm_log(SM_LOG_WARN, "relay_new_cluster", "was=%s now=%s republishing=%lld", stored, id,
+               (long long)count);
+        pthread_mutex_lock(&r->lock);
+        r->stats.republish_total += (uint64_t)count;
+        pthread_mutex_unlock(&r->lock);
+    }
+    if ((st == ES_NOT_FOUND || strcmp(stored, id) != 0) &&
+        es_set_meta(r->store, META_CLUSTER, id, &err) != ES_OK) {
+        set_error(r, err.message);
+        return false;
+    }
+    pthread_mutex_lock(&r->lock);
+    snprintf(r->stats.cluster_id, sizeof r->stats.cluster_id, "%s", id);
+    r->stats.kafka = BUS_UP;
+    pthread_mutex_unlock(&r->lock);
+    r->last_cluster_check = sm_mono_ms();
+    return true;
+}
+
+/* Produces the round's events and waits for every delivery report. */
+static void publish_round(relay *r)
+{
+    r->reported = 0;
+    size_t produced = 0;
+    for (size_t i = 0; i < r->round.len; i++) {
+        sm_error err = {0};
+        if (bus_produce(r->producer, &r->round.items[i], (void *)(uintptr_t)i, &err) != SM_OK) {
+            set_error(r, err.message);
+            break; /* local queue full or fatal: the rest waits for next round */
+        }
+        produced++;
+    }
+    /* Reports come within message.timeout.ms (30 s) at worst; a stop
+     * request cuts the wait short and the unconfirmed rest is retried. */
+    int64_t give_up = sm_mono_ms() + 35000;
+    while (r->reported < produced && sm_mono_ms() < give_up) {
+        bus_producer_poll(r->producer, 50);
+        if (stopping(r) && sm_mono_ms() > give_up - 30000)
+            break;
+    }
+}
+
+/* Marks the confirmed events of the round and updates the counters. */
+static void settle_round(relay *r)
+{
+    sm_event_list ok = {0};
+    size_t failed = 0;
+    for (size_t i = 0; i < r->round.len; i++) {
+        if (!r->delivered[i]) {
+            failed++;
+            continue;
+        }
+        sm_event *slot = sm_event_list_push(&ok);
+        if (slot)
+            *slot = r->round.items[i]; /* shallow: ownership stays in round */
+    }
+    sm_error err = {0};
+    if (ok.len && es_mark_published(r->store, ok.items, ok.len, &err) != ES_OK) {
+        /* Already in Kafka; unmarked means republished later (harmless). */
+        set_error(r, err.message);
+        sm_log(SM_LOG_WARN, "relay_mark_failed", "events=%zu", ok.len);
+    }
+    pthread_mutex_lock(&r->lock);
+    r->stats.published_total += ok.len;
+    r->stats.failed_total += failed;
+    if (ok.len) {
+        r->stats.last_publish_ms = sm_now_ms();
+        r->stats.kafka = BUS_UP;
+    }
+    pthread_mutex_unlock(&r->lock);
+    free(ok.items); /* not sm_event_list_free: the strings belong to round */
+}
+
+/* One fetch/produce/mark round. Returns the number of events confirmed, or
+ * -1 if the round could not run (store or broker trouble). */
+static int run_round(relay *r)
+{
+    sm_event_list_free(&r->round);
+    sm_error err = {0};
+    if (es_fetch_unpublished(r->store, (size_t)r->batch, &r->round, &err) != ES_OK) {
+        set_error(r, err.message);
+        return -1;
+    }
+    if (r->round.len == 0)
+        return 0;
+    free(r->delivered);
+    r->delivered = calloc(r->round.len, sizeof *r->delivered);
+    if (!r->delivered)
+        return -1;
+    publish_round(r);
+    settle_round(r);
+    int confirmed = 0;
+    for (size_t i = 0; i < r->round.len; i++)
+        confirmed += r->delivered[i];
+    return confirmed > 0 ? confirmed : -1;
+}
+
+static void recreate_producer_if_failed(relay *r)
+{
+    char why[256];
+    if (!bus_producer_failed(r->producer, why, sizeof why))
+        return;
+    sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=\"%s\" action=recreate", why);
+    bus_producer_free(r->producer, 0);
+    sm_error err = {0};
+    r->producer = bus_producer_new(&r->bus, on_delivery, r, &err);
+    if (!r->producer)
+        sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=\"%s\"", err.message);
+}
+
+static void *relay_main(void *arg)
+{
+    relay *r = arg;
+    while (!stopping(r)) {
+        if (!r->producer) {
+            recreate_producer_if_failed(r);
+            if (!wait_for_work(r, r->idle_ms))
+                break;
+            continue;
+        }
+        /* Never publish to a cluster we have not identified: it may be a
+         * fresh broker that needs the whole store. */
+        if (r->recheck || sm_mono_ms() - r->last_cluster_check >= r->cluster_check_ms) {
+            if (!check_cluster(r)) {
+                wait_for_work(r, r->idle_ms);
+                continue;
+            }
+            r->recheck = false;
+        }
+        int n = run_round(r);
+        recreate_producer_if_failed(r);
+        if (n > 0)
+            continue; /* confirmed heads unblock their successors: go again */
+        if (n < 0)
+            r->recheck = true;
+        if (!wait_for_work(r, r->idle_ms))
+            break;
+    }
+    return NULL;
+}
+
+relay *relay_start(const relay_opts *opts, sm_error *err)
+{
+    relay *r = calloc(1, sizeof *r);
+    if (!r) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    r->store = opts->store;
+    r->bootstrap = strdup(opts->bus.bootstrap ? opts->bus.bootstrap : "");
+    r->topic = strdup(opts->bus.topic ? opts->bus.topic : "");
+    r->bus = (bus_config){r->bootstrap, r->topic, "smpost-command-api", opts->bus.extra};
+    r->batch = opts->batch > 0 ? opts->batch : 500;
+    r->idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 500;
+    r->cluster_check_ms = opts->cluster_check_ms > 0 ? opts->cluster_check_ms : 5000;
+    r->recheck = true;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    r->producer = r->bootstrap && r->topic ? bus_producer_new(&r->bus, on_delivery, r, err) : NULL;
+    if (!r->producer || pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+        if (r->producer)
+            bus_producer_free(r->producer, 0);
+        else if (!r->bootstrap || !r->topic)
+            sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
+        free(r->bootstrap);
+        free(r->topic);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void relay_notify(relay *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->pending_wake = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void relay_on_appended(void *arg, const sm_event *evs, size_t n)
+{
+    (void)evs;
+    (void)n;
+    relay_notify(arg);
+}
+
+void relay_get_stats(relay *r, relay_stats *out)
+{
+    pthread_mutex_lock(&r->lock);
+    *out = r->stats;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void relay_stop(relay *r, int flush_ms)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    if (r->producer)
+        bus_producer_free(r->producer, flush_ms);
+    sm_event_list_free(&r->round);
+    free(r->delivered);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r->bootstrap);
+    free(r->topic);
+    free(r);
+}

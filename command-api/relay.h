@@ -1,0 +1,64 @@
+/* relay.h — the outbox relay: publishes stored events to Kafka, in order,
+ * at least once, off the request path.
+ *
+ * An HTTP command returns as soon as its event is durable in the event
+ * store, unpublished. The relay thread then, round after round:
+ *   1. asks the store for the head of each post (its lowest unpublished
+ *      version: es_fetch_unpublished),
+ *   2. produces them (key = post id) and waits for the broker's delivery
+ *      reports (acks=all),
+ *   3. marks the confirmed ones published.
+ * So version n+1 of a post is produced only after version n was confirmed,
+ * whatever the order in which processes committed them; a failed delivery
+ * is simply offered again next round. A crash between 2 and 3 republishes
+ * (the projection is idempotent by version): at least once, never lost.
+ *
+ * The relay records the Kafka cluster id it publishes to (store meta
+ * "kafka.cluster_id"). Meeting a different cluster (a fresh local broker
+ * keeps nothing) it marks the whole store unpublished and republishes from
+ * the start: the event store is the source of truth.
+ *
+ * Thread-safety: relay_notify and relay_get_stats may be called from any
+ * thread. */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include "bus.h"
+#include "event_store.h"
+
+typedef struct relay relay;
+
+typedef struct relay_opts {
+    es_store *store;        /* borrowed; must outlive the relay */
+    bus_config bus;         /* strings borrowed for relay_start only */
+    int batch;              /* heads per round (default 500) */
+    int idle_ms;            /* sleep when idle or failing (default 500) */
+    int cluster_check_ms;   /* how often to re-check the cluster id (default 5000) */
+} relay_opts;
+
+typedef struct relay_stats {
+    bus_state kafka;            /* last known broker state */
+    char cluster_id[128];       /* "" until known */
+    uint64_t published_total;   /* events confirmed by the broker since start */
+    uint64_t failed_total;      /* delivery failures since start (retried) */
+    uint64_t republish_total;   /* events reset for republishing (cluster change) */
+    int64_t last_publish_ms;    /* wall time of the last confirmed event, 0 if none */
+    char last_error[256];
+} relay_stats;
+
+/* Starts the relay thread. NULL + err on bad Kafka configuration. */
+relay *relay_start(const relay_opts *opts, sm_error *err);
+
+/* Wakes the relay (new events were appended). Never blocks for long. */
+void relay_notify(relay *r);
+
+/* Signature-compatible with cmd_appended_fn: arg is the relay. */
+void relay_on_appended(void *arg, const sm_event *evs, size_t n);
+
+void relay_get_stats(relay *r, relay_stats *out);
+
+/* Stops the thread, waiting up to flush_ms for in-flight deliveries (they
+ * are marked if confirmed in time), and frees r. */
+void relay_stop(relay *r, int flush_ms);
+
+#endif

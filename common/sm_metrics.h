@@ -1,0 +1,32 @@
+/* sm_metrics.h — process-wide counters rendered as Prometheus text.
+ *
+ * HTTP requests are counted per (route pattern, status) by http_serve();
+ * each binary adds its own gauges and counters when it renders /metrics.
+ * Thread-safe. Route patterns must be static strings (they are kept). */
+#ifndef SM_METRICS_H
+#define SM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Counts one request to route (static string; NULL counts as "unmatched")
+ * answered with status. */
+void sm_metrics_http_observe(const char *route, int status);
+
+/* A growable text buffer for rendering. */
+typedef struct sm_buf {
+    char *data;
+    size_t len, cap;
+} sm_buf;
+
+void sm_buf_printf(sm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sm_buf_free(sm_buf *b);
+
+/* Appends smpost_http_requests_total{route,status} for every pair seen. */
+void sm_metrics_render_http(sm_buf *b);
+
+/* Appends one metric with HELP and TYPE lines. */
+void sm_metrics_render_value(sm_buf *b, const char *name, const char *type, const char *help,
+                             double value);
+
+#endif

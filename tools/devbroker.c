@@ -1,0 +1,117 @@
+/* devbroker.c — smpost-devbroker: a local Kafka for the embedded default.
+ *
+ * Starts librdkafka's mock cluster (a real Kafka wire-protocol broker that
+ * keeps everything in memory), creates the event topic, prints
+ *   SMPOST_KAFKA_BOOTSTRAP=127.0.0.1:<port>
+ * on stdout, and runs until SIGINT/SIGTERM. Other processes (command-api,
+ * query-api, kcat, tests) connect to that address.
+ *
+ * For fault tests: SIGUSR1 takes every broker down (connections refused,
+ * as if Kafka were stopped), SIGUSR2 brings them back on the same address.
+ *
+ * It is not a production broker: a restart loses every message (the relay
+ * then republishes from the event store), and each partition keeps only
+ * about 5 MiB (older messages vanish; the event store is the record). The
+ * mock API is experimental in librdkafka, so it is used only in this file. */
+#include "sm_config.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *topic;
+static long partitions, brokers;
+static sm_log_level log_level;
+
+static const sm_option options[] = {
+    {"topic", "KAFKA_TOPIC", SM_OPT_STRING, "SocialMediaPostEvents", 0, 0,
+     "topic to create", &topic},
+    {"partitions", "SMPOST_DEVBROKER_PARTITIONS", SM_OPT_INT, "6", 1, 256,
+     "partitions of the topic (per-post order holds within a partition)", &partitions},
+    {"brokers", "SMPOST_DEVBROKER_BROKERS", SM_OPT_INT, "1", 1, 9, "number of mock brokers",
+     &brokers},
+    {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
+     "debug, info, warn or error", &log_level},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static void set_all(rd_kafka_mock_cluster_t *mc, bool up)
+{
+    for (int id = 1; id <= brokers; id++) {
+        if (up)
+            rd_kafka_mock_broker_set_up(mc, id);
+        else
+            rd_kafka_mock_broker_set_down(mc, id);
+    }
+    sm_log(SM_LOG_INFO, up ? "devbroker_up" : "devbroker_down", "brokers=%ld", brokers);
+}
+
+int main(int argc, char **argv)
+{
+    sm_error err = {0};
+    sm_config_result cr =
+        sm_config_load(options, NOPTIONS, argc, argv, "smpost-devbroker",
+                       "Local in-memory Kafka (librdkafka mock cluster) for smpost.", stdout, &err);
+    if (cr != SM_CONFIG_RUN) {
+        if (cr == SM_CONFIG_EXIT_ERROR)
+            fprintf(stderr, "smpost-devbroker: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
+    }
+    sm_log_set_level(log_level);
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    /* The mock cluster lives inside a client handle; a producer handle that
+     * never produces is the lightest one. */
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "smpost-devbroker: %s\n", errstr);
+        return 1;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, (int)brokers);
+    if (!mc) {
+        fprintf(stderr, "smpost-devbroker: cannot create the mock cluster\n");
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, (int)partitions, 1);
+    if (e) {
+        fprintf(stderr, "smpost-devbroker: create topic %s: %s\n", topic, rd_kafka_err2str(e));
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    printf("SMPOST_KAFKA_BOOTSTRAP=%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    fflush(stdout);
+    sm_log(SM_LOG_INFO, "devbroker_ready", "bootstrap=%s topic=%s partitions=%ld brokers=%ld",
+           rd_kafka_mock_cluster_bootstraps(mc), topic, partitions, brokers);
+
+    for (;;) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        if (sig == SIGUSR1)
+            set_all(mc, false);
+        else if (sig == SIGUSR2)
+            set_all(mc, true);
+        else
+            break;
+    }
+    sm_log(SM_LOG_INFO, "devbroker_stopping", "topic=%s", topic);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    sm_config_free(options, NOPTIONS);
+    return 0;
+}

@@ -28,7 +28,9 @@ typedef enum {
     ES_OK = 0,
     ES_CONFLICT,    /* the stream is not at expected_version */
     ES_NOT_FOUND,   /* reserved for lookups by id; loads return empty lists */
-    ES_UNAVAILABLE, /* server or file unreachable: retry later */
+    ES_UNAVAILABLE, /* server or file unreachable: retry later. From append the
+                     * outcome may be unknown (a connection that drops after
+                     * sending can leave the write applied). */
     ES_INVALID,     /* caller error: bad arguments or event batch */
     ES_INTERNAL     /* anything else (corrupt row, OOM) */
 } es_status;
@@ -65,7 +67,9 @@ typedef struct es_ops {
 /* Opens the store named by url: "sqlite:PATH" (file created if missing,
  * schema applied idempotently) or "mongodb://host:port[/db][?opts]" (database
  * from the path, default "socialMedia"; collection "eventStore"; the unique
- * index is created on open). A server that is down at open is not an error:
+ * index is created on open if the server is reachable, else before the first
+ * append, and again after a server change). A server that is down at open is
+ * not an error:
  * the store reports ES_UNAVAILABLE per call until it comes up. Returns
  * ES_INVALID for an unknown scheme or a malformed URL. Caller frees the store
  * with es_close(). */

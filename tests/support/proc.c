@@ -38,6 +38,68 @@ bool test_temp_dir(const char *prefix, char *out, size_t cap)
     return mkdtemp(out) != NULL;
 }
 
+static void redirect(const char *path, int fd_to)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, fd_to);
+        close(fd);
+    }
+}
+
+bool test_proc_start_out(test_proc *p, char *const argv[], const char *out_path,
+                         const char *log_path)
+{
+    p->pid = fork();
+    if (p->pid < 0)
+        return false;
+    if (p->pid == 0) {
+        if (out_path)
+            redirect(out_path, STDOUT_FILENO);
+        if (log_path)
+            redirect(log_path, STDERR_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return true;
+}
+
+bool test_wait_for_line(const char *path, const char *key, char *out, size_t cap,
+                        int timeout_ms)
+{
+    size_t klen = strlen(key);
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        FILE *f = fopen(path, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) {
+            if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
+                line[strcspn(line, "\r\n")] = '\0';
+                snprintf(out, cap, "%s", line + klen + 1);
+                fclose(f);
+                return true;
+            }
+        }
+        if (f)
+            fclose(f);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+bool test_start_devbroker(test_proc *p, const char *bin, const char *dir, int partitions,
+                          char *bootstrap, size_t cap)
+{
+    char out[512], log[512], parts[16];
+    static int n;
+    snprintf(out, sizeof out, "%s/devbroker-%d.out", dir, ++n);
+    snprintf(log, sizeof log, "%s/devbroker-%d.log", dir, n);
+    snprintf(parts, sizeof parts, "%d", partitions);
+    char *argv[] = {(char *)bin, "--partitions", parts, NULL};
+    return test_proc_start_out(p, argv, out, log) &&
+           test_wait_for_line(out, "SMPOST_KAFKA_BOOTSTRAP", bootstrap, cap, 10000);
+}
+
 bool test_proc_start(test_proc *p, char *const argv[], const char *log_path)
 {
     p->pid = fork();

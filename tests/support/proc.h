@@ -21,6 +21,20 @@ bool test_temp_dir(const char *prefix, char *out, size_t cap);
  * Returns false if fork/exec failed. */
 bool test_proc_start(test_proc *p, char *const argv[], const char *log_path);
 
+/* Like test_proc_start, with stdout written to out_path (NULL: inherit). */
+bool test_proc_start_out(test_proc *p, char *const argv[], const char *out_path,
+                         const char *log_path);
+
+/* Waits up to timeout_ms for a line "KEY=value" in the file at path and
+ * copies value to out. */
+bool test_wait_for_line(const char *path, const char *key, char *out, size_t cap,
+                        int timeout_ms);
+
+/* Starts smpost-devbroker (binary path bin) with its stdout/stderr in dir;
+ * fills bootstrap. */
+bool test_start_devbroker(test_proc *p, const char *bin, const char *dir, int partitions,
+                          char *bootstrap, size_t cap);
+
 /* Polls GET /health until it answers (any status) or timeout_ms passes. */
 bool test_proc_wait_http(int port, int timeout_ms);
 

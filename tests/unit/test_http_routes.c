@@ -255,6 +255,20 @@ static void test_health_reports_the_event_store(void **state)
     assert_string_equal(json_string_value(json_object_get(es, "status")), "down");
 }
 
+static void test_metrics_are_prometheus_text_with_request_counts(void **state)
+{
+    fixture *f = *state;
+    call(f, "GET", "/health", NULL, NULL, NULL);
+    assert_int_equal(call(f, "GET", "/metrics", NULL, NULL, NULL), 200);
+    assert_null(f->reply.body);
+    assert_non_null(f->reply.body_text);
+    assert_string_equal(f->reply.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_non_null(strstr(f->reply.body_text, "# TYPE smpost_outbox_pending gauge\n"));
+    assert_non_null(strstr(f->reply.body_text, "smpost_events_published_total 0\n"));
+    assert_non_null(strstr(f->reply.body_text, "smpost_outbox_oldest_pending_seconds"));
+    assert_string_equal(f->reply.route, "/metrics");
+}
+
 static void test_route_table_lists_every_command_route(void **state)
 {
     (void)state;
@@ -262,7 +276,7 @@ static void test_route_table_lists_every_command_route(void **state)
                           "PUT /api/v1/LikePost/{postId}", "PUT /api/v1/AddComment/{postId}",
                           "PUT /api/v1/EditComment/{postId}",
                           "DELETE /api/v1/RemoveComment/{postId}",
-                          "DELETE /api/v1/DeletePost/{postId}", "GET /health"};
+                          "DELETE /api/v1/DeletePost/{postId}", "GET /health", "GET /metrics"};
     const char *m, *p;
     size_t n = routes_list(0, &m, &p);
     assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -292,6 +306,7 @@ int main(void)
         T(test_if_match_mismatch_is_412_and_garbage_is_400),
         T(test_conflict_is_409_and_store_down_is_503_with_retry_after),
         T(test_health_reports_the_event_store),
+        T(test_metrics_are_prometheus_text_with_request_counts),
         T(test_route_table_lists_every_command_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

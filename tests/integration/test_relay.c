@@ -1,0 +1,356 @@
+/* test_relay.c — the outbox relay end to end: the real command-api binary
+ * publishing to smpost-devbroker (librdkafka's mock cluster, a real Kafka
+ * protocol peer in another process), read back by a Kafka consumer here.
+ *
+ * SMPOST_TEST_ES_URL picks the event store as in test_event_store.c
+ * ("sqlite", or "mongodb" with SMPOST_TEST_MONGO_URL from with_jongodb.sh).
+ * Each case gets its own broker, store and command-api. */
+#include "http_client.h"
+#include "proc.h"
+#include "sm_event.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOPIC "SocialMediaPostEvents"
+#define PARTITIONS 6
+
+static const char *api_bin, *broker_bin;
+static char mongo_base[400];
+static int case_no;
+
+typedef struct env {
+    char dir[256];
+    char store_url[512];
+    char bootstrap[128];
+    test_proc broker, api;
+} env;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void start_api(env *e)
+{
+    char port[16], log[400];
+    e->api.port = test_free_port();
+    snprintf(port, sizeof port, "%d", e->api.port);
+    snprintf(log, sizeof log, "%s/command-api.log", e->dir);
+    char *argv[] = {(char *)api_bin, "--port", port, "--event-store", e->store_url,
+                    "--kafka-bootstrap", e->bootstrap, "--log-level", "info", NULL};
+    assert_true(test_proc_start(&e->api, argv, log));
+    if (!test_proc_wait_http(e->api.port, 15000))
+        fail_msg("command-api did not start; see %s", log);
+}
+
+static void start_broker(env *e)
+{
+    if (!test_start_devbroker(&e->broker, broker_bin, e->dir, PARTITIONS, e->bootstrap,
+                              sizeof e->bootstrap))
+        fail_msg("smpost-devbroker did not start (see %s)", e->dir);
+}
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    if (!test_temp_dir("smpost-relay", e->dir, sizeof e->dir))
+        return -1;
+    case_no++;
+    if (mongo_base[0]) /* a database per case on the shared test server */
+        snprintf(e->store_url, sizeof e->store_url, "%s/relay_case_%d_%d", mongo_base, case_no,
+                 (int)getpid());
+    else
+        snprintf(e->store_url, sizeof e->store_url, "sqlite:%s/events.db", e->dir);
+    start_broker(e);
+    start_api(e);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    if (e->api.pid > 0)
+        test_proc_stop(&e->api, SIGTERM, 8000);
+    if (e->broker.pid > 0)
+        test_proc_stop(&e->broker, SIGTERM, 5000);
+    if (getenv("SMPOST_TEST_KEEP") == NULL)
+        test_rm_rf(e->dir);
+    free(e);
+    return 0;
+}
+
+/* --- HTTP helpers ------------------------------------------------------- */
+
+static void new_post(env *e, char id[40])
+{
+    http_resp r;
+    assert_int_equal(http_json(e->api.port, "POST", "/api/v1/NewPost",
+                               "{\"author\":\"alice\",\"message\":\"hello\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    strcpy(id, http_resp_str(&r, "id"));
+    http_resp_free(&r);
+}
+
+static void like(env *e, const char *id)
+{
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/LikePost/%s", id);
+    http_resp r;
+    assert_int_equal(http_json(e->api.port, "PUT", path, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+}
+
+/* A number from /metrics, or -1. */
+static double metric(env *e, const char *name)
+{
+    http_resp r;
+    double v = -1;
+    if (http_call(e->api.port, "GET", "/metrics", "", NULL, 0, 5000, &r) == 0) {
+        char key[128];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *p = strstr(r.body, key);
+        if (p)
+            v = strtod(p + strlen(key), NULL);
+    }
+    http_resp_free(&r);
+    return v;
+}
+
+static bool wait_metric(env *e, const char *name, double want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (metric(e, name) == want)
+            return true;
+        sleep_ms(100);
+    }
+    return false;
+}
+
+/* Waits until /health reports Kafka in state want ("up"/"down"). */
+static bool wait_kafka(env *e, const char *want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 200) {
+        http_resp r;
+        if (http_json(e->api.port, "GET", "/health", NULL, &r) == 0) {
+            json_t *k = json_object_get(r.json, "kafka");
+            bool hit = k && strcmp(json_string_value(json_object_get(k, "status")), want) == 0;
+            int status = r.status;
+            http_resp_free(&r);
+            if (hit) {
+                assert_int_equal(status, strcmp(want, "up") == 0 ? 200 : 503);
+                return true;
+            }
+        }
+        sleep_ms(200);
+    }
+    return false;
+}
+
+/* --- Kafka consumer ----------------------------------------------------- */
+
+typedef struct seen {
+    char key[40];
+    int64_t version;
+    sm_event_type type;
+} seen;
+
+/* Reads the whole topic from the beginning (all partitions assigned, no
+ * group) until `want` messages arrived or timeout_ms passed. Checks that
+ * each message's key and "type" header match its envelope. */
+static size_t consume(const char *bootstrap, size_t want, int timeout_ms, seen *out)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "smpost-test-reader", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
+    for (int p = 0; p < PARTITIONS; p++)
+        rd_kafka_topic_partition_list_add(parts, TOPIC, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, parts), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t n = 0;
+    for (int waited = 0; n < want && waited < timeout_ms; waited += 100) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            sm_event ev;
+            sm_error err;
+            assert_int_equal(sm_event_decode(&ev, m->payload, m->len, &err), SM_OK);
+            assert_int_equal(m->key_len, 36);
+            assert_memory_equal(m->key, ev.aggregate_id, 36);
+            rd_kafka_headers_t *h = NULL;
+            const void *tv;
+            size_t tl;
+            assert_int_equal(rd_kafka_message_headers(m, &h), 0);
+            assert_int_equal(rd_kafka_header_get_last(h, "type", &tv, &tl), 0);
+            assert_memory_equal(tv, sm_event_type_name(ev.type), tl);
+            strcpy(out[n].key, ev.aggregate_id);
+            out[n].version = ev.version;
+            out[n].type = ev.type;
+            n++;
+            sm_event_clear(&ev);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* Every post in ids[0..nposts) must appear with versions 0..last[i], in
+ * order; with at_least_once, repeats are allowed but never a step back past
+ * a version not yet seen. */
+static void assert_per_post_order(const seen *s, size_t n, char ids[][40], const int64_t *last,
+                                  int nposts, bool at_least_once)
+{
+    for (int p = 0; p < nposts; p++) {
+        int64_t next = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(s[i].key, ids[p]) != 0)
+                continue;
+            if (s[i].version == next)
+                next++;
+            else if (!at_least_once || s[i].version > next)
+                fail_msg("post %d: version %lld arrived when %lld was due", p,
+                         (long long)s[i].version, (long long)next);
+        }
+        assert_int_equal(next, last[p] + 1);
+    }
+}
+
+/* --- the cases ---------------------------------------------------------- */
+
+static void test_interleaved_posts_arrive_in_version_order_per_post(void **state)
+{
+    env *e = *state;
+    char ids[3][40];
+    for (int p = 0; p < 3; p++)
+        new_post(e, ids[p]);
+    for (int round = 0; round < 10; round++)
+        for (int p = 0; p < 3; p++)
+            like(e, ids[p]);
+    seen s[64];
+    size_t n = consume(e->bootstrap, 33, 20000, s);
+    assert_int_equal(n, 33);
+    int64_t last[3] = {10, 10, 10};
+    assert_per_post_order(s, n, ids, last, 3, false);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 5000));
+    assert_true(metric(e, "smpost_events_published_total") >= 33);
+}
+
+static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **state)
+{
+    env *e = *state;
+    char ids[2][40];
+    new_post(e, ids[0]);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
+    kill(e->broker.pid, SIGUSR1); /* every broker down */
+    assert_true(wait_kafka(e, "down", 15000));
+    new_post(e, ids[1]);
+    for (int i = 0; i < 5; i++) {
+        like(e, ids[0]);
+        like(e, ids[1]);
+    }
+    assert_true(metric(e, "smpost_outbox_pending") >= 6);
+    kill(e->broker.pid, SIGUSR2); /* back */
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 40000));
+    assert_true(wait_kafka(e, "up", 15000));
+    seen s[64];
+    size_t n = consume(e->bootstrap, 12, 20000, s);
+    assert_int_equal(n, 12);
+    int64_t last[2] = {5, 5};
+    assert_per_post_order(s, n, ids, last, 2, false);
+}
+
+static void test_acknowledged_events_survive_kill_9_before_publishing(void **state)
+{
+    env *e = *state;
+    kill(e->broker.pid, SIGUSR1); /* hold publishing back */
+    sleep_ms(300);
+    char ids[3][40];
+    for (int p = 0; p < 3; p++) {
+        new_post(e, ids[p]);
+        like(e, ids[p]);
+    }
+    assert_int_equal(test_proc_stop(&e->api, SIGKILL, 2000), 128 + SIGKILL);
+    kill(e->broker.pid, SIGUSR2);
+    start_api(e);
+    seen s[64];
+    size_t n = consume(e->bootstrap, 6, 30000, s);
+    assert_true(n >= 6);
+    int64_t last[3] = {1, 1, 1};
+    assert_per_post_order(s, n, ids, last, 3, true);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 20000));
+}
+
+static void test_a_fresh_broker_gets_the_whole_store_republished(void **state)
+{
+    env *e = *state;
+    char ids[2][40];
+    for (int p = 0; p < 2; p++) {
+        new_post(e, ids[p]);
+        like(e, ids[p]);
+        like(e, ids[p]);
+    }
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 15000));
+    /* stop the whole local stack hard, and start it again: the new broker is
+     * empty and has a new cluster id */
+    test_proc_stop(&e->api, SIGKILL, 2000);
+    test_proc_stop(&e->broker, SIGKILL, 2000);
+    start_broker(e);
+    start_api(e);
+    seen s[64];
+    size_t n = consume(e->bootstrap, 6, 30000, s);
+    assert_int_equal(n, 6);
+    int64_t last[2] = {2, 2};
+    assert_per_post_order(s, n, ids, last, 2, true);
+    assert_true(metric(e, "smpost_events_republished_total") >= 6);
+}
+
+int main(void)
+{
+    api_bin = getenv("SMPOST_COMMAND_API_BIN");
+    broker_bin = getenv("SMPOST_DEVBROKER_BIN");
+    if (!api_bin || !broker_bin) {
+        fprintf(stderr, "SMPOST_COMMAND_API_BIN / SMPOST_DEVBROKER_BIN not set (run via ctest)\n");
+        return 1;
+    }
+    const char *which = getenv("SMPOST_TEST_ES_URL");
+    if (which && strcmp(which, "mongodb") == 0) {
+        const char *m = getenv("SMPOST_TEST_MONGO_URL");
+        if (!m || !*m) {
+            printf("SKIPPED: SMPOST_TEST_MONGO_URL not set (run through with_jongodb.sh)\n");
+            return 77;
+        }
+        /* strip the database path: each case appends its own */
+        snprintf(mongo_base, sizeof mongo_base, "%s", m);
+        char *slash = strchr(mongo_base + strlen("mongodb://"), '/');
+        if (slash)
+            *slash = '\0';
+    }
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_interleaved_posts_arrive_in_version_order_per_post),
+        T(test_commands_succeed_while_kafka_is_down_and_publish_after),
+        T(test_acknowledged_events_survive_kill_9_before_publishing),
+        T(test_a_fresh_broker_gets_the_whole_store_republished),
+    };
+    return cmocka_run_group_tests_name(mongo_base[0] ? "relay_mongodb" : "relay_sqlite", tests,
+                                       NULL, NULL);
+}

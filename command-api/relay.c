@@ -36,7 +36,8 @@ struct relay {
 static void set_error(relay *r, const char *msg)
 {
     pthread_mutex_lock(&r->lock);
-    snprintf(r->stats.last_error, sizeof r->stats.last_error, "%s", msg);
+    snprintf(r->stats.last_error, sizeof r->stats.last_error, "%.*s",
+             (int)sizeof r->stats.last_error - 1, msg);
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Quick start: installs dependencies, builds, and runs smpost on the embedded
 # default in the foreground until Ctrl-C:
-#   command-api on http://127.0.0.1:5001 with its event store in SQLite.
+#   smpost-devbroker  a local Kafka (librdkafka mock cluster, in memory)
+#   command-api       http://127.0.0.1:5001, event store in SQLite
 # Data lives in $SMPOST_DATA_DIR (default: ./var in the checkout), so
-# stopping and starting again keeps every post.
+# stopping and starting again keeps every post; the local broker keeps
+# nothing, and the relay republishes the event store to each new one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/bootstrap.sh"
@@ -13,7 +15,34 @@ data="${SMPOST_DATA_DIR:-$root/var}"
 mkdir -p "$data"
 export SMPOST_EVENT_STORE="${SMPOST_EVENT_STORE:-sqlite:$data/events.db}"
 export SMPOST_PORT="${SMPOST_PORT:-5001}"
+export KAFKA_TOPIC="${KAFKA_TOPIC:-SocialMediaPostEvents}"
 
-echo "smpost: command-api on http://127.0.0.1:$SMPOST_PORT, data in $data (Ctrl-C to stop)"
-# exec: Ctrl-C goes straight to command-api, which shuts down cleanly.
-exec "$root/build/command-api/command-api"
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  # services first, so the relay can flush before the broker goes
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+}
+trap stop_all INT TERM EXIT
+
+broker_out="$data/devbroker.out"
+: >"$broker_out"
+"$root/build/tools/smpost-devbroker" >"$broker_out" &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$broker_out" && break
+  sleep 0.1
+done
+bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$broker_out")"
+[ -n "$bootstrap" ] || { echo "smpost: the local broker did not start" >&2; exit 1; }
+export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
+
+"$root/build/command-api/command-api" &
+pids+=($!)
+
+echo "smpost: command-api on http://127.0.0.1:$SMPOST_PORT, Kafka on $bootstrap, data in $data (Ctrl-C to stop)"
+# Run until Ctrl-C or until any process exits.
+wait -n "${pids[@]}" || true

@@ -4,10 +4,14 @@
  * (default "socialMedia"):
  *   { _id: ObjectId, eventId, aggregateIdentifier, aggregateType:
  *     "PostAggregate", version: int64, eventType: "PostLikedEvent",
- *     timeStamp: Date, eventData: { ...payload as in sm_event.h... } }
+ *     timeStamp: Date, eventData: { ...payload as in sm_event.h... },
+ *     published: false }
  * The unique index { aggregateIdentifier: 1, version: 1 } is what makes
  * optimistic concurrency hold across processes: of two writers of version n
- * the server lets exactly one in, and the other gets ES_CONFLICT.
+ * the server lets exactly one in, and the other gets ES_CONFLICT. The
+ * outbox's flag `published` and its index, and the "meta" collection, are
+ * described in es_mongo_outbox.c, which implements those operations; the
+ * two files share es_mongo_internal.h.
  *
  * Threads: the store is shared by every HTTP worker, so it owns a
  * mongoc_client_pool_t and each call pops a client and pushes it back. The
@@ -21,47 +25,30 @@
  * single-node replica set). A standalone server takes single-event appends
  * and refuses batches with an error that says why.
  *
- * The index: created on open if the server is up, else by the first append
- * that reaches it, so a server that is down at start is not an error. It is
- * asserted again (createIndexes is idempotent) after the monitor sees the
- * server change, e.g. come back from an outage: a server that lost its data
- * (in-memory test servers, a dropped database) must not silently lose the
- * uniqueness guarantee. */
-#include "event_store.h"
+ * The indexes (the unique one and the outbox's): created on open if the
+ * server is up, else by the first append that reaches it, so a server that is
+ * down at start is not an error. They are asserted again (createIndexes is
+ * idempotent) after the monitor sees the server change, e.g. come back from
+ * an outage: a server that lost its data (in-memory test servers, a dropped
+ * database) must not silently lose the uniqueness guarantee. */
+#include "es_mongo_internal.h"
 
 #include "sm_log.h"
 
-#include <mongoc/mongoc.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_DB "socialMedia"
 #define COLLECTION "eventStore"
 #define INDEX_NAME "aggregate_version_unique"
+#define OUTBOX_INDEX_NAME "outbox_unpublished"
 #define AGGREGATE_TYPE "PostAggregate"
 #define APPNAME "smpost-command-api"
 #define TIMEOUT_MS 2000         /* server selection and connect */
 #define SOCKET_TIMEOUT_MS 5000  /* a server that hangs rather than dies */
 #define OID_HEX 25              /* 24 hex digits + NUL */
-#define STREAM_LOCKS 64
 
 enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
-
-typedef struct mongo_store {
-    mongoc_client_pool_t *pool;
-    char *db_name;
-    atomic_uint epoch;          /* bumped on every server change (server_changed) */
-    atomic_uint indexed_epoch;  /* epoch in which the index was last asserted */
-    pthread_mutex_t stream_locks[STREAM_LOCKS]; /* see stream_lock() */
-} mongo_store;
-
-/* A client borrowed from the pool and the collection handle made from it. */
-typedef struct conn {
-    mongoc_client_t *client;
-    mongoc_collection_t *events;
-} conn;
 
 /* ---- process-wide driver setup ------------------------------------------- */
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
@@ -124,8 +111,7 @@ static es_status map_error(const bson_error_t *e, const bson_t *reply)
     return ES_INTERNAL;
 }
 
-static es_status fail_mongo(const bson_error_t *e, const bson_t *reply, const char *op,
-                            sm_error *err)
+es_status mongo_fail(const bson_error_t *e, const bson_t *reply, const char *op, sm_error *err)
 {
     es_status st = map_error(e, reply);
     const char *hint = e->domain == MONGOC_ERROR_SERVER && e->code == ILLEGAL_OPERATION
@@ -136,26 +122,26 @@ static es_status fail_mongo(const bson_error_t *e, const bson_t *reply, const ch
     return st;
 }
 
-static es_status fail_oom(sm_error *err)
+es_status mongo_fail_oom(sm_error *err)
 {
     sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb): out of memory");
     return ES_INTERNAL;
 }
 
-static conn checkout(mongo_store *s)
+mongo_conn mongo_checkout(mongo_store *s)
 {
-    conn c = {mongoc_client_pool_pop(s->pool), NULL};
+    mongo_conn c = {mongoc_client_pool_pop(s->pool), NULL};
     c.events = mongoc_client_get_collection(c.client, s->db_name, COLLECTION);
     return c;
 }
 
-static void checkin(mongo_store *s, conn *c)
+void mongo_checkin(mongo_store *s, mongo_conn *c)
 {
     mongoc_collection_destroy(c->events);
     mongoc_client_pool_push(s->pool, c->client);
 }
 
-/* ---- the unique index ---------------------------------------------------- */
+/* ---- the indexes --------------------------------------------------------- */
 /* Called from the pool's monitor thread whenever a server's description
  * changes (discovered, lost, back, elected). */
 static void server_changed(const mongoc_apm_server_changed_t *event)
@@ -164,18 +150,24 @@ static void server_changed(const mongoc_apm_server_changed_t *event)
     atomic_fetch_add(&s->epoch, 1);
 }
 
-static es_status create_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
+/* One command for both indexes: the unique one, and the one that serves the
+ * outbox's queries (es_mongo_outbox.c says how). */
+static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
 {
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[", "{", "key",
-                           "{", "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1),
-                           "}", "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[",
+                           "{", "key", "{", "aggregateIdentifier", BCON_INT32(1),
+                           "version", BCON_INT32(1), "}",
+                           "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
+                           "{", "key", "{", "published", BCON_INT32(1),
+                           "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1), "}",
+                           "name", BCON_UTF8(OUTBOX_INDEX_NAME), "}",
                            "]");
     mongoc_database_t *db = mongoc_client_get_database(client, s->db_name);
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
     if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e))
-        st = fail_mongo(&e, &reply, "create unique index", err);
+        st = mongo_fail(&e, &reply, "create indexes", err);
     bson_destroy(&reply);
     mongoc_database_destroy(db);
     bson_destroy(cmd);
@@ -187,16 +179,16 @@ static es_status create_index(mongo_store *s, mongoc_client_t *client, sm_error 
  * idempotent, and concurrent attempts against a dead server then cost each
  * request one timeout instead of queueing behind each other. Reading the
  * epoch first means a server change during the command forces a redo. */
-static es_status ensure_index(mongo_store *s, mongoc_client_t *client, sm_error *err)
+static es_status ensure_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
 {
     unsigned epoch = atomic_load(&s->epoch);
     if (atomic_load(&s->indexed_epoch) == epoch)
         return ES_OK;
-    es_status st = create_index(s, client, err);
+    es_status st = create_indexes(s, client, err);
     if (st == ES_OK) {
         atomic_store(&s->indexed_epoch, epoch);
-        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s index=%s", s->db_name,
-               INDEX_NAME);
+        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s indexes=%s,%s",
+               s->db_name, INDEX_NAME, OUTBOX_INDEX_NAME);
     }
     return st;
 }
@@ -223,7 +215,8 @@ static bson_t *build_doc(const sm_event *ev)
          BSON_APPEND_INT64(doc, "version", ev->version) &&
          BSON_APPEND_UTF8(doc, "eventType", sm_event_type_name(ev->type)) &&
          BSON_APPEND_DATE_TIME(doc, "timeStamp", ev->timestamp_ms) &&
-         BSON_APPEND_DOCUMENT(doc, "eventData", &payload);
+         BSON_APPEND_DOCUMENT(doc, "eventData", &payload) &&
+         BSON_APPEND_BOOL(doc, "published", false);
     bson_destroy(&payload);
     if (!ok) {
         bson_destroy(doc);
@@ -242,7 +235,7 @@ static const char *find_utf8(const bson_t *doc, const char *key)
 
 /* int32 is accepted too, in case another writer (a shell, a migration)
  * stored small numbers that way. */
-static bool find_int64(const bson_t *doc, const char *key, int64_t *out)
+bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out)
 {
     bson_iter_t it;
     if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_INT(&it))
@@ -281,7 +274,7 @@ static bool decode_doc(const bson_t *doc, sm_event *ev, const char **why)
     if (!agg || !sm_uuid_parse(agg, ev->aggregate_id))
         return false;
     *why = "version";
-    if (!find_int64(doc, "version", &ev->version) || ev->version < 0)
+    if (!mongo_find_int64(doc, "version", &ev->version) || ev->version < 0)
         return false;
     *why = "eventType";
     if ((ev->type = sm_event_type_from_name(find_utf8(doc, "eventType"))) == SM_EV_NONE)
@@ -307,13 +300,11 @@ static void oid_text(const bson_t *doc, char out[OID_HEX])
         snprintf(out, OID_HEX, "%s", "(not an ObjectId)");
 }
 
-/* Runs a find and appends every decoded event to out, all or nothing. If
- * last_id is given it receives the hex _id of the last document. */
-static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const bson_t *opts,
-                          sm_event_list *out, char last_id[OID_HEX], const char *op,
-                          sm_error *err)
+/* Decodes a cursor of event documents, all or nothing, and destroys it. Used
+ * by the finds here and the outbox's aggregation. */
+es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
+                            const char *op, sm_error *err)
 {
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     size_t start = out->len;
     es_status st = ES_OK;
     const bson_t *doc, *reply;
@@ -322,7 +313,7 @@ static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const
         const char *why;
         char oid[OID_HEX];
         if (!ev) {
-            st = fail_oom(err);
+            st = mongo_fail_oom(err);
         } else if (!decode_doc(doc, ev, &why)) {
             oid_text(doc, oid);
             sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) %s: corrupt event _id=%s (%s)",
@@ -334,7 +325,7 @@ static es_status run_find(mongoc_collection_t *coll, const bson_t *filter, const
     }
     bson_error_t e;
     if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
-        st = fail_mongo(&e, reply, op, err);
+        st = mongo_fail(&e, reply, op, err);
     mongoc_cursor_destroy(cur);
     if (st != ES_OK)
         while (out->len > start)
@@ -361,12 +352,12 @@ static es_status check_expected(mongoc_collection_t *coll, const char *aggregate
     bson_error_t e;
     int64_t current = -1;
     es_status st = ES_OK;
-    if (mongoc_cursor_next(cur, &doc) && !find_int64(doc, "version", &current)) {
+    if (mongoc_cursor_next(cur, &doc) && !mongo_find_int64(doc, "version", &current)) {
         sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) version check: stream %s has an "
                 "event without an integer version", aggregate_id);
         st = ES_INTERNAL;
     } else if (mongoc_cursor_error_document(cur, &e, &reply)) {
-        st = fail_mongo(&e, reply, "version check", err);
+        st = mongo_fail(&e, reply, "version check", err);
     } else if (current != expected) {
         sm_fail(err, SM_ERR_CONFLICT, "stream %s is at version %lld, expected %lld",
                 aggregate_id, (long long)current, (long long)expected);
@@ -380,7 +371,7 @@ static es_status check_expected(mongoc_collection_t *coll, const char *aggregate
 }
 
 /* Runs the batch in a transaction. reply is initialised on every path. */
-static bool insert_batch(conn *c, bson_t **docs, size_t n, bson_t *reply, bson_error_t *e)
+static bool insert_batch(mongo_conn *c, bson_t **docs, size_t n, bson_t *reply, bson_error_t *e)
 {
     bson_init(reply);
     mongoc_client_session_t *cs = mongoc_client_start_session(c->client, NULL, e);
@@ -404,7 +395,7 @@ static bool insert_batch(conn *c, bson_t **docs, size_t n, bson_t *reply, bson_e
     return ok;
 }
 
-static es_status insert_docs(conn *c, bson_t **docs, const sm_event *evs, size_t n,
+static es_status insert_docs(mongo_conn *c, bson_t **docs, const sm_event *evs, size_t n,
                              sm_error *err)
 {
     bson_error_t e;
@@ -419,18 +410,18 @@ static es_status insert_docs(conn *c, bson_t **docs, const sm_event *evs, size_t
         sm_fail(err, SM_ERR_CONFLICT, "stream %s: %s already taken (a concurrent append won); "
                 "nothing was appended", evs[0].aggregate_id, versions);
     else if (st != ES_OK)
-        fail_mongo(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
+        mongo_fail(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
     bson_destroy(&reply);
     return st;
 }
 
-static es_status write_events(conn *c, const sm_event *evs, size_t n, sm_error *err)
+static es_status write_events(mongo_conn *c, const sm_event *evs, size_t n, sm_error *err)
 {
     bson_t **docs = calloc(n, sizeof *docs);
     size_t built = 0;
     while (docs && built < n && (docs[built] = build_doc(&evs[built])))
         built++;
-    es_status st = built == n ? insert_docs(c, docs, evs, n, err) : fail_oom(err);
+    es_status st = built == n ? insert_docs(c, docs, evs, n, err) : mongo_fail_oom(err);
     for (size_t i = 0; docs && i < built; i++)
         bson_destroy(docs[i]);
     free(docs);
@@ -449,15 +440,15 @@ static pthread_mutex_t *stream_lock(mongo_store *s, const char *aggregate_id)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const char *p = aggregate_id; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    return &s->stream_locks[h % STREAM_LOCKS];
+    return &s->stream_locks[h % ES_MONGO_STREAM_LOCKS];
 }
 
 static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expected,
                               const sm_event *evs, size_t n, sm_error *err)
 {
     mongo_store *s = impl;
-    conn c = checkout(s);
-    es_status st = ensure_index(s, c.client, err);
+    mongo_conn c = mongo_checkout(s);
+    es_status st = ensure_indexes(s, c.client, err);
     if (st == ES_OK) {
         pthread_mutex_t *lock = stream_lock(s, aggregate_id);
         pthread_mutex_lock(lock);
@@ -467,7 +458,7 @@ static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expe
             st = write_events(&c, evs, n, err);
         pthread_mutex_unlock(lock);
     }
-    checkin(s, &c);
+    mongo_checkin(s, &c);
     return st;
 }
 
@@ -483,9 +474,10 @@ static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_v
     bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}");
     if (limit > 0)
         BSON_APPEND_INT64(opts, "limit", limit_of(limit));
-    conn c = checkout(s);
-    es_status st = run_find(c.events, filter, opts, out, NULL, "load", err);
-    checkin(s, &c);
+    mongo_conn c = mongo_checkout(s);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
+    es_status st = mongo_read_events(cur, out, NULL, "load", err);
+    mongo_checkin(s, &c);
     bson_destroy(opts);
     bson_destroy(filter);
     return st;
@@ -510,9 +502,10 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit",
                             BCON_INT64(limit_of(limit)));
     char last[OID_HEX] = "";
-    conn c = checkout(s);
-    es_status st = run_find(c.events, &filter, opts, out, last, "read_all", err);
-    checkin(s, &c);
+    mongo_conn c = mongo_checkout(s);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, &filter, opts, NULL);
+    es_status st = mongo_read_events(cur, out, last, "read_all", err);
+    mongo_checkin(s, &c);
     if (st == ES_OK && last[0] && next)
         snprintf(next->token, sizeof next->token, "%s", last);
     bson_destroy(opts);
@@ -527,10 +520,10 @@ static es_status mongo_ping(void *impl, sm_error *err)
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
-    conn c = checkout(s);
+    mongo_conn c = mongo_checkout(s);
     if (!mongoc_client_command_simple(c.client, "admin", cmd, NULL, &reply, &e))
-        st = fail_mongo(&e, &reply, "ping", err);
-    checkin(s, &c);
+        st = mongo_fail(&e, &reply, "ping", err);
+    mongo_checkin(s, &c);
     bson_destroy(&reply);
     bson_destroy(cmd);
     return st;
@@ -542,7 +535,7 @@ static void mongo_close(void *impl)
     mongo_store *s = impl;
     if (s->pool)
         mongoc_client_pool_destroy(s->pool);
-    for (int i = 0; i < STREAM_LOCKS; i++)
+    for (int i = 0; i < ES_MONGO_STREAM_LOCKS; i++)
         pthread_mutex_destroy(&s->stream_locks[i]);
     free(s->db_name);
     free(s);
@@ -555,6 +548,12 @@ static const es_ops mongo_ops = {
     .read_all = mongo_read_all,
     .ping = mongo_ping,
     .close = mongo_close,
+    .fetch_unpublished = mongo_fetch_unpublished,
+    .mark_published = mongo_mark_published,
+    .reset_published = mongo_reset_published,
+    .outbox_stats = mongo_outbox_stats,
+    .get_meta = mongo_get_meta,
+    .set_meta = mongo_set_meta,
 };
 
 /* Our defaults apply only where the URI is silent, so an operator can still
@@ -577,10 +576,10 @@ static es_status make_store(const mongoc_uri_t *uri, mongo_store **out, sm_error
     const char *db = mongoc_uri_get_database(uri);
     if (!s || !(s->db_name = strdup(db && *db ? db : DEFAULT_DB))) {
         free(s);
-        return fail_oom(err);
+        return mongo_fail_oom(err);
     }
     atomic_init(&s->epoch, 1); /* indexed_epoch 0: not yet */
-    for (int i = 0; i < STREAM_LOCKS; i++)
+    for (int i = 0; i < ES_MONGO_STREAM_LOCKS; i++)
         pthread_mutex_init(&s->stream_locks[i], NULL);
     bson_error_t e;
     if (!(s->pool = mongoc_client_pool_new_with_error(uri, &e))) {
@@ -619,9 +618,9 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
      * Anything else (a conflicting index, bad credentials) is a configuration
      * error worth failing the start for. */
     sm_error first;
-    conn c = checkout(s);
-    st = ensure_index(s, c.client, &first);
-    checkin(s, &c);
+    mongo_conn c = mongo_checkout(s);
+    st = ensure_indexes(s, c.client, &first);
+    mongo_checkin(s, &c);
     if (st != ES_OK && st != ES_UNAVAILABLE) {
         sm_fail(err, first.status, "%s", first.message);
         mongo_close(s);
@@ -633,7 +632,7 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
                s->db_name, sm_log_quote(first.message, quoted, sizeof quoted));
     }
     if (!(*out = es_store_new(&mongo_ops, s)))
-        return fail_oom(err);
+        return mongo_fail_oom(err);
     sm_log(SM_LOG_INFO, "event_store_open", "adapter=mongodb db=%s collection=%s", s->db_name,
            COLLECTION);
     return ES_OK;

@@ -2,8 +2,9 @@
  * stream per post (aggregate), with optimistic concurrency.
  *
  * Adapters: es_sqlite.c (the embedded default, "sqlite:PATH") and es_mongo.c
- * ("mongodb://..."). Each adapter is one file that fills an es_ops table and
- * calls es_store_new(); the rest of the program sees only this header.
+ * ("mongodb://...", with its outbox operations in es_mongo_outbox.c). Each
+ * adapter fills an es_ops table and calls es_store_new(); the rest of the
+ * program sees only this header.
  *
  * Guarantees every adapter gives:
  *  - UNIQUE (aggregate id, version): two writers can never both store version

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define META_CLUSTER "kafka.cluster_id"
+#define META_END "kafka.topic_end"
 
 struct relay {
     es_store *store;
@@ -90,40 +91,72 @@ static bool stopping(relay *r)
     return s;
 }
 
-/* Learns the cluster id; on a cluster other than the one recorded, marks
- * the whole store for republishing. Returns false if no broker answered. */
+/* Marks the whole store for republishing; why goes to the log. */
+static bool republish_all(relay *r, const char *why, const char *was, const char *now)
+{
+    int64_t count = 0;
+    sm_error err = {0};
+    if (es_reset_published(r->store, &count, &err) != ES_OK) {
+        set_error(r, err.message);
+        return false;
+    }
+    sm_log(SM_LOG_WARN, "relay_republish_all", "reason=%s was=%s now=%s events=%lld", why, was,
+           now, (long long)count);
+    pthread_mutex_lock(&r->lock);
+    r->stats.republish_total += (uint64_t)count;
+    pthread_mutex_unlock(&r->lock);
+    return true;
+}
+
+/* Reads a meta value; false on store trouble (absent reads as ""). */
+static bool meta_get(relay *r, const char *key, char *out, size_t cap)
+{
+    sm_error err = {0};
+    es_status st = es_get_meta(r->store, key, out, cap, &err);
+    if (st == ES_NOT_FOUND)
+        out[0] = '\0';
+    else if (st != ES_OK)
+        set_error(r, err.message);
+    return st == ES_OK || st == ES_NOT_FOUND;
+}
+
+static bool meta_set(relay *r, const char *key, const char *value)
+{
+    sm_error err = {0};
+    if (es_set_meta(r->store, key, value, &err) == ES_OK)
+        return true;
+    set_error(r, err.message);
+    return false;
+}
+
+/* Identifies the broker. A different cluster id than the one recorded, or
+ * a topic whose offsets went backwards (a fresh or emptied topic), means
+ * the broker does not hold what we published: republish the whole store.
+ * Returns false if no broker answered (nothing is published then). */
 static bool check_cluster(relay *r)
 {
-    char id[128], stored[ES_META_MAX];
-    if (!bus_producer_cluster_id(r->producer, id, sizeof id, 2000)) {
+    char id[128], stored_id[ES_META_MAX], stored_end[ES_META_MAX], end_text[32];
+    int64_t end = 0;
+    if (!bus_producer_cluster_id(r->producer, id, sizeof id, 2000) ||
+        !bus_producer_topic_end(r->producer, &end, 2000)) {
         pthread_mutex_lock(&r->lock);
         r->stats.kafka = BUS_DOWN;
         pthread_mutex_unlock(&r->lock);
         return false;
     }
-    sm_error err = {0};
-    es_status st = es_get_meta(r->store, META_CLUSTER, stored, sizeof stored, &err);
-    if (st != ES_OK && st != ES_NOT_FOUND) {
-        set_error(r, err.message);
+    if (!meta_get(r, META_CLUSTER, stored_id, sizeof stored_id) ||
+        !meta_get(r, META_END, stored_end, sizeof stored_end))
         return false;
-    }
-    if (st == ES_OK && strcmp(stored, id) != 0) {
-        int64_t count = 0;
-        if (es_reset_published(r->store, &count, &err) != ES_OK) {
-            set_error(r, err.message);
-            return false;
-        }
-        sm_log(SM_LOG_WARN, "relay_new_cluster", "was=%s now=%s republishing=%lld", stored, id,
-               (long long)count);
-        pthread_mutex_lock(&r->lock);
-        r->stats.republish_total += (uint64_t)count;
-        pthread_mutex_unlock(&r->lock);
-    }
-    if ((st == ES_NOT_FOUND || strcmp(stored, id) != 0) &&
-        es_set_meta(r->store, META_CLUSTER, id, &err) != ES_OK) {
-        set_error(r, err.message);
+    snprintf(end_text, sizeof end_text, "%lld", (long long)end);
+    bool new_cluster = stored_id[0] && strcmp(stored_id, id) != 0;
+    bool went_back = !new_cluster && stored_end[0] && end < strtoll(stored_end, NULL, 10);
+    if (new_cluster && !republish_all(r, "new_cluster", stored_id, id))
         return false;
-    }
+    if (went_back && !republish_all(r, "topic_offsets_went_back", stored_end, end_text))
+        return false;
+    if ((strcmp(stored_id, id) != 0 && !meta_set(r, META_CLUSTER, id)) ||
+        (strcmp(stored_end, end_text) != 0 && !meta_set(r, META_END, end_text)))
+        return false;
     pthread_mutex_lock(&r->lock);
     snprintf(r->stats.cluster_id, sizeof r->stats.cluster_id, "%s", id);
     r->stats.kafka = BUS_UP;
@@ -267,7 +300,7 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
     r->bus = (bus_config){r->bootstrap, r->topic, "smpost-command-api", opts->bus.extra};
     r->batch = opts->batch > 0 ? opts->batch : 500;
     r->idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 500;
-    r->cluster_check_ms = opts->cluster_check_ms > 0 ? opts->cluster_check_ms : 5000;
+    r->cluster_check_ms = opts->cluster_check_ms > 0 ? opts->cluster_check_ms : 1000;
     r->recheck = true;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);

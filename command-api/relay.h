@@ -14,9 +14,12 @@
  * (the projection is idempotent by version): at least once, never lost.
  *
  * The relay records the Kafka cluster id it publishes to (store meta
- * "kafka.cluster_id"). Meeting a different cluster (a fresh local broker
- * keeps nothing) it marks the whole store unpublished and republishes from
- * the start: the event store is the source of truth.
+ * "kafka.cluster_id") and the topic's end offsets ("kafka.topic_end"),
+ * checked before the first round, every second, and after any failed
+ * round. Meeting a different cluster, or a topic whose offsets went
+ * backwards (a fresh local broker keeps nothing, and librdkafka's mock
+ * cluster can reuse an id), it marks the whole store unpublished and
+ * republishes from the start: the event store is the source of truth.
  *
  * Thread-safety: relay_notify and relay_get_stats may be called from any
  * thread. */
@@ -33,7 +36,7 @@ typedef struct relay_opts {
     bus_config bus;         /* strings borrowed for relay_start only */
     int batch;              /* heads per round (default 500) */
     int idle_ms;            /* sleep when idle or failing (default 500) */
-    int cluster_check_ms;   /* how often to re-check the cluster id (default 5000) */
+    int cluster_check_ms;   /* how often to re-check the cluster (default 1000) */
 } relay_opts;
 
 typedef struct relay_stats {

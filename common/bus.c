@@ -189,6 +189,24 @@ bool bus_producer_cluster_id(bus_producer *p, char *out, size_t cap, int timeout
     return true;
 }
 
+bool bus_producer_topic_end(bus_producer *p, int64_t *sum, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 0, p->topic, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    *sum = 0;
+    for (int i = 0; ok && i < md->topics[0].partition_cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        ok = rd_kafka_query_watermark_offsets(p->rk, md->topics[0].topic,
+                                              md->topics[0].partitions[i].id, &lo, &hi,
+                                              timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        *sum += hi;
+    }
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
 bus_state bus_producer_state(bus_producer *p) { return (bus_state)atomic_load(&p->state); }
 
 bool bus_producer_failed(bus_producer *p, char *why, size_t cap)

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 static char *topic;
 static long partitions, brokers;
@@ -81,8 +83,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "smpost-devbroker: %s\n", errstr);
         return 1;
     }
+    /* The mock derives its cluster id from the address of its cluster
+     * struct, so two runs with the same heap layout (ASLR off, sanitizer
+     * builds) would share an id. A random-sized allocation first moves it;
+     * the relay also checks topic offsets, so this is only a courtesy. */
+    unsigned r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (unsigned)getpid();
+    void *shift = malloc(16 * (1 + r % 4096));
     rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, (int)brokers);
     if (!mc) {
+        free(shift);
         fprintf(stderr, "smpost-devbroker: cannot create the mock cluster\n");
         rd_kafka_destroy(rk);
         return 1;
@@ -90,6 +101,7 @@ int main(int argc, char **argv)
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, (int)partitions, 1);
     if (e) {
         fprintf(stderr, "smpost-devbroker: create topic %s: %s\n", topic, rd_kafka_err2str(e));
+        free(shift);
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(rk);
         return 1;
@@ -112,6 +124,7 @@ int main(int argc, char **argv)
     sm_log(SM_LOG_INFO, "devbroker_stopping", "topic=%s", topic);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
+    free(shift);
     sm_config_free(options, NOPTIONS);
     return 0;
 }

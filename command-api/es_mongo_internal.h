@@ -1,0 +1,69 @@
+/* es_mongo_internal.h — what the MongoDB adapter's two files share. Not part
+ * of the port: only es_mongo.c and es_mongo_outbox.c include it.
+ *
+ *   es_mongo.c         the store (pool, index, error mapping), the document
+ *                      format, append and the stream reads, and the es_ops
+ *                      table;
+ *   es_mongo_outbox.c  the outbox operations and the meta settings.
+ *
+ * Every function here has the thread-safety of the store: any thread, with
+ * the client it checked out. Errors are reported like the rest of the
+ * adapter, "event store (mongodb) OP failed: ..." with the status that
+ * mongo_fail() maps. */
+#ifndef ES_MONGO_INTERNAL_H
+#define ES_MONGO_INTERNAL_H
+
+#include "event_store.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define ES_MONGO_STREAM_LOCKS 64
+
+typedef struct mongo_store {
+    mongoc_client_pool_t *pool;
+    char *db_name;
+    atomic_uint epoch;          /* bumped on every server change (es_mongo.c) */
+    atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
+    pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
+} mongo_store;
+
+/* A client borrowed from the pool and the event collection made from it. */
+typedef struct mongo_conn {
+    mongoc_client_t *client;
+    mongoc_collection_t *events;
+} mongo_conn;
+
+/* Borrows a client (blocks while the pool is exhausted); give it back with
+ * mongo_checkin() on every path. */
+mongo_conn mongo_checkout(mongo_store *s);
+void mongo_checkin(mongo_store *s, mongo_conn *c);
+
+/* Fills err for a failed driver call (reply may be NULL) and returns the
+ * port status: ES_UNAVAILABLE for an unreachable or stepping-down server,
+ * ES_CONFLICT for a duplicate key, else ES_INTERNAL. op names the
+ * operation in the message. */
+es_status mongo_fail(const bson_error_t *e, const bson_t *reply, const char *op, sm_error *err);
+es_status mongo_fail_oom(sm_error *err);
+
+/* Decodes every event document of cur into out, all or nothing, and
+ * destroys cur. If last_id is given it receives the hex _id of the last
+ * document (25 bytes). A document that does not decode is ES_INTERNAL,
+ * naming its _id and the bad field. */
+es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
+                            const char *op, sm_error *err);
+
+/* An integer field (int32 or int64) of doc; false if absent or not one. */
+bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);
+
+/* The outbox and meta operations of the es_ops table (es_mongo_outbox.c);
+ * impl is a mongo_store. Semantics: event_store.h, "Outbox". */
+es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, sm_error *err);
+es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err);
+es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err);
+es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
+es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
+
+#endif

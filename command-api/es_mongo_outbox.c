@@ -1,0 +1,253 @@
+/* es_mongo_outbox.c — the MongoDB adapter's outbox and meta operations
+ * (event_store.h, "Outbox"); the rest of the adapter is es_mongo.c.
+ *
+ * The flag: every event document carries `published`, false when build_doc()
+ * writes it and true once the relay has marked it. Documents written before
+ * the outbox existed have no such field and count as unpublished, so every
+ * "unpublished" query here matches { published: { $in: [false, null] } }
+ * (null also matches a missing field). Not the simpler { $ne: true }: $in
+ * gives MongoDB's planner two point intervals on the first key of the index
+ * { published: 1, aggregateIdentifier: 1, version: 1 } (created with the
+ * unique index, es_mongo.c), so it can return the unpublished events already
+ * in (post, version) order; $ne is a range, which needs an in-memory sort of
+ * the whole backlog. The two forms select the same documents.
+ *
+ * Heads: the lowest unpublished version of each post comes from one
+ * aggregation, $match unpublished -> $sort by (post, version) -> $group per
+ * post keeping $first -> the head documents, longest-waiting (lowest _id)
+ * first -> $limit. jongodb, the in-memory test server, has $group with $first
+ * but not $min, so "first after a sort" is also the portable form.
+ *
+ * Reads that decide what the relay does next (heads, meta) go to the primary
+ * whatever the URI's read preference: a lagging secondary would offer events
+ * that are already published (duplicates on the bus) or an old cluster id.
+ *
+ * Meta: collection "meta" of the same database, { _id: key, value: string }. */
+#include "es_mongo_internal.h"
+
+#include <stdio.h>
+
+#define META_COLLECTION "meta"
+
+/* Caller destroys. */
+static bson_t *unpublished_filter(void)
+{
+    return BCON_NEW("published", "{", "$in", "[", BCON_BOOL(false), BCON_NULL, "]", "}");
+}
+
+/* ---- heads ---------------------------------------------------------------- */
+/* allowDiskUse: the $group holds one document per post with a backlog, which
+ * after a reset (every post) can pass the 100 MB a stage may use in memory
+ * on servers before 6.0. */
+es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t *filter = unpublished_filter();
+    bson_t *pipeline = BCON_NEW(
+        "pipeline", "[",
+        "{", "$match", BCON_DOCUMENT(filter), "}",
+        "{", "$sort", "{", "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1), "}", "}",
+        "{", "$group", "{", "_id", BCON_UTF8("$aggregateIdentifier"),
+                            "head", "{", "$first", BCON_UTF8("$$ROOT"), "}", "}", "}",
+        "{", "$replaceRoot", "{", "newRoot", BCON_UTF8("$head"), "}", "}",
+        "{", "$sort", "{", "_id", BCON_INT32(1), "}", "}",
+        "{", "$limit", BCON_INT64(limit > INT64_MAX ? INT64_MAX : (int64_t)limit), "}",
+        "]");
+    bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongo_conn c = mongo_checkout(s);
+    mongoc_cursor_t *cur =
+        mongoc_collection_aggregate(c.events, MONGOC_QUERY_NONE, pipeline, opts, primary);
+    es_status st = mongo_read_events(cur, out, NULL, "fetch unpublished", err);
+    mongo_checkin(s, &c);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(opts);
+    bson_destroy(pipeline);
+    bson_destroy(filter);
+    return st;
+}
+
+/* ---- marking -------------------------------------------------------------- */
+/* One bulk write of n update_one's, each found by the unique index. Marking
+ * a published event again matches it and changes nothing: idempotent. */
+es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err)
+{
+    if (n == 0) /* the driver refuses an empty bulk write */
+        return ES_OK;
+    mongo_store *s = impl;
+    bson_t *set = BCON_NEW("$set", "{", "published", BCON_BOOL(true), "}");
+    mongo_conn c = mongo_checkout(s);
+    mongoc_bulk_operation_t *bulk =
+        mongoc_collection_create_bulk_operation_with_opts(c.events, NULL);
+    bson_error_t e;
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_t *sel = BCON_NEW("aggregateIdentifier", BCON_UTF8(evs[i].aggregate_id), "version",
+                               BCON_INT64(evs[i].version));
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, sel, set, NULL, &e);
+        bson_destroy(sel);
+    }
+    es_status st = ES_OK;
+    if (!ok) {
+        st = mongo_fail(&e, NULL, "mark published", err);
+    } else {
+        bson_t reply; /* initialised by execute on every path */
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &e))
+            st = mongo_fail(&e, &reply, "mark published", err);
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    mongo_checkin(s, &c);
+    bson_destroy(set);
+    return st;
+}
+
+/* *count is the number of events the update changed, i.e. those that were
+ * published (events that never were stay as they are and are not counted). */
+es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t *filter = BCON_NEW("published", BCON_BOOL(true));
+    bson_t *update = BCON_NEW("$set", "{", "published", BCON_BOOL(false), "}");
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    mongo_conn c = mongo_checkout(s);
+    if (!mongoc_collection_update_many(c.events, filter, update, NULL, &reply, &e)) {
+        st = mongo_fail(&e, &reply, "reset published", err);
+    } else if (!mongo_find_int64(&reply, "modifiedCount", count)) {
+        /* only an unacknowledged write concern (w=0) leaves it out */
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) reset published: the server did "
+                "not report how many events changed (unacknowledged write concern?)");
+        st = ES_INTERNAL;
+    }
+    mongo_checkin(s, &c);
+    bson_destroy(&reply);
+    bson_destroy(update);
+    bson_destroy(filter);
+    return st;
+}
+
+/* ---- stats ---------------------------------------------------------------- */
+/* The oldest unpublished timeStamp by sort + limit 1 (jongodb lacks $min).
+ * No index serves that sort, but it is a top-1 over the backlog the outbox
+ * index already narrows to, which is fine for /health; a timeStamp index
+ * would cost every append a write for this alone. */
+static es_status oldest_unpublished(mongoc_collection_t *events, const bson_t *filter,
+                                    int64_t *oldest_ms, sm_error *err)
+{
+    bson_t *opts = BCON_NEW("sort", "{", "timeStamp", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(1), "projection", "{", "timeStamp", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(events, filter, opts, NULL);
+    const bson_t *doc, *reply;
+    bson_iter_t it;
+    bson_error_t e;
+    es_status st = ES_OK;
+    *oldest_ms = 0; /* none left: everything was marked since the count */
+    if (mongoc_cursor_next(cur, &doc)) {
+        if (bson_iter_init_find(&it, doc, "timeStamp") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+            *oldest_ms = bson_iter_date_time(&it);
+        } else {
+            sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) outbox stats: an unpublished "
+                    "event has no timeStamp date");
+            st = ES_INTERNAL;
+        }
+    } else if (mongoc_cursor_error_document(cur, &e, &reply)) {
+        st = mongo_fail(&e, reply, "outbox stats", err);
+    }
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    return st;
+}
+
+es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t *filter = unpublished_filter();
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    int64_t oldest = 0;
+    mongo_conn c = mongo_checkout(s);
+    int64_t n = mongoc_collection_count_documents(c.events, filter, NULL, NULL, &reply, &e);
+    if (n < 0)
+        st = mongo_fail(&e, &reply, "outbox stats", err);
+    else if (n > 0)
+        st = oldest_unpublished(c.events, filter, &oldest, err);
+    mongo_checkin(s, &c);
+    if (st == ES_OK) {
+        *pending = n;
+        *oldest_ms = oldest;
+    }
+    bson_destroy(&reply);
+    bson_destroy(filter);
+    return st;
+}
+
+/* ---- meta ----------------------------------------------------------------- */
+es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "value", BCON_INT32(1),
+                            "}");
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongo_conn c = mongo_checkout(s);
+    mongoc_collection_t *meta = mongoc_client_get_collection(c.client, s->db_name,
+                                                             META_COLLECTION);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(meta, filter, opts, primary);
+    const bson_t *doc, *reply;
+    bson_iter_t it;
+    bson_error_t e;
+    es_status st = ES_OK;
+    if (mongoc_cursor_next(cur, &doc)) {
+        if (bson_iter_init_find(&it, doc, "value") && BSON_ITER_HOLDS_UTF8(&it)) {
+            snprintf(out, cap, "%s", bson_iter_utf8(&it, NULL));
+        } else {
+            sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) get meta: %s has no string "
+                    "value", key);
+            st = ES_INTERNAL;
+        }
+    } else if (mongoc_cursor_error_document(cur, &e, &reply)) {
+        st = mongo_fail(&e, reply, "get meta", err);
+    } else {
+        sm_fail(err, SM_ERR_NOT_FOUND, "event store (mongodb): meta %s is not set", key);
+        st = ES_NOT_FOUND;
+    }
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(meta);
+    mongo_checkin(s, &c);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    return st;
+}
+
+/* An upsert. Two first writers of one key can both miss and both insert;
+ * the loser gets a duplicate key (older servers do not retry that upsert
+ * themselves), and its second try finds the document and updates it. */
+es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err)
+{
+    mongo_store *s = impl;
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
+    bson_t *update = BCON_NEW("$set", "{", "value", BCON_UTF8(value), "}");
+    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    mongo_conn c = mongo_checkout(s);
+    mongoc_collection_t *meta = mongoc_client_get_collection(c.client, s->db_name,
+                                                             META_COLLECTION);
+    es_status st = ES_CONFLICT;
+    for (int attempt = 0; st == ES_CONFLICT && attempt < 2; attempt++) {
+        bson_t reply;
+        bson_error_t e;
+        st = ES_OK;
+        if (!mongoc_collection_update_one(meta, filter, update, opts, &reply, &e))
+            st = mongo_fail(&e, &reply, "set meta", err);
+        bson_destroy(&reply);
+    }
+    mongoc_collection_destroy(meta);
+    mongo_checkin(s, &c);
+    bson_destroy(opts);
+    bson_destroy(update);
+    bson_destroy(filter);
+    return st;
+}

@@ -73,7 +73,7 @@ int main(int argc, char **argv)
     while (pending > 0 && sm_mono_ms() - t0 < 120000) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
-        es_outbox_stats(s, &pending, &oldest, &err);
+        es_outbox_stats(s, &pending, &oldest, NULL, &err);
     }
     double secs = (double)(sm_mono_ms() - t0) / 1000.0;
     relay_stop(r, 5000);

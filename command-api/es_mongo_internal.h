@@ -62,7 +62,8 @@ bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);
 es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, sm_error *err);
 es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err);
 es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err);
-es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, int64_t *published,
+                             sm_error *err);
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
 

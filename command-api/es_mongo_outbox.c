@@ -160,7 +160,8 @@ static es_status oldest_unpublished(mongoc_collection_t *events, const bson_t *f
     return st;
 }
 
-es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err)
+es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, int64_t *published,
+                             sm_error *err)
 {
     mongo_store *s = impl;
     bson_t *filter = unpublished_filter();
@@ -174,10 +175,20 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, s
         st = mongo_fail(&e, &reply, "outbox stats", err);
     else if (n > 0)
         st = oldest_unpublished(c.events, filter, &oldest, err);
+    int64_t done = 0;
+    if (st == ES_OK) {
+        bson_t *pub = BCON_NEW("published", BCON_BOOL(true));
+        bson_destroy(&reply);
+        done = mongoc_collection_count_documents(c.events, pub, NULL, NULL, &reply, &e);
+        if (done < 0)
+            st = mongo_fail(&e, &reply, "outbox stats", err);
+        bson_destroy(pub);
+    }
     mongo_checkin(s, &c);
     if (st == ES_OK) {
         *pending = n;
         *oldest_ms = oldest;
+        *published = done;
     }
     bson_destroy(&reply);
     bson_destroy(filter);

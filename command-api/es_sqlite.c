@@ -58,7 +58,8 @@ static const char *stmt_sql[ST_COUNT] = {
                  " ORDER BY h.p",
     [ST_MARK] = "UPDATE events SET published = 1 WHERE aggregate_id = ?1 AND version = ?2",
     [ST_RESET] = "UPDATE events SET published = 0 WHERE published = 1",
-    [ST_STATS] = "SELECT COUNT(*), MIN(timestamp_ms) FROM events WHERE published = 0",
+    [ST_STATS] = "SELECT COUNT(*), MIN(timestamp_ms), (SELECT COUNT(*) FROM events)"
+                 " FROM events WHERE published = 0",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -449,7 +450,7 @@ static es_status sqlite_reset_published(void *impl, int64_t *count, sm_error *er
 }
 
 static es_status sqlite_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms,
-                                     sm_error *err)
+                                     int64_t *published, sm_error *err)
 {
     sqlite_store *s = impl;
     es_status st = ES_OK;
@@ -461,6 +462,7 @@ static es_status sqlite_outbox_stats(void *impl, int64_t *pending, int64_t *olde
     if (rc == SQLITE_ROW) {
         *pending = sqlite3_column_int64(q, 0);
         *oldest_ms = sqlite3_column_int64(q, 1); /* NULL reads as 0 */
+        *published = sqlite3_column_int64(q, 2) - *pending;
     } else {
         st = fail_rc(c, rc, "outbox stats", err);
     }

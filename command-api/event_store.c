@@ -149,11 +149,22 @@ es_status es_reset_published(es_store *s, int64_t *count, sm_error *err)
     return s->ops->reset_published(s->impl, count ? count : &ignored, err);
 }
 
-es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, sm_error *err)
+es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, int64_t *published,
+                          sm_error *err)
 {
     if (!s->ops->outbox_stats)
         return unsupported(s, "outbox_stats", err);
-    return s->ops->outbox_stats(s->impl, pending, oldest_ms, err);
+    int64_t p, o, d;
+    es_status st = s->ops->outbox_stats(s->impl, &p, &o, &d, err);
+    if (st == ES_OK) {
+        if (pending)
+            *pending = p;
+        if (oldest_ms)
+            *oldest_ms = o;
+        if (published)
+            *published = d;
+    }
+    return st;
 }
 
 es_status es_get_meta(es_store *s, const char *key, char *out, size_t cap, sm_error *err)

@@ -60,7 +60,8 @@ typedef struct es_ops {
     es_status (*fetch_unpublished)(void *impl, size_t limit, sm_event_list *out, sm_error *err);
     es_status (*mark_published)(void *impl, const sm_event *evs, size_t n, sm_error *err);
     es_status (*reset_published)(void *impl, int64_t *count, sm_error *err);
-    es_status (*outbox_stats)(void *impl, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+    es_status (*outbox_stats)(void *impl, int64_t *pending, int64_t *oldest_ms,
+                              int64_t *published, sm_error *err);
     es_status (*get_meta)(void *impl, const char *key, char *out, size_t cap, sm_error *err);
     es_status (*set_meta)(void *impl, const char *key, const char *value, sm_error *err);
 } es_ops;
@@ -120,9 +121,10 @@ es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, sm_error
  * new Kafka cluster); *count receives how many events that is. */
 es_status es_reset_published(es_store *s, int64_t *count, sm_error *err);
 
-/* Number of unpublished events and the timestamp of the oldest (0 if
- * none). */
-es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, sm_error *err);
+/* Number of unpublished events, the timestamp of the oldest (0 if none),
+ * and the number of published events. Any pointer may be NULL. */
+es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, int64_t *published,
+                          sm_error *err);
 
 /* Small key/value settings kept in the store itself (e.g. the Kafka cluster
  * id the relay published to). get: ES_NOT_FOUND if the key is absent. */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define META_CLUSTER "kafka.cluster_id"
-#define META_END "kafka.topic_end"
 
 struct relay {
     es_store *store;
@@ -129,14 +128,23 @@ static bool meta_set(relay *r, const char *key, const char *value)
     return false;
 }
 
-/* Identifies the broker. A different cluster id than the one recorded, or
- * a topic whose offsets went backwards (a fresh or emptied topic), means
- * the broker does not hold what we published: republish the whole store.
- * Returns false if no broker answered (nothing is published then). */
+/* Identifies the broker. A different cluster id than the one recorded
+ * means the broker does not hold what we published. So does a topic that
+ * holds fewer messages than the store has marked published: every
+ * confirmed event is in the log at least once and offsets never go back, so
+ * end < published can only be a fresh or emptied topic (librdkafka's mock
+ * cluster may even reuse a cluster id). Either way: republish everything.
+ * The published count is read before the offsets, so events confirmed in
+ * between can only raise the end. Returns false if no broker answered. */
 static bool check_cluster(relay *r)
 {
-    char id[128], stored_id[ES_META_MAX], stored_end[ES_META_MAX], end_text[32];
-    int64_t end = 0;
+    char id[128], stored[ES_META_MAX], end_text[32];
+    int64_t end = 0, published = 0;
+    sm_error err = {0};
+    if (es_outbox_stats(r->store, NULL, NULL, &published, &err) != ES_OK) {
+        set_error(r, err.message);
+        return false;
+    }
     if (!bus_producer_cluster_id(r->producer, id, sizeof id, 2000) ||
         !bus_producer_topic_end(r->producer, &end, 2000)) {
         pthread_mutex_lock(&r->lock);
@@ -144,18 +152,19 @@ static bool check_cluster(relay *r)
         pthread_mutex_unlock(&r->lock);
         return false;
     }
-    if (!meta_get(r, META_CLUSTER, stored_id, sizeof stored_id) ||
-        !meta_get(r, META_END, stored_end, sizeof stored_end))
+    if (!meta_get(r, META_CLUSTER, stored, sizeof stored))
         return false;
-    snprintf(end_text, sizeof end_text, "%lld", (long long)end);
-    bool new_cluster = stored_id[0] && strcmp(stored_id, id) != 0;
-    bool went_back = !new_cluster && stored_end[0] && end < strtoll(stored_end, NULL, 10);
-    if (new_cluster && !republish_all(r, "new_cluster", stored_id, id))
-        return false;
-    if (went_back && !republish_all(r, "topic_offsets_went_back", stored_end, end_text))
-        return false;
-    if ((strcmp(stored_id, id) != 0 && !meta_set(r, META_CLUSTER, id)) ||
-        (strcmp(stored_end, end_text) != 0 && !meta_set(r, META_END, end_text)))
+    snprintf(end_text, sizeof end_text, "end=%lld", (long long)end);
+    if (stored[0] && strcmp(stored, id) != 0) {
+        if (!republish_all(r, "new_cluster", stored, id))
+            return false;
+    } else if (end < published) {
+        char pub_text[32];
+        snprintf(pub_text, sizeof pub_text, "published=%lld", (long long)published);
+        if (!republish_all(r, "topic_behind_store", pub_text, end_text))
+            return false;
+    }
+    if (strcmp(stored, id) != 0 && !meta_set(r, META_CLUSTER, id))
         return false;
     pthread_mutex_lock(&r->lock);
     snprintf(r->stats.cluster_id, sizeof r->stats.cluster_id, "%s", id);

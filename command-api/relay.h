@@ -14,12 +14,12 @@
  * (the projection is idempotent by version): at least once, never lost.
  *
  * The relay records the Kafka cluster id it publishes to (store meta
- * "kafka.cluster_id") and the topic's end offsets ("kafka.topic_end"),
- * checked before the first round, every second, and after any failed
- * round. Meeting a different cluster, or a topic whose offsets went
- * backwards (a fresh local broker keeps nothing, and librdkafka's mock
- * cluster can reuse an id), it marks the whole store unpublished and
- * republishes from the start: the event store is the source of truth.
+ * "kafka.cluster_id") and checks the broker before the first round, every
+ * second and after any failed round. Meeting a different cluster, or a
+ * topic that holds fewer messages than the store has marked published (a
+ * fresh local broker keeps nothing, and librdkafka's mock cluster can reuse
+ * an id), it marks the whole store unpublished and republishes from the
+ * start: the event store is the source of truth.
  *
  * Thread-safety: relay_notify and relay_get_stats may be called from any
  * thread. */

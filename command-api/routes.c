@@ -168,7 +168,7 @@ static void handle_health(cmd_app *app, http_reply *reply)
     json_t *store = json_pack("{s:s, s:s}", "adapter", es_adapter_name(app->store), "status",
                               es == ES_OK ? "up" : "down");
     int64_t pending = 0, oldest = 0;
-    if (es == ES_OK && es_outbox_stats(app->store, &pending, &oldest, &err) == ES_OK)
+    if (es == ES_OK && es_outbox_stats(app->store, &pending, &oldest, NULL, &err) == ES_OK)
         json_object_set_new(store, "unpublished", json_integer(pending));
     if (es != ES_OK)
         json_object_set_new(store, "error", json_string(err.message));
@@ -187,7 +187,7 @@ static void handle_metrics(cmd_app *app, http_reply *reply)
     sm_buf b = {0};
     int64_t pending = 0, oldest = 0;
     sm_error err = {0};
-    bool store_ok = es_outbox_stats(app->store, &pending, &oldest, &err) == ES_OK;
+    bool store_ok = es_outbox_stats(app->store, &pending, &oldest, NULL, &err) == ES_OK;
     sm_metrics_render_value(&b, "smpost_event_store_up", "gauge",
                             "1 if the event store answered the last query.", store_ok);
     sm_metrics_render_value(&b, "smpost_outbox_pending", "gauge",

@@ -58,11 +58,11 @@ int bus_producer_outstanding(bus_producer *p);
 bool bus_producer_cluster_id(bus_producer *p, char *out, size_t cap, int timeout_ms);
 
 /* Sum over the topic's partitions of the high watermark (the offset the
- * next message will get). It only grows on a given topic, so a smaller sum
- * than seen before means the topic is new or was emptied: librdkafka's mock
- * cluster derives its cluster id from a memory address, so two local
- * brokers can share an id, and this is how the relay still tells them
- * apart. Returns false if the broker did not answer within timeout_ms. */
+ * next message will get): how many messages the topic has ever held. It
+ * never goes back on a given topic, so the relay compares it with what it
+ * has published to tell a fresh broker from the one it knew (librdkafka's
+ * mock cluster derives its cluster id from a memory address, so two local
+ * brokers can share an id). False if the broker did not answer in time. */
 bool bus_producer_topic_end(bus_producer *p, int64_t *sum, int timeout_ms);
 
 /* Last known connectivity (updated by delivery reports, metadata requests

@@ -434,8 +434,8 @@ static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void *
     es_store *s = *state;
     drain_outbox(s);
     sm_error err = {0};
-    int64_t pending = -1, oldest = -1;
-    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    int64_t pending = -1, oldest = -1, published0 = -1, published = -1;
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &published0, &err), ES_OK);
     assert_int_equal(pending, 0);
 
     sm_uuid_str a, b;
@@ -445,8 +445,9 @@ static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void *
     assert_int_equal(append1(s, a, 1, SM_EV_POST_LIKED), ES_OK);
     assert_int_equal(append1(s, a, 2, SM_EV_POST_LIKED), ES_OK);
     assert_int_equal(append1(s, b, 0, SM_EV_POST_CREATED), ES_OK);
-    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &published, &err), ES_OK);
     assert_int_equal(pending, 4);
+    assert_int_equal(published, published0);
     assert_int_equal(oldest, 1764198301123); /* make_event's timestamp for version 0 */
 
     sm_event_list heads = {0};
@@ -467,8 +468,9 @@ static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void *
     sm_event_list_free(&heads);
 
     assert_int_equal(drain_outbox(s), 3);
-    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &published, &err), ES_OK);
     assert_int_equal(pending, 0);
+    assert_int_equal(published, published0 + 4);
 }
 
 static void test_outbox_reset_makes_every_event_unpublished_again(void **state)
@@ -483,8 +485,10 @@ static void test_outbox_reset_makes_every_event_unpublished_again(void **state)
     int64_t count = 0, pending = 0, oldest = 0;
     assert_int_equal(es_reset_published(s, &count, &err), ES_OK);
     assert_true(count >= 2);
-    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &err), ES_OK);
+    int64_t published = -1;
+    assert_int_equal(es_outbox_stats(s, &pending, &oldest, &published, &err), ES_OK);
     assert_int_equal(pending, count);
+    assert_int_equal(published, 0);
     assert_int_equal(drain_outbox(s), count);
 }
 

@@ -1,0 +1,197 @@
+/* sqlite_pool.c — see sqlite_pool.h. */
+#include "sqlite_pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct sqlite_pool {
+    char *path;
+    const char *label;
+    const char *const *stmts;
+    int nstmts;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    sqlite_conn conns[SQLITE_POOL_SIZE];
+    bool busy[SQLITE_POOL_SIZE];
+};
+
+sm_status sqlite_pool_fail(sqlite_pool *p, sqlite_conn *c, int rc, const char *op,
+                           sm_error *err)
+{
+    sm_status st;
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+        st = SM_ERR_CONFLICT;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        st = SM_ERR_UNAVAILABLE;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+        st = SM_ERR_UNAVAILABLE;
+        if (c)
+            c->broken = true;
+        break;
+    default:
+        st = SM_ERR_INTERNAL;
+    }
+    return sm_fail(err, st, "%s (sqlite) %s failed: %s", p->label, op,
+                   c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+}
+
+static void conn_close(sqlite_conn *c, int nstmts)
+{
+    for (int i = 0; c->st && i < nstmts; i++)
+        sqlite3_finalize(c->st[i]);
+    free(c->st);
+    if (c->db)
+        sqlite3_close(c->db);
+    memset(c, 0, sizeof *c);
+}
+
+static int conn_open(sqlite_pool *p, sqlite_conn *c, const char *schema)
+{
+    memset(c, 0, sizeof *c);
+    c->st = calloc((size_t)p->nstmts, sizeof *c->st);
+    if (!c->st)
+        return SQLITE_NOMEM;
+    int rc = sqlite3_open_v2(p->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(c->db, SQLITE_POOL_BUSY_MS);
+    /* WAL + FULL: durable at commit, readers concurrent with the writer. */
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                             " PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && schema)
+        rc = sqlite3_exec(c->db, schema, NULL, NULL, NULL);
+    for (int i = 0; rc == SQLITE_OK && i < p->nstmts; i++)
+        rc = sqlite3_prepare_v3(c->db, p->stmts[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                                NULL);
+    return rc;
+}
+
+/* mkdir -p of path's directory, so "sqlite:var/x.db" works on a fresh
+ * checkout; failures surface when SQLite opens the file. */
+static void make_parent_dirs(const char *path)
+{
+    char *copy = strdup(path);
+    for (char *s = copy ? copy + 1 : NULL; s && *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        mkdir(copy, 0755);
+        *s = '/';
+    }
+    free(copy);
+}
+
+sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *schema,
+                              const char *const *stmts, int nstmts, sm_error *err)
+{
+    sqlite_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->path = strdup(path))) {
+        free(p);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    p->label = label;
+    p->stmts = stmts;
+    p->nstmts = nstmts;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    if (strcmp(path, ":memory:") != 0)
+        make_parent_dirs(path);
+    /* The first connection applies the schema; the others open lazily on
+     * first checkout, so start-up costs one open whatever the pool size. */
+    int rc = conn_open(p, &p->conns[0], schema);
+    if (rc != SQLITE_OK) {
+        sqlite_pool_fail(p, &p->conns[0], rc, "open", err);
+        sm_fail(err, err ? err->status : SM_ERR_INTERNAL, "cannot open %s sqlite:%s: %s", label,
+                path, p->conns[0].db ? sqlite3_errmsg(p->conns[0].db) : sqlite3_errstr(rc));
+        sqlite_pool_close(p);
+        return NULL;
+    }
+    return p;
+}
+
+sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err)
+{
+    pthread_mutex_lock(&p->lock);
+    int i;
+    for (;;) {
+        for (i = 0; i < SQLITE_POOL_SIZE && p->busy[i]; i++)
+            ;
+        if (i < SQLITE_POOL_SIZE)
+            break;
+        pthread_cond_wait(&p->freed, &p->lock);
+    }
+    p->busy[i] = true;
+    pthread_mutex_unlock(&p->lock);
+
+    sqlite_conn *c = &p->conns[i];
+    if (c->broken || !c->db) {
+        conn_close(c, p->nstmts);
+        int rc = conn_open(p, c, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite_pool_fail(p, c, rc, "reopen", err);
+            conn_close(c, p->nstmts);
+            sqlite_pool_checkin(p, c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void sqlite_pool_checkin(sqlite_pool *p, sqlite_conn *c)
+{
+    for (int i = 0; c->st && i < p->nstmts; i++)
+        if (c->st[i]) {
+            sqlite3_reset(c->st[i]);
+            sqlite3_clear_bindings(c->st[i]);
+        }
+    pthread_mutex_lock(&p->lock);
+    p->busy[c - p->conns] = false;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+sm_status sqlite_pool_write(sqlite_pool *p, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
+                            void *arg, sm_error *err)
+{
+    sqlite_conn *c = sqlite_pool_checkout(p, err);
+    if (!c)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    sm_status st;
+    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = sqlite_pool_fail(p, c, rc, "begin", err);
+    } else {
+        st = fn(c, arg, err);
+        if (st == SM_OK && (rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+            st = sqlite_pool_fail(p, c, rc, "commit", err);
+        if (st != SM_OK)
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL); /* no-op if already undone */
+    }
+    sqlite_pool_checkin(p, c);
+    return st;
+}
+
+void sqlite_pool_close(sqlite_pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < SQLITE_POOL_SIZE; i++)
+        conn_close(&p->conns[i], p->nstmts);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->freed);
+    free(p->path);
+    free(p);
+}

@@ -1,0 +1,58 @@
+/* sqlite_pool.h — a small pool of SQLite connections, each with its own
+ * prepared statements, shared by the SQLite adapters (event store, read
+ * model).
+ *
+ * A connection must not be used by two threads at once, and opening one
+ * per request would re-parse the schema every time; so each adapter keeps
+ * POOL_SIZE connections (WAL, synchronous=FULL, busy timeout) and borrows
+ * one per call. A connection that hit an I/O error is marked broken and
+ * reopened on its next checkout, so the store recovers by itself once the
+ * file is usable again. Thread-safe. */
+#ifndef SQLITE_POOL_H
+#define SQLITE_POOL_H
+
+#include "sm_error.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#define SQLITE_POOL_SIZE 8
+#define SQLITE_POOL_BUSY_MS 5000
+
+typedef struct sqlite_conn {
+    sqlite3 *db;
+    sqlite3_stmt **st;  /* prepared statements, indexed as given to open */
+    bool broken;
+} sqlite_conn;
+
+typedef struct sqlite_pool sqlite_pool;
+
+/* Opens the database at path (creating its parent directories), applies
+ * schema (idempotent SQL) once, and prepares nstmts statements on each
+ * connection. label names the store in error messages ("event store").
+ * Returns NULL and fills err on failure. */
+sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *schema,
+                              const char *const *stmts, int nstmts, sm_error *err);
+
+/* Borrows a connection (blocks while all are busy); NULL + err if a broken
+ * connection cannot be reopened. */
+sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err);
+
+/* Returns c, resetting its statements. */
+void sqlite_pool_checkin(sqlite_pool *p, sqlite_conn *c);
+
+void sqlite_pool_close(sqlite_pool *p);
+
+/* Maps a result code to a status: lock timeouts and I/O trouble are
+ * SM_ERR_UNAVAILABLE (and mark c broken unless it was a lock), constraint
+ * violations SM_ERR_CONFLICT, others SM_ERR_INTERNAL. Fills err with
+ * "<label> <op> failed: <sqlite message>". */
+sm_status sqlite_pool_fail(sqlite_pool *p, sqlite_conn *c, int rc, const char *op,
+                           sm_error *err);
+
+/* Runs fn(c, arg, err) inside BEGIN IMMEDIATE ... COMMIT on a borrowed
+ * connection, rolling back if fn fails. */
+sm_status sqlite_pool_write(sqlite_pool *p, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
+                            void *arg, sm_error *err);
+
+#endif

@@ -1,0 +1,36 @@
+-- Read model schema for the SQLite adapter (query-api/rm_sqlite.c).
+-- Applied on every start; every statement is idempotent.
+--
+-- Post and Comment carry the original's columns (minus its never-written
+-- DeletedAt/CreatedBy/UpdatedBy) plus Version, Edited and EditedAt.
+-- PostVersion is what idempotency needs: the last event version applied
+-- per post. It outlives the Post row, so a removed post cannot be brought
+-- back by a redelivered old event. Times are UTC milliseconds.
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE IF NOT EXISTS Post (
+    Id         TEXT    PRIMARY KEY,
+    Author     TEXT    NOT NULL,
+    Message    TEXT    NOT NULL,
+    DatePosted INTEGER NOT NULL,
+    Likes      INTEGER NOT NULL DEFAULT 0,
+    Version    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS IX_Post_Author ON Post (Author COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS IX_Post_Order ON Post (DatePosted DESC, Id);
+
+CREATE TABLE IF NOT EXISTS Comment (
+    CommentId   TEXT    PRIMARY KEY,
+    PostId      TEXT    NOT NULL REFERENCES Post (Id) ON DELETE CASCADE,
+    Username    TEXT    NOT NULL,
+    Comment     TEXT    NOT NULL,
+    CommentDate INTEGER NOT NULL,
+    Edited      INTEGER NOT NULL DEFAULT 0,
+    EditedAt    INTEGER
+);
+CREATE INDEX IF NOT EXISTS IX_Comment_PostId ON Comment (PostId, CommentDate);
+
+CREATE TABLE IF NOT EXISTS PostVersion (
+    PostId  TEXT    PRIMARY KEY,
+    Version INTEGER NOT NULL
+);

@@ -49,30 +49,6 @@ size_t routes_list(size_t i, const char **method, const char **pattern)
     return NROUTES;
 }
 
-/* Matches path against r; on success points *id at the id segment (or NULL)
- * with its length. A trailing slash is tolerated. */
-static bool path_matches(const route *r, const char *path, const char **id, size_t *id_len)
-{
-    size_t plen = strlen(r->prefix), len = strlen(path);
-    if (len > 1 && path[len - 1] == '/')
-        len--;
-    if (len < plen || strncasecmp(path, r->prefix, plen) != 0)
-        return false;
-    *id = NULL;
-    *id_len = 0;
-    if (len == plen)
-        return !r->has_id;
-    if (!r->has_id || path[plen] != '/')
-        return false;
-    const char *seg = path + plen + 1;
-    size_t seg_len = len - plen - 1;
-    if (seg_len == 0 || memchr(seg, '/', seg_len))
-        return false;
-    *id = seg;
-    *id_len = seg_len;
-    return true;
-}
-
 static void reply_command(http_reply *reply, cmd_type type, const cmd_result *res)
 {
     json_t *body = json_object();
@@ -223,7 +199,7 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
     size_t id_len;
     for (size_t i = 0; i < NROUTES; i++) {
         const route *r = &routes[i];
-        if (!path_matches(r, req->path, &id, &id_len))
+        if (!http_match_path(r->prefix, r->has_id, req->path, &id, &id_len))
             continue;
         if (strcmp(req->method, r->method) != 0 &&
             !(strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {

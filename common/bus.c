@@ -164,6 +164,24 @@ sm_status bus_produce(bus_producer *p, const sm_event *ev, void *opaque, sm_erro
     return SM_OK;
 }
 
+sm_status bus_produce_raw(bus_producer *p, const void *key, size_t key_len, const void *value,
+                          size_t value_len, const char *const *headers, void *opaque,
+                          sm_error *err)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    for (const char *const *kv = headers; kv && kv[0] && kv[1]; kv += 2)
+        rd_kafka_header_add(h, kv[0], -1, kv[1], -1);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h); /* owned by the message only on success */
+        return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka produce: %s", rd_kafka_err2str(e));
+    }
+    return SM_OK;
+}
+
 int bus_producer_poll(bus_producer *p, int timeout_ms) { return rd_kafka_poll(p->rk, timeout_ms); }
 
 int bus_producer_outstanding(bus_producer *p) { return rd_kafka_outq_len(p->rk); }
@@ -237,8 +255,14 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
     const kv_pair role[] = {
         {"group.id", group_id},
         {"enable.auto.commit", "false"},
+        /* offsets are committed explicitly, only for applied messages */
+        {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
         {"enable.partition.eof", "false"},
+        /* A consumer that died is noticed in seconds, not the default 45 s
+         * (the local broker ignores LeaveGroup, see INFRA notes). */
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "500"},
     };
     rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
     if (!conf)
@@ -293,10 +317,57 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
 
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err)
 {
-    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, msg->handle, 0);
+    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, msg->handle, 1);
     if (e)
         return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka commit: %s", rd_kafka_err2str(e));
     return SM_OK;
+}
+
+sm_status bus_consumer_rewind(bus_consumer *c, const bus_message *msg, sm_error *err)
+{
+    const rd_kafka_message_t *m = msg->handle;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+        m->offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 2000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        sm_fail(err, SM_ERR_UNAVAILABLE, "kafka seek: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return SM_ERR_UNAVAILABLE;
+    }
+    return SM_OK;
+}
+
+int64_t bus_consumer_lag(bus_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return 0;
+    rd_kafka_position(c->rk, parts);
+    int64_t lag = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_get_watermark_offsets(c->rk, parts->elems[i].topic,
+                                           parts->elems[i].partition, &lo, &hi) ||
+            hi < 0)
+            continue;
+        int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
+        if (hi > pos)
+            lag += hi - pos;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
+int bus_consumer_assigned(bus_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        return 0;
+    int n = parts->cnt;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
 }
 
 void bus_consumer_close(bus_consumer *c)

@@ -72,6 +72,13 @@ bus_state bus_producer_state(bus_producer *p);
 /* True after a fatal (unrecoverable) producer error: recreate it. */
 bool bus_producer_failed(bus_producer *p, char *why, size_t cap);
 
+/* Queues raw bytes (copied) with the given headers (NULL-terminated
+ * name/value pairs, may be NULL): used for the dead-letter topic, whose
+ * messages are whatever could not be decoded. */
+sm_status bus_produce_raw(bus_producer *p, const void *key, size_t key_len, const void *value,
+                          size_t value_len, const char *const *headers, void *opaque,
+                          sm_error *err);
+
 /* Waits up to timeout_ms for outstanding messages, then destroys p. Messages
  * still outstanding are reported as failed. */
 void bus_producer_free(bus_producer *p, int timeout_ms);
@@ -97,8 +104,19 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
  * timeout, -1 on a consumer error (err filled; keep polling). */
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
 
-/* Commits msg's offset + 1 synchronously. */
+/* Commits msg's offset + 1, asynchronously: a commit lost in a crash only
+ * means the message is delivered again (callers are idempotent). */
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err);
+
+/* Makes the next poll deliver msg again (e.g. the read model was down). */
+sm_status bus_consumer_rewind(bus_consumer *c, const bus_message *msg, sm_error *err);
+
+/* Messages not yet consumed on the assigned partitions (high watermark
+ * minus position, from cached statistics; no broker round trip). */
+int64_t bus_consumer_lag(bus_consumer *c);
+
+/* Partitions currently assigned to this consumer. */
+int bus_consumer_assigned(bus_consumer *c);
 
 /* Leaves the group and frees c. */
 void bus_consumer_close(bus_consumer *c);

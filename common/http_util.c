@@ -125,6 +125,29 @@ bool http_query_get(const char *query, const char *key, char *out, size_t cap)
     return n >= 0;
 }
 
+bool http_match_path(const char *prefix, bool has_arg, const char *path, const char **arg,
+                     size_t *arg_len)
+{
+    size_t plen = strlen(prefix), len = strlen(path);
+    if (len > 1 && path[len - 1] == '/')
+        len--;
+    *arg = NULL;
+    *arg_len = 0;
+    if (len < plen || strncasecmp(path, prefix, plen) != 0)
+        return false;
+    if (len == plen)
+        return !has_arg;
+    if (!has_arg || path[plen] != '/')
+        return false;
+    const char *seg = path + plen + 1;
+    size_t seg_len = len - plen - 1;
+    if (seg_len == 0 || memchr(seg, '/', seg_len))
+        return false;
+    *arg = seg;
+    *arg_len = seg_len;
+    return true;
+}
+
 /* Accepts a client's X-Request-Id only if it is short printable ASCII
  * without spaces or quotes, so it can go into logs and headers verbatim. */
 static void pick_request_id(struct mg_connection *conn, char out[HTTP_REQUEST_ID_MAX + 1])
@@ -209,7 +232,7 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
         text = strdup("{\"message\":\"out of memory\",\"error\":\"internal\"}");
     }
     size_t len = text ? strlen(text) : 0;
-    char extra[256] = "";
+    char extra[512] = "";
     size_t o = 0;
     if (reply->etag[0])
         o += (size_t)snprintf(extra + o, sizeof extra - o, "ETag: \"%s\"\r\n", reply->etag);
@@ -219,7 +242,9 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     if (reply->allow && o < sizeof extra)
         o += (size_t)snprintf(extra + o, sizeof extra - o, "Allow: %s\r\n", reply->allow);
     if (reply->close && o < sizeof extra)
-        snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
+        o += (size_t)snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
+    if (reply->extra_headers[0] && o < sizeof extra)
+        snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\n"
               "%s%s%s"

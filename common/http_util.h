@@ -44,6 +44,7 @@ typedef struct http_reply {
     const char *route;      /* matched route pattern (static), for metrics */
     const char *content_type; /* non-JSON body type (static); body_text holds it */
     char *body_text;        /* owned raw body sent instead of JSON when set */
+    char extra_headers[160]; /* more "Name: value\r\n" lines, or "" */
     bool close;             /* ask the client to close the connection */
 } http_reply;
 
@@ -73,6 +74,13 @@ bool http_parse_if_match(const char *value, int64_t *version);
 /* Looks up key in a raw query string ("a=1&b=2") and URL-decodes its value
  * into out (cap bytes). Returns false if absent or too long. */
 bool http_query_get(const char *query, const char *key, char *out, size_t cap);
+
+/* Matches path against prefix (ignoring ASCII case; one trailing slash
+ * tolerated). With has_arg the prefix must be followed by exactly one more
+ * segment, returned in *arg / *arg_len (not NUL-terminated); without it the
+ * path must end at the prefix. */
+bool http_match_path(const char *prefix, bool has_arg, const char *path, const char **arg,
+                     size_t *arg_len);
 
 typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *reply);
 

@@ -1,26 +1,143 @@
-/* main.c — query-api placeholder. The query side (Kafka consumer, read
- * model, query dispatcher) is the subject of a later issue; until then the
- * binary only answers --help and exits with a clear message. */
+/* main.c — query-api: configuration, read model, Kafka projector, HTTP
+ * server, signals. */
+#include "http_server.h"
+#include "projector.h"
+#include "queries.h"
+#include "read_model.h"
+#include "routes.h"
 #include "sm_config.h"
+#include "sm_log.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-static long port;
+static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
+    *kafka_group;
+static long port, threads, request_timeout_ms, wait_ms;
+static sm_log_level log_level;
+
 static const sm_option options[] = {
-    {"port", "SMPOST_QUERY_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port", &port},
+    {"port", "SMPOST_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port (0: any free port)", &port},
+    {"listen", "SMPOST_LISTEN", SM_OPT_STRING, "127.0.0.1", 0, 0,
+     "address to listen on (0.0.0.0 for all interfaces)", &listen_addr},
+    {"read-model", "SMPOST_READ_MODEL", SM_OPT_STRING, "sqlite:var/readmodel.db", 0, 0,
+     "read model URL: sqlite:PATH or mssql:host=H;port=P;user=U;password=W;database=D",
+     &read_model_url},
+    {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
+     "Kafka bootstrap servers; \"none\" serves the read model without consuming",
+     &kafka_bootstrap},
+    {"kafka-topic", "KAFKA_TOPIC", SM_OPT_STRING, "SocialMediaPostEvents", 0, 0,
+     "Kafka topic of post events (dead letters go to <topic>.DLQ)", &kafka_topic},
+    {"kafka-group", "KAFKA_GROUP_ID", SM_OPT_STRING, "SM_Consumer", 0, 0,
+     "Kafka consumer group", &kafka_group},
+    {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
+     "extra librdkafka properties, comma-separated key=value", &kafka_config},
+    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
+     &threads},
+    {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
+     "drop a request (or a slow client) after this long", &request_timeout_ms},
+    {"min-version-wait-ms", "SMPOST_MIN_VERSION_WAIT_MS", SM_OPT_INT, "2000", 0, 30000,
+     "how long byId?minVersion=V waits for the projection", &wait_ms},
+    {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
+     "debug, info, warn or error", &log_level},
 };
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Splits "a=1,b=2" in place into a NULL-terminated array (caller frees). */
+static const char **split_config(char *text)
+{
+    size_t n = 1;
+    for (const char *p = text; p && *p; p++)
+        n += *p == ',';
+    const char **kv = calloc(n + 1, sizeof *kv);
+    size_t i = 0;
+    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; kv && tok;
+         tok = strtok_r(NULL, ",", &save))
+        kv[i++] = tok;
+    return kv;
+}
+
+/* Opens the read model, waiting for a server that is still starting (as in
+ * a compose stack) until it answers or a stop signal arrives. */
+static rm_store *open_read_model(const sigset_t *stop)
+{
+    for (;;) {
+        rm_store *rm = NULL;
+        sm_error err = {0};
+        sm_status st = rm_open(read_model_url, &rm, &err);
+        if (st == SM_OK)
+            return rm;
+        sm_log(st == SM_ERR_UNAVAILABLE ? SM_LOG_WARN : SM_LOG_ERROR, "read_model_open_failed",
+               "error=\"%s\"%s", err.message, st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
+        if (st != SM_ERR_UNAVAILABLE)
+            return NULL;
+        struct timespec two = {2, 0};
+        if (sigtimedwait(stop, NULL, &two) > 0)
+            return NULL;
+    }
+}
 
 int main(int argc, char **argv)
 {
     sm_error err = {0};
-    sm_config_result cr = sm_config_load(options, 1, argc, argv, "query-api",
-                                         "smpost query API (not built yet).", stdout, &err);
-    if (cr == SM_CONFIG_EXIT_OK)
-        return 0;
-    if (cr == SM_CONFIG_EXIT_ERROR) {
-        fprintf(stderr, "query-api: %s\n", err.message);
-        return 2;
+    sm_config_result cr = sm_config_load(options, NOPTIONS, argc, argv, "query-api",
+                                         "smpost query API: projects post events into a read "
+                                         "model and answers queries.",
+                                         stdout, &err);
+    if (cr != SM_CONFIG_RUN) {
+        if (cr == SM_CONFIG_EXIT_ERROR)
+            fprintf(stderr, "query-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
     }
-    fprintf(stderr, "query-api: the query side is not implemented yet\n");
-    return 1;
+    sm_log_set_level(log_level);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    query_app app = {.min_version_wait_ms = (int)wait_ms};
+    http_server *server = NULL;
+    const char **extra = split_config(kafka_config);
+    app.rm = open_read_model(&stop);
+    if (!app.rm)
+        goto out;
+    if (kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0) {
+        projector_opts po = {app.rm, {kafka_bootstrap, kafka_topic, "smpost-query-api", extra},
+                             kafka_group};
+        app.proj = projector_start(&po, &err);
+        if (!app.proj) {
+            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
+            goto out;
+        }
+    } else {
+        sm_log(SM_LOG_WARN, "consumer_disabled", "reason=\"kafka-bootstrap is none\"");
+    }
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms};
+    server = http_server_start(&so, query_routes_handle, &app, &err);
+    if (!server) {
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
+        goto out;
+    }
+    sm_log(SM_LOG_INFO, "listening",
+           "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s",
+           listen_addr, http_server_port(server), rm_adapter_name(app.rm), kafka_bootstrap,
+           kafka_topic, kafka_group);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
+    rc = 0;
+out:
+    http_server_stop(server);  /* no request is in flight after this */
+    projector_stop(app.proj);  /* commits, leaves the group */
+    rm_close(app.rm);
+    free(extra);
+    sm_config_free(options, NOPTIONS);
+    return rc;
 }

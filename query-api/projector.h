@@ -1,0 +1,54 @@
+/* projector.h — the query side's event consumer: reads the post events
+ * from Kafka (group SM_Consumer) and applies them to the read model.
+ *
+ * For each message, on one thread, in partition order:
+ *   decode -> rm_apply (one read-model transaction) -> commit the offset.
+ * The offset is committed only after the read model committed, so a crash
+ * in between redelivers the message, which the version check then skips.
+ * A message that cannot be decoded (bad JSON, unknown type, missing field)
+ * is logged with its partition and offset, copied to the dead-letter topic
+ * "<topic>.DLQ" with the reason in a header, and committed: it never stops
+ * the consumer. If the read model is unreachable the message is not
+ * committed; the consumer rewinds to it and retries with back-off.
+ *
+ * Read-your-writes: projector_wait_version() blocks (bounded) until a
+ * post's applied version reaches a given one.
+ *
+ * Thread-safety: every function may be called from any thread. */
+#ifndef PROJECTOR_H
+#define PROJECTOR_H
+
+#include "bus.h"
+#include "read_model.h"
+
+#include <stdint.h>
+
+typedef struct projector projector;
+
+typedef struct projector_opts {
+    rm_store *rm;            /* borrowed */
+    bus_config bus;          /* strings borrowed for start only */
+    const char *group_id;    /* default "SM_Consumer" */
+} projector_opts;
+
+typedef struct projector_stats {
+    uint64_t applied, duplicates, gaps, dead_lettered, retries;
+    int64_t lag;             /* messages not yet consumed on assigned partitions */
+    int assigned;            /* partitions assigned to this instance */
+    int64_t last_applied_ms; /* wall time of the last applied event, 0 if none */
+    bool read_model_ok;      /* the last apply did not fail for unavailability */
+} projector_stats;
+
+projector *projector_start(const projector_opts *opts, sm_error *err);
+
+void projector_get_stats(projector *p, projector_stats *out);
+
+/* Waits until post_id's applied version is >= version or timeout_ms passes.
+ * Returns true if it is; *seen gets the last version observed. */
+bool projector_wait_version(projector *p, const char *post_id, int64_t version, int timeout_ms,
+                            int64_t *seen);
+
+/* Stops consuming (commits what was applied, leaves the group) and frees p. */
+void projector_stop(projector *p);
+
+#endif

@@ -1,0 +1,205 @@
+/* queries.c — the query table, parameter parsing and the JSON shapes. */
+#include "queries.h"
+
+#include "sm_log.h"
+#include "sm_text.h"
+#include "sm_time.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct parsed {
+    rm_query q;
+    sm_uuid_str id;
+    int64_t min_version; /* byId?minVersion=V; -1: none */
+} parsed;
+
+typedef sm_status (*query_parse_fn)(const char *arg, const char *qs, parsed *p, sm_error *err);
+
+/* Strict non-negative integer (no sign, no spaces, no overflow). */
+static bool parse_count(const char *text, int64_t max, int64_t *out)
+{
+    if (!text || !*text || strlen(text) > 18)
+        return false;
+    for (const char *c = text; *c; c++)
+        if (!isdigit((unsigned char)*c))
+            return false;
+    errno = 0;
+    long long v = strtoll(text, NULL, 10);
+    if (errno || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static sm_status parse_page(const char *qs, parsed *p, sm_error *err)
+{
+    char buf[32];
+    p->q.limit = QUERY_DEFAULT_LIMIT;
+    p->q.offset = 0;
+    if (http_query_get(qs, "limit", buf, sizeof buf) &&
+        (!parse_count(buf, QUERY_MAX_LIMIT, &p->q.limit) || p->q.limit == 0))
+        return sm_fail(err, SM_ERR_INVALID, "limit must be an integer from 1 to %d.",
+                       QUERY_MAX_LIMIT);
+    if (http_query_get(qs, "offset", buf, sizeof buf) &&
+        !parse_count(buf, QUERY_MAX_OFFSET, &p->q.offset))
+        return sm_fail(err, SM_ERR_INVALID, "offset must be an integer from 0 to %d.",
+                       QUERY_MAX_OFFSET);
+    return SM_OK;
+}
+
+static sm_status parse_all(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    (void)arg;
+    p->q.kind = RM_Q_ALL;
+    return parse_page(qs, p, err);
+}
+
+static sm_status parse_by_id(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    char shown[64];
+    snprintf(shown, sizeof shown, "%.40s", arg ? arg : "");
+    if (!arg || !sm_uuid_parse(arg, p->id))
+        return sm_fail(err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", shown);
+    p->q.kind = RM_Q_BY_ID;
+    p->q.id = p->id;
+    char buf[32];
+    if (http_query_get(qs, "minVersion", buf, sizeof buf) &&
+        !parse_count(buf, INT64_MAX / 2, &p->min_version))
+        return sm_fail(err, SM_ERR_INVALID, "minVersion must be a non-negative integer.");
+    return parse_page(qs, p, err);
+}
+
+static sm_status parse_by_author(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    if (!arg || !*arg)
+        return sm_fail(err, SM_ERR_INVALID, "The author is required.");
+    if (strlen(arg) > QUERY_MAX_AUTHOR)
+        return sm_fail(err, SM_ERR_INVALID, "The author must be at most %d bytes.",
+                       QUERY_MAX_AUTHOR);
+    if (!sm_utf8_valid(arg, strlen(arg)))
+        return sm_fail(err, SM_ERR_INVALID, "The author must be valid UTF-8.");
+    p->q.kind = RM_Q_BY_AUTHOR;
+    p->q.author = arg;
+    return parse_page(qs, p, err);
+}
+
+static sm_status parse_with_comments(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    (void)arg;
+    p->q.kind = RM_Q_WITH_COMMENTS;
+    return parse_page(qs, p, err);
+}
+
+/* withLikes/{n}, withLikes?n=N, or withLikes alone meaning n = 1. */
+static sm_status parse_with_likes(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    char buf[32];
+    const char *n = arg;
+    if (!n && http_query_get(qs, "n", buf, sizeof buf))
+        n = buf;
+    p->q.kind = RM_Q_WITH_LIKES;
+    p->q.min_likes = 1;
+    if (n && !parse_count(n, INT64_MAX / 2, &p->q.min_likes))
+        return sm_fail(err, SM_ERR_INVALID, "The number of likes must be a non-negative integer.");
+    return parse_page(qs, p, err);
+}
+
+/* The query table: one handler per query. */
+static const struct {
+    const char *what; /* for log lines */
+    query_parse_fn parse;
+} handlers[QUERY_COUNT] = {
+    [QUERY_ALL] = {"all posts", parse_all},
+    [QUERY_BY_ID] = {"post by id", parse_by_id},
+    [QUERY_BY_AUTHOR] = {"posts by author", parse_by_author},
+    [QUERY_WITH_COMMENTS] = {"posts with comments", parse_with_comments},
+    [QUERY_WITH_LIKES] = {"posts with likes", parse_with_likes},
+};
+
+static json_t *time_json(int64_t ms)
+{
+    sm_time_str t;
+    sm_time_format(ms, t);
+    return json_string(t);
+}
+
+json_t *query_post_json(const rm_post *p)
+{
+    json_t *comments = json_array();
+    for (size_t i = 0; i < p->ncomments; i++) {
+        const rm_comment *c = &p->comments[i];
+        json_array_append_new(
+            comments,
+            json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "commentId", c->comment_id, "postId",
+                      c->post_id, "username", c->username, "comment", c->comment, "commentDate",
+                      time_json(c->comment_date_ms), "edited", c->edited, "editedAt",
+                      c->edited ? time_json(c->edited_at_ms) : json_null()));
+    }
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o}", "id", p->id, "author", p->author,
+                     "message", p->message, "datePosted", time_json(p->date_posted_ms), "likes",
+                     (json_int_t)p->likes, "version", (json_int_t)p->version, "comments",
+                     comments);
+}
+
+static void reply_posts(const rm_post_list *l, http_reply *reply)
+{
+    if (l->len == 0) {
+        reply->status = 204; /* the original's "nothing found", byId included */
+        return;
+    }
+    json_t *posts = json_array();
+    for (size_t i = 0; i < l->len; i++)
+        json_array_append_new(posts, query_post_json(&l->items[i]));
+    char msg[64];
+    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", l->len, l->len > 1 ? "s" : "");
+    http_reply_json(reply, 200, json_pack("{s:o, s:s}", "posts", posts, "message", msg));
+}
+
+/* byId?minVersion=V: read-your-writes without client polling. Waits
+ * (bounded) for the projection; on timeout answers with what it has and
+ * says so in headers. */
+static void wait_min_version(query_app *app, const parsed *p, http_reply *reply)
+{
+    int64_t seen = -1;
+    bool fresh = app->proj ? projector_wait_version(app->proj, p->id, p->min_version,
+                                                    app->min_version_wait_ms, &seen)
+                           : false;
+    if (!app->proj) {
+        sm_error err = {0};
+        rm_post_version(app->rm, p->id, &seen, &err);
+        fresh = seen >= p->min_version;
+    }
+    snprintf(reply->extra_headers, sizeof reply->extra_headers,
+             "X-Read-Model-Version: %lld\r\n%s", (long long)seen,
+             fresh ? "" : "X-Read-Model-Stale: true\r\n");
+}
+
+void query_dispatch(query_app *app, query_type type, const char *arg, const char *query_string,
+                    http_reply *reply)
+{
+    parsed p = {.min_version = -1};
+    sm_error err = {0};
+    if (type >= QUERY_COUNT) {
+        http_reply_error(reply, SM_ERR_INTERNAL, "unknown query");
+        return;
+    }
+    sm_status st = handlers[type].parse(arg, query_string, &p, &err);
+    if (st == SM_OK && p.min_version >= 0)
+        wait_min_version(app, &p, reply);
+    rm_post_list l = {0};
+    if (st == SM_OK)
+        st = rm_query_posts(app->rm, &p.q, &l, &err);
+    if (st == SM_OK) {
+        reply_posts(&l, reply);
+    } else {
+        if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL)
+            sm_log(SM_LOG_ERROR, "query_failed", "query=\"%s\" error=\"%s\"", handlers[type].what,
+                   err.message);
+        http_reply_from_error(reply, &err);
+    }
+    rm_post_list_free(&l);
+}

@@ -1,0 +1,340 @@
+/* rm_sqlite.c — the SQLite read model adapter, the embedded default.
+ *
+ * Each event is applied in one write transaction that first reads the
+ * post's last applied version (PostVersion) and then either changes nothing
+ * (duplicate or gap) or makes the change and records the new version, so a
+ * crash or a redelivery can never apply an event twice. Queries run in a
+ * read transaction (a WAL snapshot), so a page and its comments agree. */
+#include "read_model.h"
+
+#include "sm_log.h"
+#include "sqlite_pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const char sm_sql_read_model_sqlite[]; /* sql/read_model.sqlite.sql */
+
+enum {
+    ST_VERSION_GET,
+    ST_VERSION_SET,
+    ST_POST_INSERT,
+    ST_POST_MESSAGE,
+    ST_POST_LIKE,
+    ST_POST_TOUCH,
+    ST_POST_DELETE,
+    ST_COMMENT_INSERT,
+    ST_COMMENT_UPDATE,
+    ST_COMMENT_DELETE,
+    ST_COMMENTS,
+    ST_PING,
+    ST_Q_ALL, /* the query kinds, in rm_query_kind order */
+    ST_Q_BY_ID,
+    ST_Q_BY_AUTHOR,
+    ST_Q_WITH_COMMENTS,
+    ST_Q_WITH_LIKES,
+    ST_COUNT
+};
+
+#define POST_COLS "SELECT Id, Author, Message, DatePosted, Likes, Version FROM Post "
+#define PAGE " ORDER BY DatePosted DESC, Id LIMIT ?1 OFFSET ?2"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_VERSION_GET] = "SELECT Version FROM PostVersion WHERE PostId = ?1",
+    [ST_VERSION_SET] = "INSERT INTO PostVersion (PostId, Version) VALUES (?1, ?2)"
+                       " ON CONFLICT (PostId) DO UPDATE SET Version = excluded.Version",
+    [ST_POST_INSERT] = "INSERT INTO Post (Id, Author, Message, DatePosted, Likes, Version)"
+                       " VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+    [ST_POST_MESSAGE] = "UPDATE Post SET Message = ?3, Version = ?2 WHERE Id = ?1",
+    [ST_POST_LIKE] = "UPDATE Post SET Likes = Likes + 1, Version = ?2 WHERE Id = ?1",
+    [ST_POST_TOUCH] = "UPDATE Post SET Version = ?2 WHERE Id = ?1",
+    [ST_POST_DELETE] = "DELETE FROM Post WHERE Id = ?1", /* comments: ON DELETE CASCADE */
+    [ST_COMMENT_INSERT] = "INSERT INTO Comment (CommentId, PostId, Username, Comment,"
+                          " CommentDate, Edited, EditedAt) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL)",
+    [ST_COMMENT_UPDATE] = "UPDATE Comment SET Comment = ?3, Edited = 1, EditedAt = ?4"
+                          " WHERE CommentId = ?1 AND PostId = ?2",
+    [ST_COMMENT_DELETE] = "DELETE FROM Comment WHERE CommentId = ?1 AND PostId = ?2",
+    [ST_COMMENTS] = "SELECT CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt"
+                    " FROM Comment WHERE PostId = ?1 ORDER BY CommentDate, CommentId",
+    [ST_PING] = "SELECT 1",
+    [ST_Q_ALL] = POST_COLS PAGE,
+    [ST_Q_BY_ID] = POST_COLS "WHERE Id = ?3" PAGE,
+    [ST_Q_BY_AUTHOR] = POST_COLS "WHERE Author = ?3 COLLATE NOCASE" PAGE,
+    [ST_Q_WITH_COMMENTS] = POST_COLS
+    "WHERE EXISTS (SELECT 1 FROM Comment c WHERE c.PostId = Post.Id)" PAGE,
+    [ST_Q_WITH_LIKES] = POST_COLS "WHERE Likes >= ?3" PAGE,
+};
+
+typedef struct rm_sqlite {
+    sqlite_pool *pool;
+} rm_sqlite;
+
+/* Runs a bound statement that returns no rows, then resets it. */
+static sm_status exec_stmt(rm_sqlite *s, sqlite_conn *c, sqlite3_stmt *q, const char *op,
+                           sm_error *err)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(s->pool, c, rc, op, err);
+}
+
+static sm_status read_version(rm_sqlite *s, sqlite_conn *c, const char *id, int64_t *version,
+                              sm_error *err)
+{
+    sqlite3_stmt *q = c->st[ST_VERSION_GET];
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SM_OK
+                                                 : sqlite_pool_fail(s->pool, c, rc, "version", err);
+}
+
+/* Binds the post id and the new version as ?1 and ?2 (shared by most
+ * statements) and returns the statement. */
+static sqlite3_stmt *stmt_for(sqlite_conn *c, int which, const sm_event *ev)
+{
+    sqlite3_stmt *q = c->st[which];
+    sqlite3_bind_text(q, 1, ev->aggregate_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, ev->version);
+    return q;
+}
+
+/* The state change of one event (its version already checked). */
+static sm_status project(rm_sqlite *s, sqlite_conn *c, const sm_event *ev, sm_error *err)
+{
+    sqlite3_stmt *q;
+    sm_status st;
+    switch (ev->type) {
+    case SM_EV_POST_CREATED:
+        q = c->st[ST_POST_INSERT];
+        sqlite3_bind_text(q, 1, ev->aggregate_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, ev->author ? ev->author : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, ev->message ? ev->message : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, ev->at_ms);
+        sqlite3_bind_int64(q, 5, ev->version);
+        return exec_stmt(s, c, q, "insert post", err);
+    case SM_EV_MESSAGE_UPDATED:
+        q = stmt_for(c, ST_POST_MESSAGE, ev);
+        sqlite3_bind_text(q, 3, ev->message ? ev->message : "", -1, SQLITE_STATIC);
+        return exec_stmt(s, c, q, "edit message", err);
+    case SM_EV_POST_LIKED:
+        return exec_stmt(s, c, stmt_for(c, ST_POST_LIKE, ev), "like", err);
+    case SM_EV_COMMENT_ADDED:
+        q = c->st[ST_COMMENT_INSERT];
+        sqlite3_bind_text(q, 1, ev->comment_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, ev->aggregate_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, ev->username ? ev->username : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, ev->comment ? ev->comment : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 5, ev->at_ms);
+        st = exec_stmt(s, c, q, "add comment", err);
+        break;
+    case SM_EV_COMMENT_UPDATED:
+        q = c->st[ST_COMMENT_UPDATE];
+        sqlite3_bind_text(q, 1, ev->comment_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, ev->aggregate_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, ev->comment ? ev->comment : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, ev->at_ms);
+        st = exec_stmt(s, c, q, "edit comment", err);
+        break;
+    case SM_EV_COMMENT_REMOVED:
+        q = c->st[ST_COMMENT_DELETE];
+        sqlite3_bind_text(q, 1, ev->comment_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, ev->aggregate_id, -1, SQLITE_STATIC);
+        st = exec_stmt(s, c, q, "remove comment", err);
+        break;
+    case SM_EV_POST_REMOVED:
+        q = c->st[ST_POST_DELETE];
+        sqlite3_bind_text(q, 1, ev->aggregate_id, -1, SQLITE_STATIC);
+        return exec_stmt(s, c, q, "remove post", err);
+    default:
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
+    }
+    /* comment events also move the post's version */
+    return st ? st : exec_stmt(s, c, stmt_for(c, ST_POST_TOUCH, ev), "touch post", err);
+}
+
+typedef struct apply_args {
+    rm_sqlite *s;
+    const sm_event *ev;
+    rm_outcome outcome;
+    int64_t was;
+} apply_args;
+
+static sm_status do_apply(sqlite_conn *c, void *arg, sm_error *err)
+{
+    apply_args *a = arg;
+    sm_status st = read_version(a->s, c, a->ev->aggregate_id, &a->was, err);
+    if (st)
+        return st;
+    if (a->ev->version <= a->was) {
+        a->outcome = RM_DUPLICATE;
+        return SM_OK;
+    }
+    if (a->ev->version > a->was + 1) {
+        a->outcome = RM_GAP;
+        return SM_OK;
+    }
+    a->outcome = RM_APPLIED;
+    st = project(a->s, c, a->ev, err);
+    if (!st)
+        st = exec_stmt(a->s, c, stmt_for(c, ST_VERSION_SET, a->ev), "set version", err);
+    return st;
+}
+
+static sm_status sqlite_apply(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err)
+{
+    apply_args a = {impl, ev, RM_DUPLICATE, -1};
+    sm_status st = sqlite_pool_write(((rm_sqlite *)impl)->pool, do_apply, &a, err);
+    if (st == SM_ERR_CONFLICT) /* a constraint the version check should have made impossible */
+        st = sm_fail(err, SM_ERR_INTERNAL, "read model (sqlite): %s at version %lld violates a "
+                     "constraint (post at %lld)", sm_event_type_name(ev->type),
+                     (long long)ev->version, (long long)a.was);
+    *outcome = a.outcome;
+    return st;
+}
+
+static char *col_dup(sqlite3_stmt *q, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return strdup(t ? t : "");
+}
+
+static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_error *err)
+{
+    sqlite3_stmt *q = c->st[ST_COMMENTS];
+    sqlite3_bind_text(q, 1, p->id, -1, SQLITE_STATIC);
+    int rc;
+    sm_status st = SM_OK;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rm_comment *cm = rm_post_add_comment(p);
+        if (!cm) {
+            st = sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+            break;
+        }
+        snprintf(cm->comment_id, sizeof cm->comment_id, "%s", sqlite3_column_text(q, 0));
+        snprintf(cm->post_id, sizeof cm->post_id, "%s", sqlite3_column_text(q, 1));
+        cm->username = col_dup(q, 2);
+        cm->comment = col_dup(q, 3);
+        cm->comment_date_ms = sqlite3_column_int64(q, 4);
+        cm->edited = sqlite3_column_int(q, 5) != 0;
+        cm->edited_at_ms = sqlite3_column_int64(q, 6);
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = sqlite_pool_fail(s->pool, c, rc, "read comments", err);
+    sqlite3_reset(q);
+    return st;
+}
+
+static sm_status run_posts(rm_sqlite *s, sqlite_conn *c, const rm_query *rq, rm_post_list *out,
+                           sm_error *err)
+{
+    sqlite3_stmt *q = c->st[ST_Q_ALL + rq->kind];
+    sqlite3_bind_int64(q, 1, rq->limit);
+    sqlite3_bind_int64(q, 2, rq->offset);
+    if (rq->kind == RM_Q_BY_ID)
+        sqlite3_bind_text(q, 3, rq->id, -1, SQLITE_STATIC);
+    else if (rq->kind == RM_Q_BY_AUTHOR)
+        sqlite3_bind_text(q, 3, rq->author, -1, SQLITE_STATIC);
+    else if (rq->kind == RM_Q_WITH_LIKES)
+        sqlite3_bind_int64(q, 3, rq->min_likes);
+    int rc;
+    sm_status st = SM_OK;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rm_post *p = rm_post_list_push(out);
+        if (!p) {
+            st = sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+            break;
+        }
+        snprintf(p->id, sizeof p->id, "%s", sqlite3_column_text(q, 0));
+        p->author = col_dup(q, 1);
+        p->message = col_dup(q, 2);
+        p->date_posted_ms = sqlite3_column_int64(q, 3);
+        p->likes = sqlite3_column_int64(q, 4);
+        p->version = sqlite3_column_int64(q, 5);
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = sqlite_pool_fail(s->pool, c, rc, "query posts", err);
+    sqlite3_reset(q);
+    return st;
+}
+
+static sm_status sqlite_query(void *impl, const rm_query *rq, rm_post_list *out, sm_error *err)
+{
+    rm_sqlite *s = impl;
+    if ((int)rq->kind < 0 || rq->kind > RM_Q_WITH_LIKES)
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown query");
+    sqlite_conn *c = sqlite_pool_checkout(s->pool, err);
+    if (!c)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    size_t start = out->len;
+    /* one snapshot for the page and its comments */
+    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+    sm_status st = rc == SQLITE_OK ? SM_OK : sqlite_pool_fail(s->pool, c, rc, "begin", err);
+    if (!st)
+        st = run_posts(s, c, rq, out, err);
+    for (size_t i = start; !st && i < out->len; i++)
+        st = load_comments(s, c, &out->items[i], err);
+    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
+static sm_status sqlite_post_version(void *impl, const char *post_id, int64_t *version,
+                                     sm_error *err)
+{
+    rm_sqlite *s = impl;
+    sqlite_conn *c = sqlite_pool_checkout(s->pool, err);
+    if (!c)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    sm_status st = read_version(s, c, post_id, version, err);
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
+static sm_status sqlite_ping(void *impl, sm_error *err)
+{
+    rm_sqlite *s = impl;
+    sqlite_conn *c = sqlite_pool_checkout(s->pool, err);
+    if (!c)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    int rc = sqlite3_step(c->st[ST_PING]);
+    sm_status st = rc == SQLITE_ROW ? SM_OK : sqlite_pool_fail(s->pool, c, rc, "ping", err);
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
+static void sqlite_close(void *impl)
+{
+    rm_sqlite *s = impl;
+    sqlite_pool_close(s->pool);
+    free(s);
+}
+
+static const rm_ops sqlite_ops = {
+    .name = "sqlite",
+    .apply = sqlite_apply,
+    .query = sqlite_query,
+    .post_version = sqlite_post_version,
+    .ping = sqlite_ping,
+    .close = sqlite_close,
+};
+
+sm_status rm_sqlite_open(const char *path, rm_store **out, sm_error *err)
+{
+    *out = NULL;
+    rm_sqlite *s = calloc(1, sizeof *s);
+    if (!s)
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    s->pool = sqlite_pool_open(path, "read model", sm_sql_read_model_sqlite, stmt_sql, ST_COUNT,
+                               err);
+    if (!s->pool) {
+        free(s);
+        return err ? err->status : SM_ERR_INTERNAL;
+    }
+    *out = rm_store_new(&sqlite_ops, s);
+    if (!*out)
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    sm_log(SM_LOG_INFO, "read_model_open", "adapter=sqlite path=%s", path);
+    return SM_OK;
+}

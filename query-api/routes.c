@@ -1,0 +1,134 @@
+/* routes.c — the query API's route table. */
+#include "routes.h"
+
+#include "sm_metrics.h"
+#include "sm_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { R_QUERY, R_HEALTH, R_METRICS } route_kind;
+
+typedef struct route {
+    const char *prefix;
+    bool has_arg;
+    route_kind kind;
+    query_type query;
+    const char *pattern;
+} route;
+
+/* All GET. withLikes is listed with and without its {n}. */
+static const route routes[] = {
+    {"/api/v1/PostLookup", false, R_QUERY, QUERY_ALL, "/api/v1/PostLookup"},
+    {"/api/v1/PostLookup/byId", true, R_QUERY, QUERY_BY_ID, "/api/v1/PostLookup/byId/{postId}"},
+    {"/api/v1/PostLookup/byAuthor", true, R_QUERY, QUERY_BY_AUTHOR,
+     "/api/v1/PostLookup/byAuthor/{author}"},
+    {"/api/v1/PostLookup/withComments", false, R_QUERY, QUERY_WITH_COMMENTS,
+     "/api/v1/PostLookup/withComments"},
+    {"/api/v1/PostLookup/withLikes", true, R_QUERY, QUERY_WITH_LIKES,
+     "/api/v1/PostLookup/withLikes/{n}"},
+    {"/api/v1/PostLookup/withLikes", false, R_QUERY, QUERY_WITH_LIKES,
+     "/api/v1/PostLookup/withLikes"},
+    {"/health", false, R_HEALTH, QUERY_COUNT, "/health"},
+    {"/metrics", false, R_METRICS, QUERY_COUNT, "/metrics"},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+size_t query_routes_list(size_t i, const char **method, const char **pattern)
+{
+    if (i < NROUTES) {
+        *method = "GET";
+        *pattern = routes[i].pattern;
+    }
+    return NROUTES;
+}
+
+static void handle_health(query_app *app, http_reply *reply)
+{
+    sm_error err = {0};
+    sm_status st = rm_ping(app->rm, &err);
+    json_t *rm = json_pack("{s:s, s:s}", "adapter", rm_adapter_name(app->rm), "status",
+                           st == SM_OK ? "up" : "down");
+    if (st != SM_OK)
+        json_object_set_new(rm, "error", json_string(err.message));
+    json_t *consumer = json_object();
+    if (app->proj) {
+        projector_stats ps;
+        projector_get_stats(app->proj, &ps);
+        json_object_set_new(consumer, "status", json_string("running"));
+        json_object_set_new(consumer, "lag", json_integer(ps.lag));
+        json_object_set_new(consumer, "assignedPartitions", json_integer(ps.assigned));
+        json_object_set_new(consumer, "applied", json_integer((json_int_t)ps.applied));
+        json_object_set_new(consumer, "deadLettered", json_integer((json_int_t)ps.dead_lettered));
+        json_object_set_new(consumer, "gaps", json_integer((json_int_t)ps.gaps));
+    } else {
+        json_object_set_new(consumer, "status", json_string("disabled"));
+    }
+    bool ok = st == SM_OK;
+    http_reply_json(reply, ok ? 200 : 503,
+                    json_pack("{s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded", "service",
+                              "query-api", "readModel", rm, "consumer", consumer));
+    if (!ok)
+        reply->retry_after = 1;
+}
+
+static void handle_metrics(query_app *app, http_reply *reply)
+{
+    sm_buf b = {0};
+    sm_error err = {0};
+    sm_metrics_render_value(&b, "smpost_read_model_up", "gauge",
+                            "1 if the read model answered a ping.",
+                            rm_ping(app->rm, &err) == SM_OK);
+    projector_stats ps = {0};
+    if (app->proj)
+        projector_get_stats(app->proj, &ps);
+    sm_metrics_render_value(&b, "smpost_events_applied_total", "counter",
+                            "Events applied to the read model.", (double)ps.applied);
+    sm_metrics_render_value(&b, "smpost_events_duplicate_total", "counter",
+                            "Redelivered events skipped by the version check.",
+                            (double)ps.duplicates);
+    sm_metrics_render_value(&b, "smpost_events_gap_total", "counter",
+                            "Events skipped because an earlier version is missing.",
+                            (double)ps.gaps);
+    sm_metrics_render_value(&b, "smpost_events_dead_lettered_total", "counter",
+                            "Messages sent to the dead-letter topic.", (double)ps.dead_lettered);
+    sm_metrics_render_value(&b, "smpost_consumer_lag", "gauge",
+                            "Messages not yet consumed on the assigned partitions.",
+                            (double)ps.lag);
+    sm_metrics_render_http(&b);
+    reply->status = 200;
+    reply->body_text = b.data;
+    reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
+{
+    query_app *app = appv;
+    for (size_t i = 0; i < NROUTES; i++) {
+        const route *r = &routes[i];
+        const char *arg;
+        size_t arg_len;
+        if (!http_match_path(r->prefix, r->has_arg, req->path, &arg, &arg_len))
+            continue;
+        reply->route = r->pattern;
+        if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+            http_reply_error(reply, SM_ERR_METHOD, "Only GET is allowed on this route.");
+            reply->allow = "GET";
+            return;
+        }
+        if (r->kind == R_HEALTH) {
+            handle_health(app, reply);
+        } else if (r->kind == R_METRICS) {
+            handle_metrics(app, reply);
+        } else {
+            char *a = arg ? strndup(arg, arg_len) : NULL;
+            query_dispatch(app, r->query, a, req->query, reply);
+            free(a);
+        }
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg, "No route for %.10s %.100s.", req->method, req->path);
+    http_reply_error(reply, SM_ERR_NOT_FOUND, msg);
+}

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { R_COMMAND, R_HEALTH, R_METRICS } route_kind;
+typedef enum { R_COMMAND, R_RESTORE, R_HEALTH, R_METRICS } route_kind;
 
 typedef struct route {
     const char *method;
@@ -34,6 +34,7 @@ static const route routes[] = {
      "/api/v1/RemoveComment/{postId}"},
     {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
      "/api/v1/DeletePost/{postId}"},
+    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, CMD_COUNT, "/api/v1/RestoreReadDb"},
     {"GET", "/health", false, R_HEALTH, CMD_COUNT, "/health"},
     {"GET", "/metrics", false, R_METRICS, CMD_COUNT, "/metrics"},
 };
@@ -111,6 +112,33 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
         }
     }
     json_decref(body);
+}
+
+/* RestoreReadDb: republish every event of the store, in order. The relay
+ * does the work: marking the store unpublished makes it publish each post's
+ * events again from version 0, and the query side's version check makes
+ * replaying into a live read model harmless (nothing is counted twice). */
+static void handle_restore(cmd_app *app, const http_request *req, http_reply *reply)
+{
+    if (!app->relay) {
+        http_reply_error(reply, SM_ERR_UNAVAILABLE,
+                         "Publishing is disabled (kafka-bootstrap is none): nothing to restore to.");
+        return;
+    }
+    int64_t count = 0;
+    sm_error err = {0};
+    es_status es = es_reset_published(app->store, &count, &err);
+    if (es != ES_OK) {
+        http_reply_error(reply, es_to_sm_status(es), err.message);
+        return;
+    }
+    relay_notify(app->relay);
+    sm_log(SM_LOG_INFO, "restore_read_db", "req=%s events=%lld", req->request_id,
+           (long long)count);
+    http_reply_json(reply, 201,
+                    json_pack("{s:s, s:I}", "message",
+                              "Restore read db request completed successfully!", "events",
+                              (json_int_t)count));
 }
 
 static const char *kafka_state_name(bus_state st)
@@ -211,6 +239,8 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
             handle_health(app, reply);
         else if (r->kind == R_METRICS)
             handle_metrics(app, reply);
+        else if (r->kind == R_RESTORE)
+            handle_restore(app, req, reply);
         else
             handle_command(app, r, id, id_len, req, reply);
         return;

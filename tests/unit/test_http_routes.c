@@ -269,6 +269,15 @@ static void test_metrics_are_prometheus_text_with_request_counts(void **state)
     assert_string_equal(f->reply.route, "/metrics");
 }
 
+static void test_restore_without_publishing_is_503(void **state)
+{
+    fixture *f = *state;
+    call(f, "POST", "/api/v1/RestoreReadDb", NULL, NULL, NULL);
+    assert_error(f, 503, "unavailable", NULL);
+    call(f, "GET", "/api/v1/RestoreReadDb", NULL, NULL, NULL);
+    assert_error(f, 405, "method_not_allowed", NULL);
+}
+
 static void test_route_table_lists_every_command_route(void **state)
 {
     (void)state;
@@ -276,7 +285,8 @@ static void test_route_table_lists_every_command_route(void **state)
                           "PUT /api/v1/LikePost/{postId}", "PUT /api/v1/AddComment/{postId}",
                           "PUT /api/v1/EditComment/{postId}",
                           "DELETE /api/v1/RemoveComment/{postId}",
-                          "DELETE /api/v1/DeletePost/{postId}", "GET /health", "GET /metrics"};
+                          "DELETE /api/v1/DeletePost/{postId}", "POST /api/v1/RestoreReadDb",
+                          "GET /health", "GET /metrics"};
     const char *m, *p;
     size_t n = routes_list(0, &m, &p);
     assert_int_equal(n, sizeof want / sizeof want[0]);
@@ -307,6 +317,7 @@ int main(void)
         T(test_conflict_is_409_and_store_down_is_503_with_retry_after),
         T(test_health_reports_the_event_store),
         T(test_metrics_are_prometheus_text_with_request_counts),
+        T(test_restore_without_publishing_is_503),
         T(test_route_table_lists_every_command_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,413 @@
+/* test_read_model.c — the read model port's contract: every projection rule,
+ * idempotency by version, gaps, and every query, run unchanged against each
+ * adapter. SMPOST_TEST_RM_URL picks it:
+ *   "sqlite"  a fresh file in a temp directory (always runs);
+ *   "mssql"   the SQL Server named by SMPOST_TEST_MSSQL (".ci/run" starts
+ *             Babelfish); without it the test prints SKIPPED, exits 77.
+ * Every case uses fresh post ids and authors, so cases never see each
+ * other's rows even on a shared server. */
+#include "proc.h"
+#include "read_model.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char url[1024], tmpdir[256];
+
+static int setup(void **state)
+{
+    rm_store *s = NULL;
+    sm_error err = {0};
+    if (rm_open(url, &s, &err) != SM_OK)
+        fail_msg("rm_open(%s): %s", url, err.message);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    rm_close(*state);
+    return 0;
+}
+
+/* Event builder: fills the fields each type uses. */
+static sm_event ev_new(const char *post, int64_t v, sm_event_type t, int64_t at_ms)
+{
+    sm_event e = {0};
+    sm_uuid_new(e.event_id);
+    strcpy(e.aggregate_id, post);
+    e.version = v;
+    e.type = t;
+    e.timestamp_ms = at_ms;
+    e.at_ms = at_ms;
+    return e;
+}
+
+static rm_outcome apply(rm_store *s, sm_event *e)
+{
+    rm_outcome o = RM_GAP;
+    sm_error err = {0};
+    if (rm_apply(s, e, &o, &err) != SM_OK)
+        fail_msg("apply %s v%lld: %s", sm_event_type_name(e->type), (long long)e->version,
+                 err.message);
+    return o;
+}
+
+static rm_outcome apply_created(rm_store *s, const char *post, const char *author,
+                                const char *message, int64_t at)
+{
+    sm_event e = ev_new(post, 0, SM_EV_POST_CREATED, at);
+    e.author = strdup(author);
+    e.message = strdup(message);
+    rm_outcome o = apply(s, &e);
+    sm_event_clear(&e);
+    return o;
+}
+
+static rm_outcome apply_simple(rm_store *s, const char *post, int64_t v, sm_event_type t)
+{
+    sm_event e = ev_new(post, v, t, 1764198300000 + v);
+    rm_outcome o = apply(s, &e);
+    sm_event_clear(&e);
+    return o;
+}
+
+static rm_outcome apply_comment(rm_store *s, const char *post, int64_t v, sm_event_type t,
+                                const char *cid, const char *text, const char *user, int64_t at)
+{
+    sm_event e = ev_new(post, v, t, at);
+    strcpy(e.comment_id, cid);
+    e.comment = text ? strdup(text) : NULL;
+    e.username = user ? strdup(user) : NULL;
+    rm_outcome o = apply(s, &e);
+    sm_event_clear(&e);
+    return o;
+}
+
+static rm_outcome apply_message(rm_store *s, const char *post, int64_t v, const char *msg)
+{
+    sm_event e = ev_new(post, v, SM_EV_MESSAGE_UPDATED, 1764198300000 + v);
+    e.message = strdup(msg);
+    rm_outcome o = apply(s, &e);
+    sm_event_clear(&e);
+    return o;
+}
+
+/* Runs a query; returns the list (caller frees). */
+static rm_post_list run(rm_store *s, rm_query_kind kind, const char *arg, int64_t n,
+                        int64_t limit, int64_t offset)
+{
+    rm_query q = {.kind = kind, .limit = limit, .offset = offset, .min_likes = n};
+    if (kind == RM_Q_BY_ID)
+        q.id = arg;
+    if (kind == RM_Q_BY_AUTHOR)
+        q.author = arg;
+    rm_post_list l = {0};
+    sm_error err = {0};
+    if (rm_query_posts(s, &q, &l, &err) != SM_OK)
+        fail_msg("query: %s", err.message);
+    return l;
+}
+
+static rm_post_list by_id(rm_store *s, const char *id) { return run(s, RM_Q_BY_ID, id, 0, 10, 0); }
+
+static int64_t version_of(rm_store *s, const char *id)
+{
+    int64_t v = -2;
+    sm_error err = {0};
+    assert_int_equal(rm_post_version(s, id, &v, &err), SM_OK);
+    return v;
+}
+
+static void fresh(char *out) { assert_true(sm_uuid_new(out)); }
+
+/* A unique author name for this case. */
+static void unique_author(char *out, size_t cap, const char *base)
+{
+    sm_uuid_str u;
+    sm_uuid_new(u);
+    snprintf(out, cap, "%s-%.8s", base, u);
+}
+
+#define T0 1764198000000LL /* 2025-11-26T23:00:00Z */
+
+static void test_every_projection_rule_yields_the_expected_post(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str p, c1, c2;
+    fresh(p), fresh(c1), fresh(c2);
+    assert_int_equal(apply_created(s, p, "alice", "hello", T0), RM_APPLIED);
+    assert_int_equal(apply_message(s, p, 1, "edited"), RM_APPLIED);
+    for (int v = 2; v <= 4; v++)
+        assert_int_equal(apply_simple(s, p, v, SM_EV_POST_LIKED), RM_APPLIED);
+    assert_int_equal(apply_comment(s, p, 5, SM_EV_COMMENT_ADDED, c1, "first", "bob", T0 + 5000),
+                     RM_APPLIED);
+    assert_int_equal(apply_comment(s, p, 6, SM_EV_COMMENT_ADDED, c2, "second", "carol", T0 + 6000),
+                     RM_APPLIED);
+    assert_int_equal(apply_comment(s, p, 7, SM_EV_COMMENT_UPDATED, c1, "first!", "bob", T0 + 7000),
+                     RM_APPLIED);
+    rm_post_list l = by_id(s, p);
+    assert_int_equal(l.len, 1);
+    rm_post *r = &l.items[0];
+    assert_string_equal(r->id, p);
+    assert_string_equal(r->author, "alice");
+    assert_string_equal(r->message, "edited");
+    assert_int_equal(r->date_posted_ms, T0);
+    assert_int_equal(r->likes, 3);
+    assert_int_equal(r->version, 7);
+    assert_int_equal(r->ncomments, 2);
+    assert_string_equal(r->comments[0].comment_id, c1); /* oldest first */
+    assert_string_equal(r->comments[0].post_id, p);
+    assert_string_equal(r->comments[0].comment, "first!");
+    assert_string_equal(r->comments[0].username, "bob");
+    assert_int_equal(r->comments[0].comment_date_ms, T0 + 5000); /* kept on edit */
+    assert_true(r->comments[0].edited);
+    assert_int_equal(r->comments[0].edited_at_ms, T0 + 7000);
+    assert_false(r->comments[1].edited);
+    rm_post_list_free(&l);
+
+    assert_int_equal(apply_comment(s, p, 8, SM_EV_COMMENT_REMOVED, c1, NULL, NULL, T0 + 8000),
+                     RM_APPLIED);
+    l = by_id(s, p);
+    assert_int_equal(l.items[0].ncomments, 1);
+    assert_string_equal(l.items[0].comments[0].comment_id, c2);
+    assert_int_equal(l.items[0].version, 8);
+    rm_post_list_free(&l);
+    assert_int_equal(version_of(s, p), 8);
+}
+
+static void test_delete_removes_the_post_and_its_comments_but_keeps_its_version(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str p, c;
+    fresh(p), fresh(c);
+    char author[40];
+    unique_author(author, sizeof author, "del");
+    apply_created(s, p, author, "bye", T0);
+    apply_comment(s, p, 1, SM_EV_COMMENT_ADDED, c, "x", "bob", T0 + 1);
+    assert_int_equal(apply_simple(s, p, 2, SM_EV_POST_REMOVED), RM_APPLIED);
+    rm_post_list l = by_id(s, p);
+    assert_int_equal(l.len, 0);
+    l = run(s, RM_Q_BY_AUTHOR, author, 0, 10, 0);
+    assert_int_equal(l.len, 0);
+    assert_int_equal(version_of(s, p), 2);
+    /* a redelivered creation cannot bring it back */
+    assert_int_equal(apply_created(s, p, author, "bye", T0), RM_DUPLICATE);
+    l = by_id(s, p);
+    assert_int_equal(l.len, 0);
+}
+
+static void test_redelivered_events_change_nothing(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str p, c;
+    fresh(p), fresh(c);
+    apply_created(s, p, "alice", "hello", T0);
+    apply_simple(s, p, 1, SM_EV_POST_LIKED);
+    apply_comment(s, p, 2, SM_EV_COMMENT_ADDED, c, "nice", "bob", T0 + 2);
+    apply_message(s, p, 3, "v3");
+    /* every earlier event again, as a replay or a redelivery would */
+    assert_int_equal(apply_created(s, p, "alice", "hello", T0), RM_DUPLICATE);
+    assert_int_equal(apply_simple(s, p, 1, SM_EV_POST_LIKED), RM_DUPLICATE);
+    assert_int_equal(apply_comment(s, p, 2, SM_EV_COMMENT_ADDED, c, "nice", "bob", T0 + 2),
+                     RM_DUPLICATE);
+    assert_int_equal(apply_message(s, p, 3, "v3"), RM_DUPLICATE);
+    assert_int_equal(apply_message(s, p, 2, "older"), RM_DUPLICATE);
+    rm_post_list l = by_id(s, p);
+    assert_int_equal(l.items[0].likes, 1);
+    assert_int_equal(l.items[0].ncomments, 1);
+    assert_string_equal(l.items[0].message, "v3");
+    assert_int_equal(l.items[0].version, 3);
+    rm_post_list_free(&l);
+}
+
+static void test_an_event_that_skips_a_version_is_a_gap_and_changes_nothing(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str p, q;
+    fresh(p), fresh(q);
+    apply_created(s, p, "alice", "hello", T0);
+    assert_int_equal(apply_simple(s, p, 2, SM_EV_POST_LIKED), RM_GAP);
+    assert_int_equal(apply_message(s, p, 5, "later"), RM_GAP);
+    /* an event of a post never created is a gap too */
+    assert_int_equal(apply_simple(s, q, 1, SM_EV_POST_LIKED), RM_GAP);
+    assert_int_equal(version_of(s, q), -1);
+    rm_post_list l = by_id(s, p);
+    assert_int_equal(l.items[0].likes, 0);
+    assert_string_equal(l.items[0].message, "hello");
+    assert_int_equal(version_of(s, p), 0);
+    rm_post_list_free(&l);
+    /* the missing version heals it */
+    assert_int_equal(apply_simple(s, p, 1, SM_EV_POST_LIKED), RM_APPLIED);
+    assert_int_equal(apply_simple(s, p, 2, SM_EV_POST_LIKED), RM_APPLIED);
+    assert_int_equal(version_of(s, p), 2);
+}
+
+static void test_queries_filter_and_page_in_a_stable_order(void **state)
+{
+    rm_store *s = *state;
+    char author[40], upper[40];
+    unique_author(author, sizeof author, "pager");
+    for (size_t i = 0; i < strlen(author); i++)
+        upper[i] = (char)(author[i] >= 'a' && author[i] <= 'z' ? author[i] - 32 : author[i]);
+    upper[strlen(author)] = '\0';
+    sm_uuid_str ids[5], c;
+    fresh(c);
+    /* posts 0..4 at increasing times; 0 and 1 share a time (order by id) */
+    for (int i = 0; i < 5; i++) {
+        fresh(ids[i]);
+        apply_created(s, ids[i], author, "m", T0 + 100000 + (i < 2 ? 0 : i) * 1000);
+        for (int v = 1; v <= i; v++)
+            apply_simple(s, ids[i], v, SM_EV_POST_LIKED);
+    }
+    apply_comment(s, ids[3], 4, SM_EV_COMMENT_ADDED, c, "c", "u", T0 + 200000);
+
+    rm_post_list l = run(s, RM_Q_BY_AUTHOR, upper, 0, 10, 0); /* case-insensitive */
+    assert_int_equal(l.len, 5);
+    assert_string_equal(l.items[0].id, ids[4]); /* newest first */
+    assert_string_equal(l.items[1].id, ids[3]);
+    assert_string_equal(l.items[2].id, ids[2]);
+    const char *lo = strcmp(ids[0], ids[1]) < 0 ? ids[0] : ids[1];
+    assert_string_equal(l.items[3].id, lo); /* same time: id ascending */
+    rm_post_list_free(&l);
+
+    l = run(s, RM_Q_BY_AUTHOR, author, 0, 2, 1); /* page 2 of size 2... from offset 1 */
+    assert_int_equal(l.len, 2);
+    assert_string_equal(l.items[0].id, ids[3]);
+    assert_string_equal(l.items[1].id, ids[2]);
+    rm_post_list_free(&l);
+
+    l = run(s, RM_Q_WITH_LIKES, NULL, 3, 500, 0);
+    int mine = 0;
+    for (size_t i = 0; i < l.len; i++) {
+        assert_true(l.items[i].likes >= 3);
+        mine += strcmp(l.items[i].author, author) == 0;
+    }
+    assert_int_equal(mine, 2); /* posts 3 and 4 */
+    rm_post_list_free(&l);
+
+    l = run(s, RM_Q_WITH_COMMENTS, NULL, 0, 500, 0);
+    mine = 0;
+    for (size_t i = 0; i < l.len; i++) {
+        assert_true(l.items[i].ncomments > 0);
+        mine += strcmp(l.items[i].id, ids[3]) == 0;
+    }
+    assert_int_equal(mine, 1);
+    rm_post_list_free(&l);
+
+    l = run(s, RM_Q_ALL, NULL, 0, 500, 0);
+    assert_true(l.len >= 5);
+    for (size_t i = 1; i < l.len; i++)
+        assert_true(l.items[i - 1].date_posted_ms > l.items[i].date_posted_ms ||
+                    (l.items[i - 1].date_posted_ms == l.items[i].date_posted_ms &&
+                     strcmp(l.items[i - 1].id, l.items[i].id) < 0));
+    rm_post_list_free(&l);
+}
+
+static void test_hostile_and_unicode_text_is_stored_and_matched_verbatim(void **state)
+{
+    rm_store *s = *state;
+    const char *texts[] = {"'; DROP TABLE Post; --", "O'Brien \"quoted\" \\ back",
+                           "100% _under_ [x]", "é ✓ 😀 日本語", "/* c */ -- x\n\ty"};
+    char author[64];
+    unique_author(author, sizeof author, "x' OR '1'='1");
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        sm_uuid_str p, c;
+        fresh(p), fresh(c);
+        apply_created(s, p, author, texts[i], T0 + (int64_t)i);
+        apply_comment(s, p, 1, SM_EV_COMMENT_ADDED, c, texts[i], texts[i], T0 + 10);
+        rm_post_list l = by_id(s, p);
+        assert_string_equal(l.items[0].message, texts[i]);
+        assert_string_equal(l.items[0].author, author);
+        assert_string_equal(l.items[0].comments[0].comment, texts[i]);
+        assert_string_equal(l.items[0].comments[0].username, texts[i]);
+        rm_post_list_free(&l);
+    }
+    rm_post_list l = run(s, RM_Q_BY_AUTHOR, author, 0, 50, 0);
+    assert_int_equal(l.len, 5);
+    rm_post_list_free(&l);
+    /* LIKE wildcards are not wildcards here */
+    l = run(s, RM_Q_BY_AUTHOR, "%", 0, 50, 0);
+    assert_int_equal(l.len, 0);
+    l = run(s, RM_Q_BY_AUTHOR, "x' OR '1'='1", 0, 50, 0);
+    assert_int_equal(l.len, 0);
+}
+
+typedef struct worker {
+    rm_store *s;
+    int failures;
+} worker;
+
+static void *apply_many(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 10; i++) {
+        sm_uuid_str p;
+        sm_uuid_new(p);
+        sm_event e = ev_new(p, 0, SM_EV_POST_CREATED, T0);
+        e.author = strdup("threads");
+        e.message = strdup("m");
+        rm_outcome o;
+        sm_error err = {0};
+        if (rm_apply(w->s, &e, &o, &err) != SM_OK || o != RM_APPLIED)
+            w->failures++;
+        sm_event_clear(&e);
+        sm_event l = ev_new(p, 1, SM_EV_POST_LIKED, T0);
+        if (rm_apply(w->s, &l, &o, &err) != SM_OK || o != RM_APPLIED)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_appliers_on_different_posts_all_succeed(void **state)
+{
+    pthread_t t[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){*state, 0};
+        pthread_create(&t[i], NULL, apply_many, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+}
+
+int main(void)
+{
+    const char *which = getenv("SMPOST_TEST_RM_URL");
+    bool mssql = which && strcmp(which, "mssql") == 0;
+    if (mssql) {
+        const char *m = getenv("SMPOST_TEST_MSSQL");
+        if (!m || !*m) {
+            printf("SKIPPED: SMPOST_TEST_MSSQL not set (.ci/run starts Babelfish and sets it)\n");
+            return 77;
+        }
+        snprintf(url, sizeof url, "mssql:%s", m);
+    } else {
+        if (!test_temp_dir("smpost-rm", tmpdir, sizeof tmpdir))
+            return 1;
+        snprintf(url, sizeof url, "sqlite:%s/readmodel.db", tmpdir);
+    }
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_every_projection_rule_yields_the_expected_post),
+        T(test_delete_removes_the_post_and_its_comments_but_keeps_its_version),
+        T(test_redelivered_events_change_nothing),
+        T(test_an_event_that_skips_a_version_is_a_gap_and_changes_nothing),
+        T(test_queries_filter_and_page_in_a_stable_order),
+        T(test_hostile_and_unicode_text_is_stored_and_matched_verbatim),
+        T(test_concurrent_appliers_on_different_posts_all_succeed),
+    };
+    int rc = cmocka_run_group_tests_name(mssql ? "read_model_mssql" : "read_model_sqlite", tests,
+                                         NULL, NULL);
+    if (tmpdir[0])
+        test_rm_rf(tmpdir);
+    return rc;
+}

@@ -4,7 +4,7 @@
 #include "projector.h"
 #include "queries.h"
 #include "read_model.h"
-#include "routes.h"
+#include "query_routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
 

@@ -1,5 +1,5 @@
-/* routes.c — the query API's route table. */
-#include "routes.h"
+/* query_routes.c — the query API's route table. */
+#include "query_routes.h"
 
 #include "sm_metrics.h"
 #include "sm_time.h"

@@ -1,4 +1,4 @@
-/* routes.h — the query API's HTTP surface: /api/v1/PostLookup/... to the
+/* query_routes.h — the query API's HTTP surface: /api/v1/PostLookup/... to the
  * query dispatcher, plus /health and /metrics. Paths match ignoring case. */
 #ifndef QUERY_ROUTES_H
 #define QUERY_ROUTES_H

@@ -1,0 +1,242 @@
+/* test_query_routes.c — the query API's HTTP mapping and query dispatcher
+ * over a real SQLite read model in a temp directory (no Kafka): shapes,
+ * 200/204, pagination, and every kind of bad input. */
+#include "proc.h"
+#include "query_routes.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fixture {
+    char dir[256];
+    query_app app;
+    http_reply reply;
+    sm_uuid_str ids[3];
+} fixture;
+
+static void add_post(rm_store *rm, const char *id, const char *author, int64_t at, int likes,
+                     bool comment)
+{
+    sm_event e = {0};
+    sm_uuid_new(e.event_id);
+    strcpy(e.aggregate_id, id);
+    e.type = SM_EV_POST_CREATED;
+    e.at_ms = e.timestamp_ms = at;
+    e.author = strdup(author);
+    e.message = strdup("hello");
+    rm_outcome o;
+    sm_error err = {0};
+    assert_int_equal(rm_apply(rm, &e, &o, &err), SM_OK);
+    sm_event_clear(&e);
+    int64_t v = 1;
+    for (; v <= likes; v++) {
+        sm_event l = {.type = SM_EV_POST_LIKED, .version = v};
+        strcpy(l.aggregate_id, id);
+        assert_int_equal(rm_apply(rm, &l, &o, &err), SM_OK);
+    }
+    if (comment) {
+        sm_event c = {.type = SM_EV_COMMENT_ADDED, .version = v, .at_ms = at + 1};
+        strcpy(c.aggregate_id, id);
+        sm_uuid_new(c.comment_id);
+        c.comment = strdup("nice");
+        c.username = strdup("bob");
+        assert_int_equal(rm_apply(rm, &c, &o, &err), SM_OK);
+        sm_event_clear(&c);
+    }
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char url[320];
+    if (!test_temp_dir("smpost-q", f->dir, sizeof f->dir))
+        return -1;
+    snprintf(url, sizeof url, "sqlite:%s/rm.db", f->dir);
+    sm_error err = {0};
+    if (rm_open(url, &f->app.rm, &err) != SM_OK)
+        return -1;
+    f->app.min_version_wait_ms = 50;
+    for (int i = 0; i < 3; i++)
+        sm_uuid_new(f->ids[i]);
+    add_post(f->app.rm, f->ids[0], "alice", 1000, 0, false);
+    add_post(f->app.rm, f->ids[1], "Alice", 2000, 2, true);
+    add_post(f->app.rm, f->ids[2], "bob", 3000, 5, false);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    http_reply_free(&f->reply);
+    rm_close(f->app.rm);
+    test_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static int get(fixture *f, const char *path, const char *query)
+{
+    http_reply_free(&f->reply);
+    memset(&f->reply, 0, sizeof f->reply);
+    http_request req = {.method = "GET", .path = path, .query = query};
+    query_routes_handle(&f->app, &req, &f->reply);
+    return f->reply.status;
+}
+
+static const char *msg(fixture *f)
+{
+    return json_string_value(json_object_get(f->reply.body, "message"));
+}
+
+static size_t nposts(fixture *f)
+{
+    return json_array_size(json_object_get(f->reply.body, "posts"));
+}
+
+static const char *post_field(fixture *f, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(json_object_get(f->reply.body, "posts"), i), key));
+}
+
+static void test_all_posts_newest_first_with_the_original_message(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup", NULL), 200);
+    assert_int_equal(nposts(f), 3);
+    assert_string_equal(msg(f), "Successfully returned 3 posts");
+    assert_string_equal(post_field(f, 0, "id"), f->ids[2]);
+    assert_string_equal(post_field(f, 2, "id"), f->ids[0]);
+    json_t *p = json_array_get(json_object_get(f->reply.body, "posts"), 1);
+    const char *keys[] = {"id", "author", "message", "datePosted", "likes", "version", "comments"};
+    assert_int_equal(json_object_size(p), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_non_null(json_object_get(p, keys[i]));
+    json_t *c = json_array_get(json_object_get(p, "comments"), 0);
+    const char *ckeys[] = {"commentId", "postId", "username", "comment", "commentDate", "edited",
+                           "editedAt"};
+    assert_int_equal(json_object_size(c), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_non_null(json_object_get(c, ckeys[i]));
+    assert_string_equal(json_string_value(json_object_get(p, "datePosted")),
+                        "1970-01-01T00:00:02.000Z");
+}
+
+static void test_by_id_answers_one_post_or_204(void **state)
+{
+    fixture *f = *state;
+    char path[120];
+    snprintf(path, sizeof path, "/api/v1/postlookup/BYID/%s", f->ids[1]);
+    assert_int_equal(get(f, path, NULL), 200);
+    assert_string_equal(msg(f), "Successfully returned 1 post");
+    assert_int_equal(get(f, "/api/v1/PostLookup/byId/6f0e1d2c-3b4a-4958-8776-655443322110", NULL),
+                     204);
+    assert_null(f->reply.body);
+}
+
+static void test_by_id_rejects_ids_that_are_not_uuids(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup/byId/nope", NULL), 400);
+    assert_string_equal(msg(f), "The post id 'nope' is not a valid UUID.");
+}
+
+static void test_min_version_not_reached_answers_stale_with_headers(void **state)
+{
+    fixture *f = *state;
+    char path[120];
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", f->ids[2]);
+    assert_int_equal(get(f, path, "minVersion=5"), 200);
+    assert_null(strstr(f->reply.extra_headers, "Stale"));
+    assert_non_null(strstr(f->reply.extra_headers, "X-Read-Model-Version: 5"));
+    assert_int_equal(get(f, path, "minVersion=9"), 200);
+    assert_non_null(strstr(f->reply.extra_headers, "X-Read-Model-Stale: true"));
+    assert_int_equal(get(f, path, "minVersion=-1"), 400);
+    assert_int_equal(get(f, path, "minVersion=abc"), 400);
+}
+
+static void test_by_author_matches_exactly_ignoring_case(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup/byAuthor/ALICE", NULL), 200);
+    assert_int_equal(nposts(f), 2);
+    assert_int_equal(get(f, "/api/v1/PostLookup/byAuthor/ali", NULL), 204);
+    char path[200] = "/api/v1/PostLookup/byAuthor/";
+    memset(path + strlen(path), 'a', 65);
+    assert_int_equal(get(f, path, NULL), 400);
+    assert_string_equal(msg(f), "The author must be at most 64 bytes.");
+}
+
+static void test_with_comments_and_with_likes_take_n_in_path_or_query(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup/withComments", NULL), 200);
+    assert_int_equal(nposts(f), 1);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/2", NULL), 200);
+    assert_int_equal(nposts(f), 2);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes", "n=5"), 200);
+    assert_int_equal(nposts(f), 1);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes", NULL), 200); /* n = 1 */
+    assert_int_equal(nposts(f), 2);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/0", NULL), 200);
+    assert_int_equal(nposts(f), 3);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/6", NULL), 204);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/-1", NULL), 400);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/two", NULL), 400);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/99999999999999999999", NULL), 400);
+}
+
+static void test_limit_and_offset_page_and_are_bounded(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=2&offset=1"), 200);
+    assert_int_equal(nposts(f), 2);
+    assert_string_equal(post_field(f, 0, "id"), f->ids[1]);
+    assert_int_equal(get(f, "/api/v1/PostLookup", "offset=3"), 204);
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=0"), 400);
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=501"), 400);
+    assert_int_equal(get(f, "/api/v1/PostLookup", "offset=-2"), 400);
+}
+
+static void test_unknown_routes_and_verbs(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup/nothing", NULL), 404);
+    http_reply_free(&f->reply);
+    memset(&f->reply, 0, sizeof f->reply);
+    http_request req = {.method = "POST", .path = "/api/v1/PostLookup"};
+    query_routes_handle(&f->app, &req, &f->reply);
+    assert_int_equal(f->reply.status, 405);
+}
+
+static void test_health_reports_the_read_model(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/health", NULL), 200);
+    json_t *rm = json_object_get(f->reply.body, "readModel");
+    assert_string_equal(json_string_value(json_object_get(rm, "status")), "up");
+    assert_int_equal(get(f, "/metrics", NULL), 200);
+    assert_non_null(strstr(f->reply.body_text, "smpost_events_applied_total"));
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_all_posts_newest_first_with_the_original_message),
+        T(test_by_id_answers_one_post_or_204),
+        T(test_by_id_rejects_ids_that_are_not_uuids),
+        T(test_min_version_not_reached_answers_stale_with_headers),
+        T(test_by_author_matches_exactly_ignoring_case),
+        T(test_with_comments_and_with_likes_take_n_in_path_or_query),
+        T(test_limit_and_offset_page_and_are_bounded),
+        T(test_unknown_routes_and_verbs),
+        T(test_health_reports_the_read_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

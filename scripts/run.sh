@@ -3,6 +3,7 @@
 # default in the foreground until Ctrl-C:
 #   smpost-devbroker  a local Kafka (librdkafka mock cluster, in memory)
 #   command-api       http://127.0.0.1:5001, event store in SQLite
+#   query-api         http://127.0.0.1:5002, read model in SQLite
 # Data lives in $SMPOST_DATA_DIR (default: ./var in the checkout), so
 # stopping and starting again keeps every post; the local broker keeps
 # nothing, and the relay republishes the event store to each new one.
@@ -14,8 +15,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${SMPOST_DATA_DIR:-$root/var}"
 mkdir -p "$data"
 export SMPOST_EVENT_STORE="${SMPOST_EVENT_STORE:-sqlite:$data/events.db}"
-export SMPOST_PORT="${SMPOST_PORT:-5001}"
+export SMPOST_READ_MODEL="${SMPOST_READ_MODEL:-sqlite:$data/readmodel.db}"
 export KAFKA_TOPIC="${KAFKA_TOPIC:-SocialMediaPostEvents}"
+command_port="${SMPOST_COMMAND_PORT:-5001}"
+query_port="${SMPOST_QUERY_PORT:-5002}"
 
 pids=()
 stop_all() {
@@ -40,9 +43,12 @@ bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$broker_out")"
 [ -n "$bootstrap" ] || { echo "smpost: the local broker did not start" >&2; exit 1; }
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
 
-"$root/build/command-api/command-api" &
+"$root/build/command-api/command-api" --port "$command_port" &
+pids+=($!)
+"$root/build/query-api/query-api" --port "$query_port" &
 pids+=($!)
 
-echo "smpost: command-api on http://127.0.0.1:$SMPOST_PORT, Kafka on $bootstrap, data in $data (Ctrl-C to stop)"
+echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0.0.1:$query_port," \
+     "Kafka $bootstrap, data in $data (Ctrl-C to stop)"
 # Run until Ctrl-C or until any process exits.
 wait -n "${pids[@]}" || true

@@ -39,21 +39,6 @@ static const sm_option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-/* Splits "a=1,b=2" in place into a NULL-terminated array (caller frees the
- * array; the strings live in text). */
-static const char **split_config(char *text)
-{
-    size_t n = 1;
-    for (const char *p = text; p && *p; p++)
-        n += *p == ',';
-    const char **kv = calloc(n + 1, sizeof *kv);
-    size_t i = 0;
-    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; kv && tok;
-         tok = strtok_r(NULL, ",", &save))
-        kv[i++] = tok;
-    return kv;
-}
-
 static bool publishing_enabled(void)
 {
     return kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0;
@@ -93,7 +78,7 @@ int main(int argc, char **argv)
     }
     cmd_context_init(&app.cmd, app.store);
     app.cmd.max_attempts = (int)max_attempts;
-    const char **extra = split_config(kafka_config);
+    const char **extra = sm_config_split_list(kafka_config);
     if (publishing_enabled()) {
         relay_opts ro = {.store = app.store,
                          .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api", extra}};

@@ -119,3 +119,16 @@ void sm_config_free(const sm_option *opts, size_t nopts)
             *(char **)opts[i].target = NULL;
         }
 }
+
+const char **sm_config_split_list(char *text)
+{
+    size_t n = 1;
+    for (const char *p = text; p && *p; p++)
+        n += *p == ',';
+    const char **items = calloc(n + 1, sizeof *items);
+    size_t i = 0;
+    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; items && tok;
+         tok = strtok_r(NULL, ",", &save))
+        items[i++] = tok;
+    return items;
+}

@@ -39,6 +39,11 @@ sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, c
 /* Frees the strings sm_config_load stored. */
 void sm_config_free(const sm_option *opts, size_t nopts);
 
+/* Splits "a=1,b=2" in place at the commas into a NULL-terminated array of
+ * pointers into text (e.g. extra librdkafka properties). text may be NULL.
+ * Caller frees the array (not the strings). NULL on OOM. */
+const char **sm_config_split_list(char *text);
+
 /* Writes the usage text for opts to out. */
 void sm_config_usage(const sm_option *opts, size_t nopts, const char *prog, const char *summary,
                      FILE *out);

@@ -46,20 +46,6 @@ static const sm_option options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
-/* Splits "a=1,b=2" in place into a NULL-terminated array (caller frees). */
-static const char **split_config(char *text)
-{
-    size_t n = 1;
-    for (const char *p = text; p && *p; p++)
-        n += *p == ',';
-    const char **kv = calloc(n + 1, sizeof *kv);
-    size_t i = 0;
-    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; kv && tok;
-         tok = strtok_r(NULL, ",", &save))
-        kv[i++] = tok;
-    return kv;
-}
-
 /* Opens the read model, waiting for a server that is still starting (as in
  * a compose stack) until it answers or a stop signal arrives. */
 static rm_store *open_read_model(const sigset_t *stop)
@@ -104,7 +90,7 @@ int main(int argc, char **argv)
     int rc = 1;
     query_app app = {.min_version_wait_ms = (int)wait_ms};
     http_server *server = NULL;
-    const char **extra = split_config(kafka_config);
+    const char **extra = sm_config_split_list(kafka_config);
     app.rm = open_read_model(&stop);
     if (!app.rm)
         goto out;

@@ -278,7 +278,12 @@ static void *relay_main(void *arg)
         /* Never publish to a cluster we have not identified: it may be a
          * fresh broker that needs the whole store. */
         if (r->recheck || sm_mono_ms() - r->last_cluster_check >= r->cluster_check_ms) {
-            if (!check_cluster(r)) {
+            int64_t t0 = sm_mono_ms();
+            bool known = check_cluster(r);
+            if (sm_mono_ms() - t0 > 1000) /* publishing waits on this: worth a line */
+                sm_log(SM_LOG_WARN, "relay_slow_cluster_check", "ms=%lld ok=%d",
+                       (long long)(sm_mono_ms() - t0), known);
+            if (!known) {
                 wait_for_work(r, r->idle_ms);
                 continue;
             }

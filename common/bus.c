@@ -263,6 +263,10 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
          * (the local broker ignores LeaveGroup, see INFRA notes). */
         {"session.timeout.ms", "6000"},
         {"heartbeat.interval.ms", "500"},
+        /* Real Kafka answers a fetch as soon as data arrives; librdkafka's
+         * mock cluster waits out the whole interval, so keep it short
+         * (the local run sets 10 ms; see scripts/run.sh). */
+        {"fetch.wait.max.ms", "100"},
     };
     rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
     if (!conf)

@@ -45,7 +45,9 @@ export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
 
 "$root/build/command-api/command-api" --port "$command_port" &
 pids+=($!)
-"$root/build/query-api/query-api" --port "$query_port" &
+# The local broker holds each fetch for the consumer's full wait time, so a
+# short one keeps the projection lag in milliseconds.
+"$root/build/query-api/query-api" --port "$query_port" --kafka-config fetch.wait.max.ms=10 &
 pids+=($!)
 
 echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0.0.1:$query_port," \

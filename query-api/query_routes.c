@@ -122,9 +122,12 @@ void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
         } else if (r->kind == R_METRICS) {
             handle_metrics(app, reply);
         } else {
-            char *a = arg ? strndup(arg, arg_len) : NULL;
-            query_dispatch(app, r->query, a, req->query, reply);
-            free(a);
+            char a[256];
+            if (arg && !http_decode_segment(arg, arg_len, a, sizeof a)) {
+                http_reply_error(reply, SM_ERR_INVALID, "The path segment is too long or invalid.");
+                return;
+            }
+            query_dispatch(app, r->query, arg ? a : NULL, req->query, reply);
         }
         return;
     }

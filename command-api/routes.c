@@ -84,9 +84,8 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
     sm_status st = SM_OK;
     if (id) {
         char raw[64];
-        if (!http_decode_segment(id, id_len, raw, sizeof raw))
-            snprintf(raw, sizeof raw, "%.*s...", (int)(id_len < 40 ? id_len : 40), id);
-        if (!sm_uuid_parse(raw, cmd.post_id))
+        snprintf(raw, sizeof raw, "%.*s", (int)(id_len < 60 ? id_len : 60), id);
+        if (id_len > 60 || !sm_uuid_parse(raw, cmd.post_id))
             st = sm_fail(&err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", raw);
     } else if (!sm_uuid_new(cmd.post_id)) {
         st = sm_fail(&err, SM_ERR_INTERNAL, "no randomness for a post id");

@@ -148,29 +148,6 @@ bool http_match_path(const char *prefix, bool has_arg, const char *path, const c
     return true;
 }
 
-bool http_decode_segment(const char *seg, size_t len, char *out, size_t cap)
-{
-    if (cap == 0 || len >= cap)
-        return false;
-    int n = mg_url_decode(seg, (int)len, out, (int)cap, 0);
-    return n >= 0 && (size_t)n < cap && strlen(out) == (size_t)n;
-}
-
-/* The request path as the client sent it (civetweb's local_uri is already
- * decoded, which would turn an encoded '/' inside a segment into a
- * separator): request_uri without scheme, host and query. */
-static char *raw_path(const struct mg_request_info *ri)
-{
-    const char *u = ri->request_uri ? ri->request_uri : "/";
-    const char *scheme = strstr(u, "://");
-    if (scheme && scheme < strchr(u, '/') + 1) {
-        u = strchr(scheme + 3, '/');
-        if (!u)
-            u = "/";
-    }
-    return strndup(u, strcspn(u, "?#"));
-}
-
 /* Accepts a client's X-Request-Id only if it is short printable ASCII
  * without spaces or quotes, so it can go into logs and headers verbatim. */
 static void pick_request_id(struct mg_connection *conn, char out[HTTP_REQUEST_ID_MAX + 1])
@@ -287,10 +264,9 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
 {
     int64_t started = sm_mono_ms();
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    char *path = raw_path(ri);
     http_request req = {
         .method = ri->request_method,
-        .path = path ? path : "/",
+        .path = ri->local_uri ? ri->local_uri : "/",
         .query = ri->query_string,
         .content_type = mg_get_header(conn, "Content-Type"),
         .if_match = mg_get_header(conn, "If-Match"),
@@ -318,6 +294,5 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
     int status = reply.status;
     http_reply_free(&reply);
     free(body);
-    free(path);
     return status;
 }

@@ -26,8 +26,7 @@ struct mg_connection;
 
 typedef struct http_request {
     const char *method;       /* "GET", "POST"... */
-    const char *path;         /* the path as sent (still %-encoded), without the query;
-                               * routes decode the segments they take */
+    const char *path;         /* URL-decoded path, without the query */
     const char *query;        /* raw query string or NULL */
     const char *content_type; /* header value or NULL */
     const char *if_match;     /* header value or NULL */
@@ -82,10 +81,6 @@ bool http_query_get(const char *query, const char *key, char *out, size_t cap);
  * path must end at the prefix. */
 bool http_match_path(const char *prefix, bool has_arg, const char *path, const char **arg,
                      size_t *arg_len);
-
-/* URL-decodes len bytes of a path segment into out (cap bytes, NUL-ended).
- * Returns false if it does not fit or decodes to a NUL byte. */
-bool http_decode_segment(const char *seg, size_t len, char *out, size_t cap);
 
 typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *reply);
 

@@ -15,6 +15,7 @@ typedef struct parsed {
     rm_query q;
     sm_uuid_str id;
     int64_t min_version; /* byId?minVersion=V; -1: none */
+    char author_buf[QUERY_MAX_AUTHOR + 2]; /* byAuthor?author=..., decoded */
 } parsed;
 
 typedef sm_status (*query_parse_fn)(const char *arg, const char *qs, parsed *p, sm_error *err);
@@ -75,6 +76,11 @@ static sm_status parse_by_id(const char *arg, const char *qs, parsed *p, sm_erro
 
 static sm_status parse_by_author(const char *arg, const char *qs, parsed *p, sm_error *err)
 {
+    if (!arg && http_query_get(qs, "author", p->author_buf, sizeof p->author_buf))
+        arg = p->author_buf;
+    else if (!arg && qs && strstr(qs, "author="))
+        return sm_fail(err, SM_ERR_INVALID, "The author must be at most %d bytes.",
+                       QUERY_MAX_AUTHOR);
     if (!arg || !*arg)
         return sm_fail(err, SM_ERR_INVALID, "The author is required.");
     if (strlen(arg) > QUERY_MAX_AUTHOR)

@@ -24,6 +24,10 @@ static const route routes[] = {
     {"/api/v1/PostLookup/byId", true, R_QUERY, QUERY_BY_ID, "/api/v1/PostLookup/byId/{postId}"},
     {"/api/v1/PostLookup/byAuthor", true, R_QUERY, QUERY_BY_AUTHOR,
      "/api/v1/PostLookup/byAuthor/{author}"},
+    /* ?author=: civetweb decodes the path before routing, so an author
+     * with a '/' can only be asked for in the query string */
+    {"/api/v1/PostLookup/byAuthor", false, R_QUERY, QUERY_BY_AUTHOR,
+     "/api/v1/PostLookup/byAuthor"},
     {"/api/v1/PostLookup/withComments", false, R_QUERY, QUERY_WITH_COMMENTS,
      "/api/v1/PostLookup/withComments"},
     {"/api/v1/PostLookup/withLikes", true, R_QUERY, QUERY_WITH_LIKES,
@@ -122,12 +126,10 @@ void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
         } else if (r->kind == R_METRICS) {
             handle_metrics(app, reply);
         } else {
-            char a[256];
-            if (arg && !http_decode_segment(arg, arg_len, a, sizeof a)) {
-                http_reply_error(reply, SM_ERR_INVALID, "The path segment is too long or invalid.");
-                return;
-            }
-            query_dispatch(app, r->query, arg ? a : NULL, req->query, reply);
+            /* civetweb has already URL-decoded the path */
+            char *a = arg ? strndup(arg, arg_len) : NULL;
+            query_dispatch(app, r->query, a, req->query, reply);
+            free(a);
         }
         return;
     }

@@ -165,8 +165,7 @@ static void test_path_id_that_is_not_a_uuid_is_400(void **state)
 static void test_unknown_post_is_404_and_braced_ids_are_accepted(void **state)
 {
     fixture *f = *state;
-    call(f, "PUT", "/api/v1/LikePost/%7B5C3E6F0A-1B2C-4D5E-8F90-123456789ABC%7D", NULL, NULL,
-         NULL);
+    call(f, "PUT", "/api/v1/LikePost/{5C3E6F0A-1B2C-4D5E-8F90-123456789ABC}", NULL, NULL, NULL);
     assert_error(f, 404, "not_found",
                  "Incorrect post Id provided! 5c3e6f0a-1b2c-4d5e-8f90-123456789abc");
 }

@@ -1,7 +1,830 @@
+/* rm_mssql.c — the SQL Server read model adapter, through FreeTDS db-lib.
+ *
+ * db-lib rather than ct-lib: its RPC interface is three calls
+ * (dbrpcinit/dbrpcparam/dbrpcsend) and the client charset goes in the
+ * login record (UTF-8), whereas ct-lib only honours `client charset` from
+ * freetds.conf, a file outside the binary, and turns non-ASCII into '?'
+ * without it. Every call is one RPC to sp_executesql with typed parameters
+ * (mssql_params.c says how each value travels); no user data is ever part
+ * of SQL text.
+ *
+ * Apply: one batch, one transaction (XACT_ABORT ON, so any error rolls it
+ * back). It reads the post's version WITH (UPDLOCK, HOLDLOCK), which on SQL
+ * Server serialises appliers of the same post, then claims the new version
+ * with a compare-and-set (INSERT for a new post, UPDATE ... WHERE Version =
+ * @was otherwise) before touching Post or Comment. Babelfish accepts those
+ * hints but ignores them (two sessions both get the "lock"), so the claim
+ * is what makes it safe there: a concurrent UPDATE waits for the winner and
+ * then matches no row, and the batch reports the winner's version
+ * (RM_DUPLICATE); two first inserts collide on the primary key, the loser
+ * is rolled back and retried once, and sees the duplicate.
+ *
+ * Queries: one statement returns the page and its comments together, so
+ * they agree. Both orders break ties on the id's text: SQL Server sorts
+ * uniqueidentifier by its last bytes first, Babelfish by its bytes, and the
+ * port's order (like the SQLite adapter) is the canonical text. Times go in
+ * as datetime2(3) text and come back as DATEDIFF_BIG milliseconds, exact.
+ *
+ * Threads: a DBPROCESS must not be used by two threads at once, so the
+ * store keeps MSSQL_POOL_SIZE of them, opened lazily, and lends one per
+ * call. db-lib's error and message handlers are process-wide; they record
+ * the first error of the current call in the connection's diag, found
+ * through dbsetuserdata. A connection found dead is dropped and the call
+ * runs once more on a new one (everything here is idempotent or rolled
+ * back); a server that is down fails fast with SM_ERR_UNAVAILABLE (login
+ * timeout 5 s, query timeout 10 s, lock timeout 5 s). */
 #include "read_model.h"
+
+#include "mssql_params.h"
+#include "sm_log.h"
+#include "sm_uuid.h"
+
+#include <sybfront.h>
+#include <sybdb.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern const char sm_sql_read_model_mssql[]; /* sql/read_model.mssql.sql */
+
+#define MSSQL_POOL_SIZE 8
+#define MSSQL_LOGIN_TIMEOUT_S 5
+#define MSSQL_QUERY_TIMEOUT_S 10
+
+/* Per session: XACT_ABORT so an error anywhere in a batch rolls back its
+ * transaction; a lock timeout shorter than the client's query timeout, so
+ * a lock wait ends as a server error on a live connection instead of a
+ * client timeout that kills it; TEXTSIZE so nvarchar(max) is never cut. */
+static const char session_sql[] =
+    "SET XACT_ABORT ON; SET NOCOUNT ON; SET LOCK_TIMEOUT 5000; SET TEXTSIZE 2147483647;";
+
+/* The first error of the call in progress, written by the handlers. */
+typedef struct mssql_diag {
+    int msgno;            /* server error (severity > 10), 0 if none */
+    int dberr;            /* db-lib error, 0 if none */
+    bool dead;            /* the connection broke or timed out */
+    char server_text[200];
+    char dblib_text[200];
+} mssql_diag;
+
+typedef struct mssql_conn {
+    DBPROCESS *db; /* NULL until connected, and after being dropped */
+    mssql_diag diag;
+} mssql_conn;
+
+typedef struct rm_mssql {
+    char *user, *password, *database;
+    char server[300]; /* "host:port", as dbopen() takes it */
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    mssql_conn conns[MSSQL_POOL_SIZE];
+    bool busy[MSSQL_POOL_SIZE];
+} rm_mssql;
+
+/* ---- db-lib setup and handlers ---------------------------------------- */
+
+/* During dbopen() the DBPROCESS has no user data yet, so the connecting
+ * thread points this at the diag of the slot it is filling. */
+static _Thread_local mssql_diag *login_diag;
+
+static pthread_once_t dblib_once = PTHREAD_ONCE_INIT;
+static bool dblib_ready;
+
+static mssql_diag *diag_of(DBPROCESS *db)
+{
+    mssql_diag *d = db ? (mssql_diag *)dbgetuserdata(db) : NULL;
+    return d ? d : login_diag;
+}
+
+static int on_dblib_error(DBPROCESS *db, int severity, int dberr, int oserr, char *text,
+                          char *ostext)
+{
+    char q[256];
+    sm_log(SM_LOG_DEBUG, "mssql_dblib_error", "dberr=%d severity=%d oserr=%d text=%s", dberr,
+           severity, oserr, sm_log_quote(text ? text : "", q, sizeof q));
+    mssql_diag *d = diag_of(db);
+    if (!d)
+        return INT_CANCEL;
+    /* a timeout leaves the session mid-request: treat it as broken too */
+    if (dberr == SYBETIME || dberr == SYBESEOF || dberr == SYBEREAD || dberr == SYBEWRIT ||
+        dberr == SYBEDDNE || (db && DBDEAD(db)))
+        d->dead = true;
+    if (dberr != SYBESMSG && !d->dberr) { /* SYBESMSG only says "see the server message" */
+        d->dberr = dberr;
+        snprintf(d->dblib_text, sizeof d->dblib_text, "%s%s%s", text ? text : "db-lib error",
+                 ostext && *ostext ? ": " : "", ostext && *ostext ? ostext : "");
+    }
+    return INT_CANCEL; /* fail the db-lib call; never exit the process */
+}
+
+static int on_server_message(DBPROCESS *db, DBINT msgno, int state, int severity, char *text,
+                             char *server, char *proc, int line)
+{
+    char q[256];
+    sm_log(SM_LOG_DEBUG, "mssql_server_message", "msgno=%d severity=%d state=%d text=%s",
+           (int)msgno, severity, state, sm_log_quote(text ? text : "", q, sizeof q));
+    mssql_diag *d = diag_of(db);
+    if (severity > 10 && d && !d->msgno) { /* 10 and below: "changed database context"... */
+        d->msgno = (int)msgno;
+        snprintf(d->server_text, sizeof d->server_text, "Msg %d: %s", (int)msgno,
+                 text ? text : "");
+    }
+    return 0;
+}
+
+static void dblib_init(void)
+{
+    if (dbinit() == FAIL)
+        return;
+    dberrhandle(on_dblib_error);
+    dbmsghandle(on_server_message);
+    dbsetlogintime(MSSQL_LOGIN_TIMEOUT_S);
+    dbsettime(MSSQL_QUERY_TIMEOUT_S);
+    dblib_ready = true;
+}
+
+static const char *diag_text(const mssql_diag *d)
+{
+    if (d->msgno)
+        return d->server_text;
+    return d->dberr ? d->dblib_text : "no reply";
+}
+
+static sm_status oom(sm_error *err)
+{
+    return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): out of memory");
+}
+
+/* ---- connections and the pool ----------------------------------------- */
+
+static void conn_close(mssql_conn *c)
+{
+    if (c->db)
+        dbclose(c->db);
+    c->db = NULL;
+}
+
+/* Runs SQL without parameters (session settings, schema, rollback) and
+ * drains its results; false if anything failed. */
+static bool exec_plain(mssql_conn *c, const char *sql)
+{
+    memset(&c->diag, 0, sizeof c->diag);
+    if (dbcmd(c->db, sql) == FAIL || dbsqlexec(c->db) == FAIL) {
+        if (!DBDEAD(c->db))
+            dbcancel(c->db);
+        return false;
+    }
+    RETCODE rc;
+    while ((rc = dbresults(c->db)) == SUCCEED)
+        while (dbnextrow(c->db) == REG_ROW)
+            ;
+    if (rc == FAIL && !DBDEAD(c->db))
+        dbcancel(c->db);
+    return rc == NO_MORE_RESULTS && !c->diag.msgno && !c->diag.dberr;
+}
+
+static sm_status conn_open(rm_mssql *s, mssql_conn *c, sm_error *err)
+{
+    memset(&c->diag, 0, sizeof c->diag);
+    LOGINREC *login = dblogin();
+    if (!login)
+        return oom(err);
+    DBSETLUSER(login, s->user);
+    DBSETLPWD(login, s->password);
+    DBSETLDBNAME(login, s->database);
+    DBSETLAPP(login, "smpost-query-api");
+    DBSETLCHARSET(login, "UTF-8"); /* what FreeTDS converts nvarchar to and from */
+    DBSETLVERSION(login, DBVERSION_74);
+    login_diag = &c->diag;
+    c->db = dbopen(login, s->server);
+    login_diag = NULL;
+    dbloginfree(login);
+    /* a refused login (wrong password, database not created yet) is
+     * reported as unavailable too: in a compose start-up it is transient */
+    if (!c->db)
+        return sm_fail(err, SM_ERR_UNAVAILABLE, "read model (mssql) cannot connect to %s: %s",
+                       s->server, diag_text(&c->diag));
+    dbsetuserdata(c->db, (BYTE *)&c->diag);
+    if (!exec_plain(c, session_sql)) {
+        sm_fail(err, SM_ERR_UNAVAILABLE, "read model (mssql) session setup on %s failed: %s",
+                s->server, diag_text(&c->diag));
+        conn_close(c);
+        return SM_ERR_UNAVAILABLE;
+    }
+    return SM_OK;
+}
+
+static mssql_conn *checkout(rm_mssql *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int i;
+    for (;;) {
+        for (i = 0; i < MSSQL_POOL_SIZE && s->busy[i]; i++)
+            ;
+        if (i < MSSQL_POOL_SIZE)
+            break;
+        pthread_cond_wait(&s->freed, &s->lock);
+    }
+    s->busy[i] = true;
+    pthread_mutex_unlock(&s->lock);
+    return &s->conns[i];
+}
+
+static void checkin(rm_mssql *s, mssql_conn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    s->busy[c - s->conns] = false;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- one RPC ------------------------------------------------------------ */
+
+/* Called for each row of each result set that has columns (set 0, 1...). */
+typedef sm_status (*row_fn)(DBPROCESS *db, int set, void *arg, sm_error *err);
+
+static bool rpc_param(DBPROCESS *db, const char *name, int type, int len, const void *value)
+{
+    /* db-lib copies the value at dbrpcsend; it never writes through it */
+    return dbrpcparam(db, name, 0, type, -1, len, (BYTE *)value) == SUCCEED;
+}
+
+static bool send_rpc(DBPROCESS *db, const char *stmt, const mssql_params *p)
+{
+    if (dbrpcinit(db, "sp_executesql", 0) == FAIL)
+        return false;
+    bool ok = rpc_param(db, "@stmt", SYBNTEXT, (int)strlen(stmt), stmt);
+    if (ok && p->n)
+        ok = rpc_param(db, "@params", SYBNTEXT, (int)strlen(p->decl), p->decl);
+    for (size_t i = 0; ok && i < p->n; i++)
+        ok = rpc_param(db, p->items[i].name, p->items[i].type, p->items[i].len,
+                       mssql_param_value(&p->items[i]));
+    if (!ok) {
+        dbrpcinit(db, "", DBRPCRESET);
+        return false;
+    }
+    return dbrpcsend(db) == SUCCEED && dbsqlok(db) == SUCCEED;
+}
+
+/* Reads every result set; stops at the first failure (with XACT_ABORT a
+ * failed statement ends the batch anyway). *st is the row callback's. */
+static bool read_results(DBPROCESS *db, row_fn on_row, void *arg, sm_status *st, sm_error *err)
+{
+    int set = 0;
+    RETCODE rc;
+    while ((rc = dbresults(db)) == SUCCEED) {
+        if (dbnumcols(db) == 0)
+            continue;
+        STATUS row;
+        while ((row = dbnextrow(db)) == REG_ROW)
+            if (on_row && (*st = on_row(db, set, arg, err)) != SM_OK)
+                return false;
+        if (row != NO_MORE_ROWS)
+            return false;
+        set++;
+    }
+    return rc == NO_MORE_RESULTS;
+}
+
+/* Maps the diag of a failed call to a status: a broken connection, a lock
+ * timeout or a deadlock are worth retrying later; anything else is a bug
+ * or a schema problem. */
+static sm_status call_fail(mssql_conn *c, const char *op, sm_error *err)
+{
+    mssql_diag *d = &c->diag;
+    if (c->db && DBDEAD(c->db))
+        d->dead = true;
+    /* Babelfish reports lock timeouts and deadlocks under a generic msgno */
+    bool transient = d->dead || d->msgno == 1205 || d->msgno == 1222 ||
+                     strcasestr(d->server_text, "lock timeout") ||
+                     strcasestr(d->server_text, "deadlock");
+    bool said = d->msgno || d->dberr;
+    return sm_fail(err, transient ? SM_ERR_UNAVAILABLE : SM_ERR_INTERNAL,
+                   "read model (mssql) %s failed: %s%s%s", op, d->dead ? "connection lost" : "",
+                   d->dead && said ? ": " : "", said || !d->dead ? diag_text(d) : "");
+}
+
+/* sp_executesql(prologue + sql, p); on_row sees the rows. */
+static sm_status call(mssql_conn *c, const char *sql, const mssql_params *p, row_fn on_row,
+                      void *arg, const char *op, sm_error *err)
+{
+    memset(&c->diag, 0, sizeof c->diag);
+    char *stmt = mssql_params_statement(p, sql);
+    if (!stmt)
+        return oom(err);
+    bool ok = send_rpc(c->db, stmt, p);
+    free(stmt);
+    sm_status st = SM_OK;
+    if (ok)
+        ok = read_results(c->db, on_row, arg, &st, err);
+    if (ok && !c->diag.msgno && !c->diag.dberr)
+        return SM_OK;
+    if (!DBDEAD(c->db))
+        dbcancel(c->db); /* discard what is left, keeping the session in step */
+    return st ? st : call_fail(c, op, err);
+}
+
+typedef sm_status (*conn_op)(mssql_conn *c, void *arg, sm_error *err);
+
+/* Runs op on a pooled connection, connecting it first if needed. A
+ * connection found dead (server restarted, network cut) is dropped and op
+ * runs once more on a new one; so does an apply that lost a first-insert
+ * race (duplicate key). A server still down fails the reconnect quickly. */
+static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
+{
+    mssql_conn *c = checkout(s);
+    sm_status st = SM_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!c->db && (st = conn_open(s, c, err)) != SM_OK)
+            break;
+        memset(&c->diag, 0, sizeof c->diag);
+        if ((st = op(c, arg, err)) == SM_OK || st == SM_ERR_INVALID)
+            break; /* INVALID: refused before anything was sent */
+        bool dead = c->diag.dead || DBDEAD(c->db);
+        bool race = c->diag.msgno == 2627 || c->diag.msgno == 2601;
+        if (dead) {
+            char q[SM_ERROR_MAX + 8];
+            sm_log(SM_LOG_WARN, "read_model_reconnect", "adapter=mssql server=%s error=%s",
+                   s->server, sm_log_quote(err ? err->message : "", q, sizeof q));
+            conn_close(c);
+        } else if (!exec_plain(c, "IF @@TRANCOUNT > 0 ROLLBACK;")) {
+            conn_close(c); /* XACT_ABORT already rolled back; this is belt and braces */
+        }
+        if (!dead && !race)
+            break;
+    }
+    checkin(s, c);
+    return st;
+}
+
+/* ---- columns -------------------------------------------------------------- */
+
+/* Integers, bits and NULL (0). A failed conversion raises a db-lib error,
+ * which fails the call. */
+static int64_t col_int64(DBPROCESS *db, int col)
+{
+    BYTE *data = dbdata(db, col);
+    DBBIGINT v = 0;
+    if (data)
+        dbconvert(db, dbcoltype(db, col), data, dbdatlen(db, col), SYBINT8, (BYTE *)&v,
+                  sizeof v);
+    return v;
+}
+
+/* nvarchar arrives as UTF-8 bytes (the login's charset), not terminated. */
+static char *col_text(DBPROCESS *db, int col)
+{
+    BYTE *data = dbdata(db, col);
+    DBINT len = data ? dbdatlen(db, col) : 0;
+    char *s = malloc((size_t)len + 1);
+    if (s) {
+        if (len > 0)
+            memcpy(s, data, (size_t)len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+static bool col_uuid(DBPROCESS *db, int col, sm_uuid_str out)
+{
+    BYTE *data = dbdata(db, col);
+    char buf[64];
+    DBINT n = data ? dbconvert(db, dbcoltype(db, col), data, dbdatlen(db, col), SYBCHAR,
+                               (BYTE *)buf, (DBINT)sizeof buf - 1)
+                   : -1;
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return sm_uuid_parse(buf, out); /* upper case on the wire; canonical here */
+}
+
+static sm_status bad_row(const char *what, sm_error *err)
+{
+    return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): bad %s in a result row", what);
+}
+
+/* ---- apply ---------------------------------------------------------------- */
+
+/* The version check and claim (see the file comment), then the event's
+ * change, then the version the post had (or has, after a lost race). */
+#define APPLY_HEAD                                                                        \
+    "SET XACT_ABORT ON;\n"                                                               \
+    "DECLARE @was bigint = -1, @claimed int = 0;\n"                                      \
+    "BEGIN TRAN;\n"                                                                      \
+    "SELECT @was = Version FROM dbo.PostVersion WITH (UPDLOCK, HOLDLOCK) WHERE PostId = @id;\n" \
+    "IF @v = @was + 1\n"                                                                 \
+    "BEGIN\n"                                                                            \
+    "  IF @was < 0\n"                                                                    \
+    "  BEGIN\n"                                                                          \
+    "    INSERT INTO dbo.PostVersion (PostId, Version) VALUES (@id, @v);\n"              \
+    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
+    "  END\n"                                                                            \
+    "  ELSE\n"                                                                           \
+    "  BEGIN\n"                                                                          \
+    "    UPDATE dbo.PostVersion SET Version = @v WHERE PostId = @id AND Version = @was;\n" \
+    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
+    "  END\n"                                                                            \
+    "  IF @claimed = 1\n"                                                                \
+    "  BEGIN\n"
+#define APPLY_TAIL                                                                        \
+    "\n  END\n"                                                                          \
+    "  ELSE\n"                                                                           \
+    "    SELECT @was = Version FROM dbo.PostVersion WHERE PostId = @id;\n"               \
+    "END\n"                                                                              \
+    "COMMIT;\n"                                                                          \
+    "SELECT @was AS Was, @claimed AS Claimed;"
+/* Comment events move the post's version too; Post is written before
+ * Comment in every batch, so appliers lock in the same order. */
+#define TOUCH_POST "UPDATE dbo.Post SET Version = @v WHERE Id = @id;\n"
+
+static const char *const apply_sql[SM_EV_TYPE_COUNT] = {
+    [SM_EV_POST_CREATED] = APPLY_HEAD
+    "INSERT INTO dbo.Post (Id, Author, Message, DatePosted, Likes, Version)"
+    " VALUES (@id, @author, @message, @at, 0, @v);" APPLY_TAIL,
+    [SM_EV_MESSAGE_UPDATED] = APPLY_HEAD
+    "UPDATE dbo.Post SET Message = @message, Version = @v WHERE Id = @id;" APPLY_TAIL,
+    [SM_EV_POST_LIKED] = APPLY_HEAD
+    "UPDATE dbo.Post SET Likes = Likes + 1, Version = @v WHERE Id = @id;" APPLY_TAIL,
+    [SM_EV_COMMENT_ADDED] = APPLY_HEAD TOUCH_POST
+    "INSERT INTO dbo.Comment (CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt)"
+    " VALUES (@cid, @id, @username, @comment, @at, 0, NULL);" APPLY_TAIL,
+    [SM_EV_COMMENT_UPDATED] = APPLY_HEAD TOUCH_POST
+    "UPDATE dbo.Comment SET Comment = @comment, Edited = 1, EditedAt = @at"
+    " WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
+    [SM_EV_COMMENT_REMOVED] = APPLY_HEAD TOUCH_POST
+    "DELETE FROM dbo.Comment WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
+    [SM_EV_POST_REMOVED] = APPLY_HEAD
+    "DELETE FROM dbo.Post WHERE Id = @id;" APPLY_TAIL, /* comments: ON DELETE CASCADE */
+};
+
+static const char *str(const char *s) { return s ? s : ""; }
+
+static void bind_event(mssql_params *p, const sm_event *ev)
+{
+    mssql_params_uuid(p, "@id", ev->aggregate_id);
+    mssql_params_int64(p, "@v", ev->version);
+    switch (ev->type) {
+    case SM_EV_POST_CREATED:
+        mssql_params_text(p, "@author", str(ev->author), 0);
+        mssql_params_text(p, "@message", str(ev->message), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_MESSAGE_UPDATED:
+        mssql_params_text(p, "@message", str(ev->message), 0);
+        break;
+    case SM_EV_COMMENT_ADDED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        mssql_params_text(p, "@username", str(ev->username), 0);
+        mssql_params_text(p, "@comment", str(ev->comment), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_COMMENT_UPDATED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        mssql_params_text(p, "@comment", str(ev->comment), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_COMMENT_REMOVED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        break;
+    default: /* liked, removed: the post id and version say it all */
+        break;
+    }
+}
+
+typedef struct apply_args {
+    const sm_event *ev;
+    int64_t was;  /* the post's version before this event (-1: never seen) */
+    bool claimed; /* this batch moved the version and made the change */
+    bool got;
+} apply_args;
+
+static sm_status read_was(DBPROCESS *db, int set, void *arg, sm_error *err)
+{
+    apply_args *a = arg;
+    a->was = col_int64(db, 1);
+    a->claimed = col_int64(db, 2) == 1;
+    a->got = true;
+    return SM_OK;
+}
+
+static sm_status apply_op(mssql_conn *c, void *arg, sm_error *err)
+{
+    apply_args *a = arg;
+    mssql_params p;
+    mssql_params_init(&p);
+    bind_event(&p, a->ev);
+    if (!mssql_params_ok(&p))
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
+    a->got = false;
+    sm_status st = call(c, apply_sql[a->ev->type], &p, read_was, a, "apply", err);
+    if (!st && !a->got)
+        st = sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): apply returned no version");
+    return st;
+}
+
+static sm_status mssql_apply(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err)
+{
+    if (ev->type <= SM_EV_NONE || ev->type >= SM_EV_TYPE_COUNT)
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
+    apply_args a = {ev, -1, false, false};
+    sm_status st = with_conn(impl, apply_op, &a, err);
+    if (st)
+        return st;
+    if (a.claimed)
+        *outcome = RM_APPLIED;
+    else if (ev->version <= a.was)
+        *outcome = RM_DUPLICATE;
+    else if (ev->version > a.was + 1)
+        *outcome = RM_GAP;
+    else /* the next version, yet not claimed: never report that as applied */
+        return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): %s at version %lld was not "
+                       "applied (post at %lld)", sm_event_type_name(ev->type),
+                       (long long)ev->version, (long long)a.was);
+    return SM_OK;
+}
+
+/* ---- queries -------------------------------------------------------------- */
+
+/* One statement (one snapshot on Babelfish, one statement's view on SQL
+ * Server): the page of posts left-joined to their comments, one row per
+ * comment, or one row for a post without any. Rn numbers a post's rows;
+ * the message and author come only on row 1 so a post with many comments
+ * does not repeat its text. No temp table or table variable: on Babelfish
+ * 4.2 creating one breaks the session's later foreign key checks
+ * (relation "smpost_smpost_dbo.post" does not exist). */
+/* Babelfish types a CASE without ELSE as varchar and turns non-Latin-1 text
+ * into '?': the typed NULL keeps it nvarchar. */
+#define NO_TEXT "CAST(NULL AS nvarchar(max))"
+#define MS(col) "DATEDIFF_BIG(millisecond, CAST('1970-01-01' AS datetime2(3)), " col ")"
+#define PAGE_HEAD                                                                          \
+    "WITH page AS (SELECT p.Id, p.Author, p.Message, p.DatePosted, p.Likes, p.Version"     \
+    " FROM dbo.Post p "
+#define PAGE_TAIL                                                                          \
+    " ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id)"                                 \
+    " OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY),\n"                                 \
+    "r AS (SELECT g.*, c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited,"       \
+    " c.EditedAt, ROW_NUMBER() OVER (PARTITION BY g.Id"                                    \
+    " ORDER BY c.CommentDate, CONVERT(char(36), c.CommentId)) AS Rn"                       \
+    " FROM page g LEFT JOIN dbo.Comment c ON c.PostId = g.Id)\n"                           \
+    "SELECT Id, Rn, CASE WHEN Rn = 1 THEN Author ELSE " NO_TEXT " END,"                    \
+    " CASE WHEN Rn = 1 THEN Message ELSE " NO_TEXT " END, "                                  \
+    MS("DatePosted") ", Likes, Version, CommentId, Username, Comment, " MS("CommentDate")  \
+    ", Edited, " MS("EditedAt") " FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
+
+static const char *const query_sql[] = {
+    [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,
+    [RM_Q_BY_ID] = PAGE_HEAD "WHERE p.Id = @id" PAGE_TAIL,
+    [RM_Q_BY_AUTHOR] = PAGE_HEAD "WHERE p.Author = @author" PAGE_TAIL, /* CI collation */
+    [RM_Q_WITH_COMMENTS] = PAGE_HEAD
+    "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)" PAGE_TAIL,
+    [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes" PAGE_TAIL,
+};
+
+typedef struct query_args {
+    const rm_query *q;
+    rm_post_list *out;
+    size_t start; /* out->len before the call; a retry starts over from here */
+} query_args;
+
+/* Frees the posts a failed attempt added after start. */
+static void truncate_list(rm_post_list *l, size_t start)
+{
+    for (size_t i = start; i < l->len; i++) {
+        rm_post *p = &l->items[i];
+        free(p->author);
+        free(p->message);
+        for (size_t j = 0; j < p->ncomments; j++) {
+            free(p->comments[j].username);
+            free(p->comments[j].comment);
+        }
+        free(p->comments);
+    }
+    l->len = start;
+}
+
+/* Row 1 of a post: the post itself. */
+static sm_status read_post(DBPROCESS *db, query_args *a, sm_error *err)
+{
+    rm_post *p = rm_post_list_push(a->out);
+    if (!p)
+        return oom(err);
+    if (!(p->author = col_text(db, 3)) || !(p->message = col_text(db, 4)))
+        return oom(err);
+    p->date_posted_ms = col_int64(db, 5);
+    p->likes = col_int64(db, 6);
+    p->version = col_int64(db, 7);
+    return col_uuid(db, 1, p->id) ? SM_OK : bad_row("post id", err);
+}
+
+static sm_status read_comment(DBPROCESS *db, rm_post *p, sm_error *err)
+{
+    rm_comment *cm = rm_post_add_comment(p);
+    if (!cm)
+        return oom(err);
+    memcpy(cm->post_id, p->id, sizeof cm->post_id);
+    if (!(cm->username = col_text(db, 9)) || !(cm->comment = col_text(db, 10)))
+        return oom(err);
+    cm->comment_date_ms = col_int64(db, 11);
+    cm->edited = col_int64(db, 12) != 0;
+    cm->edited_at_ms = col_int64(db, 13); /* NULL reads as 0, as the port wants */
+    return col_uuid(db, 8, cm->comment_id) ? SM_OK : bad_row("comment id", err);
+}
+
+static sm_status read_page_row(DBPROCESS *db, int set, void *arg, sm_error *err)
+{
+    query_args *a = arg;
+    sm_status st = SM_OK;
+    if (col_int64(db, 2) == 1)
+        st = read_post(db, a, err);
+    else if (a->out->len == a->start)
+        st = bad_row("comment row before its post", err);
+    if (!st && dbdata(db, 8)) /* CommentId NULL: a post without comments */
+        st = read_comment(db, &a->out->items[a->out->len - 1], err);
+    return st;
+}
+
+static sm_status query_op(mssql_conn *c, void *arg, sm_error *err)
+{
+    query_args *a = arg;
+    const rm_query *q = a->q;
+    truncate_list(a->out, a->start);
+    mssql_params p;
+    mssql_params_init(&p);
+    mssql_params_int64(&p, "@offset", q->offset);
+    mssql_params_int64(&p, "@limit", q->limit);
+    if (q->kind == RM_Q_BY_ID)
+        mssql_params_uuid(&p, "@id", q->id);
+    else if (q->kind == RM_Q_BY_AUTHOR) /* bounded, so IX_Post_Author can be sought */
+        mssql_params_text(&p, "@author", q->author, 4000);
+    else if (q->kind == RM_Q_WITH_LIKES)
+        mssql_params_int64(&p, "@min_likes", q->min_likes);
+    if (!mssql_params_ok(&p))
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
+    sm_status st = call(c, query_sql[q->kind], &p, read_page_row, a, "query", err);
+    if (st)
+        truncate_list(a->out, a->start);
+    return st;
+}
+
+static sm_status mssql_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
+{
+    if ((int)q->kind < 0 || q->kind > RM_Q_WITH_LIKES)
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown query");
+    /* @author is nvarchar(4000); a longer value (UTF-16 never needs more
+     * units than UTF-8 needs bytes) cannot match a 64-unit column */
+    if (q->kind == RM_Q_BY_AUTHOR && strlen(q->author) > 4000)
+        return SM_OK;
+    query_args a = {q, out, out->len};
+    return with_conn(impl, query_op, &a, err);
+}
+
+/* ---- post_version, ping, close, open -------------------------------------- */
+
+typedef struct version_args {
+    const char *post_id;
+    int64_t version;
+} version_args;
+
+static sm_status read_version(DBPROCESS *db, int set, void *arg, sm_error *err)
+{
+    ((version_args *)arg)->version = col_int64(db, 1);
+    return SM_OK;
+}
+
+static sm_status version_op(mssql_conn *c, void *arg, sm_error *err)
+{
+    version_args *a = arg;
+    a->version = -1;
+    mssql_params p;
+    mssql_params_init(&p);
+    mssql_params_uuid(&p, "@id", a->post_id);
+    if (!mssql_params_ok(&p))
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
+    return call(c, "SELECT Version FROM dbo.PostVersion WHERE PostId = @id;", &p, read_version,
+                a, "post version", err);
+}
+
+static sm_status mssql_post_version(void *impl, const char *post_id, int64_t *version,
+                                    sm_error *err)
+{
+    version_args a = {post_id, -1};
+    sm_status st = with_conn(impl, version_op, &a, err);
+    if (!st)
+        *version = a.version;
+    return st;
+}
+
+static sm_status ping_op(mssql_conn *c, void *arg, sm_error *err)
+{
+    mssql_params p;
+    mssql_params_init(&p);
+    return call(c, "SELECT 1;", &p, NULL, NULL, "ping", err);
+}
+
+static sm_status mssql_ping(void *impl, sm_error *err)
+{
+    return with_conn(impl, ping_op, NULL, err);
+}
+
+static void mssql_close(void *impl)
+{
+    rm_mssql *s = impl;
+    for (int i = 0; i < MSSQL_POOL_SIZE; i++)
+        conn_close(&s->conns[i]);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->freed);
+    free(s->user);
+    free(s->password);
+    free(s->database);
+    free(s);
+}
+
+static const rm_ops mssql_ops = {
+    .name = "mssql",
+    .apply = mssql_apply,
+    .query = mssql_query,
+    .post_version = mssql_post_version,
+    .ping = mssql_ping,
+    .close = mssql_close,
+};
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* "host=...;port=...;user=...;password=...;database=..." (the form
+ * babelfish.sh prints): keys in any case, unknown keys ignored, spaces
+ * around keys and values dropped; no quoting, so a value cannot hold ';'. */
+static sm_status parse_conn(rm_mssql *s, const char *conn, sm_error *err)
+{
+    char *copy = strdup(conn), *save = NULL, host[256] = "";
+    long port = 1433;
+    if (!copy)
+        return oom(err);
+    for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        char *key = trim(tok), *val = trim(eq + 1), **dst = NULL;
+        if (!strcasecmp(key, "host"))
+            snprintf(host, sizeof host, "%s", val);
+        else if (!strcasecmp(key, "port"))
+            port = strspn(val, "0123456789") == strlen(val) && *val ? strtol(val, NULL, 10) : -1;
+        else if (!strcasecmp(key, "user"))
+            dst = &s->user;
+        else if (!strcasecmp(key, "password"))
+            dst = &s->password;
+        else if (!strcasecmp(key, "database"))
+            dst = &s->database;
+        if (dst) {
+            free(*dst);
+            *dst = strdup(val);
+        }
+    }
+    free(copy);
+    if (!*host || !s->user || !*s->user || !s->password || !s->database || !*s->database ||
+        port < 1 || port > 65535)
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): the connection string needs "
+                       "host, port (1-65535), user, password and database");
+    snprintf(s->server, sizeof s->server, "%s:%ld", host, port);
+    return SM_OK;
+}
+
 sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
 {
-    (void)conn;
     *out = NULL;
-    return sm_fail(err, SM_ERR_INVALID, "stub");
+    pthread_once(&dblib_once, dblib_init);
+    if (!dblib_ready)
+        return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): db-lib failed to initialise");
+    rm_mssql *s = calloc(1, sizeof *s);
+    if (!s)
+        return oom(err);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->freed, NULL);
+    sm_status st = parse_conn(s, conn, err);
+    /* the first connection applies the schema; the others open on demand */
+    if (!st)
+        st = conn_open(s, &s->conns[0], err);
+    if (!st && !exec_plain(&s->conns[0], sm_sql_read_model_mssql))
+        st = call_fail(&s->conns[0], "schema", err);
+    if (st) {
+        mssql_close(s);
+        return st;
+    }
+    *out = rm_store_new(&mssql_ops, s);
+    if (!*out)
+        return oom(err);
+    sm_log(SM_LOG_INFO, "read_model_open", "adapter=mssql server=%s database=%s user=%s",
+           s->server, s->database, s->user);
+    return SM_OK;
 }

@@ -1,7 +1,8 @@
 /* devbroker.c — smpost-devbroker: a local Kafka for the embedded default.
  *
  * Starts librdkafka's mock cluster (a real Kafka wire-protocol broker that
- * keeps everything in memory), creates the event topic, prints
+ * keeps everything in memory), creates the event topic and its dead-letter
+ * topic "<topic>.DLQ" (1 partition), prints
  *   SMPOST_KAFKA_BOOTSTRAP=127.0.0.1:<port>
  * on stdout, and runs until SIGINT/SIGTERM. Other processes (command-api,
  * query-api, kcat, tests) connect to that address.
@@ -98,7 +99,12 @@ int main(int argc, char **argv)
         rd_kafka_destroy(rk);
         return 1;
     }
+    /* the events, and the query side's dead-letter topic beside them */
+    char dlq[512];
+    snprintf(dlq, sizeof dlq, "%s.DLQ", topic);
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topic, (int)partitions, 1);
+    if (!e)
+        e = rd_kafka_mock_topic_create(mc, dlq, 1, 1);
     if (e) {
         fprintf(stderr, "smpost-devbroker: create topic %s: %s\n", topic, rd_kafka_err2str(e));
         free(shift);

@@ -9,6 +9,7 @@
 #include "http_client.h"
 #include "proc.h"
 
+#include <librdkafka/rdkafka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +223,73 @@ static void test_a_duplicate_delivery_changes_nothing(void **state)
     http_resp_free(&r);
 }
 
+/* Produces raw bytes to a topic of the local broker and waits for the ack. */
+static void produce_raw(const char *topic, const char *key, const char *value)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+    assert_int_equal(rd_kafka_flush(rk, 10000), 0);
+    rd_kafka_destroy(rk);
+}
+
+/* Reads the dead-letter topic from the start; true if a message with this
+ * value and an "error" header is there. */
+static bool dlq_has(const char *value)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", "smpost-test-dlq", errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "SocialMediaPostEvents.DLQ", 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    bool found = false;
+    for (int i = 0; i < 100 && !found; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        rd_kafka_headers_t *h = NULL;
+        const void *ev;
+        size_t el;
+        found = !m->err && m->len == strlen(value) && memcmp(m->payload, value, m->len) == 0 &&
+                rd_kafka_message_headers(m, &h) == 0 &&
+                rd_kafka_header_get_last(h, "error", &ev, &el) == 0;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
+}
+
+static void test_a_poison_message_is_dead_lettered_and_consumption_goes_on(void **state)
+{
+    (void)state;
+    produce_raw("SocialMediaPostEvents", "junk", "this is not an event {");
+    produce_raw("SocialMediaPostEvents", "6f0e1d2c-3b4a-4958-8776-655443322110",
+                "{\"eventId\":\"6f0e1d2c-3b4a-4958-8776-655443322111\",\"type\":\"PostSharedEvent\"}");
+    char id[40];
+    new_post("erin", id);
+    http_resp r;
+    json_t *p = post_at(id, 0, &r); /* the consumer went on past the poison */
+    assert_string_equal(jstr(p, "author"), "erin");
+    http_resp_free(&r);
+    /* the poison may sit on another partition than the post: wait for it */
+    for (int i = 0; i < 100 && query_metric("smpost_events_dead_lettered_total") < 2; i++)
+        sleep_ms(100);
+    assert_true(query_metric("smpost_events_dead_lettered_total") >= 2);
+    assert_true(dlq_has("this is not an event {"));
+}
+
 static void *like_loop(void *arg)
 {
     const char *id = arg;
@@ -313,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_is_visible_through_every_query),
         cmocka_unit_test(test_a_duplicate_delivery_changes_nothing),
+        cmocka_unit_test(test_a_poison_message_is_dead_lettered_and_consumption_goes_on),
         cmocka_unit_test(test_query_api_killed_mid_stream_catches_up_exactly),
         cmocka_unit_test(test_delete_removes_the_post_from_every_query),
         cmocka_unit_test(test_a_wiped_read_model_restored_equals_the_original),

@@ -1,0 +1,107 @@
+/* mssql_params.h — the typed parameters of one sp_executesql call, built
+ * without a server so the binding rules can be unit-tested
+ * (tests/unit/test_mssql_params.c); rm_mssql.c hands them to db-lib's
+ * dbrpcparam() one by one.
+ *
+ * Every value reaches SQL Server as a parameter, never as SQL text. A call
+ * is sp_executesql(@stmt, @params, @p1, @p2, ...): @params is the
+ * declaration built here ("@id uniqueidentifier, @v bigint, ...") from the
+ * same list as the values, so the two cannot disagree.
+ *
+ * How each kind travels (the db-lib type), and why:
+ *   text  SYBNTEXT, UTF-8 in the buffer; FreeTDS converts it to UTF-16 on
+ *         the wire. SYBVARCHAR would go as varchar in the server's code page
+ *         (CP1252): characters outside it fail once the text is over 4000
+ *         bytes, and anything over 8000 bytes is silently cut to 8000; an
+ *         XSYBNVARCHAR is cut at 4000 characters. ntext has neither limit
+ *         and converts implicitly to the declared nvarchar.
+ *   int64 SYBINT8, 8 bytes in host order.
+ *   time  SYBVARCHAR holding "YYYY-MM-DDTHH:MM:SS.mmm" (UTC, no zone),
+ *         declared datetime2(3): the ISO form converts the same whatever
+ *         the session's language or DATEFORMAT, and keeps milliseconds.
+ *   uuid  SYBVARCHAR holding the canonical 36 characters, declared
+ *         nvarchar(36); the statements compare and insert it into
+ *         uniqueidentifier columns, which converts it implicitly (on SQL
+ *         Server the parameter side is converted, so index seeks remain).
+ *         Not declared uniqueidentifier because Babelfish 4.2 then keeps a
+ *         dangling pointer to the converted value: after a `SELECT @x = ...`
+ *         in the batch, @id reads as garbage such as
+ *         480DF902-0A56-0000-0000-000000000000 and the statements after it
+ *         silently match no row. (ntext would not convert to these types.)
+ *
+ * db-lib sends a parameter with datalen 0 as NULL, so an empty string
+ * cannot be sent as such: an empty text is sent as NULL and restored by a
+ * prologue, "SET @name = N'';", that mssql_params_statement() puts before
+ * the statement. The prologue is built from parameter names only.
+ *
+ * A mssql_params is a plain value on the caller's stack; text values are
+ * borrowed and must outlive the call. Not shared between threads. */
+#ifndef MSSQL_PARAMS_H
+#define MSSQL_PARAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSSQL_PARAMS_MAX 10
+#define MSSQL_PARAM_NAME_MAX 32 /* including '@' and NUL */
+#define MSSQL_DECL_MAX 512
+#define MSSQL_TIME_LEN 23       /* "YYYY-MM-DDTHH:MM:SS.mmm" */
+
+typedef enum { MSSQL_P_TEXT, MSSQL_P_INT64, MSSQL_P_TIME, MSSQL_P_UUID } mssql_param_kind;
+
+typedef struct mssql_param {
+    char name[MSSQL_PARAM_NAME_MAX]; /* "@author" */
+    mssql_param_kind kind;
+    int type;          /* db-lib type given to dbrpcparam (SYBNTEXT, SYBINT8, SYBVARCHAR) */
+    bool is_null;      /* sent as SQL NULL (len 0) */
+    int len;           /* bytes sent; 0 for NULL */
+    const char *text;  /* MSSQL_P_TEXT: borrowed UTF-8 */
+    int64_t i64;       /* MSSQL_P_INT64 */
+    char ascii[40];    /* MSSQL_P_TIME, MSSQL_P_UUID: the text sent */
+} mssql_param;
+
+typedef struct mssql_params {
+    mssql_param items[MSSQL_PARAMS_MAX];
+    size_t n;
+    char decl[MSSQL_DECL_MAX];     /* the @params argument */
+    char prologue[MSSQL_DECL_MAX]; /* "SET @x = N'';" for each empty text */
+    bool bad;                      /* a value or name was refused; see why */
+    char why[128];
+} mssql_params;
+
+void mssql_params_init(mssql_params *p);
+
+/* A text parameter declared nvarchar(max) (max_chars 0) or nvarchar(max_chars).
+ * Values written to columns should use nvarchar(max), so that an over-long
+ * value fails on the column instead of being truncated silently by the
+ * parameter's declared size. NULL value: SQL NULL. */
+void mssql_params_text(mssql_params *p, const char *name, const char *utf8, int max_chars);
+
+void mssql_params_int64(mssql_params *p, const char *name, int64_t v);
+
+/* datetime2(3) from UTC milliseconds since the epoch (clamped to
+ * 0001..9999 like sm_time_format); mssql_params_null_time sends NULL. */
+void mssql_params_time(mssql_params *p, const char *name, int64_t ms);
+void mssql_params_null_time(mssql_params *p, const char *name);
+
+/* A UUID for uniqueidentifier columns (declared nvarchar(36), see above);
+ * any form sm_uuid_parse accepts, sent canonical (lower case).
+ * Anything else marks the list bad ("not a UUID"). */
+void mssql_params_uuid(mssql_params *p, const char *name, const char *uuid);
+
+/* False if any add was refused (too many parameters, bad name, bad UUID,
+ * text over INT32_MAX bytes); p->why says which. */
+bool mssql_params_ok(const mssql_params *p);
+
+/* The buffer dbrpcparam should send for item (NULL for SQL NULL). Computed
+ * on demand, so a copied mssql_params stays valid. */
+const void *mssql_param_value(const mssql_param *item);
+
+/* prologue + sql as a new string (caller frees), or NULL on OOM. */
+char *mssql_params_statement(const mssql_params *p, const char *sql);
+
+/* ms as "YYYY-MM-DDTHH:MM:SS.mmm" (UTC, no zone), the datetime2(3) text. */
+void mssql_time_format(int64_t ms, char out[MSSQL_TIME_LEN + 1]);
+
+#endif

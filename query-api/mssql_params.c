@@ -1,5 +1,7 @@
 /* mssql_params.c — see mssql_params.h. Pure string and memory work: no
- * db-lib calls (only its type constants), so the unit test needs no server. */
+ * db-lib calls (only its type constants), so the unit test needs no server.
+ * Three parts: the parameter builders, the read model's T-SQL statements
+ * with the binding of each event and query, and the connection string. */
 #include "mssql_params.h"
 
 #include "sm_time.h"
@@ -13,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* ---- typed parameters ------------------------------------------------------ */
 
 void mssql_params_init(mssql_params *p) { memset(p, 0, sizeof *p); }
 
@@ -175,4 +180,238 @@ char *mssql_params_statement(const mssql_params *p, const char *sql)
     }
     memcpy(out + plen, sql, slen + 1);
     return out;
+}
+
+/* ---- statements ----------------------------------------------------------- */
+
+/* Apply: one batch, one transaction (XACT_ABORT ON: any error rolls it
+ * back). It reads the post's version WITH (UPDLOCK, HOLDLOCK), which on SQL
+ * Server serialises appliers of the same post, then claims the next version
+ * with a compare-and-set (INSERT for a new post, UPDATE ... WHERE Version =
+ * @was otherwise) before touching Post or Comment, and reports the version
+ * it found and whether it claimed. Babelfish accepts those hints but
+ * ignores them, so the claim is what makes it safe there: a concurrent
+ * UPDATE waits for the winner, then matches no row, and the batch re-reads
+ * and reports the winner's version (a duplicate); two first INSERTs collide
+ * on the primary key and the loser fails with Msg 2627 (rm_mssql.c retries
+ * it once and sees the duplicate). Nothing is changed unless claimed. */
+#define APPLY_HEAD                                                                        \
+    "SET XACT_ABORT ON;\n"                                                               \
+    "DECLARE @was bigint = -1, @claimed int = 0;\n"                                      \
+    "BEGIN TRAN;\n"                                                                      \
+    "SELECT @was = Version FROM dbo.PostVersion WITH (UPDLOCK, HOLDLOCK) WHERE PostId = @id;\n" \
+    "IF @v = @was + 1\nBEGIN\n"                                                          \
+    "  IF @was < 0 BEGIN\n"                                                              \
+    "    INSERT INTO dbo.PostVersion (PostId, Version) VALUES (@id, @v);\n"              \
+    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
+    "  END ELSE BEGIN\n"                                                                 \
+    "    UPDATE dbo.PostVersion SET Version = @v WHERE PostId = @id AND Version = @was;\n" \
+    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
+    "  END\n"                                                                            \
+    "  IF @claimed = 1 BEGIN\n"
+#define APPLY_TAIL                                                                        \
+    "\n  END ELSE\n"                                                                     \
+    "    SELECT @was = Version FROM dbo.PostVersion WHERE PostId = @id;\n"               \
+    "END\nCOMMIT;\n"                                                                     \
+    "SELECT @was AS Was, @claimed AS Claimed;"
+/* Comment events move the post's version too; Post is written before
+ * Comment in every batch, so appliers lock in the same order. */
+#define TOUCH_POST "UPDATE dbo.Post SET Version = @v WHERE Id = @id;\n"
+
+static const char *const apply_sql[SM_EV_TYPE_COUNT] = {
+    [SM_EV_POST_CREATED] = APPLY_HEAD
+    "INSERT INTO dbo.Post (Id, Author, Message, DatePosted, Likes, Version)"
+    " VALUES (@id, @author, @message, @at, 0, @v);" APPLY_TAIL,
+    [SM_EV_MESSAGE_UPDATED] = APPLY_HEAD
+    "UPDATE dbo.Post SET Message = @message, Version = @v WHERE Id = @id;" APPLY_TAIL,
+    [SM_EV_POST_LIKED] = APPLY_HEAD
+    "UPDATE dbo.Post SET Likes = Likes + 1, Version = @v WHERE Id = @id;" APPLY_TAIL,
+    [SM_EV_COMMENT_ADDED] = APPLY_HEAD TOUCH_POST
+    "INSERT INTO dbo.Comment (CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt)"
+    " VALUES (@cid, @id, @username, @comment, @at, 0, NULL);" APPLY_TAIL,
+    [SM_EV_COMMENT_UPDATED] = APPLY_HEAD TOUCH_POST
+    "UPDATE dbo.Comment SET Comment = @comment, Edited = 1, EditedAt = @at"
+    " WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
+    [SM_EV_COMMENT_REMOVED] = APPLY_HEAD TOUCH_POST
+    "DELETE FROM dbo.Comment WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
+    [SM_EV_POST_REMOVED] = APPLY_HEAD
+    "DELETE FROM dbo.Post WHERE Id = @id;" APPLY_TAIL, /* comments: ON DELETE CASCADE */
+};
+
+/* Every text is sent, never NULL: an event without one stores ''. */
+static const char *str(const char *s) { return s ? s : ""; }
+
+static void bind_event(mssql_params *p, const sm_event *ev)
+{
+    mssql_params_uuid(p, "@id", ev->aggregate_id);
+    mssql_params_int64(p, "@v", ev->version);
+    switch (ev->type) {
+    case SM_EV_POST_CREATED:
+        mssql_params_text(p, "@author", str(ev->author), 0);
+        mssql_params_text(p, "@message", str(ev->message), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_MESSAGE_UPDATED:
+        mssql_params_text(p, "@message", str(ev->message), 0);
+        break;
+    case SM_EV_COMMENT_ADDED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        mssql_params_text(p, "@username", str(ev->username), 0);
+        mssql_params_text(p, "@comment", str(ev->comment), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_COMMENT_UPDATED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        mssql_params_text(p, "@comment", str(ev->comment), 0);
+        mssql_params_time(p, "@at", ev->at_ms);
+        break;
+    case SM_EV_COMMENT_REMOVED:
+        mssql_params_uuid(p, "@cid", ev->comment_id);
+        break;
+    default: /* liked, removed: the post id and version say it all */
+        break;
+    }
+}
+
+const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
+{
+    if ((int)ev->type <= SM_EV_NONE || (int)ev->type >= SM_EV_TYPE_COUNT)
+        return NULL;
+    bind_event(p, ev);
+    return apply_sql[ev->type];
+}
+
+/* Babelfish types a CASE without ELSE as varchar and turns non-Latin-1 text
+ * into '?': the typed NULL keeps it nvarchar. */
+#define NO_TEXT "CAST(NULL AS nvarchar(max))"
+/* datetime2(3) to UTC milliseconds, exactly */
+#define MS(col) "DATEDIFF_BIG(millisecond, CAST('1970-01-01' AS datetime2(3)), " col ")"
+
+/* Queries: one statement (one snapshot on Babelfish, one statement's view
+ * on SQL Server), so a page and its comments agree: the page of posts
+ * left-joined to their comments, one row per comment or one row for a post
+ * without any. Rn numbers a post's rows; author and message come only on
+ * row 1, so a post with many comments does not repeat its text. Ties break
+ * on the id's text, the port's order: SQL Server sorts uniqueidentifier by
+ * its last bytes first, Babelfish by its bytes. No temp table or table
+ * variable: on Babelfish 4.2 creating one breaks the session's later
+ * foreign key checks (relation "smpost_smpost_dbo.post" does not exist). */
+#define PAGE_HEAD                                                                          \
+    "WITH page AS (SELECT p.Id, p.Author, p.Message, p.DatePosted, p.Likes, p.Version"     \
+    " FROM dbo.Post p "
+#define PAGE_TAIL                                                                          \
+    " ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id)"                                 \
+    " OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY),\n"                                 \
+    "r AS (SELECT g.*, c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited,"       \
+    " c.EditedAt, ROW_NUMBER() OVER (PARTITION BY g.Id"                                    \
+    " ORDER BY c.CommentDate, CONVERT(char(36), c.CommentId)) AS Rn"                       \
+    " FROM page g LEFT JOIN dbo.Comment c ON c.PostId = g.Id)\n"                           \
+    "SELECT Id, Rn, CASE WHEN Rn = 1 THEN Author ELSE " NO_TEXT " END,"                    \
+    " CASE WHEN Rn = 1 THEN Message ELSE " NO_TEXT " END, "                                  \
+    MS("DatePosted") ", Likes, Version, CommentId, Username, Comment, " MS("CommentDate")  \
+    ", Edited, " MS("EditedAt") " FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
+
+static const char *const query_sql[] = {
+    [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,
+    [RM_Q_BY_ID] = PAGE_HEAD "WHERE p.Id = @id" PAGE_TAIL,
+    [RM_Q_BY_AUTHOR] = PAGE_HEAD "WHERE p.Author = @author" PAGE_TAIL, /* CI collation */
+    [RM_Q_WITH_COMMENTS] = PAGE_HEAD
+    "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)" PAGE_TAIL,
+    [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes" PAGE_TAIL,
+};
+
+const char *mssql_query_statement(const rm_query *q, mssql_params *p)
+{
+    if ((int)q->kind < RM_Q_ALL || (int)q->kind > RM_Q_WITH_LIKES)
+        return NULL;
+    mssql_params_int64(p, "@offset", q->offset);
+    mssql_params_int64(p, "@limit", q->limit);
+    if (q->kind == RM_Q_BY_ID)
+        mssql_params_uuid(p, "@id", q->id);
+    else if (q->kind == RM_Q_BY_AUTHOR) /* bounded, so IX_Post_Author can be sought */
+        mssql_params_text(p, "@author", q->author, 4000);
+    else if (q->kind == RM_Q_WITH_LIKES)
+        mssql_params_int64(p, "@min_likes", q->min_likes);
+    return query_sql[q->kind];
+}
+
+const char *mssql_version_statement(const char *post_id, mssql_params *p)
+{
+    mssql_params_uuid(p, "@id", post_id);
+    return "SELECT Version FROM dbo.PostVersion WHERE PostId = @id;";
+}
+
+/* ---- the connection string --------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Copies val into dst (cap bytes); false if it does not fit. */
+static bool set_field(char *dst, size_t cap, const char *val)
+{
+    size_t n = strlen(val);
+    if (n >= cap)
+        return false;
+    memcpy(dst, val, n + 1);
+    return true;
+}
+
+/* One "key=value" pair; false (with why) if the value is unusable. */
+static bool conninfo_pair(mssql_conninfo *ci, char *pair, char *why, size_t why_len)
+{
+    char *eq = strchr(pair, '=');
+    if (!eq)
+        return true; /* not a pair: ignored like an unknown key */
+    *eq = '\0';
+    const char *key = trim(pair);
+    char *val = trim(eq + 1);
+    bool ok = true;
+    if (!strcasecmp(key, "host"))
+        ok = set_field(ci->host, sizeof ci->host, val);
+    else if (!strcasecmp(key, "user"))
+        ok = set_field(ci->user, sizeof ci->user, val);
+    else if (!strcasecmp(key, "password"))
+        ok = set_field(ci->password, sizeof ci->password, val);
+    else if (!strcasecmp(key, "database"))
+        ok = set_field(ci->database, sizeof ci->database, val);
+    else if (!strcasecmp(key, "port")) {
+        bool digits = *val && strspn(val, "0123456789") == strlen(val) && strlen(val) <= 5;
+        ci->port = digits ? atoi(val) : -1;
+    }
+    if (!ok)
+        snprintf(why, why_len, "%s is too long", key);
+    return ok;
+}
+
+bool mssql_conninfo_parse(const char *conn, mssql_conninfo *ci, char *why, size_t why_len)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->port = 1433;
+    char *copy = strdup(conn ? conn : "");
+    if (!copy) {
+        snprintf(why, why_len, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ";", &save); ok && tok; tok = strtok_r(NULL, ";", &save))
+        ok = conninfo_pair(ci, tok, why, why_len);
+    explicit_bzero(copy, strlen(conn ? conn : "")); /* it held the password */
+    free(copy);
+    if (ok && (!*ci->host || !*ci->user || !*ci->password || !*ci->database)) {
+        snprintf(why, why_len, "the connection string needs host, user, password and database");
+        ok = false;
+    }
+    if (ok && (ci->port < 1 || ci->port > 65535)) {
+        snprintf(why, why_len, "port must be a number from 1 to 65535");
+        ok = false;
+    }
+    return ok;
 }

@@ -1,20 +1,21 @@
-/* mssql_params.h — the typed parameters of one sp_executesql call, built
- * without a server so the binding rules can be unit-tested
- * (tests/unit/test_mssql_params.c); rm_mssql.c hands them to db-lib's
- * dbrpcparam() one by one.
+/* mssql_params.h — what the SQL Server read model (rm_mssql.c) sends to the
+ * server, built without one so that it can be unit-tested
+ * (tests/unit/test_mssql_params.c): the T-SQL statement for each event and
+ * query with its typed parameters bound, and the login fields read from the
+ * connection string. rm_mssql.c only carries them over the wire.
  *
  * Every value reaches SQL Server as a parameter, never as SQL text. A call
  * is sp_executesql(@stmt, @params, @p1, @p2, ...): @params is the
- * declaration built here ("@id uniqueidentifier, @v bigint, ...") from the
- * same list as the values, so the two cannot disagree.
+ * declaration built here ("@id nvarchar(36), @v bigint, ...") from the same
+ * list as the values, so the two cannot disagree; @stmt is one of the fixed
+ * statements below, preceded at most by a prologue built from parameter
+ * names.
  *
- * How each kind travels (the db-lib type), and why:
- *   text  SYBNTEXT, UTF-8 in the buffer; FreeTDS converts it to UTF-16 on
- *         the wire. SYBVARCHAR would go as varchar in the server's code page
+ * How each kind of value travels (the db-lib type given to dbrpcparam):
+ *   text  SYBNTEXT, UTF-8 in the buffer; FreeTDS converts it to UTF-16 and
+ *         sends nvarchar(max). SYBVARCHAR would go in the server's code page
  *         (CP1252): characters outside it fail once the text is over 4000
- *         bytes, and anything over 8000 bytes is silently cut to 8000; an
- *         XSYBNVARCHAR is cut at 4000 characters. ntext has neither limit
- *         and converts implicitly to the declared nvarchar.
+ *         bytes, and anything over 8000 bytes is silently cut to 8000.
  *   int64 SYBINT8, 8 bytes in host order.
  *   time  SYBVARCHAR holding "YYYY-MM-DDTHH:MM:SS.mmm" (UTC, no zone),
  *         declared datetime2(3): the ISO form converts the same whatever
@@ -27,17 +28,21 @@
  *         dangling pointer to the converted value: after a `SELECT @x = ...`
  *         in the batch, @id reads as garbage such as
  *         480DF902-0A56-0000-0000-000000000000 and the statements after it
- *         silently match no row. (ntext would not convert to these types.)
+ *         silently match no row.
  *
  * db-lib sends a parameter with datalen 0 as NULL, so an empty string
  * cannot be sent as such: an empty text is sent as NULL and restored by a
  * prologue, "SET @name = N'';", that mssql_params_statement() puts before
- * the statement. The prologue is built from parameter names only.
+ * the statement.
  *
  * A mssql_params is a plain value on the caller's stack; text values are
- * borrowed and must outlive the call. Not shared between threads. */
+ * borrowed and must outlive the call. Nothing here is shared between
+ * threads; the statements are constants. */
 #ifndef MSSQL_PARAMS_H
 #define MSSQL_PARAMS_H
+
+#include "read_model.h"
+#include "sm_event.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +52,8 @@
 #define MSSQL_PARAM_NAME_MAX 32 /* including '@' and NUL */
 #define MSSQL_DECL_MAX 512
 #define MSSQL_TIME_LEN 23       /* "YYYY-MM-DDTHH:MM:SS.mmm" */
+
+/* ---- typed parameters -------------------------------------------------- */
 
 typedef enum { MSSQL_P_TEXT, MSSQL_P_INT64, MSSQL_P_TIME, MSSQL_P_UUID } mssql_param_kind;
 
@@ -72,9 +79,9 @@ typedef struct mssql_params {
 
 void mssql_params_init(mssql_params *p);
 
-/* A text parameter declared nvarchar(max) (max_chars 0) or nvarchar(max_chars).
- * Values written to columns should use nvarchar(max), so that an over-long
- * value fails on the column instead of being truncated silently by the
+/* A text parameter declared nvarchar(max_chars) for 1..4000, else
+ * nvarchar(max). Values written to columns use nvarchar(max), so that an
+ * over-long value fails on the column instead of being cut silently by the
  * parameter's declared size. NULL value: SQL NULL. */
 void mssql_params_text(mssql_params *p, const char *name, const char *utf8, int max_chars);
 
@@ -86,12 +93,12 @@ void mssql_params_time(mssql_params *p, const char *name, int64_t ms);
 void mssql_params_null_time(mssql_params *p, const char *name);
 
 /* A UUID for uniqueidentifier columns (declared nvarchar(36), see above);
- * any form sm_uuid_parse accepts, sent canonical (lower case).
- * Anything else marks the list bad ("not a UUID"). */
+ * any form sm_uuid_parse accepts, sent canonical (lower case). Anything
+ * else marks the list bad ("@id is not a UUID"). */
 void mssql_params_uuid(mssql_params *p, const char *name, const char *uuid);
 
 /* False if any add was refused (too many parameters, bad name, bad UUID,
- * text over INT32_MAX bytes); p->why says which. */
+ * text over INT32_MAX bytes); p->why says which (the first). */
 bool mssql_params_ok(const mssql_params *p);
 
 /* The buffer dbrpcparam should send for item (NULL for SQL NULL). Computed
@@ -103,5 +110,48 @@ char *mssql_params_statement(const mssql_params *p, const char *sql);
 
 /* ms as "YYYY-MM-DDTHH:MM:SS.mmm" (UTC, no zone), the datetime2(3) text. */
 void mssql_time_format(int64_t ms, char out[MSSQL_TIME_LEN + 1]);
+
+/* ---- the read model's statements ---------------------------------------- */
+
+/* The batch that applies ev in one transaction, with ev's values bound
+ * into p (initialised by the caller); NULL for an unknown event type. It
+ * returns one row: Was (bigint, the post's version before: -1 if never
+ * seen) and Claimed (1 if this batch applied ev). Check mssql_params_ok. */
+const char *mssql_apply_statement(const sm_event *ev, mssql_params *p);
+
+/* The page of posts q asks for, with its comments, q's values bound into
+ * p; NULL for an unknown kind. One row per comment, or one row for a post
+ * without any, in page order; the columns are numbered below (db-lib
+ * counts from 1). Author and message are NULL except on a post's row 1. */
+const char *mssql_query_statement(const rm_query *q, mssql_params *p);
+
+enum {
+    MSSQL_COL_ID = 1, MSSQL_COL_ROW, MSSQL_COL_AUTHOR, MSSQL_COL_MESSAGE,
+    MSSQL_COL_DATE_POSTED, MSSQL_COL_LIKES, MSSQL_COL_VERSION, MSSQL_COL_COMMENT_ID,
+    MSSQL_COL_USERNAME, MSSQL_COL_COMMENT, MSSQL_COL_COMMENT_DATE, MSSQL_COL_EDITED,
+    MSSQL_COL_EDITED_AT
+};
+
+/* A post's last applied version: one row (Version) or none. */
+const char *mssql_version_statement(const char *post_id, mssql_params *p);
+
+/* ---- the connection string ---------------------------------------------- */
+
+/* The part of the read model URL after "mssql:", in the form babelfish.sh
+ * prints: "host=127.0.0.1;port=14330;user=u;password=p;database=d". Keys in
+ * any case, unknown keys ignored, blanks around keys and values dropped; no
+ * quoting, so a value cannot hold ';'. Port defaults to 1433. */
+typedef struct mssql_conninfo {
+    char host[256];
+    int port;
+    char user[129];     /* SQL Server names are at most 128 characters */
+    char password[129];
+    char database[129];
+} mssql_conninfo;
+
+/* Fills ci; false if host, user, password or database is missing, a value
+ * is too long or the port is not 1..65535 (why says which; it never quotes
+ * a value). */
+bool mssql_conninfo_parse(const char *conn, mssql_conninfo *ci, char *why, size_t why_len);
 
 #endif

@@ -4,26 +4,17 @@
  * (dbrpcinit/dbrpcparam/dbrpcsend) and the client charset goes in the
  * login record (UTF-8), whereas ct-lib only honours `client charset` from
  * freetds.conf, a file outside the binary, and turns non-ASCII into '?'
- * without it. Every call is one RPC to sp_executesql with typed parameters
- * (mssql_params.c says how each value travels); no user data is ever part
- * of SQL text.
+ * without it. Every statement that carries a value is one RPC to
+ * sp_executesql with typed parameters (mssql_params.c says how each value
+ * travels); only fixed SQL (session settings, the schema, a rollback) goes
+ * as a plain batch, and no user data is ever part of SQL text.
  *
- * Apply: one batch, one transaction (XACT_ABORT ON, so any error rolls it
- * back). It reads the post's version WITH (UPDLOCK, HOLDLOCK), which on SQL
- * Server serialises appliers of the same post, then claims the new version
- * with a compare-and-set (INSERT for a new post, UPDATE ... WHERE Version =
- * @was otherwise) before touching Post or Comment. Babelfish accepts those
- * hints but ignores them (two sessions both get the "lock"), so the claim
- * is what makes it safe there: a concurrent UPDATE waits for the winner and
- * then matches no row, and the batch reports the winner's version
- * (RM_DUPLICATE); two first inserts collide on the primary key, the loser
- * is rolled back and retried once, and sees the duplicate.
- *
- * Queries: one statement returns the page and its comments together, so
- * they agree. Both orders break ties on the id's text: SQL Server sorts
- * uniqueidentifier by its last bytes first, Babelfish by its bytes, and the
- * port's order (like the SQLite adapter) is the canonical text. Times go in
- * as datetime2(3) text and come back as DATEDIFF_BIG milliseconds, exact.
+ * The statements and their parameters live in mssql_params.c, which also
+ * says why they look as they do: one batch and one transaction per event,
+ * its version claimed by compare-and-set (safe on Babelfish, which ignores
+ * the UPDLOCK/HOLDLOCK hints SQL Server honours); one statement per page
+ * of posts with their comments. This file carries them over the wire and
+ * reads the rows back.
  *
  * Threads: a DBPROCESS must not be used by two threads at once, so the
  * store keeps MSSQL_POOL_SIZE of them, opened lazily, and lends one per
@@ -46,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 extern const char sm_sql_read_model_mssql[]; /* sql/read_model.mssql.sql */
 
@@ -66,6 +56,7 @@ typedef struct mssql_diag {
     int msgno;            /* server error (severity > 10), 0 if none */
     int dberr;            /* db-lib error, 0 if none */
     bool dead;            /* the connection broke or timed out */
+    bool timed_out;       /* no reply within MSSQL_QUERY_TIMEOUT_S */
     char server_text[200];
     char dblib_text[200];
 } mssql_diag;
@@ -76,7 +67,7 @@ typedef struct mssql_conn {
 } mssql_conn;
 
 typedef struct rm_mssql {
-    char *user, *password, *database;
+    mssql_conninfo ci;
     char server[300]; /* "host:port", as dbopen() takes it */
     pthread_mutex_t lock;
     pthread_cond_t freed;
@@ -112,10 +103,13 @@ static int on_dblib_error(DBPROCESS *db, int severity, int dberr, int oserr, cha
     if (dberr == SYBETIME || dberr == SYBESEOF || dberr == SYBEREAD || dberr == SYBEWRIT ||
         dberr == SYBEDDNE || (db && DBDEAD(db)))
         d->dead = true;
+    if (dberr == SYBETIME)
+        d->timed_out = true;
     if (dberr != SYBESMSG && !d->dberr) { /* SYBESMSG only says "see the server message" */
+        bool os = oserr > 0 && ostext && *ostext;
         d->dberr = dberr;
         snprintf(d->dblib_text, sizeof d->dblib_text, "%s%s%s", text ? text : "db-lib error",
-                 ostext && *ostext ? ": " : "", ostext && *ostext ? ostext : "");
+                 os ? ": " : "", os ? ostext : "");
     }
     return INT_CANCEL; /* fail the db-lib call; never exit the process */
 }
@@ -192,9 +186,9 @@ static sm_status conn_open(rm_mssql *s, mssql_conn *c, sm_error *err)
     LOGINREC *login = dblogin();
     if (!login)
         return oom(err);
-    DBSETLUSER(login, s->user);
-    DBSETLPWD(login, s->password);
-    DBSETLDBNAME(login, s->database);
+    DBSETLUSER(login, s->ci.user);
+    DBSETLPWD(login, s->ci.password);
+    DBSETLDBNAME(login, s->ci.database);
     DBSETLAPP(login, "smpost-query-api");
     DBSETLCHARSET(login, "UTF-8"); /* what FreeTDS converts nvarchar to and from */
     DBSETLVERSION(login, DBVERSION_74);
@@ -290,17 +284,19 @@ static bool read_results(DBPROCESS *db, row_fn on_row, void *arg, sm_status *st,
 }
 
 /* Maps the diag of a failed call to a status: a broken connection, a lock
- * timeout or a deadlock are worth retrying later; anything else is a bug
- * or a schema problem. */
+ * timeout, a deadlock, or another process creating the schema at the same
+ * moment (Msg 2714) are worth retrying later; anything else is a bug or a
+ * schema problem. */
 static sm_status call_fail(mssql_conn *c, const char *op, sm_error *err)
 {
     mssql_diag *d = &c->diag;
     if (c->db && DBDEAD(c->db))
         d->dead = true;
-    /* Babelfish reports lock timeouts and deadlocks under a generic msgno */
-    bool transient = d->dead || d->msgno == 1205 || d->msgno == 1222 ||
+    /* Babelfish reports these under a generic msgno, hence the texts */
+    bool transient = d->dead || d->msgno == 1205 || d->msgno == 1222 || d->msgno == 2714 ||
                      strcasestr(d->server_text, "lock timeout") ||
-                     strcasestr(d->server_text, "deadlock");
+                     strcasestr(d->server_text, "deadlock") ||
+                     strcasestr(d->server_text, "already exists");
     bool said = d->msgno || d->dberr;
     return sm_fail(err, transient ? SM_ERR_UNAVAILABLE : SM_ERR_INTERNAL,
                    "read model (mssql) %s failed: %s%s%s", op, d->dead ? "connection lost" : "",
@@ -332,7 +328,9 @@ typedef sm_status (*conn_op)(mssql_conn *c, void *arg, sm_error *err);
 /* Runs op on a pooled connection, connecting it first if needed. A
  * connection found dead (server restarted, network cut) is dropped and op
  * runs once more on a new one; so does an apply that lost a first-insert
- * race (duplicate key). A server still down fails the reconnect quickly. */
+ * race (duplicate key). A server still down fails the reconnect quickly;
+ * after a timeout there is no second try, so a hung server costs one
+ * MSSQL_QUERY_TIMEOUT_S, not two. */
 static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
 {
     mssql_conn *c = checkout(s);
@@ -343,7 +341,7 @@ static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
         memset(&c->diag, 0, sizeof c->diag);
         if ((st = op(c, arg, err)) == SM_OK || st == SM_ERR_INVALID)
             break; /* INVALID: refused before anything was sent */
-        bool dead = c->diag.dead || DBDEAD(c->db);
+        bool dead = c->diag.dead || DBDEAD(c->db), slow = c->diag.timed_out;
         bool race = c->diag.msgno == 2627 || c->diag.msgno == 2601;
         if (dead) {
             char q[SM_ERROR_MAX + 8];
@@ -353,7 +351,7 @@ static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
         } else if (!exec_plain(c, "IF @@TRANCOUNT > 0 ROLLBACK;")) {
             conn_close(c); /* XACT_ABORT already rolled back; this is belt and braces */
         }
-        if (!dead && !race)
+        if (slow || (!dead && !race))
             break;
     }
     checkin(s, c);
@@ -408,92 +406,6 @@ static sm_status bad_row(const char *what, sm_error *err)
 
 /* ---- apply ---------------------------------------------------------------- */
 
-/* The version check and claim (see the file comment), then the event's
- * change, then the version the post had (or has, after a lost race). */
-#define APPLY_HEAD                                                                        \
-    "SET XACT_ABORT ON;\n"                                                               \
-    "DECLARE @was bigint = -1, @claimed int = 0;\n"                                      \
-    "BEGIN TRAN;\n"                                                                      \
-    "SELECT @was = Version FROM dbo.PostVersion WITH (UPDLOCK, HOLDLOCK) WHERE PostId = @id;\n" \
-    "IF @v = @was + 1\n"                                                                 \
-    "BEGIN\n"                                                                            \
-    "  IF @was < 0\n"                                                                    \
-    "  BEGIN\n"                                                                          \
-    "    INSERT INTO dbo.PostVersion (PostId, Version) VALUES (@id, @v);\n"              \
-    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
-    "  END\n"                                                                            \
-    "  ELSE\n"                                                                           \
-    "  BEGIN\n"                                                                          \
-    "    UPDATE dbo.PostVersion SET Version = @v WHERE PostId = @id AND Version = @was;\n" \
-    "    SET @claimed = @@ROWCOUNT;\n"                                                   \
-    "  END\n"                                                                            \
-    "  IF @claimed = 1\n"                                                                \
-    "  BEGIN\n"
-#define APPLY_TAIL                                                                        \
-    "\n  END\n"                                                                          \
-    "  ELSE\n"                                                                           \
-    "    SELECT @was = Version FROM dbo.PostVersion WHERE PostId = @id;\n"               \
-    "END\n"                                                                              \
-    "COMMIT;\n"                                                                          \
-    "SELECT @was AS Was, @claimed AS Claimed;"
-/* Comment events move the post's version too; Post is written before
- * Comment in every batch, so appliers lock in the same order. */
-#define TOUCH_POST "UPDATE dbo.Post SET Version = @v WHERE Id = @id;\n"
-
-static const char *const apply_sql[SM_EV_TYPE_COUNT] = {
-    [SM_EV_POST_CREATED] = APPLY_HEAD
-    "INSERT INTO dbo.Post (Id, Author, Message, DatePosted, Likes, Version)"
-    " VALUES (@id, @author, @message, @at, 0, @v);" APPLY_TAIL,
-    [SM_EV_MESSAGE_UPDATED] = APPLY_HEAD
-    "UPDATE dbo.Post SET Message = @message, Version = @v WHERE Id = @id;" APPLY_TAIL,
-    [SM_EV_POST_LIKED] = APPLY_HEAD
-    "UPDATE dbo.Post SET Likes = Likes + 1, Version = @v WHERE Id = @id;" APPLY_TAIL,
-    [SM_EV_COMMENT_ADDED] = APPLY_HEAD TOUCH_POST
-    "INSERT INTO dbo.Comment (CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt)"
-    " VALUES (@cid, @id, @username, @comment, @at, 0, NULL);" APPLY_TAIL,
-    [SM_EV_COMMENT_UPDATED] = APPLY_HEAD TOUCH_POST
-    "UPDATE dbo.Comment SET Comment = @comment, Edited = 1, EditedAt = @at"
-    " WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
-    [SM_EV_COMMENT_REMOVED] = APPLY_HEAD TOUCH_POST
-    "DELETE FROM dbo.Comment WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
-    [SM_EV_POST_REMOVED] = APPLY_HEAD
-    "DELETE FROM dbo.Post WHERE Id = @id;" APPLY_TAIL, /* comments: ON DELETE CASCADE */
-};
-
-static const char *str(const char *s) { return s ? s : ""; }
-
-static void bind_event(mssql_params *p, const sm_event *ev)
-{
-    mssql_params_uuid(p, "@id", ev->aggregate_id);
-    mssql_params_int64(p, "@v", ev->version);
-    switch (ev->type) {
-    case SM_EV_POST_CREATED:
-        mssql_params_text(p, "@author", str(ev->author), 0);
-        mssql_params_text(p, "@message", str(ev->message), 0);
-        mssql_params_time(p, "@at", ev->at_ms);
-        break;
-    case SM_EV_MESSAGE_UPDATED:
-        mssql_params_text(p, "@message", str(ev->message), 0);
-        break;
-    case SM_EV_COMMENT_ADDED:
-        mssql_params_uuid(p, "@cid", ev->comment_id);
-        mssql_params_text(p, "@username", str(ev->username), 0);
-        mssql_params_text(p, "@comment", str(ev->comment), 0);
-        mssql_params_time(p, "@at", ev->at_ms);
-        break;
-    case SM_EV_COMMENT_UPDATED:
-        mssql_params_uuid(p, "@cid", ev->comment_id);
-        mssql_params_text(p, "@comment", str(ev->comment), 0);
-        mssql_params_time(p, "@at", ev->at_ms);
-        break;
-    case SM_EV_COMMENT_REMOVED:
-        mssql_params_uuid(p, "@cid", ev->comment_id);
-        break;
-    default: /* liked, removed: the post id and version say it all */
-        break;
-    }
-}
-
 typedef struct apply_args {
     const sm_event *ev;
     int64_t was;  /* the post's version before this event (-1: never seen) */
@@ -515,11 +427,13 @@ static sm_status apply_op(mssql_conn *c, void *arg, sm_error *err)
     apply_args *a = arg;
     mssql_params p;
     mssql_params_init(&p);
-    bind_event(&p, a->ev);
+    const char *sql = mssql_apply_statement(a->ev, &p);
+    if (!sql)
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
     if (!mssql_params_ok(&p))
         return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
     a->got = false;
-    sm_status st = call(c, apply_sql[a->ev->type], &p, read_was, a, "apply", err);
+    sm_status st = call(c, sql, &p, read_was, a, "apply", err);
     if (!st && !a->got)
         st = sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): apply returned no version");
     return st;
@@ -527,8 +441,6 @@ static sm_status apply_op(mssql_conn *c, void *arg, sm_error *err)
 
 static sm_status mssql_apply(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err)
 {
-    if (ev->type <= SM_EV_NONE || ev->type >= SM_EV_TYPE_COUNT)
-        return sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
     apply_args a = {ev, -1, false, false};
     sm_status st = with_conn(impl, apply_op, &a, err);
     if (st)
@@ -547,41 +459,6 @@ static sm_status mssql_apply(void *impl, const sm_event *ev, rm_outcome *outcome
 }
 
 /* ---- queries -------------------------------------------------------------- */
-
-/* One statement (one snapshot on Babelfish, one statement's view on SQL
- * Server): the page of posts left-joined to their comments, one row per
- * comment, or one row for a post without any. Rn numbers a post's rows;
- * the message and author come only on row 1 so a post with many comments
- * does not repeat its text. No temp table or table variable: on Babelfish
- * 4.2 creating one breaks the session's later foreign key checks
- * (relation "smpost_smpost_dbo.post" does not exist). */
-/* Babelfish types a CASE without ELSE as varchar and turns non-Latin-1 text
- * into '?': the typed NULL keeps it nvarchar. */
-#define NO_TEXT "CAST(NULL AS nvarchar(max))"
-#define MS(col) "DATEDIFF_BIG(millisecond, CAST('1970-01-01' AS datetime2(3)), " col ")"
-#define PAGE_HEAD                                                                          \
-    "WITH page AS (SELECT p.Id, p.Author, p.Message, p.DatePosted, p.Likes, p.Version"     \
-    " FROM dbo.Post p "
-#define PAGE_TAIL                                                                          \
-    " ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id)"                                 \
-    " OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY),\n"                                 \
-    "r AS (SELECT g.*, c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited,"       \
-    " c.EditedAt, ROW_NUMBER() OVER (PARTITION BY g.Id"                                    \
-    " ORDER BY c.CommentDate, CONVERT(char(36), c.CommentId)) AS Rn"                       \
-    " FROM page g LEFT JOIN dbo.Comment c ON c.PostId = g.Id)\n"                           \
-    "SELECT Id, Rn, CASE WHEN Rn = 1 THEN Author ELSE " NO_TEXT " END,"                    \
-    " CASE WHEN Rn = 1 THEN Message ELSE " NO_TEXT " END, "                                  \
-    MS("DatePosted") ", Likes, Version, CommentId, Username, Comment, " MS("CommentDate")  \
-    ", Edited, " MS("EditedAt") " FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
-
-static const char *const query_sql[] = {
-    [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,
-    [RM_Q_BY_ID] = PAGE_HEAD "WHERE p.Id = @id" PAGE_TAIL,
-    [RM_Q_BY_AUTHOR] = PAGE_HEAD "WHERE p.Author = @author" PAGE_TAIL, /* CI collation */
-    [RM_Q_WITH_COMMENTS] = PAGE_HEAD
-    "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)" PAGE_TAIL,
-    [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes" PAGE_TAIL,
-};
 
 typedef struct query_args {
     const rm_query *q;
@@ -611,12 +488,13 @@ static sm_status read_post(DBPROCESS *db, query_args *a, sm_error *err)
     rm_post *p = rm_post_list_push(a->out);
     if (!p)
         return oom(err);
-    if (!(p->author = col_text(db, 3)) || !(p->message = col_text(db, 4)))
+    if (!(p->author = col_text(db, MSSQL_COL_AUTHOR)) ||
+        !(p->message = col_text(db, MSSQL_COL_MESSAGE)))
         return oom(err);
-    p->date_posted_ms = col_int64(db, 5);
-    p->likes = col_int64(db, 6);
-    p->version = col_int64(db, 7);
-    return col_uuid(db, 1, p->id) ? SM_OK : bad_row("post id", err);
+    p->date_posted_ms = col_int64(db, MSSQL_COL_DATE_POSTED);
+    p->likes = col_int64(db, MSSQL_COL_LIKES);
+    p->version = col_int64(db, MSSQL_COL_VERSION);
+    return col_uuid(db, MSSQL_COL_ID, p->id) ? SM_OK : bad_row("post id", err);
 }
 
 static sm_status read_comment(DBPROCESS *db, rm_post *p, sm_error *err)
@@ -625,23 +503,24 @@ static sm_status read_comment(DBPROCESS *db, rm_post *p, sm_error *err)
     if (!cm)
         return oom(err);
     memcpy(cm->post_id, p->id, sizeof cm->post_id);
-    if (!(cm->username = col_text(db, 9)) || !(cm->comment = col_text(db, 10)))
+    if (!(cm->username = col_text(db, MSSQL_COL_USERNAME)) ||
+        !(cm->comment = col_text(db, MSSQL_COL_COMMENT)))
         return oom(err);
-    cm->comment_date_ms = col_int64(db, 11);
-    cm->edited = col_int64(db, 12) != 0;
-    cm->edited_at_ms = col_int64(db, 13); /* NULL reads as 0, as the port wants */
-    return col_uuid(db, 8, cm->comment_id) ? SM_OK : bad_row("comment id", err);
+    cm->comment_date_ms = col_int64(db, MSSQL_COL_COMMENT_DATE);
+    cm->edited = col_int64(db, MSSQL_COL_EDITED) != 0;
+    cm->edited_at_ms = col_int64(db, MSSQL_COL_EDITED_AT); /* NULL reads as 0, as wanted */
+    return col_uuid(db, MSSQL_COL_COMMENT_ID, cm->comment_id) ? SM_OK : bad_row("comment id", err);
 }
 
 static sm_status read_page_row(DBPROCESS *db, int set, void *arg, sm_error *err)
 {
     query_args *a = arg;
     sm_status st = SM_OK;
-    if (col_int64(db, 2) == 1)
+    if (col_int64(db, MSSQL_COL_ROW) == 1)
         st = read_post(db, a, err);
     else if (a->out->len == a->start)
         st = bad_row("comment row before its post", err);
-    if (!st && dbdata(db, 8)) /* CommentId NULL: a post without comments */
+    if (!st && dbdata(db, MSSQL_COL_COMMENT_ID)) /* NULL: a post without comments */
         st = read_comment(db, &a->out->items[a->out->len - 1], err);
     return st;
 }
@@ -653,17 +532,12 @@ static sm_status query_op(mssql_conn *c, void *arg, sm_error *err)
     truncate_list(a->out, a->start);
     mssql_params p;
     mssql_params_init(&p);
-    mssql_params_int64(&p, "@offset", q->offset);
-    mssql_params_int64(&p, "@limit", q->limit);
-    if (q->kind == RM_Q_BY_ID)
-        mssql_params_uuid(&p, "@id", q->id);
-    else if (q->kind == RM_Q_BY_AUTHOR) /* bounded, so IX_Post_Author can be sought */
-        mssql_params_text(&p, "@author", q->author, 4000);
-    else if (q->kind == RM_Q_WITH_LIKES)
-        mssql_params_int64(&p, "@min_likes", q->min_likes);
+    const char *sql = mssql_query_statement(q, &p);
+    if (!sql)
+        return sm_fail(err, SM_ERR_INVALID, "read model: unknown query");
     if (!mssql_params_ok(&p))
         return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
-    sm_status st = call(c, query_sql[q->kind], &p, read_page_row, a, "query", err);
+    sm_status st = call(c, sql, &p, read_page_row, a, "query", err);
     if (st)
         truncate_list(a->out, a->start);
     return st;
@@ -671,8 +545,6 @@ static sm_status query_op(mssql_conn *c, void *arg, sm_error *err)
 
 static sm_status mssql_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
 {
-    if ((int)q->kind < 0 || q->kind > RM_Q_WITH_LIKES)
-        return sm_fail(err, SM_ERR_INVALID, "read model: unknown query");
     /* @author is nvarchar(4000); a longer value (UTF-16 never needs more
      * units than UTF-8 needs bytes) cannot match a 64-unit column */
     if (q->kind == RM_Q_BY_AUTHOR && strlen(q->author) > 4000)
@@ -700,11 +572,10 @@ static sm_status version_op(mssql_conn *c, void *arg, sm_error *err)
     a->version = -1;
     mssql_params p;
     mssql_params_init(&p);
-    mssql_params_uuid(&p, "@id", a->post_id);
+    const char *sql = mssql_version_statement(a->post_id, &p);
     if (!mssql_params_ok(&p))
         return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
-    return call(c, "SELECT Version FROM dbo.PostVersion WHERE PostId = @id;", &p, read_version,
-                a, "post version", err);
+    return call(c, sql, &p, read_version, a, "post version", err);
 }
 
 static sm_status mssql_post_version(void *impl, const char *post_id, int64_t *version,
@@ -736,9 +607,7 @@ static void mssql_close(void *impl)
         conn_close(&s->conns[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
-    free(s->user);
-    free(s->password);
-    free(s->database);
+    explicit_bzero(s->ci.password, sizeof s->ci.password);
     free(s);
 }
 
@@ -751,53 +620,20 @@ static const rm_ops mssql_ops = {
     .close = mssql_close,
 };
 
-static char *trim(char *s)
+/* The schema batch is idempotent, but two processes creating the tables at
+ * the same moment make the loser fail with a duplicate (Msg 2714 on SQL
+ * Server; 2627 or 219 from Babelfish's catalog); run again, it finds them. */
+static sm_status apply_schema(mssql_conn *c, sm_error *err)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* "host=...;port=...;user=...;password=...;database=..." (the form
- * babelfish.sh prints): keys in any case, unknown keys ignored, spaces
- * around keys and values dropped; no quoting, so a value cannot hold ';'. */
-static sm_status parse_conn(rm_mssql *s, const char *conn, sm_error *err)
-{
-    char *copy = strdup(conn), *save = NULL, host[256] = "";
-    long port = 1433;
-    if (!copy)
-        return oom(err);
-    for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        char *key = trim(tok), *val = trim(eq + 1), **dst = NULL;
-        if (!strcasecmp(key, "host"))
-            snprintf(host, sizeof host, "%s", val);
-        else if (!strcasecmp(key, "port"))
-            port = strspn(val, "0123456789") == strlen(val) && *val ? strtol(val, NULL, 10) : -1;
-        else if (!strcasecmp(key, "user"))
-            dst = &s->user;
-        else if (!strcasecmp(key, "password"))
-            dst = &s->password;
-        else if (!strcasecmp(key, "database"))
-            dst = &s->database;
-        if (dst) {
-            free(*dst);
-            *dst = strdup(val);
-        }
+    for (int attempt = 1;; attempt++) {
+        if (exec_plain(c, sm_sql_read_model_mssql))
+            return SM_OK;
+        int no = c->diag.msgno;
+        bool duplicate = no == 2714 || no == 2627 || no == 219;
+        if (c->diag.dead || !duplicate || attempt == 3)
+            return call_fail(c, "schema", err);
+        exec_plain(c, "IF @@TRANCOUNT > 0 ROLLBACK;");
     }
-    free(copy);
-    if (!*host || !s->user || !*s->user || !s->password || !s->database || !*s->database ||
-        port < 1 || port > 65535)
-        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): the connection string needs "
-                       "host, port (1-65535), user, password and database");
-    snprintf(s->server, sizeof s->server, "%s:%ld", host, port);
-    return SM_OK;
 }
 
 sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
@@ -811,12 +647,17 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
         return oom(err);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
-    sm_status st = parse_conn(s, conn, err);
+    char why[128];
+    sm_status st = SM_OK;
+    if (!mssql_conninfo_parse(conn, &s->ci, why, sizeof why))
+        st = sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", why);
+    else
+        snprintf(s->server, sizeof s->server, "%s:%d", s->ci.host, s->ci.port);
     /* the first connection applies the schema; the others open on demand */
     if (!st)
         st = conn_open(s, &s->conns[0], err);
-    if (!st && !exec_plain(&s->conns[0], sm_sql_read_model_mssql))
-        st = call_fail(&s->conns[0], "schema", err);
+    if (!st)
+        st = apply_schema(&s->conns[0], err);
     if (st) {
         mssql_close(s);
         return st;
@@ -825,6 +666,6 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
     if (!*out)
         return oom(err);
     sm_log(SM_LOG_INFO, "read_model_open", "adapter=mssql server=%s database=%s user=%s",
-           s->server, s->database, s->user);
+           s->server, s->ci.database, s->ci.user);
     return SM_OK;
 }

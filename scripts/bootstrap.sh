@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git curl ca-certificates
   libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
   librdkafka-dev libcmocka-dev freetds-dev
-  sqlite3 kcat valgrind
+  sqlite3 kcat valgrind python3
 )
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.

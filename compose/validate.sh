@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# Validates the compose stack without a Docker engine (CI runs this):
+#   1. docker-compose (Debian's 1.29; installed with apt-get if missing)
+#      parses and interpolates compose/docker-compose.yml: `config -q`.
+#      Without compose/.env, a temporary copy of compose/.env.example is used
+#      and removed afterwards. `docker compose` (v2) is run too if present.
+#   2. Structural checks of the compose file: no top-level `version:`, no
+#      container_name, ports only on the two APIs, a health check on every
+#      long-running service, depends_on with conditions, pinned images,
+#      named volumes, no literal passwords, .env.example complete.
+#   3. hadolint-style static checks of compose/Dockerfile* (hadolint is not
+#      packaged for Debian): pinned base images, non-root USER in every final
+#      stage, apt-get install -y --no-install-recommends with the apt lists
+#      removed in the same RUN, no ADD of URLs, no secrets in ENV/ARG, JSON
+#      CMD/ENTRYPOINT, no sudo/apt/upgrade, pipefail for pipes. A built-in bad
+#      Dockerfile must fail these checks, so the checker cannot rot into
+#      passing everything.
+# Prints each check; exits non-zero if any fails.
+#
+#   bash compose/validate.sh            # from anywhere
+#   bash compose/validate.sh FILE...    # check these Dockerfiles instead
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+compose_file="$here/docker-compose.yml"
+cd "$root"
+
+fail=0
+say() { printf '%s\n' "$*"; }
+
+# ---- 1. docker-compose config ---------------------------------------------
+if ! command -v docker-compose >/dev/null 2>&1; then
+  say "== installing docker-compose (apt-get)"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo="sudo"
+    else
+      say "FAIL docker-compose is missing and this is not root (no sudo)" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
+command -v python3 >/dev/null 2>&1 || { say "FAIL python3 is missing" >&2; exit 1; }
+python3 -c 'import yaml' 2>/dev/null || { say "FAIL python3-yaml is missing" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+made_env=""
+cleanup() {
+  if [ -n "$made_env" ]; then rm -f "$here/.env"; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+if [ ! -e "$here/.env" ]; then
+  cp "$here/.env.example" "$here/.env"
+  made_env=1
+  say "== no compose/.env: using a temporary copy of compose/.env.example"
+fi
+
+say "== $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
+if docker-compose -f "$compose_file" config -q; then
+  say "ok   docker-compose -f compose/docker-compose.yml config -q"
+else
+  say "FAIL docker-compose -f compose/docker-compose.yml config -q"
+  fail=1
+fi
+docker-compose -f "$compose_file" config >"$tmp/merged.yml" 2>"$tmp/merged.err" || true
+say "     services: $(docker-compose -f "$compose_file" config --services 2>/dev/null | tr '\n' ' ')"
+say "     volumes:  $(docker-compose -f "$compose_file" config --volumes 2>/dev/null | tr '\n' ' ')"
+
+if docker compose version >/dev/null 2>&1; then
+  if docker compose -f "$compose_file" config -q; then
+    say "ok   docker compose (v2) config -q"
+  else
+    say "FAIL docker compose (v2) config -q"
+    fail=1
+  fi
+else
+  say "skip docker compose (v2) is not installed here"
+fi
+
+# ---- 2 and 3: structural and Dockerfile checks (Python) -------------------
+if [ "$#" -gt 0 ]; then
+  dockerfiles=("$@")
+else
+  dockerfiles=()
+  for f in "$here"/Dockerfile* "$here"/*.Dockerfile; do
+    case "$f" in *.dockerignore) continue ;; esac
+    [ -f "$f" ] && dockerfiles+=("$f")
+  done
+fi
+
+python3 - "$compose_file" "$tmp/merged.yml" "$here/.env.example" "$root/.gitignore" \
+  "${dockerfiles[@]}" <<'PY' || fail=1
+import os
+import re
+import sys
+
+import yaml
+
+compose_path, merged_path, env_example, gitignore = sys.argv[1:5]
+dockerfiles = sys.argv[5:]
+failures = 0
+
+
+def ok(msg):
+    print("ok   " + msg)
+
+
+def bad(msg):
+    global failures
+    failures += 1
+    print("FAIL " + msg)
+
+
+def check(cond, msg, detail=""):
+    if cond:
+        ok(msg)
+    else:
+        bad(msg + (": " + detail if detail else ""))
+
+
+def image_pinned(ref):
+    """name:tag (tag not latest) or name@sha256:..."""
+    if "@sha256:" in ref:
+        return True
+    last = ref.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return False
+    return last.split(":", 1)[1] not in ("", "latest")
+
+
+# ---- compose ----------------------------------------------------------------
+print("== compose file structure")
+with open(compose_path) as f:
+    raw = yaml.safe_load(f)
+try:
+    with open(merged_path) as f:
+        merged = yaml.safe_load(f) or {}
+except Exception:
+    merged = {}
+
+check("version" not in raw, "no top-level version: key (Compose Specification)")
+services = raw.get("services") or {}
+msvc = (merged.get("services") or {}) if merged else services
+check(bool(services), "services are defined")
+
+apis = {"command-api", "query-api"}
+check(apis <= set(services), "command-api and query-api are services")
+for name in ("kafka", "kafka-init", "mongo", "mssql", "mssql-init"):
+    check(name in services, "service %s exists" % name)
+
+check(all("container_name" not in s for s in services.values()),
+      "no container_name (the APIs can be scaled)")
+with_ports = sorted(n for n, s in services.items() if s.get("ports"))
+check(set(with_ports) == apis, "only the APIs publish ports", "published: %s" % with_ports)
+
+one_shot = {n for n, s in services.items() if str(s.get("restart", "")) == "no"}
+for n, s in sorted(services.items()):
+    if n in one_shot:
+        continue
+    hc = s.get("healthcheck") or {}
+    check(bool(hc.get("test")) and not hc.get("disable"), "%s has a health check" % n)
+
+completed_needed = set(one_shot)
+for n, s in sorted(services.items()):
+    deps = s.get("depends_on") or {}
+    if isinstance(deps, list):
+        bad("%s: depends_on is a list (no conditions)" % n)
+        continue
+    for d, spec in deps.items():
+        cond = (spec or {}).get("condition")
+        if d in one_shot:
+            check(cond == "service_completed_successfully",
+                  "%s waits for %s to complete successfully" % (n, d))
+            completed_needed.discard(d)
+        else:
+            check(cond == "service_healthy", "%s waits for %s to be healthy" % (n, d))
+            check(bool((services.get(d) or {}).get("healthcheck")),
+                  "%s (a dependency of %s) has a health check" % (d, n))
+check(not completed_needed, "every one-shot service is awaited by another service",
+      ", ".join(sorted(completed_needed)))
+
+for n, s in sorted(msvc.items()):
+    if "build" in s:
+        continue
+    img = s.get("image", "")
+    check(image_pinned(img), "%s image %s is pinned to a tag other than latest" % (n, img))
+
+for n, s in sorted(services.items()):
+    b = s.get("build")
+    if b:
+        check(isinstance(b, dict) and b.get("context") == ".." and b.get("target"),
+              "%s builds from the repository root (context: ..) with a target" % n)
+
+volumes = set((raw.get("volumes") or {}).keys())
+for n, mount in (("kafka", "kafka-data"), ("mongo", "mongo-data"), ("mssql", "mssql-data")):
+    vols = [str(v).split(":", 1)[0] for v in (services.get(n, {}).get("volumes") or [])]
+    check(mount in volumes and mount in vols, "%s keeps its data in named volume %s" % (n, mount))
+
+# No literal secrets: every password-like value must come from ${...}.
+secret_key = re.compile(r"PASS(WORD)?|PWD|SECRET|TOKEN", re.I)
+literal = []
+for n, s in services.items():
+    env = s.get("environment") or {}
+    items = env.items() if isinstance(env, dict) else (
+        tuple(e.split("=", 1)) if "=" in e else (e, None) for e in env)
+    for k, v in items:
+        v = "" if v is None else str(v)
+        if secret_key.search(k) and v and "${" not in v:
+            literal.append("%s.%s" % (n, k))
+        for m in re.finditer(r"password=([^;]*)", v, re.I):
+            if "${" not in m.group(1):
+                literal.append("%s.%s (password=)" % (n, k))
+check(not literal, "no literal passwords in the compose file", ", ".join(literal))
+
+with open(compose_path) as f:
+    text = f.read()
+required = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?", text)))
+defined = set()
+with open(env_example) as f:
+    for line in f:
+        m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)=", line)
+        if m:
+            defined.add(m.group(1))
+missing = [v for v in required if v not in defined]
+check(not missing, "compose/.env.example sets every required variable (%s)" % ", ".join(required),
+      "missing " + ", ".join(missing))
+
+ignored = False
+if os.path.exists(gitignore):
+    with open(gitignore) as f:
+        pats = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    ignored = any(p in (".env", "*.env", "compose/.env", "/compose/.env", "**/.env") for p in pats)
+check(ignored, "compose/.env is ignored by git (.gitignore)")
+
+
+# ---- Dockerfiles ------------------------------------------------------------
+def logical_lines(path):
+    """(line number, instruction, arguments, ignored rule ids)"""
+    out = []
+    ignore = set()
+    buf, start = "", 0
+    with open(path) as f:
+        lines = f.read().split("\n")
+    for i, line in enumerate(lines, 1):
+        s = line.strip()
+        if not buf:
+            if not s:
+                continue
+            if s.startswith("#"):
+                m = re.match(r"#\s*hadolint\s+ignore=([\w,\s]+)", s)
+                if m:
+                    ignore |= {x.strip() for x in m.group(1).split(",") if x.strip()}
+                continue
+            start = i
+        elif s.startswith("#"):
+            continue  # comment inside a continued instruction
+        if line.rstrip().endswith("\\"):
+            buf += line.rstrip()[:-1] + " "
+            continue
+        buf += line
+        parts = buf.strip().split(None, 1)
+        out.append((start, parts[0].upper(), parts[1] if len(parts) > 1 else "", ignore))
+        buf, ignore = "", set()
+    if buf:
+        parts = buf.strip().split(None, 1)
+        out.append((start, parts[0].upper(), parts[1] if len(parts) > 1 else "", ignore))
+    return out
+
+
+def strip_quotes(cmd):
+    return re.sub(r"'[^']*'|\"(?:\\.|[^\"\\])*\"", "''", cmd)
+
+
+def shell_segments(cmd):
+    return [s.strip() for s in re.split(r"&&|\|\||;|\n", strip_quotes(cmd)) if s.strip()]
+
+
+def lint_dockerfile(path):
+    """Returns a list of (line, rule, message)."""
+    problems = []
+    lines = logical_lines(path)
+    global_args = {}
+    stages = []  # dicts: name, base, line, user, has_expose, pipefail
+    referenced = set()
+
+    def report(ln, rule, msg, ignore):
+        if rule not in ignore:
+            problems.append((ln, rule, msg))
+
+    prev_instr = None
+    for ln, instr, args, ignore in lines:
+        st = stages[-1] if stages else None
+        if instr == "ARG" and st is None:
+            k, _, v = args.partition("=")
+            global_args[k.strip()] = v.strip().strip("\"'")
+        if instr == "FROM":
+            toks = [t for t in args.split() if not t.startswith("--")]
+            ref = toks[0] if toks else ""
+            ref = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), ref)
+            name = toks[2] if len(toks) >= 3 and toks[1].upper() == "AS" else None
+            parent = next((s for s in stages if s["name"] and s["name"] == ref), None)
+            if parent:
+                referenced.add(parent["name"])
+            elif ref.lower() != "scratch":
+                if "$" in ref:
+                    report(ln, "DL3006", "FROM %s: unresolved variable in the image" % ref, ignore)
+                elif not image_pinned(ref):
+                    report(ln, "DL3006/DL3007",
+                           "FROM %s: pin the base image to a tag other than latest" % ref, ignore)
+            stages.append({"name": name, "line": ln, "ref": ref,
+                           "user": parent["user"] if parent else None,
+                           "expose": parent["expose"] if parent else False,
+                           "pipefail": parent["pipefail"] if parent else False,
+                           "index": len(stages)})
+            prev_instr = instr
+            continue
+        if st is None:
+            if instr not in ("ARG",):
+                report(ln, "DL3061", "%s before the first FROM" % instr, ignore)
+            continue
+        if instr == "USER":
+            st["user"] = args.strip()
+        elif instr == "EXPOSE":
+            st["expose"] = True
+        elif instr == "SHELL":
+            st["pipefail"] = "pipefail" in args
+        elif instr == "MAINTAINER":
+            report(ln, "DL4000", "MAINTAINER is deprecated (use a LABEL)", ignore)
+        elif instr == "WORKDIR":
+            w = args.strip().strip("\"'")
+            if not (w.startswith("/") or w.startswith("$")):
+                report(ln, "DL3000", "WORKDIR %s is not absolute" % w, ignore)
+        elif instr in ("CMD", "ENTRYPOINT"):
+            if not args.strip().startswith("["):
+                report(ln, "DL3025", "%s should use the JSON (exec) form" % instr, ignore)
+        elif instr in ("ENV", "ARG"):
+            toks = strip_quotes(args).split()
+            if any("=" in t for t in toks):
+                pairs = [t.split("=", 1)[0] for t in toks if "=" in t]
+            else:  # ARG NAME, or the legacy ENV NAME value
+                pairs = toks[:1]
+            for k in pairs:
+                if re.search(r"PASS(WORD|WD)?|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", k, re.I):
+                    report(ln, "SECRET", "%s %s looks like a secret baked into the image" % (instr, k), ignore)
+            if re.search(r"(?<![A-Za-z0-9_])password=", args, re.I):
+                report(ln, "SECRET", "%s holds a password= value" % instr, ignore)
+        elif instr in ("ADD", "COPY"):
+            srcs = [t for t in args.split() if not t.startswith("--")][:-1]
+            if instr == "ADD":
+                for s_ in srcs:
+                    if re.match(r"(https?|ftp)://|git@", s_):
+                        report(ln, "DL3020", "ADD of a URL (%s): download in RUN and verify it" % s_, ignore)
+                    elif not re.search(r"\.(tar|tar\.\w+|tgz|tbz2|txz)$", s_):
+                        report(ln, "DL3020", "ADD %s: use COPY for files and folders" % s_, ignore)
+            for s_ in srcs:
+                if re.search(r"(^|/)(\.env|id_rsa|id_ed25519|[^/]*\.pem|[^/]*\.key)$", s_):
+                    report(ln, "SECRET", "%s %s copies a secret into the image" % (instr, s_), ignore)
+            m = re.search(r"--from=(\S+)", args)
+            if m:
+                referenced.add(m.group(1))
+        elif instr == "RUN":
+            cmd = args
+            flat = strip_quotes(cmd)
+            if re.search(r"(^|[\s;&|(])sudo\s", flat):
+                report(ln, "DL3004", "do not use sudo", ignore)
+            if re.search(r"(^|[\s;&|(])apt\s+(install|update|upgrade)", flat):
+                report(ln, "DL3027", "use apt-get, not apt", ignore)
+            if re.search(r"\bapt(-get)?\s+(\S+\s+)*(dist-|full-)?upgrade\b", flat):
+                report(ln, "DL3005", "do not apt-get upgrade in a Dockerfile", ignore)
+            for seg in shell_segments(cmd):
+                if re.search(r"\bapt-get\b", seg) and re.search(r"\binstall\b", seg):
+                    if "--no-install-recommends" not in seg:
+                        report(ln, "DL3015", "apt-get install without --no-install-recommends", ignore)
+                    if not re.search(r"(^|\s)(-y|--yes|--assume-yes|-qq|-\w*y\w*)(\s|$)", seg):
+                        report(ln, "DL3014", "apt-get install without -y", ignore)
+            if re.search(r"\bapt-get\s+(\S+\s+)*(update|install)\b", flat) and \
+                    not re.search(r"rm\s+-(rf|fr)\s+/var/lib/apt/lists/\*?", cmd):
+                report(ln, "DL3009", "apt-get without rm -rf /var/lib/apt/lists/* in the same RUN", ignore)
+            if re.search(r"(?<!\|)\|(?!\|)", flat) and not st["pipefail"] and "pipefail" not in cmd:
+                report(ln, "DL4006", "a pipe in RUN without SHELL [..., \"-o\", \"pipefail\", ...]", ignore)
+            if prev_instr == "RUN":
+                pass  # DL3059 (consecutive RUN) is style only: not an error here
+        prev_instr = instr
+
+    if not stages:
+        problems.append((0, "DL3061", "no FROM instruction"))
+        return problems, []
+    finals = [s for s in stages
+              if (s["name"] not in referenced and str(s["index"]) not in referenced)
+              or s is stages[-1]]
+    for s in finals:
+        label = s["name"] or "#%d" % s["index"]
+        user = s["user"]
+        if not user:
+            problems.append((s["line"], "DL3002", "final stage %s never sets USER (runs as root)" % label))
+        elif user.split(":")[0] in ("root", "0"):
+            problems.append((s["line"], "DL3002", "final stage %s runs as root (USER %s)" % (label, user)))
+        if not s["expose"]:
+            problems.append((s["line"], "EXPOSE", "final stage %s has no EXPOSE" % label))
+    return problems, finals
+
+
+print("== Dockerfiles (hadolint-style)")
+if not dockerfiles:
+    bad("no Dockerfile found under compose/")
+for df in dockerfiles:
+    rel = os.path.relpath(df)
+    problems, finals = lint_dockerfile(df)
+    names = ", ".join("%s (USER %s)" % (s["name"] or "#%d" % s["index"], s["user"]) for s in finals)
+    if problems:
+        for ln, rule, msg in problems:
+            bad("%s:%d %s %s" % (rel, ln, rule, msg))
+    else:
+        ok("%s: pinned bases, non-root final stages [%s], apt-get hygiene, "
+           "no ADD of URLs, no secrets in ENV/ARG, exec-form CMD/ENTRYPOINT" % (rel, names))
+
+# The checker must catch a bad Dockerfile, rule by rule.
+bad_df = """FROM debian
+FROM ubuntu:latest AS b
+ARG DB_PASSWORD
+ENV API_TOKEN=abc
+ADD https://example.com/x.tgz /x
+RUN apt-get update && apt-get install curl
+RUN curl -s https://example.com | sh
+RUN sudo apt install -y jq
+RUN apt-get -y dist-upgrade
+CMD run.sh
+USER root
+"""
+import tempfile
+with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile", delete=False) as t:
+    t.write(bad_df)
+try:
+    found = {rule for _, rule, _ in lint_dockerfile(t.name)[0]}
+finally:
+    os.unlink(t.name)
+expected = {"DL3006/DL3007", "SECRET", "DL3020", "DL3015", "DL3014", "DL3009", "DL4006",
+            "DL3004", "DL3027", "DL3005", "DL3025", "DL3002"}
+check(expected <= found, "the Dockerfile checker rejects a known-bad Dockerfile (%d rules)" % len(expected),
+      "missed " + ", ".join(sorted(expected - found)))
+
+sys.exit(1 if failures else 0)
+PY
+
+if [ "$fail" -ne 0 ]; then
+  say "== compose validation FAILED"
+  exit 1
+fi
+say "== compose validation passed"

@@ -116,13 +116,13 @@ bool http_parse_if_match(const char *value, int64_t *version)
     return true;
 }
 
-bool http_query_get(const char *query, const char *key, char *out, size_t cap)
+int http_query_get(const char *query, const char *key, char *out, size_t cap)
 {
     if (!query)
-        return false;
+        return 0;
     /* mg_get_var URL-decodes and bounds the output; -1 absent, -2 too long. */
     int n = mg_get_var(query, strlen(query), key, out, cap);
-    return n >= 0;
+    return n >= 0 ? 1 : n == -1 ? 0 : -1;
 }
 
 bool http_match_path(const char *prefix, bool has_arg, const char *path, const char **arg,

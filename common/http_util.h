@@ -72,8 +72,9 @@ bool http_is_json_type(const char *content_type);
 bool http_parse_if_match(const char *value, int64_t *version);
 
 /* Looks up key in a raw query string ("a=1&b=2") and URL-decodes its value
- * into out (cap bytes). Returns false if absent or too long. */
-bool http_query_get(const char *query, const char *key, char *out, size_t cap);
+ * into out (cap bytes). Returns 1 if found, 0 if absent, -1 if present but
+ * longer than cap - 1 (callers answer 400 rather than ignore it). */
+int http_query_get(const char *query, const char *key, char *out, size_t cap);
 
 /* Matches path against prefix (ignoring ASCII case; one trailing slash
  * tolerated). With has_arg the prefix must be followed by exactly one more

@@ -153,7 +153,7 @@ static sm_status get_string(const json_t *obj, const char *key, const char *wher
 static sm_status get_uuid(const json_t *obj, const char *key, const char *where,
                           sm_uuid_str out, sm_error *err)
 {
-    const char *s;
+    const char *s = NULL;
     sm_status st = get_string(obj, key, where, &s, err);
     if (st != SM_OK)
         return st;
@@ -165,7 +165,7 @@ static sm_status get_uuid(const json_t *obj, const char *key, const char *where,
 static sm_status get_time(const json_t *obj, const char *key, const char *where,
                           int64_t *out, sm_error *err)
 {
-    const char *s;
+    const char *s = NULL;
     sm_status st = get_string(obj, key, where, &s, err);
     if (st != SM_OK)
         return st;
@@ -177,7 +177,7 @@ static sm_status get_time(const json_t *obj, const char *key, const char *where,
 
 static sm_status get_owned(const json_t *obj, const char *key, char **out, sm_error *err)
 {
-    const char *s;
+    const char *s = NULL;
     sm_status st = get_string(obj, key, "data", &s, err);
     if (st != SM_OK)
         return st;
@@ -213,7 +213,7 @@ sm_status sm_event_from_json(sm_event *ev, const json_t *obj, sm_error *err)
     memset(ev, 0, sizeof *ev);
     if (!json_is_object(obj))
         return sm_fail(err, SM_ERR_INVALID, "event: not a JSON object");
-    const char *type_name;
+    const char *type_name = NULL;
     sm_status st = get_string(obj, "type", "event", &type_name, err);
     if (st != SM_OK)
         return st;

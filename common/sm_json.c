@@ -55,7 +55,7 @@ sm_status sm_json_req_string(const json_t *obj, const char *key, size_t max_byte
 
 sm_status sm_json_req_uuid(const json_t *obj, const char *key, char out[37], sm_error *err)
 {
-    const char *s;
+    const char *s = NULL;
     sm_status st = sm_json_req_string(obj, key, 64, &s, err);
     if (st != SM_OK)
         return st;

@@ -36,17 +36,26 @@ static bool parse_count(const char *text, int64_t max, int64_t *out)
     return true;
 }
 
-static sm_status parse_page(const char *qs, parsed *p, sm_error *err)
+/* Reads an optional count parameter. Returns false (bad input) if it is
+ * present but not a count within max, including values too long to be one;
+ * *found says whether it was there. */
+static bool query_count(const char *qs, const char *key, int64_t max, int64_t *out, bool *found)
 {
     char buf[32];
+    int r = http_query_get(qs, key, buf, sizeof buf);
+    *found = r != 0;
+    return r == 0 || (r > 0 && parse_count(buf, max, out));
+}
+
+static sm_status parse_page(const char *qs, parsed *p, sm_error *err)
+{
+    bool found;
     p->q.limit = QUERY_DEFAULT_LIMIT;
     p->q.offset = 0;
-    if (http_query_get(qs, "limit", buf, sizeof buf) &&
-        (!parse_count(buf, QUERY_MAX_LIMIT, &p->q.limit) || p->q.limit == 0))
+    if (!query_count(qs, "limit", QUERY_MAX_LIMIT, &p->q.limit, &found) || p->q.limit == 0)
         return sm_fail(err, SM_ERR_INVALID, "limit must be an integer from 1 to %d.",
                        QUERY_MAX_LIMIT);
-    if (http_query_get(qs, "offset", buf, sizeof buf) &&
-        !parse_count(buf, QUERY_MAX_OFFSET, &p->q.offset))
+    if (!query_count(qs, "offset", QUERY_MAX_OFFSET, &p->q.offset, &found))
         return sm_fail(err, SM_ERR_INVALID, "offset must be an integer from 0 to %d.",
                        QUERY_MAX_OFFSET);
     return SM_OK;
@@ -67,20 +76,20 @@ static sm_status parse_by_id(const char *arg, const char *qs, parsed *p, sm_erro
         return sm_fail(err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", shown);
     p->q.kind = RM_Q_BY_ID;
     p->q.id = p->id;
-    char buf[32];
-    if (http_query_get(qs, "minVersion", buf, sizeof buf) &&
-        !parse_count(buf, INT64_MAX / 2, &p->min_version))
+    bool found;
+    if (!query_count(qs, "minVersion", INT64_MAX / 2, &p->min_version, &found))
         return sm_fail(err, SM_ERR_INVALID, "minVersion must be a non-negative integer.");
     return parse_page(qs, p, err);
 }
 
 static sm_status parse_by_author(const char *arg, const char *qs, parsed *p, sm_error *err)
 {
-    if (!arg && http_query_get(qs, "author", p->author_buf, sizeof p->author_buf))
-        arg = p->author_buf;
-    else if (!arg && qs && strstr(qs, "author="))
+    int r = arg ? 0 : http_query_get(qs, "author", p->author_buf, sizeof p->author_buf);
+    if (r < 0)
         return sm_fail(err, SM_ERR_INVALID, "The author must be at most %d bytes.",
                        QUERY_MAX_AUTHOR);
+    if (r > 0)
+        arg = p->author_buf;
     if (!arg || !*arg)
         return sm_fail(err, SM_ERR_INVALID, "The author is required.");
     if (strlen(arg) > QUERY_MAX_AUTHOR)
@@ -103,13 +112,12 @@ static sm_status parse_with_comments(const char *arg, const char *qs, parsed *p,
 /* withLikes/{n}, withLikes?n=N, or withLikes alone meaning n = 1. */
 static sm_status parse_with_likes(const char *arg, const char *qs, parsed *p, sm_error *err)
 {
-    char buf[32];
-    const char *n = arg;
-    if (!n && http_query_get(qs, "n", buf, sizeof buf))
-        n = buf;
+    bool found = false;
     p->q.kind = RM_Q_WITH_LIKES;
     p->q.min_likes = 1;
-    if (n && !parse_count(n, INT64_MAX / 2, &p->q.min_likes))
+    bool ok = arg ? parse_count(arg, INT64_MAX / 2, &p->q.min_likes)
+                  : query_count(qs, "n", INT64_MAX / 2, &p->q.min_likes, &found);
+    if (!ok)
         return sm_fail(err, SM_ERR_INVALID, "The number of likes must be a non-negative integer.");
     return parse_page(qs, p, err);
 }

@@ -206,6 +206,11 @@ static void test_limit_and_offset_page_and_are_bounded(void **state)
     assert_int_equal(get(f, "/api/v1/PostLookup", "limit=0"), 400);
     assert_int_equal(get(f, "/api/v1/PostLookup", "limit=501"), 400);
     assert_int_equal(get(f, "/api/v1/PostLookup", "offset=-2"), 400);
+    /* a value too long to be a count is refused, not ignored */
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=000000000000000000000000000000000000002"),
+                     400);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes",
+                         "n=99999999999999999999999999999999999999999"), 400);
 }
 
 static void test_unknown_routes_and_verbs(void **state)

@@ -46,27 +46,16 @@ static bool publishing_enabled(void)
 
 int main(int argc, char **argv)
 {
+    int code = sm_config_start(options, NOPTIONS, argc, argv, "command-api",
+                               "smpost command API: accepts post commands and stores "
+                               "their events.");
+    if (code >= 0)
+        return code;
     sm_error err = {0};
-    sm_config_result cr = sm_config_load(options, NOPTIONS, argc, argv, "command-api",
-                                         "smpost command API: accepts post commands and stores "
-                                         "their events.",
-                                         stdout, &err);
-    if (cr != SM_CONFIG_RUN) {
-        if (cr == SM_CONFIG_EXIT_ERROR)
-            fprintf(stderr, "command-api: %s\n", err.message);
-        sm_config_free(options, NOPTIONS);
-        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
-    }
     sm_log_set_level(log_level);
 
-    /* Block the stop signals before any thread starts, so every thread
-     * inherits the mask and only sigwait() below sees them. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sm_block_stop_signals(&stop, 0, 0);
 
     int rc = 1;
     cmd_app app = {0};

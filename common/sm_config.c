@@ -2,6 +2,7 @@
 #include "sm_config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,4 +132,30 @@ const char **sm_config_split_list(char *text)
          tok = strtok_r(NULL, ",", &save))
         items[i++] = tok;
     return items;
+}
+
+int sm_config_start(const sm_option *opts, size_t nopts, int argc, char **argv,
+                    const char *prog, const char *summary)
+{
+    sm_error err = {0};
+    sm_config_result cr = sm_config_load(opts, nopts, argc, argv, prog, summary, stdout, &err);
+    if (cr == SM_CONFIG_RUN)
+        return -1;
+    if (cr == SM_CONFIG_EXIT_ERROR)
+        fprintf(stderr, "%s: %s\n", prog, err.message);
+    sm_config_free(opts, nopts);
+    return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
+}
+
+void sm_block_stop_signals(sigset_t *set, int extra1, int extra2)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    if (extra1)
+        sigaddset(set, extra1);
+    if (extra2)
+        sigaddset(set, extra2);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

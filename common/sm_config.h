@@ -36,6 +36,19 @@ sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, c
                                 const char *prog, const char *summary, FILE *out,
                                 sm_error *err);
 
+/* The start of every smpost main(): loads the options and, for --help or a
+ * bad value, prints (usage to stdout, "prog: error" to stderr), frees them
+ * and returns the exit code (0 or 2). Returns -1 when the program should
+ * run. */
+int sm_config_start(const sm_option *opts, size_t nopts, int argc, char **argv,
+                    const char *prog, const char *summary);
+
+/* Blocks SIGINT and SIGTERM (plus extra, 0 for none) in the calling thread,
+ * before any other thread starts, so every thread inherits the mask and
+ * only the main thread's sigwait() on *set sees them; ignores SIGPIPE. */
+#include <signal.h>
+void sm_block_stop_signals(sigset_t *set, int extra1, int extra2);
+
 /* Frees the strings sm_config_load stored. */
 void sm_config_free(const sm_option *opts, size_t nopts);
 

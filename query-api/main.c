@@ -68,24 +68,15 @@ static rm_store *open_read_model(const sigset_t *stop)
 
 int main(int argc, char **argv)
 {
+    int code = sm_config_start(options, NOPTIONS, argc, argv, "query-api",
+                               "smpost query API: projects post events into a read "
+                               "model and answers queries.");
+    if (code >= 0)
+        return code;
     sm_error err = {0};
-    sm_config_result cr = sm_config_load(options, NOPTIONS, argc, argv, "query-api",
-                                         "smpost query API: projects post events into a read "
-                                         "model and answers queries.",
-                                         stdout, &err);
-    if (cr != SM_CONFIG_RUN) {
-        if (cr == SM_CONFIG_EXIT_ERROR)
-            fprintf(stderr, "query-api: %s\n", err.message);
-        sm_config_free(options, NOPTIONS);
-        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
-    }
     sm_log_set_level(log_level);
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sm_block_stop_signals(&stop, 0, 0);
 
     int rc = 1;
     query_app app = {.min_version_wait_ms = (int)wait_ms};

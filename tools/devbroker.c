@@ -54,25 +54,14 @@ static void set_all(rd_kafka_mock_cluster_t *mc, bool up)
 
 int main(int argc, char **argv)
 {
-    sm_error err = {0};
-    sm_config_result cr =
-        sm_config_load(options, NOPTIONS, argc, argv, "smpost-devbroker",
-                       "Local in-memory Kafka (librdkafka mock cluster) for smpost.", stdout, &err);
-    if (cr != SM_CONFIG_RUN) {
-        if (cr == SM_CONFIG_EXIT_ERROR)
-            fprintf(stderr, "smpost-devbroker: %s\n", err.message);
-        sm_config_free(options, NOPTIONS);
-        return cr == SM_CONFIG_EXIT_OK ? 0 : 2;
-    }
+    int code = sm_config_start(options, NOPTIONS, argc, argv, "smpost-devbroker",
+                               "Local in-memory Kafka (librdkafka mock cluster) for smpost.");
+    if (code >= 0)
+        return code;
     sm_log_set_level(log_level);
 
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGUSR1);
-    sigaddset(&sigs, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sm_block_stop_signals(&sigs, SIGUSR1, SIGUSR2);
 
     /* The mock cluster lives inside a client handle; a producer handle that
      * never produces is the lightest one. */

@@ -2,6 +2,7 @@
 #include "dispatcher.h"
 
 #include "post.h"
+#include "post_repo.h"
 #include "sm_log.h"
 #include "sm_time.h"
 
@@ -149,7 +150,8 @@ static sm_status attempt(cmd_context *ctx, const command *cmd, cmd_result *res, 
     pthread_mutex_t *lock = stripe_for(ctx, cmd->post_id);
     pthread_mutex_lock(lock);
     post_state p;
-    sm_status st = cmd_load_post(ctx->store, cmd->post_id, &p, err);
+    sm_status st = ctx->repo ? post_repo_acquire(ctx->repo, cmd->post_id, &p, err)
+                             : cmd_load_post(ctx->store, cmd->post_id, &p, err);
     if (st == SM_OK && !post_exists(&p))
         st = sm_fail(err, SM_ERR_NOT_FOUND, "Incorrect post Id provided! %s", cmd->post_id);
     if (st == SM_OK && cmd->if_match >= 0 && cmd->if_match != p.version)
@@ -159,14 +161,22 @@ static sm_status attempt(cmd_context *ctx, const command *cmd, cmd_result *res, 
     sm_event ev = {0};
     if (st == SM_OK)
         st = handlers[cmd->type].decide(&p, cmd, ctx->now_ms(), &ev, err);
+    /* The state stays a true prefix of the stream unless the append hit a
+     * conflict (someone else wrote: drop it) or stored ev (fold it in). */
+    bool current = st != SM_ERR_CONFLICT;
     if (st == SM_OK) {
         st = append_one(ctx, &ev, p.version, err);
         res->version = ev.version;
         if (ev.type == SM_EV_COMMENT_ADDED)
             memcpy(res->comment_id, ev.comment_id, sizeof res->comment_id);
+        sm_error ignored;
+        current = st == SM_OK ? post_apply(&p, &ev, &ignored) == SM_OK : st != SM_ERR_CONFLICT;
     }
     sm_event_clear(&ev);
-    post_free(&p);
+    if (ctx->repo)
+        post_repo_release(ctx->repo, &p, current);
+    else
+        post_free(&p);
     pthread_mutex_unlock(lock);
     return st;
 }

@@ -1,8 +1,9 @@
 /* dispatcher.h — runs commands: one handler per command type, registered in
  * one table (dispatcher.c).
  *
- * Every command but NewPost follows the same path: rehydrate the post from
- * its stream, check the client's If-Match version, let the aggregate decide
+ * Every command but NewPost follows the same path: rehydrate the post (from
+ * the post_repo when one is set: cache or snapshot + the events after it;
+ * else from its whole stream), check the client's If-Match version, let the aggregate decide
  * the new event, append it with the loaded version as the expected one. If
  * another writer got there first (ES_CONFLICT) the whole cycle is retried
  * against the fresh stream, a bounded number of times, and only then does the
@@ -30,8 +31,11 @@
  * Must not block. */
 typedef void (*cmd_appended_fn)(void *arg, const sm_event *evs, size_t n);
 
+struct post_repo;
+
 typedef struct cmd_context {
     es_store *store;              /* borrowed */
+    struct post_repo *repo;       /* borrowed, optional: snapshots + cache */
     int64_t (*now_ms)(void);      /* clock; sm_now_ms in production */
     int max_attempts;             /* append attempts before 409 */
     cmd_appended_fn on_appended;  /* optional */

@@ -554,6 +554,9 @@ static const es_ops mongo_ops = {
     .outbox_stats = mongo_outbox_stats,
     .get_meta = mongo_get_meta,
     .set_meta = mongo_set_meta,
+    .save_snapshot = mongo_save_snapshot,
+    .load_snapshot = mongo_load_snapshot,
+    .version_at = mongo_version_at,
 };
 
 /* Our defaults apply only where the URI is silent, so an operator can still

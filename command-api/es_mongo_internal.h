@@ -4,7 +4,8 @@
  *   es_mongo.c         the store (pool, index, error mapping), the document
  *                      format, append and the stream reads, and the es_ops
  *                      table;
- *   es_mongo_outbox.c  the outbox operations and the meta settings.
+ *   es_mongo_outbox.c  the outbox operations and the meta settings;
+ *   es_mongo_snapshot.c  snapshots and the point-in-time lookup.
  *
  * Every function here has the thread-safety of the store: any thread, with
  * the client it checked out. Errors are reported like the rest of the
@@ -26,6 +27,7 @@ typedef struct mongo_store {
     char *db_name;
     atomic_uint epoch;          /* bumped on every server change (es_mongo.c) */
     atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
+    atomic_uint snap_indexed_epoch; /* same, for the snapshot index */
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
 } mongo_store;
 
@@ -66,5 +68,14 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
                              sm_error *err);
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
+
+/* Snapshots and version_at (es_mongo_snapshot.c); semantics: event_store.h,
+ * "Snapshots". */
+es_status mongo_save_snapshot(void *impl, const char *aggregate_id, int64_t version, int schema,
+                              const char *data, sm_error *err);
+es_status mongo_load_snapshot(void *impl, const char *aggregate_id, int64_t max_version,
+                              int schema, int64_t *version, char **data, sm_error *err);
+es_status mongo_version_at(void *impl, const char *aggregate_id, int64_t at_ms,
+                           int64_t *version, sm_error *err);
 
 #endif

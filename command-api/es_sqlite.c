@@ -29,6 +29,9 @@ enum {
     ST_STATS,
     ST_META_GET,
     ST_META_SET,
+    ST_SNAP_SAVE,
+    ST_SNAP_LOAD,
+    ST_VERSION_AT,
     ST_COUNT
 };
 
@@ -61,6 +64,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_SNAP_SAVE] = "INSERT OR IGNORE INTO snapshots (aggregate_id, schema, version, data)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_SNAP_LOAD] = "SELECT version, data FROM snapshots WHERE aggregate_id = ?1"
+                     " AND schema = ?2 AND version <= ?3 ORDER BY version DESC LIMIT 1",
+    /* Walks only this post's rows (the UNIQUE index), newest first, and
+     * stops at the first one old enough. */
+    [ST_VERSION_AT] = "SELECT version FROM events WHERE aggregate_id = ?1"
+                      " AND timestamp_ms <= ?2 ORDER BY version DESC LIMIT 1",
 };
 
 typedef struct sqlite_store {
@@ -401,6 +412,84 @@ static es_status sqlite_set_meta(void *impl, const char *key, const char *value,
     return write_txn(impl, do_set_meta, &a, err);
 }
 
+typedef struct snap_args {
+    sqlite_store *s;
+    const char *aggregate_id;
+    int64_t version;
+    int schema;
+    const char *data;
+} snap_args;
+
+static sm_status do_save_snapshot(sqlite_conn *c, void *arg, sm_error *err)
+{
+    snap_args *a = arg;
+    sqlite3_stmt *q = c->st[ST_SNAP_SAVE];
+    sqlite3_bind_text(q, 1, a->aggregate_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, a->schema);
+    sqlite3_bind_int64(q, 3, a->version);
+    sqlite3_bind_text(q, 4, a->data, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(a->s->pool, c, rc, "save snapshot", err);
+}
+
+static es_status sqlite_save_snapshot(void *impl, const char *aggregate_id, int64_t version,
+                                      int schema, const char *data, sm_error *err)
+{
+    snap_args a = {impl, aggregate_id, version, schema, data};
+    return write_txn(impl, do_save_snapshot, &a, err);
+}
+
+static es_status sqlite_load_snapshot(void *impl, const char *aggregate_id, int64_t max_version,
+                                      int schema, int64_t *version, char **data, sm_error *err)
+{
+    sqlite_store *s = impl;
+    es_status st;
+    sqlite_conn *c = borrow(s, &st, err);
+    if (!c)
+        return st;
+    sqlite3_stmt *q = c->st[ST_SNAP_LOAD];
+    sqlite3_bind_text(q, 1, aggregate_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, schema);
+    sqlite3_bind_int64(q, 3, max_version);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(q, 1);
+        *version = sqlite3_column_int64(q, 0);
+        *data = text ? strdup(text) : NULL;
+        if (!*data) {
+            sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+            st = ES_INTERNAL;
+        }
+    } else if (rc == SQLITE_DONE) {
+        st = ES_NOT_FOUND;
+    } else {
+        st = fail_rc(s, c, rc, "load snapshot", err);
+    }
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
+static es_status sqlite_version_at(void *impl, const char *aggregate_id, int64_t at_ms,
+                                   int64_t *version, sm_error *err)
+{
+    sqlite_store *s = impl;
+    es_status st;
+    sqlite_conn *c = borrow(s, &st, err);
+    if (!c)
+        return st;
+    sqlite3_stmt *q = c->st[ST_VERSION_AT];
+    sqlite3_bind_text(q, 1, aggregate_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, at_ms);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(q, 0);
+    else if (rc != SQLITE_DONE)
+        st = fail_rc(s, c, rc, "version at", err);
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
 static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
@@ -421,6 +510,9 @@ static const es_ops sqlite_ops = {
     .outbox_stats = sqlite_outbox_stats,
     .get_meta = sqlite_get_meta,
     .set_meta = sqlite_set_meta,
+    .save_snapshot = sqlite_save_snapshot,
+    .load_snapshot = sqlite_load_snapshot,
+    .version_at = sqlite_version_at,
 };
 
 es_status es_sqlite_open(const char *path, es_store **out, sm_error *err)

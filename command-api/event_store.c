@@ -184,3 +184,44 @@ es_status es_set_meta(es_store *s, const char *key, const char *value, sm_error 
     }
     return s->ops->set_meta(s->impl, key, value, err);
 }
+
+es_status es_save_snapshot(es_store *s, const char *aggregate_id, int64_t version, int schema,
+                           const char *data, sm_error *err)
+{
+    if (!s->ops->save_snapshot)
+        return unsupported(s, "save_snapshot", err);
+    if (!aggregate_id || !sm_uuid_parse(aggregate_id, NULL) || version < 0 || !data) {
+        sm_fail(err, SM_ERR_INVALID, "save_snapshot: bad arguments");
+        return ES_INVALID;
+    }
+    return s->ops->save_snapshot(s->impl, aggregate_id, version, schema, data, err);
+}
+
+es_status es_load_snapshot(es_store *s, const char *aggregate_id, int64_t max_version, int schema,
+                           int64_t *version, char **data, sm_error *err)
+{
+    *data = NULL;
+    *version = -1;
+    if (!s->ops->load_snapshot)
+        return unsupported(s, "load_snapshot", err);
+    if (!aggregate_id || !sm_uuid_parse(aggregate_id, NULL)) {
+        sm_fail(err, SM_ERR_INVALID, "load_snapshot: bad arguments");
+        return ES_INVALID;
+    }
+    if (max_version < 0)
+        return ES_NOT_FOUND;
+    return s->ops->load_snapshot(s->impl, aggregate_id, max_version, schema, version, data, err);
+}
+
+es_status es_version_at(es_store *s, const char *aggregate_id, int64_t at_ms, int64_t *version,
+                        sm_error *err)
+{
+    *version = -1;
+    if (!s->ops->version_at)
+        return unsupported(s, "version_at", err);
+    if (!aggregate_id || !sm_uuid_parse(aggregate_id, NULL)) {
+        sm_fail(err, SM_ERR_INVALID, "version_at: bad arguments");
+        return ES_INVALID;
+    }
+    return s->ops->version_at(s->impl, aggregate_id, at_ms, version, err);
+}

@@ -64,6 +64,13 @@ typedef struct es_ops {
                               int64_t *published, sm_error *err);
     es_status (*get_meta)(void *impl, const char *key, char *out, size_t cap, sm_error *err);
     es_status (*set_meta)(void *impl, const char *key, const char *value, sm_error *err);
+    /* snapshots and point-in-time lookups (see "Snapshots" below) */
+    es_status (*save_snapshot)(void *impl, const char *aggregate_id, int64_t version, int schema,
+                               const char *data, sm_error *err);
+    es_status (*load_snapshot)(void *impl, const char *aggregate_id, int64_t max_version,
+                               int schema, int64_t *version, char **data, sm_error *err);
+    es_status (*version_at)(void *impl, const char *aggregate_id, int64_t at_ms,
+                            int64_t *version, sm_error *err);
 } es_ops;
 
 /* Opens the store named by url: "sqlite:PATH" (file created if missing,
@@ -131,6 +138,28 @@ es_status es_outbox_stats(es_store *s, int64_t *pending, int64_t *oldest_ms, int
 #define ES_META_MAX 256
 es_status es_get_meta(es_store *s, const char *key, char *out, size_t cap, sm_error *err);
 es_status es_set_meta(es_store *s, const char *key, const char *value, sm_error *err);
+
+/* Snapshots. A snapshot is an opaque text (the aggregate's state encoded by
+ * its owner, see post_snapshot.h) stored beside the events under (aggregate
+ * id, version, schema): the state after applying versions 0..version. They
+ * are a cache: deleting any or all of them changes nothing but speed, and a
+ * reader only ever uses snapshots of the schema it understands, so a format
+ * change in new code makes old snapshots invisible instead of wrong.
+ *
+ * save: idempotent; a snapshot already stored for (id, version, schema) is
+ * kept (the state at a version is a fact, so both texts are equal).
+ * load: the latest snapshot of that schema with version <= max_version;
+ * ES_NOT_FOUND if there is none. *data is malloc'ed; the caller frees it. */
+es_status es_save_snapshot(es_store *s, const char *aggregate_id, int64_t version, int schema,
+                           const char *data, sm_error *err);
+es_status es_load_snapshot(es_store *s, const char *aggregate_id, int64_t max_version, int schema,
+                           int64_t *version, char **data, sm_error *err);
+
+/* The version of the post's last event whose timestamp is <= at_ms, or -1
+ * if the post had no event yet at that instant (or does not exist). Reads
+ * only that post's events. */
+es_status es_version_at(es_store *s, const char *aggregate_id, int64_t at_ms, int64_t *version,
+                        sm_error *err);
 
 /* Cheap reachability check for /health. */
 es_status es_ping(es_store *s, sm_error *err);

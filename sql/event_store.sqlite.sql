@@ -29,3 +29,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Snapshots of aggregate state (see event_store.h, "Snapshots"): a cache
+-- beside the events, keyed by the version they were taken at and by the
+-- schema of their encoding, so code that reads schema N never sees N-1.
+-- Deleting rows here is always safe.
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_id TEXT    NOT NULL,
+    schema       INTEGER NOT NULL,
+    version      INTEGER NOT NULL CHECK (version >= 0),
+    data         TEXT    NOT NULL,
+    PRIMARY KEY (aggregate_id, schema, version)
+) WITHOUT ROWID;

@@ -509,6 +509,72 @@ static void test_meta_values_are_stored_and_replaced(void **state)
     assert_string_equal(buf, "cluster-2");
 }
 
+static void expect_snapshot(es_store *s, const char *id, int64_t max, int schema, es_status want,
+                            int64_t want_version, const char *want_data)
+{
+    int64_t v;
+    char *data;
+    sm_error err = {0};
+    es_status st = es_load_snapshot(s, id, max, schema, &v, &data, &err);
+    if (st != want)
+        fail_msg("load_snapshot(max %lld, schema %d): status %d, want %d (%s)", (long long)max,
+                 schema, st, want, err.message);
+    if (st == ES_OK) {
+        assert_int_equal(v, want_version);
+        assert_string_equal(data, want_data);
+        free(data);
+    }
+}
+
+static void test_snapshots_latest_at_or_below_a_version_of_one_schema(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id, other;
+    new_id(id);
+    new_id(other);
+    sm_error err = {0};
+    assert_int_equal(es_save_snapshot(s, id, 3, 1, "{\"at\":3}", &err), ES_OK);
+    assert_int_equal(es_save_snapshot(s, id, 7, 1, "{\"at\":7}", &err), ES_OK);
+    assert_int_equal(es_save_snapshot(s, id, 5, 2, "{\"schema2\":5}", &err), ES_OK);
+    /* idempotent: the first text of a (post, version, schema) stays */
+    assert_int_equal(es_save_snapshot(s, id, 3, 1, "{\"again\":3}", &err), ES_OK);
+    expect_snapshot(s, id, INT64_MAX, 1, ES_OK, 7, "{\"at\":7}");
+    expect_snapshot(s, id, 7, 1, ES_OK, 7, "{\"at\":7}");
+    expect_snapshot(s, id, 6, 1, ES_OK, 3, "{\"at\":3}");
+    expect_snapshot(s, id, 2, 1, ES_NOT_FOUND, 0, NULL);
+    expect_snapshot(s, id, 10, 2, ES_OK, 5, "{\"schema2\":5}");
+    expect_snapshot(s, id, 10, 3, ES_NOT_FOUND, 0, NULL);
+    expect_snapshot(s, other, 10, 1, ES_NOT_FOUND, 0, NULL);
+    /* they are durable like the events */
+    es_close(s);
+    *state = s = open_store();
+    expect_snapshot(s, id, INT64_MAX, 1, ES_OK, 7, "{\"at\":7}");
+}
+
+static void test_version_at_finds_the_last_event_at_or_before_an_instant(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id, other;
+    new_id(id);
+    new_id(other);
+    assert_int_equal(append1(s, id, 0, SM_EV_POST_CREATED), ES_OK);
+    for (int64_t v = 1; v <= 3; v++)
+        assert_int_equal(append1(s, id, v, SM_EV_POST_LIKED), ES_OK);
+    const int64_t t0 = 1764198301123; /* make_event: timestamp = t0 + version */
+    sm_error err = {0};
+    int64_t v;
+    assert_int_equal(es_version_at(s, id, t0 - 1, &v, &err), ES_OK);
+    assert_int_equal(v, -1);
+    assert_int_equal(es_version_at(s, id, t0, &v, &err), ES_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(es_version_at(s, id, t0 + 2, &v, &err), ES_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(es_version_at(s, id, INT64_MAX / 2, &v, &err), ES_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(es_version_at(s, other, INT64_MAX / 2, &v, &err), ES_OK);
+    assert_int_equal(v, -1);
+}
+
 static void test_unknown_url_scheme_is_invalid(void **state)
 {
     (void)state;
@@ -553,6 +619,8 @@ int main(void)
         T(test_outbox_offers_each_posts_lowest_unpublished_version_only),
         T(test_outbox_reset_makes_every_event_unpublished_again),
         T(test_meta_values_are_stored_and_replaced),
+        T(test_snapshots_latest_at_or_below_a_version_of_one_schema),
+        T(test_version_at_finds_the_last_event_at_or_before_an_instant),
         cmocka_unit_test(test_unreachable_server_is_unavailable_not_fatal),
         cmocka_unit_test(test_unknown_url_scheme_is_invalid),
     };

@@ -7,10 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct mem_snapshot {
+    sm_uuid_str id;
+    int schema;
+    int64_t version;
+    char *data;
+} mem_snapshot;
+
 typedef struct mem_store {
     mem_store_ctl ctl; /* first, so a ctl pointer is the store's address */
     pthread_mutex_t lock;
     sm_event_list all;
+    mem_snapshot *snaps;
+    size_t nsnaps;
 } mem_store;
 
 static int64_t last_version(mem_store *m, const char *id)
@@ -63,6 +72,7 @@ static es_status mem_load(void *impl, const char *id, int64_t from, size_t limit
     mem_store *m = impl;
     es_status st = ES_OK;
     pthread_mutex_lock(&m->lock);
+    m->ctl.load_calls++;
     if (m->ctl.unavailable) {
         st = down(err);
     } else {
@@ -118,9 +128,88 @@ static es_status mem_ping(void *impl, sm_error *err)
     return dn ? down(err) : ES_OK;
 }
 
+static es_status mem_save_snapshot(void *impl, const char *id, int64_t version, int schema,
+                                   const char *data, sm_error *err)
+{
+    mem_store *m = impl;
+    es_status st = ES_OK;
+    pthread_mutex_lock(&m->lock);
+    bool have = false;
+    for (size_t i = 0; i < m->nsnaps && !have; i++)
+        have = strcmp(m->snaps[i].id, id) == 0 && m->snaps[i].schema == schema &&
+               m->snaps[i].version == version;
+    if (m->ctl.unavailable) {
+        st = down(err);
+    } else if (!have) {
+        mem_snapshot *more = realloc(m->snaps, (m->nsnaps + 1) * sizeof *more);
+        char *copy = strdup(data);
+        if (!more || !copy) {
+            free(copy);
+            st = ES_INTERNAL;
+        }
+        if (more)
+            m->snaps = more;
+        if (st == ES_OK) {
+            mem_snapshot *sn = &m->snaps[m->nsnaps++];
+            snprintf(sn->id, sizeof sn->id, "%s", id);
+            sn->schema = schema;
+            sn->version = version;
+            sn->data = copy;
+            m->ctl.snapshot_saves++;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+static es_status mem_load_snapshot(void *impl, const char *id, int64_t max_version, int schema,
+                                   int64_t *version, char **data, sm_error *err)
+{
+    mem_store *m = impl;
+    es_status st = ES_NOT_FOUND;
+    pthread_mutex_lock(&m->lock);
+    const mem_snapshot *best = NULL;
+    for (size_t i = 0; i < m->nsnaps; i++) {
+        const mem_snapshot *sn = &m->snaps[i];
+        if (strcmp(sn->id, id) == 0 && sn->schema == schema && sn->version <= max_version &&
+            (!best || sn->version > best->version))
+            best = sn;
+    }
+    if (m->ctl.unavailable) {
+        st = down(err);
+    } else if (best) {
+        *version = best->version;
+        *data = strdup(best->data);
+        st = *data ? ES_OK : ES_INTERNAL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+static es_status mem_version_at(void *impl, const char *id, int64_t at_ms, int64_t *version,
+                                sm_error *err)
+{
+    mem_store *m = impl;
+    es_status st = ES_OK;
+    pthread_mutex_lock(&m->lock);
+    if (m->ctl.unavailable)
+        st = down(err);
+    for (size_t i = 0; st == ES_OK && i < m->all.len; i++) {
+        const sm_event *ev = &m->all.items[i];
+        if (strcmp(ev->aggregate_id, id) == 0 && ev->timestamp_ms <= at_ms &&
+            ev->version > *version)
+            *version = ev->version;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
 static void mem_close(void *impl)
 {
     mem_store *m = impl;
+    for (size_t i = 0; i < m->nsnaps; i++)
+        free(m->snaps[i].data);
+    free(m->snaps);
     sm_event_list_free(&m->all);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -135,6 +224,9 @@ static const es_ops mem_ops = {
     .read_all = mem_read_all,
     .ping = mem_ping,
     .close = mem_close,
+    .save_snapshot = mem_save_snapshot,
+    .load_snapshot = mem_load_snapshot,
+    .version_at = mem_version_at,
 };
 
 es_store *mem_store_new(mem_store_ctl **ctl)

@@ -11,6 +11,8 @@ typedef struct mem_store_ctl {
     bool unavailable;      /* every call returns ES_UNAVAILABLE */
     int appends;           /* successful appends so far */
     int append_calls;      /* all append calls */
+    int load_calls;        /* es_load calls */
+    int snapshot_saves;    /* snapshots stored (duplicates not counted) */
 } mem_store_ctl;
 
 /* New empty store; *ctl points into it (valid until es_close). */

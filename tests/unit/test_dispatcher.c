@@ -4,6 +4,7 @@
 #include "dispatcher.h"
 #include "mem_store.h"
 #include "post.h"
+#include "post_repo.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,9 +28,23 @@ static int setup(void **state)
     return 0;
 }
 
+/* The same cases again with a post_repo: the aggregate cache and a snapshot
+ * every 3 events, so every command path also runs from a cached state and
+ * from snapshot + tail. */
+static int setup_repo(void **state)
+{
+    setup(state);
+    fixture *f = *state;
+    post_repo_config cfg = {.snapshot_every = 3, .cache_bytes = 1 << 20};
+    sm_error err;
+    f->ctx.repo = post_repo_new(f->store, &cfg, &err);
+    return f->ctx.repo ? 0 : -1;
+}
+
 static int teardown(void **state)
 {
     fixture *f = *state;
+    post_repo_free(f->ctx.repo);
     cmd_context_destroy(&f->ctx);
     es_close(f->store);
     free(f);
@@ -297,19 +312,25 @@ static void test_32_concurrent_likes_all_succeed_with_dense_versions(void **stat
     sm_event_list_free(&evs);
 }
 
+#define DISPATCHER_TESTS(SETUP) \
+    { \
+        cmocka_unit_test_setup_teardown(test_new_post_stores_post_created_at_version_0, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_like_on_unknown_post_is_not_found_with_original_text, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_each_command_runs_its_handler_and_reports_its_text, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_rule_violation_writes_nothing, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_conflict_is_retried_against_the_fresh_stream, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_conflict_outlasting_the_retries_is_409_and_writes_nothing, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_store_down_is_unavailable, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_if_match_must_equal_the_current_version, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_appended_hook_sees_each_stored_event, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_32_concurrent_likes_all_succeed_with_dense_versions, SETUP, teardown), \
+    }
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_new_post_stores_post_created_at_version_0, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_like_on_unknown_post_is_not_found_with_original_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_each_command_runs_its_handler_and_reports_its_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rule_violation_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conflict_is_retried_against_the_fresh_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conflict_outlasting_the_retries_is_409_and_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_store_down_is_unavailable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_if_match_must_equal_the_current_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_appended_hook_sees_each_stored_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_32_concurrent_likes_all_succeed_with_dense_versions, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest full_replay[] = DISPATCHER_TESTS(setup);
+    const struct CMUnitTest with_repo[] = DISPATCHER_TESTS(setup_repo);
+    int failed = cmocka_run_group_tests_name("full replay", full_replay, NULL, NULL);
+    failed += cmocka_run_group_tests_name("snapshots and cache", with_repo, NULL, NULL);
+    return failed;
 }

@@ -3,9 +3,11 @@
 
 #include "post.h"
 #include "post_repo.h"
+#include "sm_deadline.h"
 #include "sm_log.h"
 #include "sm_time.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -73,6 +75,7 @@ void cmd_context_init(cmd_context *ctx, es_store *store)
     ctx->store = store;
     ctx->now_ms = sm_now_ms;
     ctx->max_attempts = CMD_DEFAULT_ATTEMPTS;
+    ctx->budget_ms = CMD_DEFAULT_BUDGET_MS;
     for (int i = 0; i < CMD_LOCK_STRIPES; i++)
         pthread_mutex_init(&ctx->stripes[i], NULL);
 }
@@ -144,11 +147,27 @@ static sm_status run_new_post(cmd_context *ctx, const command *cmd, cmd_result *
     return st;
 }
 
+/* Takes the post's stripe lock, waiting no longer than the command's
+ * deadline: the holder may itself be waiting out a locked store, and the
+ * waits of everyone queued behind it would otherwise add up. */
+static sm_status lock_stripe(pthread_mutex_t *lock, sm_error *err)
+{
+    struct timespec until;
+    sm_realtime_after(sm_deadline_get() - sm_mono_ms(), &until);
+    int rc = pthread_mutex_timedlock(lock, &until);
+    if (rc == ETIMEDOUT)
+        return sm_fail(err, SM_ERR_UNAVAILABLE,
+                       "The event store did not answer in time for this post; retry.");
+    return rc == 0 ? SM_OK : sm_fail(err, SM_ERR_INTERNAL, "stripe lock: error %d", rc);
+}
+
 /* One load/decide/append cycle under the post's stripe lock. */
 static sm_status attempt(cmd_context *ctx, const command *cmd, cmd_result *res, sm_error *err)
 {
     pthread_mutex_t *lock = stripe_for(ctx, cmd->post_id);
-    pthread_mutex_lock(lock);
+    sm_status locked = lock_stripe(lock, err);
+    if (locked != SM_OK)
+        return locked;
     post_state p;
     sm_status st = ctx->repo ? post_repo_acquire(ctx->repo, cmd->post_id, &p, err)
                              : cmd_load_post(ctx->store, cmd->post_id, &p, err);
@@ -181,7 +200,7 @@ static sm_status attempt(cmd_context *ctx, const command *cmd, cmd_result *res, 
     return st;
 }
 
-sm_status cmd_dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm_error *err)
+static sm_status dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm_error *err)
 {
     memset(res, 0, sizeof *res);
     if (cmd->type >= CMD_COUNT)
@@ -191,7 +210,7 @@ sm_status cmd_dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm
     if (cmd->type == CMD_NEW_POST)
         return run_new_post(ctx, cmd, res, err);
     sm_status st = SM_ERR_CONFLICT;
-    for (int i = 1; i <= ctx->max_attempts; i++) {
+    for (int i = 1; i <= ctx->max_attempts && sm_mono_ms() < sm_deadline_get(); i++) {
         res->attempts = i;
         st = attempt(ctx, cmd, res, err);
         if (st != SM_ERR_CONFLICT)
@@ -204,6 +223,15 @@ sm_status cmd_dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm
     if (st == SM_ERR_CONFLICT)
         sm_fail(err, SM_ERR_CONFLICT,
                 "The post was changed concurrently; gave up after %d attempts. Retry the request.",
-                ctx->max_attempts);
+                res->attempts);
+    return st;
+}
+
+sm_status cmd_dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm_error *err)
+{
+    /* every wait below (stripe lock, pool, store lock) is capped by this */
+    sm_deadline_set(sm_mono_ms() + (ctx->budget_ms > 0 ? ctx->budget_ms : CMD_DEFAULT_BUDGET_MS));
+    sm_status st = dispatch(ctx, cmd, res, err);
+    sm_deadline_set(0);
     return st;
 }

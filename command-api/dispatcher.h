@@ -26,6 +26,7 @@
 
 #define CMD_LOCK_STRIPES 64
 #define CMD_DEFAULT_ATTEMPTS 10
+#define CMD_DEFAULT_BUDGET_MS 9000 /* 90 % of the default 10 s request timeout */
 
 /* Called after events are durably appended (e.g. to wake the outbox relay).
  * Must not block. */
@@ -38,6 +39,7 @@ typedef struct cmd_context {
     struct post_repo *repo;       /* borrowed, optional: snapshots + cache */
     int64_t (*now_ms)(void);      /* clock; sm_now_ms in production */
     int max_attempts;             /* append attempts before 409 */
+    int64_t budget_ms;            /* a command's time, all waits included, then 503 */
     cmd_appended_fn on_appended;  /* optional */
     void *on_appended_arg;
     pthread_mutex_t stripes[CMD_LOCK_STRIPES];

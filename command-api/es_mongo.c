@@ -557,6 +557,8 @@ static const es_ops mongo_ops = {
     .save_snapshot = mongo_save_snapshot,
     .load_snapshot = mongo_load_snapshot,
     .version_at = mongo_version_at,
+    .lease_acquire = mongo_lease_acquire,
+    .lease_release = mongo_lease_release,
 };
 
 /* Our defaults apply only where the URI is silent, so an operator can still

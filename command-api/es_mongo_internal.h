@@ -5,7 +5,8 @@
  *                      format, append and the stream reads, and the es_ops
  *                      table;
  *   es_mongo_outbox.c  the outbox operations and the meta settings;
- *   es_mongo_snapshot.c  snapshots and the point-in-time lookup.
+ *   es_mongo_snapshot.c  snapshots and the point-in-time lookup;
+ *   es_mongo_lease.c   leases.
  *
  * Every function here has the thread-safety of the store: any thread, with
  * the client it checked out. Errors are reported like the rest of the
@@ -77,5 +78,11 @@ es_status mongo_load_snapshot(void *impl, const char *aggregate_id, int64_t max_
                               int schema, int64_t *version, char **data, sm_error *err);
 es_status mongo_version_at(void *impl, const char *aggregate_id, int64_t at_ms,
                            int64_t *version, sm_error *err);
+
+/* Leases (es_mongo_lease.c); semantics: event_store.h, "Leases". */
+es_status mongo_lease_acquire(void *impl, const char *name, const char *owner, int64_t epoch,
+                              int64_t now_ms, int64_t ttl_ms, es_lease *out, sm_error *err);
+es_status mongo_lease_release(void *impl, const char *name, const char *owner, int64_t epoch,
+                              sm_error *err);
 
 #endif

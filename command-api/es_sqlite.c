@@ -32,6 +32,9 @@ enum {
     ST_SNAP_SAVE,
     ST_SNAP_LOAD,
     ST_VERSION_AT,
+    ST_LEASE_GET,
+    ST_LEASE_PUT,
+    ST_LEASE_RELEASE,
     ST_COUNT
 };
 
@@ -72,6 +75,12 @@ static const char *const stmt_sql[ST_COUNT] = {
      * stops at the first one old enough. */
     [ST_VERSION_AT] = "SELECT version FROM events WHERE aggregate_id = ?1"
                       " AND timestamp_ms <= ?2 ORDER BY version DESC LIMIT 1",
+    [ST_LEASE_GET] = "SELECT owner, epoch, expires_ms FROM leases WHERE name = ?1",
+    [ST_LEASE_PUT] = "INSERT INTO leases (name, owner, epoch, expires_ms) VALUES (?1, ?2, ?3, ?4)"
+                     " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+                     " epoch = excluded.epoch, expires_ms = excluded.expires_ms",
+    [ST_LEASE_RELEASE] = "UPDATE leases SET expires_ms = 0"
+                         " WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
 };
 
 typedef struct sqlite_store {
@@ -490,6 +499,83 @@ static es_status sqlite_version_at(void *impl, const char *aggregate_id, int64_t
     return st;
 }
 
+typedef struct lease_args {
+    sqlite_store *s;
+    const char *name, *owner;
+    int64_t epoch, now_ms, ttl_ms;
+    es_lease *out;
+} lease_args;
+
+/* Read, decide and write in one BEGIN IMMEDIATE transaction, so two
+ * processes can never both take the lease. */
+static sm_status do_lease_acquire(sqlite_conn *c, void *arg, sm_error *err)
+{
+    lease_args *a = arg;
+    sqlite3_stmt *q = c->st[ST_LEASE_GET];
+    sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    es_lease cur = {"", 0, 0};
+    if (rc == SQLITE_ROW) {
+        snprintf(cur.owner, sizeof cur.owner, "%s", (const char *)sqlite3_column_text(q, 0));
+        cur.epoch = sqlite3_column_int64(q, 1);
+        cur.expires_ms = sqlite3_column_int64(q, 2);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sqlite_pool_fail(a->s->pool, c, rc, "lease read", err);
+    bool mine = strcmp(cur.owner, a->owner) == 0;
+    int64_t epoch;
+    if (rc == SQLITE_ROW && mine && cur.epoch == a->epoch)
+        epoch = cur.epoch; /* renewal */
+    else if (rc == SQLITE_DONE || (mine && a->epoch == 0) || cur.expires_ms < a->now_ms)
+        epoch = cur.epoch + 1; /* takeover */
+    else {
+        *a->out = cur;
+        return sm_fail(err, SM_ERR_CONFLICT, "lease %s is held by %s (epoch %lld)", a->name,
+                       cur.owner, (long long)cur.epoch);
+    }
+    q = c->st[ST_LEASE_PUT];
+    sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, epoch);
+    sqlite3_bind_int64(q, 4, a->now_ms + a->ttl_ms);
+    rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return sqlite_pool_fail(a->s->pool, c, rc, "lease write", err);
+    snprintf(a->out->owner, sizeof a->out->owner, "%s", a->owner);
+    a->out->epoch = epoch;
+    a->out->expires_ms = a->now_ms + a->ttl_ms;
+    return SM_OK;
+}
+
+static es_status sqlite_lease_acquire(void *impl, const char *name, const char *owner,
+                                      int64_t epoch, int64_t now_ms, int64_t ttl_ms,
+                                      es_lease *out, sm_error *err)
+{
+    lease_args a = {impl, name, owner, epoch, now_ms, ttl_ms, out};
+    return write_txn(impl, do_lease_acquire, &a, err);
+}
+
+static sm_status do_lease_release(sqlite_conn *c, void *arg, sm_error *err)
+{
+    lease_args *a = arg;
+    sqlite3_stmt *q = c->st[ST_LEASE_RELEASE];
+    sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, a->epoch);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(a->s->pool, c, rc, "lease release", err);
+}
+
+static es_status sqlite_lease_release(void *impl, const char *name, const char *owner,
+                                      int64_t epoch, sm_error *err)
+{
+    lease_args a = {impl, name, owner, epoch, 0, 0, NULL};
+    return write_txn(impl, do_lease_release, &a, err);
+}
+
 static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
@@ -513,6 +599,8 @@ static const es_ops sqlite_ops = {
     .save_snapshot = sqlite_save_snapshot,
     .load_snapshot = sqlite_load_snapshot,
     .version_at = sqlite_version_at,
+    .lease_acquire = sqlite_lease_acquire,
+    .lease_release = sqlite_lease_release,
 };
 
 es_status es_sqlite_open(const char *path, es_store **out, sm_error *err)

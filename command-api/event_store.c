@@ -225,3 +225,25 @@ es_status es_version_at(es_store *s, const char *aggregate_id, int64_t at_ms, in
     }
     return s->ops->version_at(s->impl, aggregate_id, at_ms, version, err);
 }
+
+es_status es_lease_acquire(es_store *s, const char *name, const char *owner, int64_t epoch,
+                           int64_t now_ms, int64_t ttl_ms, es_lease *out, sm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!s->ops->lease_acquire)
+        return unsupported(s, "lease_acquire", err);
+    if (!name || !*name || !owner || !*owner || strlen(owner) >= ES_LEASE_OWNER_MAX ||
+        epoch < 0 || ttl_ms <= 0) {
+        sm_fail(err, SM_ERR_INVALID, "lease_acquire: bad arguments");
+        return ES_INVALID;
+    }
+    return s->ops->lease_acquire(s->impl, name, owner, epoch, now_ms, ttl_ms, out, err);
+}
+
+es_status es_lease_release(es_store *s, const char *name, const char *owner, int64_t epoch,
+                           sm_error *err)
+{
+    if (!s->ops->lease_release)
+        return unsupported(s, "lease_release", err);
+    return s->ops->lease_release(s->impl, name, owner, epoch, err);
+}

@@ -46,6 +46,14 @@ typedef struct es_cursor {
 
 typedef struct es_store es_store;
 
+/* A lease as stored (see "Leases"). */
+#define ES_LEASE_OWNER_MAX 128
+typedef struct es_lease {
+    char owner[ES_LEASE_OWNER_MAX];
+    int64_t epoch;       /* bumped on every change of owner; never reused */
+    int64_t expires_ms;  /* wall clock of the writer that last renewed it */
+} es_lease;
+
 typedef struct es_ops {
     const char *name; /* "sqlite", "mongodb": shown in /health and logs */
     es_status (*append)(void *impl, const char *aggregate_id, int64_t expected_version,
@@ -71,6 +79,11 @@ typedef struct es_ops {
                                int schema, int64_t *version, char **data, sm_error *err);
     es_status (*version_at)(void *impl, const char *aggregate_id, int64_t at_ms,
                             int64_t *version, sm_error *err);
+    /* leases (see "Leases" below) */
+    es_status (*lease_acquire)(void *impl, const char *name, const char *owner, int64_t epoch,
+                               int64_t now_ms, int64_t ttl_ms, es_lease *out, sm_error *err);
+    es_status (*lease_release)(void *impl, const char *name, const char *owner, int64_t epoch,
+                               sm_error *err);
 } es_ops;
 
 /* Opens the store named by url: "sqlite:PATH" (file created if missing,
@@ -160,6 +173,33 @@ es_status es_load_snapshot(es_store *s, const char *aggregate_id, int64_t max_ve
  * only that post's events. */
 es_status es_version_at(es_store *s, const char *aggregate_id, int64_t at_ms, int64_t *version,
                         sm_error *err);
+
+/* Leases. A named lease kept in the store itself (SQLite table `leases`,
+ * MongoDB collection `leases`) elects one holder among processes sharing
+ * the store, e.g. the outbox relay's leader. Each holder has an epoch; a
+ * change of holder increments it, so a former holder that was paused (GC,
+ * SIGSTOP, a hung disk) and wakes up finds its epoch gone and its renewal
+ * refused.
+ *
+ * acquire(name, owner, epoch, now, ttl): atomically
+ *  - renews (same epoch, expiry now + ttl) if owner holds it with `epoch`;
+ *  - takes it over (epoch + 1) if it is free, expired (expires_ms < now),
+ *    or, with epoch 0 only, held by the same owner (a restarted process
+ *    with a stable instance id, which cannot know its former epoch);
+ *  - else returns ES_CONFLICT, with *out describing the holder. So a
+ *    former holder presenting a stale epoch is refused even under the
+ *    holder's own name (a paused process whose successor reused its id).
+ * On ES_OK *out is the lease now held. Pass epoch 0 for a first attempt.
+ * Expiry compares wall clocks of different processes: holders must stop
+ * using a lease early enough to cover clock skew (the relay keeps a margin).
+ *
+ * release(name, owner, epoch): expires the lease now if owner still holds it
+ * with that epoch (so a successor need not wait for the ttl); otherwise does
+ * nothing. Both ES_OK. */
+es_status es_lease_acquire(es_store *s, const char *name, const char *owner, int64_t epoch,
+                           int64_t now_ms, int64_t ttl_ms, es_lease *out, sm_error *err);
+es_status es_lease_release(es_store *s, const char *name, const char *owner, int64_t epoch,
+                           sm_error *err);
 
 /* Cheap reachability check for /health. */
 es_status es_ping(es_store *s, sm_error *err);

@@ -2,6 +2,7 @@
  * Everything it wires together lives in the smpost_cmd library. */
 #include "event_store.h"
 #include "http_server.h"
+#include "post_repo.h"
 #include "routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
@@ -12,8 +13,12 @@
 #include <string.h>
 
 static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
-static long port, threads, request_timeout_ms, max_attempts;
+static long port, threads, request_timeout_ms, max_attempts, snapshot_every, cache_mb;
 static sm_log_level log_level;
+/* the API documentation (common/http_docs.h) */
+static char *swagger_ui_dir, *instance_id;
+static long lease_ms;
+static bool swagger;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5001", 0, 65535, "HTTP port (0: any free port)", &port},
@@ -34,8 +39,22 @@ static const sm_option options[] = {
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"max-attempts", "SMPOST_MAX_ATTEMPTS", SM_OPT_INT, "10", 1, 1000,
      "attempts per command when concurrent writers conflict, then 409", &max_attempts},
+    {"snapshot-every", "SMPOST_SNAPSHOT_EVERY", SM_OPT_INT, "100", 0, 1000000,
+     "write a post's snapshot every N events (0: never)", &snapshot_every},
+    {"aggregate-cache-mb", "SMPOST_AGGREGATE_CACHE_MB", SM_OPT_INT, "64", 0, 65536,
+     "memory for cached posts, MiB (0: no cache)", &cache_mb},
+    {"instance-id", "SMPOST_INSTANCE_ID", SM_OPT_STRING, NULL, 0, 0,
+     "this instance's name in logs, /health, /metrics and the relay lease"
+     " (default: HOSTNAME-PORT)", &instance_id},
+    {"relay-lease-ms", "SMPOST_RELAY_LEASE_MS", SM_OPT_INT, "3000", 300, 600000,
+     "relay leader lease: renewed every third, taken over after it lapses", &lease_ms},
     {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
      "debug, info, warn or error", &log_level},
+    {"swagger", "SMPOST_SWAGGER", SM_OPT_BOOL, "on", 0, 0,
+     "serve /openapi.json and Swagger UI at /swagger/ (on or off)", &swagger},
+    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
+     "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
+     &swagger_ui_dir},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -53,13 +72,20 @@ int main(int argc, char **argv)
         return code;
     sm_error err = {0};
     sm_log_set_level(log_level);
+    cmd_app app = {0};
+    if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
+        fprintf(stderr, "command-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
+    sm_log_set_instance(app.instance);
 
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
 
     int rc = 1;
-    cmd_app app = {0};
     http_server *server = NULL;
+    const char **extra = NULL;
     if (es_open(event_store_url, &app.store, &err) != ES_OK) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=\"%s\"",
                event_store_url, err.message);
@@ -67,10 +93,20 @@ int main(int argc, char **argv)
     }
     cmd_context_init(&app.cmd, app.store);
     app.cmd.max_attempts = (int)max_attempts;
-    const char **extra = sm_config_split_list(kafka_config);
+    /* a command gives up (503) in time to be answered within the request
+     * timeout, with room left for a loaded machine to send the reply */
+    app.cmd.budget_ms = request_timeout_ms * 9 / 10;
+    post_repo_config rc_cfg = {(int)snapshot_every, (size_t)cache_mb << 20};
+    if (!(app.cmd.repo = post_repo_new(app.store, &rc_cfg, &err))) {
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=post_repo error=\"%s\"", err.message);
+        goto out_cmd;
+    }
+    extra = sm_config_split_list(kafka_config);
     if (publishing_enabled()) {
         relay_opts ro = {.store = app.store,
-                         .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api", extra}};
+                         .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api", extra},
+                         .instance_id = app.instance,
+                         .lease_ttl_ms = (int)lease_ms};
         app.relay = relay_start(&ro, &err);
         if (!app.relay) {
             sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
@@ -82,7 +118,10 @@ int main(int argc, char **argv)
         sm_log(SM_LOG_WARN, "publishing_disabled",
                "reason=\"kafka-bootstrap is none\" effect=\"events are stored, not published\"");
     }
-    http_server_opts so = {listen_addr, port, threads, request_timeout_ms};
+    app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_command_json};
+    http_docs_log_status(&app.docs, "command-api");
+    /* drain on SIGTERM for as long as a request may take */
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
@@ -100,6 +139,7 @@ int main(int argc, char **argv)
 out_cmd:
     /* After the server: no new events can arrive while the relay flushes. */
     relay_stop(app.relay, 5000);
+    post_repo_free(app.cmd.repo);
     cmd_context_destroy(&app.cmd);
     free(extra);
 out:

@@ -1,6 +1,7 @@
 /* relay.c — the outbox relay thread (see relay.h). */
 #include "relay.h"
 
+#include "relay_lease.h"
 #include "sm_log.h"
 #include "sm_time.h"
 
@@ -17,12 +18,15 @@ struct relay {
     const char *const *extra;
     bus_producer *producer;
     int batch, idle_ms, cluster_check_ms;
+    relay_lease *lease;     /* NULL: no election; touched by the relay thread only */
 
     pthread_t thread;
     pthread_mutex_t lock;   /* guards everything below */
     pthread_cond_t wake;
     bool stop, pending_wake;
+    int64_t stop_deadline;  /* sm_mono_ms() by which a stopping relay gives up */
     relay_stats stats;
+    int64_t leader_until;   /* with a lease: stats.leader holds until this sm_mono_ms() */
 
     /* the round in flight; touched only by the relay thread (and its
      * delivery callback, which runs on that thread inside poll) */
@@ -65,13 +69,7 @@ static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
 static bool wait_for_work(relay *r, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    sm_realtime_after(ms, &until);
     pthread_mutex_lock(&r->lock);
     while (!r->stop && !r->pending_wake)
         if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != 0)
@@ -88,6 +86,15 @@ static bool stopping(relay *r)
     bool s = r->stop;
     pthread_mutex_unlock(&r->lock);
     return s;
+}
+
+/* True once a stop was requested and its flush time is used up. */
+static bool out_of_time(relay *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool late = r->stop && sm_mono_ms() >= r->stop_deadline;
+    pthread_mutex_unlock(&r->lock);
+    return late;
 }
 
 /* Marks the whole store for republishing; why goes to the log. */
@@ -174,6 +181,24 @@ static bool check_cluster(relay *r)
     return true;
 }
 
+/* Renews or tries the lease when due (relay_lease_check) and copies the
+ * outcome into the stats read by /health and /metrics. Returns whether this
+ * relay may publish now. */
+static bool check_lease(relay *r, bool force)
+{
+    bool leader = relay_lease_check(r->lease, force);
+    relay_lease_info li;
+    relay_lease_get_info(r->lease, &li);
+    pthread_mutex_lock(&r->lock);
+    r->stats.leader = li.leader;
+    r->leader_until = li.valid_until_mono;
+    r->stats.lease_epoch = li.epoch;
+    snprintf(r->stats.lease_holder, sizeof r->stats.lease_holder, "%s", li.holder);
+    r->stats.leader_acquired_total = li.acquired_total;
+    pthread_mutex_unlock(&r->lock);
+    return leader;
+}
+
 /* Produces the round's events and waits for every delivery report. */
 static void publish_round(relay *r)
 {
@@ -181,6 +206,8 @@ static void publish_round(relay *r)
     size_t produced = 0;
     for (size_t i = 0; i < r->round.len; i++) {
         sm_error err = {0};
+        if (r->lease && !relay_lease_valid(r->lease))
+            break; /* lost (or could not renew) the lease: someone else publishes */
         if (bus_produce(r->producer, &r->round.items[i], (void *)(uintptr_t)i, &err) != SM_OK) {
             set_error(r, err.message);
             break; /* local queue full or fatal: the rest waits for next round */
@@ -188,12 +215,21 @@ static void publish_round(relay *r)
         produced++;
     }
     /* Reports come within message.timeout.ms (30 s) at worst; a stop
-     * request cuts the wait short and the unconfirmed rest is retried. */
+     * request cuts the wait at its flush deadline, and whatever is not
+     * confirmed by then stays unpublished (the next start publishes it). */
     int64_t give_up = sm_mono_ms() + 35000;
-    while (r->reported < produced && sm_mono_ms() < give_up) {
+    while (r->reported < produced && sm_mono_ms() < give_up && !out_of_time(r)) {
         bus_producer_poll(r->producer, 50);
-        if (stopping(r) && sm_mono_ms() > give_up - 30000)
-            break;
+        if (r->lease) /* a long wait must not let the lease lapse */
+            check_lease(r, false);
+        /* Meanwhile librdkafka's error callback is what knows that every
+         * broker is gone; without this /health would say "up" for as long
+         * as message.timeout.ms. A confirmed delivery sets it up again. */
+        if (bus_producer_state(r->producer) == BUS_DOWN) {
+            pthread_mutex_lock(&r->lock);
+            r->stats.kafka = BUS_DOWN;
+            pthread_mutex_unlock(&r->lock);
+        }
     }
 }
 
@@ -265,6 +301,78 @@ static void recreate_producer_if_failed(relay *r)
         sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=\"%s\"", err.message);
 }
 
+/* The last act of a stopping relay: publish what the drained HTTP server
+ * left in the outbox, so that a command-api that is not coming back (scaled
+ * down) leaves nothing behind. Rounds go on until the outbox is empty, a
+ * round fails or the flush deadline passes. Only a broker identified lately
+ * is used (a failed round or an unverified cluster ends it): publishing to
+ * an unknown cluster could only be undone by the next start. */
+static void final_flush(relay *r)
+{
+    int64_t t0 = sm_mono_ms();
+    long confirmed = 0;
+    bool known = r->producer && !r->recheck &&
+                 t0 - r->last_cluster_check < 2 * (int64_t)r->cluster_check_ms &&
+                 (!r->lease || relay_lease_valid(r->lease));
+    pthread_mutex_lock(&r->lock);
+    int64_t left = r->stop_deadline - t0;
+    pthread_mutex_unlock(&r->lock);
+    if (r->producer && !known && left > 4500) /* the check may take 2 x 2 s */
+        known = check_cluster(r);
+    while (known && !out_of_time(r)) {
+        int n = run_round(r);
+        if (n <= 0)
+            break;
+        confirmed += n;
+    }
+    int64_t pending = -1, oldest = 0;
+    sm_error err = {0};
+    es_outbox_stats(r->store, &pending, &oldest, NULL, &err);
+    /* a standby leaves the outbox to the instance holding the lease */
+    bool standby = r->lease && !r->stats.leader;
+    sm_log(pending == 0 || standby ? SM_LOG_INFO : SM_LOG_WARN, "relay_stopped",
+           "role=%s flushed=%ld pending=%lld ms=%lld%s", standby ? "standby" : "publisher",
+           confirmed, (long long)pending, (long long)(sm_mono_ms() - t0),
+           pending == 0 ? ""
+           : standby    ? " effect=\"published by the instance holding the relay lease\""
+                        : " effect=\"published by the next relay to start\"");
+    if (r->lease) /* hand over now rather than after the ttl */
+        relay_lease_release(r->lease);
+}
+
+/* A standby only watches: the lease (to take over) and whether Kafka
+ * answers (for /health). It never republishes or produces. */
+static void stand_by(relay *r)
+{
+    if (sm_mono_ms() - r->last_cluster_check >= r->cluster_check_ms) {
+        char id[128];
+        bool up = bus_producer_cluster_id(r->producer, id, sizeof id, 2000);
+        pthread_mutex_lock(&r->lock);
+        r->stats.kafka = up ? BUS_UP : BUS_DOWN;
+        if (up)
+            snprintf(r->stats.cluster_id, sizeof r->stats.cluster_id, "%s", id);
+        pthread_mutex_unlock(&r->lock);
+        r->last_cluster_check = sm_mono_ms();
+    }
+    int ms = relay_lease_next_check_ms(r->lease);
+    wait_for_work(r, ms < r->idle_ms ? ms + 1 : r->idle_ms);
+}
+
+/* True if this relay may publish now; false (after standing by a while) if
+ * another instance holds the lease. */
+static bool lead(relay *r)
+{
+    if (!r->lease)
+        return true;
+    bool was = r->stats.leader;
+    bool leader = check_lease(r, false);
+    if (leader && !was)
+        r->recheck = true; /* a new publisher identifies the cluster first */
+    if (!leader)
+        stand_by(r);
+    return leader;
+}
+
 static void *relay_main(void *arg)
 {
     relay *r = arg;
@@ -275,6 +383,8 @@ static void *relay_main(void *arg)
                 break;
             continue;
         }
+        if (!lead(r))
+            continue;
         /* Never publish to a cluster we have not identified: it may be a
          * fresh broker that needs the whole store. */
         if (r->recheck || sm_mono_ms() - r->last_cluster_check >= r->cluster_check_ms) {
@@ -298,6 +408,7 @@ static void *relay_main(void *arg)
         if (!wait_for_work(r, r->idle_ms))
             break;
     }
+    final_flush(r);
     return NULL;
 }
 
@@ -316,6 +427,17 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
     r->idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 500;
     r->cluster_check_ms = opts->cluster_check_ms > 0 ? opts->cluster_check_ms : 1000;
     r->recheck = true;
+    r->stats.leader = !opts->instance_id;
+    if (opts->instance_id &&
+        !(r->lease = relay_lease_new(r->store, opts->instance_id,
+                                     opts->lease_ttl_ms > 0 ? opts->lease_ttl_ms
+                                                            : RELAY_LEASE_DEFAULT_TTL_MS))) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        free(r->bootstrap);
+        free(r->topic);
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     r->producer = r->bootstrap && r->topic ? bus_producer_new(&r->bus, on_delivery, r, err) : NULL;
@@ -326,6 +448,7 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
             sm_fail(err, SM_ERR_INTERNAL, "out of memory");
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
+        relay_lease_free(r->lease);
         free(r->bootstrap);
         free(r->topic);
         free(r);
@@ -353,6 +476,12 @@ void relay_get_stats(relay *r, relay_stats *out)
 {
     pthread_mutex_lock(&r->lock);
     *out = r->stats;
+    /* A holder whose relay thread is stuck (a store lock, a slow disk)
+     * stops publishing at its local deadline, renewed or not: report what
+     * it may do now, not what its last check found, so that /health never
+     * shows two publishers while a successor takes over. */
+    if (r->lease && out->leader && sm_mono_ms() >= r->leader_until)
+        out->leader = false;
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -362,15 +491,19 @@ void relay_stop(relay *r, int flush_ms)
         return;
     pthread_mutex_lock(&r->lock);
     r->stop = true;
+    r->stop_deadline = sm_mono_ms() + (flush_ms > 0 ? flush_ms : 0);
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
+    /* Nothing is in flight unless the deadline cut a round short; those
+     * messages are failed now and stay unpublished in the store. */
     if (r->producer)
-        bus_producer_free(r->producer, flush_ms);
+        bus_producer_free(r->producer, 0);
     sm_event_list_free(&r->round);
     free(r->delivered);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
+    relay_lease_free(r->lease);
     free(r->bootstrap);
     free(r->topic);
     free(r);

@@ -21,6 +21,13 @@
  * an id), it marks the whole store unpublished and republishes from the
  * start: the event store is the source of truth.
  *
+ * Several command-api processes on one store elect one publisher with a
+ * lease in the store (relay_lease.h): the others stand by, checking the
+ * lease every ttl/3 and Kafka's reachability (for /health), and take over
+ * within ttl + ttl/3 of the publisher's death. Per-post order needs no
+ * election (the heads rule holds it for any number of relays); the lease
+ * keeps each event from being published once per process.
+ *
  * Thread-safety: relay_notify and relay_get_stats may be called from any
  * thread. */
 #ifndef RELAY_H
@@ -37,6 +44,9 @@ typedef struct relay_opts {
     int batch;              /* heads per round (default 500) */
     int idle_ms;            /* sleep when idle or failing (default 500) */
     int cluster_check_ms;   /* how often to re-check the cluster (default 1000) */
+    const char *instance_id; /* lease owner (relay_lease.h); NULL: no election,
+                              * this relay always publishes */
+    int lease_ttl_ms;       /* default RELAY_LEASE_DEFAULT_TTL_MS */
 } relay_opts;
 
 typedef struct relay_stats {
@@ -47,6 +57,10 @@ typedef struct relay_stats {
     uint64_t republish_total;   /* events reset for republishing (cluster change) */
     int64_t last_publish_ms;    /* wall time of the last confirmed event, 0 if none */
     char last_error[256];
+    bool leader;                /* holds the relay lease (always true without one) */
+    int64_t lease_epoch;        /* of the lease held or last seen; 0 without one */
+    char lease_holder[128];     /* the instance that publishes, as last seen */
+    uint64_t leader_acquired_total; /* times this instance became the publisher */
 } relay_stats;
 
 /* Starts the relay thread. NULL + err on bad Kafka configuration. */
@@ -60,8 +74,12 @@ void relay_on_appended(void *arg, const sm_event *evs, size_t n);
 
 void relay_get_stats(relay *r, relay_stats *out);
 
-/* Stops the thread, waiting up to flush_ms for in-flight deliveries (they
- * are marked if confirmed in time), and frees r. */
+/* Stops the relay and frees r; call it after the HTTP server stopped, so
+ * that no command appends meanwhile. Within flush_ms it first publishes
+ * what is still in the outbox (rounds until the outbox is empty, a round
+ * fails, or the broker is not one identified lately) and marks what the
+ * broker confirmed; anything left stays unpublished in the store for the
+ * next relay to start (logged as relay_stopped pending=N). */
 void relay_stop(relay *r, int flush_ms);
 
 #endif

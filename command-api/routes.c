@@ -1,6 +1,8 @@
 /* routes.c — route table and the HTTP <-> command translation. */
 #include "routes.h"
 
+#include "history.h"
+#include "post_repo.h"
 #include "sm_json.h"
 #include "sm_log.h"
 #include "sm_metrics.h"
@@ -10,14 +12,16 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { R_COMMAND, R_RESTORE, R_HEALTH, R_METRICS } route_kind;
+typedef enum {
+    R_COMMAND, R_HISTORY, R_RESTORE, R_HEALTH, R_METRICS, R_OPENAPI, R_SWAGGER
+} route_kind;
 
 typedef struct route {
     const char *method;
     const char *prefix;  /* matched case-insensitively */
     bool has_id;         /* prefix is followed by "/{postId}" */
     route_kind kind;
-    cmd_type cmd;
+    int op;              /* R_COMMAND: a cmd_type; R_HISTORY: a hist_kind */
     const char *pattern; /* as documented */
 } route;
 
@@ -34,9 +38,16 @@ static const route routes[] = {
      "/api/v1/RemoveComment/{postId}"},
     {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
      "/api/v1/DeletePost/{postId}"},
-    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, CMD_COUNT, "/api/v1/RestoreReadDb"},
-    {"GET", "/health", false, R_HEALTH, CMD_COUNT, "/health"},
-    {"GET", "/metrics", false, R_METRICS, CMD_COUNT, "/metrics"},
+    {"GET", "/api/v1/PostHistory", true, R_HISTORY, HIST_POST_HISTORY,
+     "/api/v1/PostHistory/{postId}"},
+    {"GET", "/api/v1/PostAt", true, R_HISTORY, HIST_POST_AT, "/api/v1/PostAt/{postId}"},
+    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, 0, "/api/v1/RestoreReadDb"},
+    {"GET", "/health", false, R_HEALTH, 0, "/health"},
+    {"GET", "/metrics", false, R_METRICS, 0, "/metrics"},
+    /* the API documentation (common/http_docs.h) */
+    {"GET", "/openapi.json", false, R_OPENAPI, 0, "/openapi.json"},
+    {"GET", "/swagger", false, R_SWAGGER, 0, "/swagger"},
+    {"GET", "/swagger", true, R_SWAGGER, 0, "/swagger/{file}"},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -78,7 +89,7 @@ static sm_status read_json_body(const http_request *req, json_t **body, sm_error
 static void handle_command(cmd_app *app, const route *r, const char *id, size_t id_len,
                            const http_request *req, http_reply *reply)
 {
-    command cmd = {.type = r->cmd, .if_match = CMD_NO_IF_MATCH};
+    command cmd = {.type = (cmd_type)r->op, .if_match = CMD_NO_IF_MATCH};
     sm_error err = {0};
     json_t *body = NULL;
     sm_status st = SM_OK;
@@ -93,21 +104,21 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
     if (!st && req->if_match && !http_parse_if_match(req->if_match, &cmd.if_match))
         st = sm_fail(&err, SM_ERR_INVALID,
                      "If-Match must be a version in quotes, e.g. If-Match: \"3\".");
-    if (!st && cmd_takes_body(r->cmd))
+    if (!st && cmd_takes_body(cmd.type))
         st = read_json_body(req, &body, &err);
     if (!st)
-        st = cmd_parse(r->cmd, body, &cmd, &err);
+        st = cmd_parse(cmd.type, body, &cmd, &err);
     cmd_result res;
     if (!st)
         st = cmd_dispatch(&app->cmd, &cmd, &res, &err);
     if (st == SM_OK) {
-        reply_command(reply, r->cmd, &res);
+        reply_command(reply, cmd.type, &res);
     } else {
         http_reply_from_error(reply, &err);
         if (st == SM_ERR_INTERNAL || st == SM_ERR_UNAVAILABLE) {
             char q[600];
             sm_log(SM_LOG_ERROR, "command_failed", "req=%s command=%s post=%s error=%s msg=%s",
-                   req->request_id, cmd_name(r->cmd), cmd.post_id, sm_status_code(st),
+                   req->request_id, cmd_name(cmd.type), cmd.post_id, sm_status_code(st),
                    sm_log_quote(err.message, q, sizeof q));
         }
     }
@@ -160,6 +171,11 @@ static json_t *kafka_health(cmd_app *app, bool *ok)
     *ok = rs.kafka == BUS_UP;
     json_t *k = json_pack("{s:s, s:s, s:I}", "status", kafka_state_name(rs.kafka), "clusterId",
                           rs.cluster_id, "publishedTotal", (json_int_t)rs.published_total);
+    /* which instance publishes (several command-apis elect one: relay.h) */
+    json_object_set_new(k, "relay",
+                        json_pack("{s:s, s:s, s:I}", "role", rs.leader ? "publisher" : "standby",
+                                  "publisher", rs.leader ? app->instance : rs.lease_holder,
+                                  "leaseEpoch", (json_int_t)rs.lease_epoch));
     if (!*ok && rs.last_error[0])
         json_object_set_new(k, "error", json_string(rs.last_error));
     return k;
@@ -180,15 +196,41 @@ static void handle_health(cmd_app *app, http_reply *reply)
     json_t *kafka = kafka_health(app, &kafka_ok);
     bool ok = es == ES_OK && kafka_ok;
     http_reply_json(reply, ok ? 200 : 503,
-                    json_pack("{s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
-                              "service", "command-api", "eventStore", store, "kafka", kafka));
+                    json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
+                              "service", "command-api", "instance", app->instance, "eventStore",
+                              store, "kafka", kafka));
     if (!ok)
         reply->retry_after = 1;
+}
+
+/* The aggregate cache and snapshots (post_repo.h). */
+static void render_repo_metrics(sm_buf *b, post_repo *repo)
+{
+    post_repo_stats ps = {0};
+    if (repo)
+        post_repo_get_stats(repo, &ps);
+    sm_metrics_render_value(b, "smpost_aggregate_cache_hits_total", "counter",
+                            "Commands that found their post in the aggregate cache.",
+                            (double)ps.cache_hits);
+    sm_metrics_render_value(b, "smpost_aggregate_cache_misses_total", "counter",
+                            "Commands that rebuilt their post from the event store.",
+                            (double)ps.cache_misses);
+    sm_metrics_render_value(b, "smpost_aggregate_cache_bytes", "gauge",
+                            "Estimated memory held by cached posts.", (double)ps.cache_bytes);
+    sm_metrics_render_value(b, "smpost_snapshot_loads_total", "counter",
+                            "Rebuilds that started from a snapshot.", (double)ps.snapshot_hits);
+    sm_metrics_render_value(b, "smpost_snapshots_written_total", "counter",
+                            "Snapshots saved by the background writer.",
+                            (double)ps.snapshots_written);
+    sm_metrics_render_value(b, "smpost_snapshots_ignored_total", "counter",
+                            "Snapshots found but not trusted (undecodable or another history).",
+                            (double)ps.snapshots_ignored);
 }
 
 static void handle_metrics(cmd_app *app, http_reply *reply)
 {
     sm_buf b = {0};
+    sm_metrics_render_info(&b, "command-api", app->instance);
     int64_t pending = 0, oldest = 0;
     sm_error err = {0};
     bool store_ok = es_outbox_stats(app->store, &pending, &oldest, NULL, &err) == ES_OK;
@@ -213,6 +255,13 @@ static void handle_metrics(cmd_app *app, http_reply *reply)
                             (double)rs.republish_total);
     sm_metrics_render_value(&b, "smpost_kafka_up", "gauge", "1 if the broker answered lately.",
                             rs.kafka == BUS_UP);
+    sm_metrics_render_value(&b, "smpost_relay_publisher", "gauge",
+                            "1 if this instance holds the relay lease and publishes.",
+                            app->relay && rs.leader);
+    sm_metrics_render_value(&b, "smpost_relay_lease_acquired_total", "counter",
+                            "Times this instance became the relay's publisher.",
+                            (double)rs.leader_acquired_total);
+    render_repo_metrics(&b, app->cmd.repo);
     sm_metrics_render_http(&b);
     reply->status = 200;
     reply->body_text = b.data; /* ownership moves to the reply */
@@ -239,6 +288,12 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
             handle_health(app, reply);
         else if (r->kind == R_METRICS)
             handle_metrics(app, reply);
+        else if (r->kind == R_OPENAPI)
+            http_docs_openapi(&app->docs, reply);
+        else if (r->kind == R_SWAGGER)
+            http_docs_swagger(&app->docs, req->path, id, id_len, reply);
+        else if (r->kind == R_HISTORY)
+            hist_handle(&app->cmd, (hist_kind)r->op, id, id_len, req->query, reply);
         else if (r->kind == R_RESTORE)
             handle_restore(app, req, reply);
         else

@@ -8,6 +8,7 @@
 #define ROUTES_H
 
 #include "dispatcher.h"
+#include "http_docs.h"
 #include "http_util.h"
 #include "relay.h"
 
@@ -15,7 +16,13 @@ typedef struct cmd_app {
     cmd_context cmd;   /* the dispatcher; its store is borrowed from below */
     es_store *store;   /* owned by main */
     relay *relay;      /* owned by main; NULL when publishing is disabled */
+    http_docs docs;    /* /openapi.json and /swagger/; zeroed: both answer 404 */
+    char instance[100]; /* instance id (sm_config_instance_id); "" in tests */
 } cmd_app;
+
+/* This binary's part of docs/openapi.yaml as JSON, generated and compiled in
+ * at build time (cmake/embed.cmake, smpost_embed_openapi). */
+extern const char sm_openapi_command_json[];
 
 /* http_handler_fn for the command API; app is a cmd_app *. */
 void routes_handle(void *app, const http_request *req, http_reply *reply);

@@ -2,6 +2,7 @@
 #include "bus.h"
 
 #include "sm_log.h"
+#include "sm_time.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -248,7 +249,92 @@ void bus_producer_free(bus_producer *p, int timeout_ms)
 struct bus_consumer {
     rd_kafka_t *rk;
     rd_kafka_message_t *last;
+    /* Per partition, the offset after the last message committed: what the
+     * final, confirmed commit at close sends. Touched only by the polling
+     * thread (and by close, after it). */
+    rd_kafka_topic_partition_list_t *done;
 };
+
+static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t *within,
+                          int64_t deadline, const char *when);
+
+/* Hands partitions back to librdkafka's assignment: the whole set with an
+ * eager assignor (range, roundrobin: the default), just these with a
+ * cooperative one (an operator may choose it with --kafka-config). */
+static void set_assignment(rd_kafka_t *rk, rd_kafka_resp_err_t what,
+                           const rd_kafka_topic_partition_list_t *parts)
+{
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        coop ? (void)(e = rd_kafka_incremental_assign(rk, parts))
+             : (void)(re = rd_kafka_assign(rk, parts));
+    else if (coop && what == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        e = rd_kafka_incremental_unassign(rk, parts);
+    else
+        re = rd_kafka_assign(rk, NULL);
+    if (e || re)
+        sm_log(SM_LOG_WARN, "kafka_assign_failed", "what=%s error=\"%s\"",
+               rd_kafka_err2name(what), e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
+    if (e)
+        rd_kafka_error_destroy(e);
+}
+
+/* Writes "p0,p3,p5" (partition numbers) to out. */
+static const char *partition_names(const rd_kafka_topic_partition_list_t *parts, char *out,
+                                   size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; parts && i < parts->cnt && n + 12 < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%d", i ? "," : "",
+                              (int)parts->elems[i].partition);
+    return out;
+}
+
+/* The group moves partitions between instances (one joined, left or died).
+ * librdkafka calls this from rd_kafka_consumer_poll, on the polling
+ * thread, so no message is being applied meanwhile: every message handed
+ * out before was applied and its offset committed asynchronously.
+ * On a revoke, before giving the partitions up, those offsets are
+ * committed again and the answer awaited (bounded), so the instance that
+ * gets them next starts exactly after what this one applied, even if an
+ * asynchronous commit was still in flight or failed. Once unassigned,
+ * librdkafka drops the messages already fetched for them: nothing from a
+ * revoked partition is delivered (and applied) here afterwards. Should
+ * two instances still overlap (this one paused past the session timeout),
+ * the read model's version check keeps every event applied once, in
+ * order, and the broker refuses the stale instance's commits. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    bus_consumer *c = opaque;
+    char names[256];
+    partition_names(parts, names, sizeof names);
+    if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        sm_log(SM_LOG_INFO, "partitions_assigned", "count=%d partitions=%s", parts->cnt, names);
+        set_assignment(rk, what, parts);
+        return;
+    }
+    int64_t t0 = sm_mono_ms();
+    /* Lost (our session expired): others may own them already, and the
+     * broker would refuse the commit anyway. */
+    bool lost = rd_kafka_assignment_lost(rk) != 0;
+    int committed = lost || what != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+                        ? 0
+                        : commit_applied(c, parts, t0 + BUS_REVOKE_COMMIT_MS, "revoke");
+    /* Forget their offsets: should one come back, an old offset must not
+     * be committed over what another instance applied meanwhile. */
+    for (int i = 0; parts && i < parts->cnt; i++)
+        rd_kafka_topic_partition_list_del(c->done, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+    set_assignment(rk, what, parts);
+    sm_log(committed < 0 ? SM_LOG_WARN : SM_LOG_INFO, "partitions_revoked",
+           "count=%d partitions=%s committed=%d lost=%d ms=%lld%s", parts ? parts->cnt : 0, names,
+           committed, lost, (long long)(sm_mono_ms() - t0),
+           what == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS ? "" : " reason=rebalance_error");
+}
 
 bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_error *err)
 {
@@ -268,17 +354,35 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
          * (the local run sets 10 ms; see scripts/run.sh). */
         {"fetch.wait.max.ms", "100"},
     };
-    rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
-    if (!conf)
+    /* the rebalance callback needs the consumer: allocate it first */
+    bus_consumer *c = calloc(1, sizeof *c);
+    if (c && !(c->done = rd_kafka_topic_partition_list_new(8))) {
+        free(c);
+        c = NULL;
+    }
+    if (!c) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
         return NULL;
+    }
+    rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
+    if (!conf) {
+        rd_kafka_topic_partition_list_destroy(c->done);
+        free(c);
+        return NULL;
+    }
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
         rd_kafka_conf_destroy(conf);
+        rd_kafka_topic_partition_list_destroy(c->done);
+        free(c);
         sm_fail(err, SM_ERR_INVALID, "kafka consumer: %s", errstr);
         return NULL;
     }
+    c->rk = rk;
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
@@ -287,16 +391,10 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
     if (e) {
         sm_fail(err, SM_ERR_INVALID, "kafka subscribe %s: %s", cfg->topic, rd_kafka_err2str(e));
         rd_kafka_destroy(rk);
+        rd_kafka_topic_partition_list_destroy(c->done);
+        free(c);
         return NULL;
     }
-    bus_consumer *c = calloc(1, sizeof *c);
-    if (!c) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    c->rk = rk;
     return c;
 }
 
@@ -321,7 +419,14 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
 
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err)
 {
-    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, msg->handle, 1);
+    const rd_kafka_message_t *m = msg->handle;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(c->done, topic, m->partition);
+    if (!tp)
+        tp = rd_kafka_topic_partition_list_add(c->done, topic, m->partition);
+    tp->offset = m->offset + 1;
+    rd_kafka_resp_err_t e = rd_kafka_commit_message(c->rk, m, 1);
     if (e)
         return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka commit: %s", rd_kafka_err2str(e));
     return SM_OK;
@@ -374,13 +479,98 @@ int bus_consumer_assigned(bus_consumer *c)
     return n;
 }
 
-void bus_consumer_close(bus_consumer *c)
+/* Commits c->done for the partitions in `within` and waits until deadline
+ * for the broker's answer. The per-message commits are asynchronous and
+ * the last ones may still be in flight, or may have failed while the
+ * broker was away; this one is confirmed, so whoever reads a partition
+ * next resumes exactly after the last applied message. Returns the
+ * partitions committed, or -1 if the commit failed or was not confirmed in
+ * time (logged; `when` says on what occasion). */
+static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t *within,
+                          int64_t deadline, const char *when)
+{
+    rd_kafka_topic_partition_list_t *mine = rd_kafka_topic_partition_list_new(c->done->cnt + 1);
+    for (int i = 0; i < c->done->cnt; i++) {
+        const rd_kafka_topic_partition_t *d = &c->done->elems[i];
+        if (rd_kafka_topic_partition_list_find(within, d->topic, d->partition))
+            rd_kafka_topic_partition_list_add(mine, d->topic, d->partition)->offset = d->offset;
+    }
+    int n = mine->cnt;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (n > 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+        e = rd_kafka_commit_queue(c->rk, mine, q, NULL, NULL);
+        bool answered = e != RD_KAFKA_RESP_ERR_NO_ERROR;
+        while (!answered && sm_mono_ms() < deadline) {
+            int64_t left = deadline - sm_mono_ms();
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, (int)(left < 100 ? left : 100));
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                e = rd_kafka_event_error(ev);
+                answered = true;
+            }
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+        if (!answered)
+            e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    }
+    rd_kafka_topic_partition_list_destroy(mine);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        sm_log(SM_LOG_WARN, "offset_commit_failed",
+               "when=%s partitions=%d error=\"%s\" effect=\"some events are read again (skipped by version)\"",
+               when, n, rd_kafka_err2str(e));
+        return -1;
+    }
+    return n;
+}
+
+/* At close: commit_applied for the partitions still assigned (a partition
+ * that went to another instance in a rebalance is its business now:
+ * committing our older offset would move its position back). */
+static int commit_final(bus_consumer *c, int64_t deadline)
+{
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    if (rd_kafka_assignment(c->rk, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned)
+        return 0;
+    int n = commit_applied(c, assigned, deadline, "close");
+    rd_kafka_topic_partition_list_destroy(assigned);
+    return n;
+}
+
+void bus_consumer_close(bus_consumer *c, int timeout_ms)
 {
     if (!c)
         return;
+    int64_t t0 = sm_mono_ms(), deadline = t0 + (timeout_ms > 0 ? timeout_ms : 0);
     if (c->last)
         rd_kafka_message_destroy(c->last);
-    rd_kafka_consumer_close(c->rk);
-    rd_kafka_destroy(c->rk);
+    int committed = commit_final(c, deadline);
+    /* Leave the group within what is left of timeout_ms: librdkafka's own
+     * close can block for up to session.timeout.ms when the broker is
+     * gone. */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *ce = rd_kafka_consumer_close_queue(c->rk, q);
+    bool closing = ce == NULL;
+    if (ce)
+        rd_kafka_error_destroy(ce);
+    while (closing && !rd_kafka_consumer_closed(c->rk) && sm_mono_ms() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+        /* Closing revokes the assignment; on this queue the revoke comes
+         * as an event, not through on_rebalance, and must be acknowledged
+         * here (the offsets were committed just above). */
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            set_assignment(c->rk, rd_kafka_event_error(ev),
+                           rd_kafka_event_topic_partition_list(ev));
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    bool closed = closing && rd_kafka_consumer_closed(c->rk);
+    rd_kafka_queue_destroy(q);
+    sm_log(closed ? SM_LOG_INFO : SM_LOG_WARN, "consumer_closed",
+           "committed_partitions=%d left_group=%d ms=%lld", committed, closed,
+           (long long)(sm_mono_ms() - t0));
+    rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    rd_kafka_topic_partition_list_destroy(c->done);
     free(c);
 }

@@ -96,8 +96,21 @@ typedef struct bus_message {
 
 typedef struct bus_consumer bus_consumer;
 
+/* How long a revoke waits for the broker to confirm the offsets of the
+ * partitions given up (see bus_consumer_new). */
+#define BUS_REVOKE_COMMIT_MS 3000
+
 /* Creates a group consumer subscribed to cfg->topic, reading from the
- * earliest offset when the group has none, with manual offset commits. */
+ * earliest offset when the group has none, with manual offset commits.
+ *
+ * Instances in one group share the topic's partitions. When a rebalance
+ * takes partitions away (inside bus_consumer_poll, so never while the
+ * caller holds a message from it), the consumer first commits the offset
+ * after the last message committed with bus_consumer_commit on each of
+ * them and waits up to BUS_REVOKE_COMMIT_MS for the broker's answer, then
+ * gives them up: no message of a revoked partition is returned afterwards,
+ * and the next owner resumes right after what this one applied. Logged as
+ * partitions_assigned / partitions_revoked. */
 bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_error *err);
 
 /* Waits up to timeout_ms for one message. Returns 1 with *msg filled, 0 on
@@ -105,7 +118,8 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
 
 /* Commits msg's offset + 1, asynchronously: a commit lost in a crash only
- * means the message is delivered again (callers are idempotent). */
+ * means the message is delivered again (callers are idempotent). The
+ * offset is also remembered for the confirmed commit at close. */
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err);
 
 /* Makes the next poll deliver msg again (e.g. the read model was down). */
@@ -118,7 +132,13 @@ int64_t bus_consumer_lag(bus_consumer *c);
 /* Partitions currently assigned to this consumer. */
 int bus_consumer_assigned(bus_consumer *c);
 
-/* Leaves the group and frees c. */
-void bus_consumer_close(bus_consumer *c);
+/* Graceful end, bounded by timeout_ms: commits the last committed offset
+ * of every partition still assigned and waits for the broker to confirm it
+ * (so a restart resumes right after the last applied message even if an
+ * asynchronous commit was lost), leaves the group, and frees c. What does
+ * not finish in time is logged and abandoned (a restart then re-reads a
+ * few messages). NULL is a no-op. Call from the polling thread, or after
+ * it stopped. */
+void bus_consumer_close(bus_consumer *c, int timeout_ms);
 
 #endif

@@ -1,24 +1,67 @@
-/* http_server.c — civetweb glue (see http_server.h). */
+/* http_server.c — civetweb glue (see http_server.h).
+ *
+ * The drain bookkeeping lives here rather than in civetweb: civetweb has no
+ * "stop accepting but finish what you have" mode (mg_stop() sets a flag that
+ * also makes mg_write() give up, so replies of running handlers are lost).
+ * A counter of requests inside the handler, guarded by one mutex, and a
+ * draining flag checked under the same mutex are enough: a request either
+ * got in before the flag (and is waited for) or sees it (and gets 503). */
 #include "http_server.h"
 
+#include "sm_json.h"
 #include "sm_log.h"
+#include "sm_text.h"
+#include "sm_time.h"
 
 #include <civetweb.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct http_server {
     struct mg_context *ctx;
     http_handler_fn handler;
     void *app;
     int port;
+    long drain_ms;
+
+    pthread_mutex_t lock;  /* guards inflight and draining */
+    pthread_cond_t idle;   /* signalled when inflight drops to 0 */
+    int inflight;          /* requests inside handler */
+    bool draining;
 };
+
+/* The reply to a request that arrives while the server drains: it never
+ * reaches the application, so the client may safely send it again. */
+static void reply_draining(void *app, const http_request *req, http_reply *reply)
+{
+    (void)app;
+    (void)req;
+    http_reply_error(reply, SM_ERR_UNAVAILABLE, "The server is shutting down; retry the request.");
+    reply->retry_after = 1;
+    reply->close = true;
+}
 
 static int on_request(struct mg_connection *conn, void *cbdata)
 {
     http_server *s = cbdata;
+    pthread_mutex_lock(&s->lock);
+    bool admitted = !s->draining;
+    if (admitted)
+        s->inflight++;
+    pthread_mutex_unlock(&s->lock);
+    if (!admitted) {
+        int status = http_serve(conn, reply_draining, NULL);
+        return status > 0 ? status : 503;
+    }
     int status = http_serve(conn, s->handler, s->app);
+    pthread_mutex_lock(&s->lock);
+    if (--s->inflight == 0)
+        pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
     return status > 0 ? status : 500; /* non-zero: handled */
 }
 
@@ -32,6 +75,44 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+static void server_free(http_server *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->idle);
+    free(s);
+}
+
+/* civetweb answers some requests itself, before any handler runs: a
+ * malformed request line or header, headers that did not all arrive within
+ * request_timeout_ms, headers over its size limit. Those answers get the
+ * same JSON error body as every other error (docs/api.md, "Errors") instead
+ * of civetweb's text page; the connection is closed after it. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    /* 505 (an HTTP version it does not speak) is the client's doing too */
+    const char *code = status == 408   ? "request_timeout"
+                       : status == 413 ? "payload_too_large"
+                       : status == 500 ? "internal"
+                       : status == 503 ? "unavailable"
+                                       : "invalid_request";
+    bool shown = errmsg && *errmsg && sm_utf8_valid(errmsg, strlen(errmsg));
+    json_t *body = json_pack("{s:s, s:s}", "message",
+                             shown ? errmsg : "The request could not be read.", "error", code);
+    char *text = body ? sm_json_dump(body) : NULL;
+    json_decref(body);
+    if (!text)
+        return 1; /* out of memory: let civetweb send its own page */
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\n"
+              "Content-Type: application/json; charset=utf-8\r\n"
+              "Content-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n"
+              "Connection: close\r\n\r\n%s",
+              status, mg_get_response_code_text(conn, status), strlen(text), text);
+    free(text);
+    return 0;
+}
+
 http_server *http_server_start(const http_server_opts *opts, http_handler_fn handler, void *app,
                                sm_error *err)
 {
@@ -42,6 +123,9 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     }
     s->handler = handler;
     s->app = app;
+    s->drain_ms = opts->drain_ms > 0 ? opts->drain_ms : opts->request_timeout_ms;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->idle, NULL);
     char ports[96], threads[16], timeout[24];
     snprintf(ports, sizeof ports, "%s:%ld", opts->listen_addr, opts->port);
     snprintf(threads, sizeof threads, "%ld", opts->threads);
@@ -50,6 +134,8 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
         "listening_ports", ports,
         "num_threads", threads,
         "request_timeout_ms", timeout,
+        /* http_serve decodes the path itself, refusing %2F and %00 */
+        "decode_url", "no",
         "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "30000",
         "tcp_nodelay", "1",
@@ -57,11 +143,12 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     };
     struct mg_callbacks cb = {0};
     cb.log_message = on_log_message;
+    cb.http_error = on_http_error;
     s->ctx = mg_start(&cb, s, options);
     if (!s->ctx) {
         sm_fail(err, SM_ERR_UNAVAILABLE, "cannot listen on %s (port in use or address invalid)",
                 ports);
-        free(s);
+        server_free(s);
         return NULL;
     }
     mg_set_request_handler(s->ctx, "/", on_request, s);
@@ -73,10 +160,34 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
 
 int http_server_port(const http_server *s) { return s->port; }
 
+/* Waits until no request is inside the handler or drain_ms passed; returns
+ * how many are still running. Called with s->lock held. */
+static int wait_idle(http_server *s)
+{
+    struct timespec until;
+    sm_realtime_after(s->drain_ms, &until);
+    while (s->inflight > 0)
+        if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0)
+            break;
+    return s->inflight;
+}
+
 void http_server_stop(http_server *s)
 {
     if (!s)
         return;
+    int64_t t0 = sm_mono_ms();
+    pthread_mutex_lock(&s->lock);
+    s->draining = true;
+    int waiting = s->inflight;
+    int left = wait_idle(s);
+    pthread_mutex_unlock(&s->lock);
+    int64_t drained = sm_mono_ms() - t0;
+    if (left > 0)
+        sm_log(SM_LOG_WARN, "http_drain_timeout",
+               "inflight=%d drain_ms=%ld effect=\"their replies may be lost\"", left, s->drain_ms);
     mg_stop(s->ctx);
-    free(s);
+    sm_log(SM_LOG_INFO, "http_stopped", "port=%d inflight_at_stop=%d drain_ms=%lld total_ms=%lld",
+           s->port, waiting, (long long)drained, (long long)(sm_mono_ms() - t0));
+    server_free(s);
 }

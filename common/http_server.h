@@ -1,6 +1,15 @@
 /* http_server.h — the civetweb HTTP server of a binary: start on an address and
  * port with a worker pool, route every request through one handler, stop.
- * Shared shape for both binaries; the handler decides the routes. */
+ * Shared shape for both binaries; the handler decides the routes.
+ *
+ * Graceful stop: civetweb's own mg_stop() makes every worker stop writing
+ * at once, so a request whose handler is still running (a command whose
+ * event is already stored) would lose its reply. http_server_stop()
+ * therefore drains first: from that moment every new request is answered
+ * 503 without reaching the handler, and the requests already inside the
+ * handler run to the end and send their replies; only then is civetweb
+ * stopped. A client sees either a complete reply or a request that was
+ * never processed (503, or a connection closed before it was read). */
 #ifndef HTTP_SERVER_H
 #define HTTP_SERVER_H
 
@@ -14,6 +23,8 @@ typedef struct http_server_opts {
     long port;                /* 0: let the OS choose; see http_server_port */
     long threads;             /* worker threads */
     long request_timeout_ms;  /* a request that takes longer is dropped */
+    long drain_ms;            /* stop: longest wait for in-flight requests
+                               * (0: request_timeout_ms) */
 } http_server_opts;
 
 /* Starts serving; handler(app, ...) is called from worker threads and must be
@@ -24,7 +35,12 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
 
-/* Stops accepting, waits for in-flight requests, frees s. */
+/* Stops gracefully (see the top of this file): new requests get 503 with
+ * Retry-After: 1 and Connection: close; waits up to drain_ms for the
+ * requests in the handler to send their replies, then stops civetweb
+ * (closing the listening socket takes up to 2 s more: civetweb polls it
+ * with that period) and frees s. Call from one thread, once; NULL is a
+ * no-op. */
 void http_server_stop(http_server *s);
 
 #endif

@@ -28,6 +28,7 @@ static const struct {
     {SM_ERR_PRECONDITION, 412},
     {SM_ERR_TOO_LARGE, 413},
     {SM_ERR_MEDIA_TYPE, 415},
+    {SM_ERR_TIMEOUT, 408},
     {SM_ERR_UNAVAILABLE, 503},
     {SM_ERR_INTERNAL, 500},
 };
@@ -49,9 +50,13 @@ void http_reply_json(http_reply *reply, int status, json_t *body)
 
 void http_reply_error(http_reply *reply, sm_status status, const char *message)
 {
-    /* Messages may echo client input (a path, an id); JSON needs UTF-8. */
-    if (!message || !sm_utf8_valid(message, strlen(message)))
-        message = "The request could not be processed (the error text was not valid UTF-8).";
+    /* Messages may echo client input (a path, an id); JSON needs UTF-8, so
+     * bytes that are not are shown as '?'. */
+    char scrubbed[SM_ERROR_MAX];
+    if (!message)
+        message = "The request could not be processed.";
+    else if (!sm_utf8_valid(message, strlen(message)))
+        message = sm_utf8_scrub(message, scrubbed, sizeof scrubbed);
     http_reply_json(reply, http_status_for(status),
                     json_pack("{s:s, s:s}", "message", message, "error", sm_status_code(status)));
     if (status == SM_ERR_UNAVAILABLE)
@@ -120,8 +125,12 @@ int http_query_get(const char *query, const char *key, char *out, size_t cap)
 {
     if (!query)
         return 0;
-    /* mg_get_var URL-decodes and bounds the output; -1 absent, -2 too long. */
+    /* mg_get_var URL-decodes and bounds the output; -1 absent, -2 too long.
+     * A decoded %00 would cut the value short ("limit=5%00x" read as 5, an
+     * author matched by a prefix), so a value holding one is unusable too. */
     int n = mg_get_var(query, strlen(query), key, out, cap);
+    if (n >= 0 && strlen(out) != (size_t)n)
+        return -1;
     return n >= 0 ? 1 : n == -1 ? 0 : -1;
 }
 
@@ -167,9 +176,32 @@ static void pick_request_id(struct mg_connection *conn, char out[HTTP_REQUEST_ID
         snprintf(out, HTTP_REQUEST_ID_MAX + 1, "req-%lld", (long long)sm_mono_ms());
 }
 
+#define BODY_READ_PIECE 16 /* bytes per mg_read() of a body; see read_body */
+
+/* The server's request timeout (civetweb's request_timeout_ms, set from
+ * SMPOST_REQUEST_TIMEOUT_MS by http_server.c); 0 if none is set. */
+static int64_t request_timeout_ms(struct mg_connection *conn)
+{
+    const char *v = mg_get_option(mg_get_context(conn), "request_timeout_ms");
+    long long ms = v ? strtoll(v, NULL, 10) : 0;
+    return ms > 0 ? ms : 0;
+}
+
 /* Reads the whole body into a NUL-terminated heap buffer. Bodies over the
  * limit are refused from Content-Length alone when it is given, so a client
- * cannot make the server buffer more than HTTP_MAX_BODY + 1 bytes. */
+ * cannot make the server buffer more than HTTP_MAX_BODY + 1 bytes.
+ *
+ * civetweb bounds each wait for the client by the request timeout, but one
+ * mg_read() returns only when all it was asked for has come, so a client
+ * that trickles a byte now and then would hold a worker for as long as it
+ * likes. Hence the whole body must arrive within the request timeout
+ * (counted from when the headers were in), else 408; and it is read in
+ * pieces of BODY_READ_PIECE bytes, so that the deadline is checked at least
+ * every BODY_READ_PIECE waits: a trickling client is cut off within
+ * (1 + BODY_READ_PIECE) timeouts at worst. Smaller pieces would bound that
+ * tighter but cost a poll and a recv per piece for bodies that arrive after
+ * their headers (1 byte: about 5 ms for a 4 KiB body); a body that came with
+ * its headers is copied from civetweb's buffer either way. */
 static sm_status read_body(struct mg_connection *conn, char **out, size_t *len, sm_error *err)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -177,6 +209,8 @@ static sm_status read_body(struct mg_connection *conn, char **out, size_t *len, 
     *len = 0;
     if (ri->content_length > HTTP_MAX_BODY)
         return sm_fail(err, SM_ERR_TOO_LARGE, "The request body exceeds %d bytes.", HTTP_MAX_BODY);
+    int64_t timeout = request_timeout_ms(conn);
+    int64_t deadline = timeout > 0 ? sm_mono_ms() + timeout : INT64_MAX;
     size_t cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 4096;
     char *buf = malloc(cap);
     if (!buf)
@@ -197,9 +231,15 @@ static sm_status read_body(struct mg_connection *conn, char **out, size_t *len, 
             buf = bigger;
             cap *= 2;
         }
-        int r = mg_read(conn, buf + n, cap - n - 1);
-        if (r < 0) {
+        size_t want = cap - n - 1;
+        int r = mg_read(conn, buf + n, want < BODY_READ_PIECE ? want : BODY_READ_PIECE);
+        bool late = sm_mono_ms() >= deadline;
+        if (r < 0 || (r > 0 && late)) {
             free(buf);
+            if (late)
+                return sm_fail(err, SM_ERR_TIMEOUT,
+                               "The request body was not received within %lld ms.",
+                               (long long)timeout);
             return sm_fail(err, SM_ERR_INVALID, "The request body could not be read.");
         }
         if (r == 0)
@@ -216,22 +256,45 @@ static sm_status read_body(struct mg_connection *conn, char **out, size_t *len, 
     return SM_OK;
 }
 
+/* civetweb is told not to decode the path (decode_url=no, http_server.c)
+ * so that this can refuse what decoding would hide; see http_util.h. */
+sm_status http_decode_path(const char *raw, char **out, sm_error *err)
+{
+    *out = NULL;
+    for (const char *p = strchr(raw, '%'); p; p = strchr(p + 1, '%'))
+        if (strncasecmp(p, "%2f", 3) == 0 || strncmp(p, "%00", 3) == 0)
+            return sm_fail(err, SM_ERR_INVALID,
+                           "The path must not contain an encoded '/' or NUL (%%2F, %%00).");
+    size_t n = strlen(raw);
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    if (n > INT32_MAX - 1 || mg_url_decode(raw, (int)n, buf, (int)n + 1, 0) < 0) {
+        free(buf);
+        return sm_fail(err, SM_ERR_INVALID, "The path could not be decoded.");
+    }
+    *out = buf;
+    return SM_OK;
+}
+
 static void send_reply(struct mg_connection *conn, const http_request *req, http_reply *reply)
 {
     const char *ctype = "application/json; charset=utf-8";
     char *text = NULL;
+    size_t len = 0;
     if (reply->body_text) {
         text = reply->body_text;
+        len = reply->body_text_len ? reply->body_text_len : strlen(text);
         reply->body_text = NULL;
         ctype = reply->content_type ? reply->content_type : "text/plain; charset=utf-8";
     } else if (reply->body) {
         text = sm_json_dump(reply->body);
+        if (!text) {
+            reply->status = 500;
+            text = strdup("{\"message\":\"out of memory\",\"error\":\"internal\"}");
+        }
+        len = text ? strlen(text) : 0;
     }
-    if (reply->body && !text) {
-        reply->status = 500;
-        text = strdup("{\"message\":\"out of memory\",\"error\":\"internal\"}");
-    }
-    size_t len = text ? strlen(text) : 0;
     char extra[512] = "";
     size_t o = 0;
     if (reply->etag[0])
@@ -274,8 +337,13 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
     pick_request_id(conn, req.request_id);
     http_reply reply = {0};
     sm_error err = {0};
-    char *body = NULL;
-    if (read_body(conn, &body, &req.body_len, &err) != SM_OK) {
+    char *body = NULL, *path = NULL;
+    sm_status st = http_decode_path(req.path, &path, &err);
+    if (st == SM_OK) {
+        req.path = path;
+        st = read_body(conn, &body, &req.body_len, &err);
+    }
+    if (st != SM_OK) {
         http_reply_from_error(&reply, &err);
         reply.close = true; /* the unread rest of the body must not be parsed as a request */
     } else {
@@ -284,6 +352,12 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
         if (reply.status == 0)
             http_reply_error(&reply, SM_ERR_INTERNAL, "no reply produced");
     }
+    /* Connection: close alone is not enough: civetweb would still read and
+     * discard the rest of a declared body before closing, which a client
+     * that trickles (or declares a huge Content-Length) turns into a worker
+     * held for as long as it likes. */
+    if (reply.close)
+        mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);
     sm_metrics_http_observe(reply.route, reply.status);
     char qpath[300];
@@ -294,5 +368,26 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
     int status = reply.status;
     http_reply_free(&reply);
     free(body);
+    free(path);
     return status;
+}
+
+bool http_query_count(const char *query, const char *key, int64_t max, int64_t *out,
+                      bool *found)
+{
+    char buf[32];
+    int r = http_query_get(query, key, buf, sizeof buf);
+    *found = r != 0;
+    if (r == 0)
+        return true;
+    if (r < 0 || !buf[0] || strlen(buf) > 18)
+        return false;
+    for (const char *c = buf; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    long long v = strtoll(buf, NULL, 10); /* 18 digits cannot overflow */
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
 }

@@ -5,7 +5,8 @@
  * turns a civetweb connection into an http_request (enforcing the body
  * limit), calls the application's handler and writes the http_reply.
  *
- * Every reply is JSON (or empty for 204) and carries X-Request-Id: the
+ * Every reply is JSON (or empty for 204 and redirects; raw text or bytes for
+ * /metrics and Swagger UI's files: body_text) and carries X-Request-Id: the
  * client's own if it sent a sane one, else a fresh UUID. Each request is
  * logged as one line with its id, method, path, status and duration. */
 #ifndef HTTP_UTIL_H
@@ -44,6 +45,7 @@ typedef struct http_reply {
     const char *route;      /* matched route pattern (static), for metrics */
     const char *content_type; /* non-JSON body type (static); body_text holds it */
     char *body_text;        /* owned raw body sent instead of JSON when set */
+    size_t body_text_len;   /* its length in bytes (binary files); 0: strlen(body_text) */
     char extra_headers[160]; /* more "Name: value\r\n" lines, or "" */
     bool close;             /* ask the client to close the connection */
 } http_reply;
@@ -52,7 +54,8 @@ typedef struct http_reply {
 int http_status_for(sm_status status);
 
 /* Fills reply with the JSON error body {"message": ..., "error": <code>}
- * and the matching status (503 adds Retry-After: 1). */
+ * and the matching status (503 adds Retry-After: 1). Bytes of message that
+ * are not UTF-8 (client input it echoes) are shown as '?'. */
 void http_reply_error(http_reply *reply, sm_status status, const char *message);
 
 /* Same, from an sm_error. */
@@ -73,8 +76,16 @@ bool http_parse_if_match(const char *value, int64_t *version);
 
 /* Looks up key in a raw query string ("a=1&b=2") and URL-decodes its value
  * into out (cap bytes). Returns 1 if found, 0 if absent, -1 if present but
- * longer than cap - 1 (callers answer 400 rather than ignore it). */
+ * unusable: longer than cap - 1, or holding an encoded NUL (%00) that would
+ * cut it short (callers answer 400 rather than ignore it). */
 int http_query_get(const char *query, const char *key, char *out, size_t cap);
+
+/* Reads the optional count parameter key: digits only (no sign, spaces or
+ * exponent), at most max. Returns false if it is present but not such a
+ * count (including values too long to be one); true otherwise, with *found
+ * saying whether it was there and *out set only when it was. */
+bool http_query_count(const char *query, const char *key, int64_t max, int64_t *out,
+                      bool *found);
 
 /* Matches path against prefix (ignoring ASCII case; one trailing slash
  * tolerated). With has_arg the prefix must be followed by exactly one more
@@ -83,10 +94,22 @@ int http_query_get(const char *query, const char *key, char *out, size_t cap);
 bool http_match_path(const char *prefix, bool has_arg, const char *path, const char **arg,
                      size_t *arg_len);
 
+/* URL-decodes a raw request path once into a new heap string (*out, caller
+ * frees). Refuses, with SM_ERR_INVALID, a path holding an encoded '/' (%2F)
+ * or NUL (%00): decoded, one would turn a segment into two and the other
+ * would cut the path short, so a request could act on another path than
+ * the one it names; no route needs them (an author with a '/' goes in the
+ * query string). Encoded dots (%2E) stay data: the server has removed
+ * literal "." and ".." segments before this, and "..", once decoded,
+ * matches no route. */
+sm_status http_decode_path(const char *raw, char **out, sm_error *err);
+
 typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *reply);
 
-/* Reads the request from conn, enforcing HTTP_MAX_BODY, calls handler and
- * writes its reply. Returns the status sent (for civetweb's handler
+/* Reads the request from conn (path decoded by http_decode_path; the body
+ * within HTTP_MAX_BODY, and within the server's request timeout counted
+ * from the end of the headers, else 408), calls handler and writes its
+ * reply. Returns the status sent (for civetweb's handler
  * return value convention the caller returns non-zero). */
 int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app);
 

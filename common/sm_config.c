@@ -1,10 +1,33 @@
 /* sm_config.c — see sm_config.h. */
 #include "sm_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* The spellings a switch accepts: operators write on/off in env files,
+ * true/false in YAML, 1/0 in scripts. */
+static bool parse_bool(const char *value, bool *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(value, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(value, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
 
 static sm_status set_value(const sm_option *o, const char *value, const char *source,
                            sm_error *err)
@@ -34,6 +57,12 @@ static sm_status set_value(const sm_option *o, const char *value, const char *so
             return sm_fail(err, SM_ERR_INVALID,
                            "%s: '%s' is not a log level (debug, info, warn, error)", source,
                            value);
+        return SM_OK;
+    case SM_OPT_BOOL:
+        if (!parse_bool(value, o->target))
+            return sm_fail(err, SM_ERR_INVALID,
+                           "%s: '%s' is not a switch (on, off, true, false, yes, no, 1, 0)",
+                           source, value);
         return SM_OK;
     }
     return sm_fail(err, SM_ERR_INTERNAL, "bad option kind");
@@ -158,4 +187,25 @@ void sm_block_stop_signals(sigset_t *set, int extra1, int extra2)
         sigaddset(set, extra2);
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+bool sm_config_instance_id(const char *given, long port, char *out, size_t cap, sm_error *err)
+{
+    char host[64] = "";
+    if (given && *given) {
+        snprintf(out, cap, "%s", given);
+    } else {
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "localhost");
+        snprintf(out, cap, "%s-%ld", host, port);
+    }
+    size_t n = strlen(out);
+    bool ok = n > 0 && n <= 96 && (!given || strlen(given) < cap);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)out[i]) || strchr("._:-", out[i]);
+    if (!ok)
+        sm_fail(err, SM_ERR_INVALID,
+                "instance id '%.100s' must be 1 to 96 characters of letters, digits, '.', '_', "
+                "':' and '-'", given && *given ? given : out);
+    return ok;
 }

@@ -13,7 +13,8 @@
 
 #include <stdio.h>
 
-typedef enum { SM_OPT_STRING, SM_OPT_INT, SM_OPT_LOG_LEVEL } sm_opt_kind;
+/* SM_OPT_BOOL takes on/off, true/false, yes/no or 1/0 (any case). */
+typedef enum { SM_OPT_STRING, SM_OPT_INT, SM_OPT_LOG_LEVEL, SM_OPT_BOOL } sm_opt_kind;
 
 typedef struct sm_option {
     const char *flag;   /* long option without dashes, e.g. "port" */
@@ -22,7 +23,7 @@ typedef struct sm_option {
     const char *def;    /* default as text; NULL for "unset" (strings only) */
     long min, max;      /* bounds for SM_OPT_INT */
     const char *help;
-    void *target;       /* char ** (owned, strdup'd), long *, or sm_log_level * */
+    void *target;       /* char ** (owned, strdup'd), long *, sm_log_level * or bool * */
 } sm_option;
 
 typedef enum { SM_CONFIG_RUN, SM_CONFIG_EXIT_OK, SM_CONFIG_EXIT_ERROR } sm_config_result;
@@ -56,6 +57,13 @@ void sm_config_free(const sm_option *opts, size_t nopts);
  * pointers into text (e.g. extra librdkafka properties). text may be NULL.
  * Caller frees the array (not the strings). NULL on OOM. */
 const char **sm_config_split_list(char *text);
+
+/* This process's instance id (logs, /health, /metrics, the relay lease):
+ * `given` if set, else "<hostname>-<port>", which is stable across restarts
+ * of one instance and distinct between instances on one host (containers
+ * have distinct hostnames). It must be 1..96 characters of [A-Za-z0-9._:-]
+ * (it goes into log lines and metric labels unquoted): false + err if not. */
+bool sm_config_instance_id(const char *given, long port, char *out, size_t cap, sm_error *err);
 
 /* Writes the usage text for opts to out. */
 void sm_config_usage(const sm_option *opts, size_t nopts, const char *prog, const char *summary,

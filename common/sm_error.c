@@ -37,6 +37,7 @@ const char *sm_status_code(sm_status status)
     case SM_ERR_MEDIA_TYPE:   return "unsupported_media_type";
     case SM_ERR_UNAVAILABLE:  return "unavailable";
     case SM_ERR_INTERNAL:     return "internal";
+    case SM_ERR_TIMEOUT:      return "request_timeout";
     }
     return "internal";
 }

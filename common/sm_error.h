@@ -20,7 +20,8 @@ typedef enum {
     SM_ERR_TOO_LARGE,      /* body over the limit: 413 */
     SM_ERR_MEDIA_TYPE,     /* body is not JSON: 415 */
     SM_ERR_UNAVAILABLE,    /* a dependency is down; retry later: 503 */
-    SM_ERR_INTERNAL        /* anything else: 500 */
+    SM_ERR_INTERNAL,       /* anything else: 500 */
+    SM_ERR_TIMEOUT         /* the client did not send its request in time: 408 */
 } sm_status;
 
 #define SM_ERROR_MAX 512

@@ -3,6 +3,7 @@
  * cannot drift apart. */
 #include "sm_event.h"
 
+#include "sm_json.h"
 #include "sm_time.h"
 
 #include <stdlib.h>
@@ -244,6 +245,11 @@ sm_status sm_event_from_json(sm_event *ev, const json_t *obj, sm_error *err)
 sm_status sm_event_decode(sm_event *ev, const char *text, size_t len, sm_error *err)
 {
     memset(ev, 0, sizeof *ev);
+    /* an envelope is two levels deep; anything far deeper is hostile and
+     * would only cost stack in jansson's recursive parser */
+    if (!sm_json_depth_within(text, len, SM_JSON_MAX_DEPTH))
+        return sm_fail(err, SM_ERR_INVALID, "event: nested deeper than %d levels",
+                       SM_JSON_MAX_DEPTH);
     json_error_t jerr;
     json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!obj)

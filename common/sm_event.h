@@ -85,7 +85,8 @@ sm_status sm_event_data_from_json(sm_event *ev, const json_t *data, sm_error *er
  * versions; on failure ev is left cleared and err says why. */
 sm_status sm_event_from_json(sm_event *ev, const json_t *obj, sm_error *err);
 
-/* Decodes len bytes of JSON text (need not be NUL-terminated). */
+/* Decodes len bytes of JSON text (need not be NUL-terminated); text nested
+ * deeper than SM_JSON_MAX_DEPTH is refused before it is parsed. */
 sm_status sm_event_decode(sm_event *ev, const char *text, size_t len, sm_error *err);
 
 /* A growable array of events that owns its elements. */

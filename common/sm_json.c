@@ -5,11 +5,38 @@
 
 #include <strings.h>
 
+bool sm_json_depth_within(const char *text, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped character cannot end the string */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
 sm_status sm_json_parse_object(const char *body, size_t len, json_t **out, sm_error *err)
 {
     *out = NULL;
     if (!body || len == 0)
         return sm_fail(err, SM_ERR_INVALID, "A non-empty request body is required.");
+    if (!sm_json_depth_within(body, len, SM_JSON_MAX_DEPTH))
+        return sm_fail(err, SM_ERR_INVALID,
+                       "The request body nests arrays or objects deeper than %d levels.",
+                       SM_JSON_MAX_DEPTH);
     json_error_t jerr;
     /* jansson validates UTF-8 and rejects \u0000 unless asked not to. */
     json_t *j = json_loadb(body, len, 0, &jerr);

@@ -12,9 +12,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Deepest nesting of arrays and objects accepted in JSON text from outside
+ * (request bodies, event envelopes). Every document smpost takes is flat
+ * (depth 1 or 2); the bound exists because jansson parses recursively and
+ * civetweb's worker threads have small stacks (100 KiB in Debian's build):
+ * a body of 30,000 nested arrays, well under the 64 KiB body limit,
+ * overflowed a worker's stack before jansson's own limit (2048) applied. */
+#define SM_JSON_MAX_DEPTH 32
+
+/* True if text[0..len) never nests arrays and objects deeper than
+ * max_depth. Brackets inside strings do not count. Only a bound: the text
+ * need not be valid JSON (the parser judges that afterwards). */
+bool sm_json_depth_within(const char *text, size_t len, int max_depth);
+
 /* Parses a request body that must be one JSON object. Rejects empty bodies,
- * invalid JSON, invalid UTF-8, NUL characters and non-objects with
- * SM_ERR_INVALID. On success *out is a new reference the caller owns. */
+ * nesting deeper than SM_JSON_MAX_DEPTH, invalid JSON, invalid UTF-8, NUL
+ * characters and non-objects with SM_ERR_INVALID. On success *out is a new
+ * reference the caller owns. */
 sm_status sm_json_parse_object(const char *body, size_t len, json_t **out, sm_error *err);
 
 /* Member of obj whose key equals key ignoring ASCII case; an exact match

@@ -11,10 +11,18 @@
 
 /* Set once at start-up, before worker threads exist; read-only afterwards. */
 static sm_log_level min_level = SM_LOG_INFO;
+static char instance[96]; /* "" until sm_log_set_instance */
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 void sm_log_set_level(sm_log_level level) { min_level = level; }
+
+void sm_log_set_instance(const char *id)
+{
+    snprintf(instance, sizeof instance, "%s", id ? id : "");
+}
+
+const char *sm_log_instance(void) { return instance; }
 
 bool sm_log_enabled(sm_log_level level) { return level >= min_level; }
 
@@ -40,8 +48,8 @@ void sm_log(sm_log_level level, const char *event, const char *fmt, ...)
     char line[4096];
     sm_time_str ts;
     sm_time_format(sm_now_ms(), ts);
-    int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s ", ts,
-                     level_names[level], event);
+    int n = snprintf(line, sizeof line, "ts=%s level=%s%s%s event=%s ", ts,
+                     level_names[level], instance[0] ? " instance=" : "", instance, event);
     if (n < 0)
         return;
     va_list ap;

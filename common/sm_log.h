@@ -17,6 +17,15 @@ typedef enum { SM_LOG_DEBUG = 0, SM_LOG_INFO, SM_LOG_WARN, SM_LOG_ERROR } sm_log
 /* Sets the minimum level written (default info). Call before starting threads. */
 void sm_log_set_level(sm_log_level level);
 
+/* Names this process in every line (instance=ID after the level), so the
+ * logs of several instances can be merged. id must be a bare token (no
+ * spaces or quotes: see sm_config's instance-id check). Call before
+ * starting threads. */
+void sm_log_set_instance(const char *id);
+
+/* The id set above, or "". */
+const char *sm_log_instance(void);
+
 /* Parses "debug", "info", "warn" or "error" (any case). */
 bool sm_log_parse_level(const char *text, sm_log_level *out);
 

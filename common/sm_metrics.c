@@ -91,3 +91,12 @@ void sm_metrics_render_value(sm_buf *b, const char *name, const char *type, cons
     sm_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
                   value);
 }
+
+void sm_metrics_render_info(sm_buf *b, const char *service, const char *instance)
+{
+    sm_buf_printf(b,
+                  "# HELP smpost_instance_info The service and instance id of this process.\n"
+                  "# TYPE smpost_instance_info gauge\n"
+                  "smpost_instance_info{service=\"%s\",instance=\"%s\"} 1\n",
+                  service, instance && *instance ? instance : "unnamed");
+}

@@ -29,4 +29,9 @@ void sm_metrics_render_http(sm_buf *b);
 void sm_metrics_render_value(sm_buf *b, const char *name, const char *type, const char *help,
                              double value);
 
+/* Appends smpost_instance_info{service,instance} 1, which names the process
+ * that rendered the page (instance: a bare token, see
+ * sm_config_instance_id; "" is rendered as "unnamed"). */
+void sm_metrics_render_info(sm_buf *b, const char *service, const char *instance);
+
 #endif

@@ -55,6 +55,26 @@ bool sm_utf8_valid(const char *s, size_t len)
     return true;
 }
 
+char *sm_utf8_scrub(const char *s, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), o = 0;
+    while (n > 0) {
+        uint32_t cp;
+        size_t k = utf8_next(p, n, &cp);
+        const char *piece = k ? (const char *)p : "?";
+        size_t len = k ? k : 1;
+        if (o + len >= cap)
+            break;
+        memcpy(out + o, piece, len);
+        o += len;
+        p += len;
+        n -= len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static bool is_space(uint32_t c)
 {
     return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
@@ -98,20 +118,27 @@ static uint32_t fold(uint32_t c)
     return (uint32_t)towupper_l((wint_t)c, utf8_locale);
 }
 
-bool sm_text_equal_ci(const char *a, const char *b)
+int sm_text_compare_ci(const char *a, size_t na, const char *b, size_t nb)
 {
     pthread_once(&utf8_once, make_locale);
     const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
-    size_t na = strlen(a), nb = strlen(b);
     while (na > 0 && nb > 0) {
         uint32_t ca, cb;
         size_t ka = utf8_next(p, na, &ca), kb = utf8_next(q, nb, &cb);
-        if (ka == 0 || kb == 0) /* invalid text: fall back to bytes */
-            return na == nb && memcmp(p, q, na) == 0;
-        if (fold(ca) != fold(cb))
-            return false;
+        if (ka == 0 || kb == 0) { /* invalid text: fall back to bytes */
+            int c = memcmp(p, q, na < nb ? na : nb);
+            return c ? c : (na > nb) - (na < nb);
+        }
+        uint32_t fa = fold(ca), fb = fold(cb);
+        if (fa != fb)
+            return fa < fb ? -1 : 1;
         p += ka, na -= ka;
         q += kb, nb -= kb;
     }
-    return na == 0 && nb == 0;
+    return (na > 0) - (nb > 0);
+}
+
+bool sm_text_equal_ci(const char *a, const char *b)
+{
+    return sm_text_compare_ci(a, strlen(a), b, strlen(b)) == 0;
 }

@@ -129,6 +129,25 @@ bool sm_time_parse(const char *text, int64_t *out_ms)
     tm.tm_min = mi;
     tm.tm_sec = s;
     int64_t secs = (int64_t)timegm(&tm) - (int64_t)offset_min * 60;
-    *out_ms = secs * 1000 + ms;
+    int64_t at = secs * 1000 + ms;
+    /* A zone offset can move a time at either end of years 1..9999 out of
+     * that range, where sm_time_format would clamp it: refuse it, so that
+     * every instant accepted formats back to itself. */
+    if (at < MIN_MS || at > MAX_MS)
+        return false;
+    *out_ms = at;
     return true;
+}
+
+void sm_realtime_after(int64_t ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    if (ms < 0)
+        ms = 0;
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
 }

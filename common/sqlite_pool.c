@@ -1,10 +1,15 @@
 /* sqlite_pool.c — see sqlite_pool.h. */
 #include "sqlite_pool.h"
 
+#include "sm_deadline.h"
+#include "sm_text.h"
+#include "sm_time.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct sqlite_pool {
     char *path;
@@ -55,6 +60,36 @@ static void conn_close(sqlite_conn *c, int nstmts)
     memset(c, 0, sizeof *c);
 }
 
+/* SQLite's busy handler: retry a locked database for SQLITE_POOL_BUSY_MS,
+ * but never past the calling thread's deadline (sm_deadline.h), so that a
+ * request that already waited elsewhere gives up in time. */
+static int on_busy(void *arg, int count)
+{
+    int64_t *since = arg;
+    int64_t now = sm_mono_ms();
+    if (count == 0)
+        *since = now;
+    int64_t until = sm_deadline_cap(*since + SQLITE_POOL_BUSY_MS);
+    if (now >= until)
+        return 0;
+    int64_t ms = count < 4 ? 1 << count : 20;
+    if (ms > until - now)
+        ms = until - now;
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* SM_NOCASE: the Unicode simple case folding the command side uses for
+ * authors (sm_text.h), so "ÉMILE" finds émile's posts; SQLite's own NOCASE
+ * folds ASCII only. Registered on every connection, before the schema
+ * (whose indexes may use it) is applied. */
+static int nocase_compare(void *arg, int na, const void *a, int nb, const void *b)
+{
+    (void)arg;
+    return sm_text_compare_ci(a, (size_t)na, b, (size_t)nb);
+}
+
 static int conn_open(sqlite_pool *p, sqlite_conn *c, const char *schema)
 {
     memset(c, 0, sizeof *c);
@@ -66,7 +101,10 @@ static int conn_open(sqlite_pool *p, sqlite_conn *c, const char *schema)
                              NULL);
     if (rc != SQLITE_OK)
         return rc;
-    sqlite3_busy_timeout(c->db, SQLITE_POOL_BUSY_MS);
+    sqlite3_busy_handler(c->db, on_busy, &c->busy_since);
+    rc = sqlite3_create_collation(c->db, "SM_NOCASE", SQLITE_UTF8, NULL, nocase_compare);
+    if (rc != SQLITE_OK)
+        return rc;
     /* WAL + FULL: durable at commit, readers concurrent with the writer. */
     rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                              " PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
@@ -110,8 +148,20 @@ sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *s
     if (strcmp(path, ":memory:") != 0)
         make_parent_dirs(path);
     /* The first connection applies the schema; the others open lazily on
-     * first checkout, so start-up costs one open whatever the pool size. */
+     * first checkout, so start-up costs one open whatever the pool size.
+     * Several processes opening one new file at once (scaled-out services
+     * sharing a store) can meet SQLITE_BUSY without the busy handler being
+     * called: SQLite returns at once where waiting could deadlock (turning
+     * on WAL, a reader upgrading to a writer in the schema script). The
+     * schema is idempotent, so the whole open is simply tried again. */
     int rc = conn_open(p, &p->conns[0], schema);
+    for (int64_t until = sm_mono_ms() + 2 * SQLITE_POOL_BUSY_MS;
+         ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) && sm_mono_ms() < until;) {
+        conn_close(&p->conns[0], p->nstmts);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        rc = conn_open(p, &p->conns[0], schema);
+    }
     if (rc != SQLITE_OK) {
         sqlite_pool_fail(p, &p->conns[0], rc, "open", err);
         sm_fail(err, err ? err->status : SM_ERR_INTERNAL, "cannot open %s sqlite:%s: %s", label,
@@ -124,6 +174,11 @@ sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *s
 
 sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err)
 {
+    /* every connection busy (each may be waiting out a lock): wait no
+     * longer than a lock would be waited for, nor past the deadline */
+    int64_t until_mono = sm_deadline_cap(sm_mono_ms() + SQLITE_POOL_BUSY_MS);
+    struct timespec until;
+    sm_realtime_after(until_mono - sm_mono_ms(), &until);
     pthread_mutex_lock(&p->lock);
     int i;
     for (;;) {
@@ -131,7 +186,11 @@ sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err)
             ;
         if (i < SQLITE_POOL_SIZE)
             break;
-        pthread_cond_wait(&p->freed, &p->lock);
+        if (pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) {
+            pthread_mutex_unlock(&p->lock);
+            sm_fail(err, SM_ERR_UNAVAILABLE, "%s (sqlite): every connection is busy", p->label);
+            return NULL;
+        }
     }
     p->busy[i] = true;
     pthread_mutex_unlock(&p->lock);

@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define SQLITE_POOL_SIZE 8
 #define SQLITE_POOL_BUSY_MS 5000
@@ -23,6 +24,7 @@ typedef struct sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt **st;  /* prepared statements, indexed as given to open */
     bool broken;
+    int64_t busy_since;  /* the busy handler's clock */
 } sqlite_conn;
 
 typedef struct sqlite_pool sqlite_pool;
@@ -34,8 +36,11 @@ typedef struct sqlite_pool sqlite_pool;
 sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *schema,
                               const char *const *stmts, int nstmts, sm_error *err);
 
-/* Borrows a connection (blocks while all are busy); NULL + err if a broken
- * connection cannot be reopened. */
+/* Borrows a connection, waiting while all are busy for at most
+ * SQLITE_POOL_BUSY_MS and never past the thread's deadline (sm_deadline.h);
+ * NULL + SM_ERR_UNAVAILABLE then, or if a broken connection cannot be
+ * reopened. A locked database is likewise retried for SQLITE_POOL_BUSY_MS,
+ * capped by the deadline. */
 sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err);
 
 /* Returns c, resetting its statements. */

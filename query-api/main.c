@@ -18,6 +18,9 @@ static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafk
     *kafka_group;
 static long port, threads, request_timeout_ms, wait_ms;
 static sm_log_level log_level;
+/* the API documentation (common/http_docs.h) */
+static char *swagger_ui_dir, *instance_id;
+static bool swagger;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port (0: any free port)", &port},
@@ -41,8 +44,16 @@ static const sm_option options[] = {
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"min-version-wait-ms", "SMPOST_MIN_VERSION_WAIT_MS", SM_OPT_INT, "2000", 0, 30000,
      "how long byId?minVersion=V waits for the projection", &wait_ms},
+    {"instance-id", "SMPOST_INSTANCE_ID", SM_OPT_STRING, NULL, 0, 0,
+     "this instance's name in logs, /health and /metrics (default: HOSTNAME-PORT)",
+     &instance_id},
     {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
      "debug, info, warn or error", &log_level},
+    {"swagger", "SMPOST_SWAGGER", SM_OPT_BOOL, "on", 0, 0,
+     "serve /openapi.json and Swagger UI at /swagger/ (on or off)", &swagger},
+    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
+     "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
+     &swagger_ui_dir},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -75,11 +86,17 @@ int main(int argc, char **argv)
         return code;
     sm_error err = {0};
     sm_log_set_level(log_level);
+    query_app app = {.min_version_wait_ms = (int)wait_ms};
+    if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
+        fprintf(stderr, "query-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
+    sm_log_set_instance(app.instance);
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
 
     int rc = 1;
-    query_app app = {.min_version_wait_ms = (int)wait_ms};
     http_server *server = NULL;
     const char **extra = sm_config_split_list(kafka_config);
     app.rm = open_read_model(&stop);
@@ -96,7 +113,10 @@ int main(int argc, char **argv)
     } else {
         sm_log(SM_LOG_WARN, "consumer_disabled", "reason=\"kafka-bootstrap is none\"");
     }
-    http_server_opts so = {listen_addr, port, threads, request_timeout_ms};
+    app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_query_json};
+    http_docs_log_status(&app.docs, "query-api");
+    /* drain on SIGTERM for as long as a request may take */
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);

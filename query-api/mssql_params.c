@@ -314,7 +314,12 @@ const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
 static const char *const query_sql[] = {
     [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,
     [RM_Q_BY_ID] = PAGE_HEAD "WHERE p.Id = @id" PAGE_TAIL,
-    [RM_Q_BY_AUTHOR] = PAGE_HEAD "WHERE p.Author = @author" PAGE_TAIL, /* CI collation */
+    /* = under the column's CI collation ignores case, as the port says, but
+     * also trailing spaces (SQL pads the shorter side with blanks), so
+     * "alice " would find alice's posts; equal byte lengths keep it exact.
+     * The = still lets IX_Post_Author be sought. */
+    [RM_Q_BY_AUTHOR] = PAGE_HEAD
+    "WHERE p.Author = @author AND DATALENGTH(p.Author) = DATALENGTH(@author)" PAGE_TAIL,
     [RM_Q_WITH_COMMENTS] = PAGE_HEAD
     "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)" PAGE_TAIL,
     [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes" PAGE_TAIL,

@@ -166,7 +166,7 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
         p->dlq = bus_producer_new(&dcfg, on_dlq_delivery, p, err);
     if (!p->consumer || !p->dlq || pthread_create(&p->thread, NULL, projector_main, p) != 0) {
         bus_producer_free(p->dlq, 0);
-        bus_consumer_close(p->consumer);
+        bus_consumer_close(p->consumer, 0);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->applied_cond);
         free(p);
@@ -197,7 +197,7 @@ bool projector_wait_version(projector *p, const char *post_id, int64_t version, 
         if (rm_post_version(p->rm, post_id, seen, &err) == SM_OK && *seen >= version)
             return true;
         int64_t left = deadline - sm_mono_ms();
-        if (left <= 0)
+        if (left <= 0 || stopping(p)) /* nothing will be applied any more */
             return false;
         /* sleep until something is applied (or a short tick, in case the
          * event is applied by another instance sharing the read model) */
@@ -223,8 +223,10 @@ void projector_stop(projector *p)
     p->stop = true;
     pthread_cond_broadcast(&p->applied_cond);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
-    bus_consumer_close(p->consumer); /* commits pending async commits, leaves the group */
+    pthread_join(p->thread, NULL); /* the message in hand is applied and committed */
+    /* confirms the final offsets, so a restart resumes right after the
+     * last applied event, then leaves the group */
+    bus_consumer_close(p->consumer, PROJECTOR_CLOSE_MS);
     bus_producer_free(p->dlq, 2000);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->applied_cond);

@@ -48,7 +48,17 @@ void projector_get_stats(projector *p, projector_stats *out);
 bool projector_wait_version(projector *p, const char *post_id, int64_t version, int timeout_ms,
                             int64_t *seen);
 
-/* Stops consuming (commits what was applied, leaves the group) and frees p. */
+/* How long projector_stop gives the broker to confirm the final offset
+ * commit and the group leave. */
+#define PROJECTOR_CLOSE_MS 5000
+
+/* Stops consuming and frees p: the message in hand is applied and
+ * committed (a dead letter in hand waits up to 10 s for its broker
+ * confirmation), then the offset after the last applied message of each
+ * assigned partition is committed and confirmed and the group is left,
+ * within PROJECTOR_CLOSE_MS. A restart resumes right after the last
+ * applied event. Call it after the HTTP server stopped: no thread may be
+ * in projector_wait_version when p is freed. */
 void projector_stop(projector *p);
 
 #endif

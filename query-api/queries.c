@@ -86,7 +86,8 @@ static sm_status parse_by_author(const char *arg, const char *qs, parsed *p, sm_
 {
     int r = arg ? 0 : http_query_get(qs, "author", p->author_buf, sizeof p->author_buf);
     if (r < 0)
-        return sm_fail(err, SM_ERR_INVALID, "The author must be at most %d bytes.",
+        return sm_fail(err, SM_ERR_INVALID,
+                       "The author must be at most %d bytes, without NUL (%%00).",
                        QUERY_MAX_AUTHOR);
     if (r > 0)
         arg = p->author_buf;

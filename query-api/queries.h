@@ -10,6 +10,7 @@
 #ifndef QUERIES_H
 #define QUERIES_H
 
+#include "http_docs.h"
 #include "http_util.h"
 #include "projector.h"
 #include "read_model.h"
@@ -24,6 +25,8 @@ typedef struct query_app {
     rm_store *rm;        /* owned by main */
     projector *proj;     /* owned by main; NULL when not consuming (tests) */
     int min_version_wait_ms;
+    http_docs docs;      /* /openapi.json and /swagger/; zeroed: both answer 404 */
+    char instance[100];  /* instance id (sm_config_instance_id); "" in tests */
 } query_app;
 
 typedef enum {

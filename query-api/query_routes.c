@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { R_QUERY, R_HEALTH, R_METRICS } route_kind;
+typedef enum { R_QUERY, R_HEALTH, R_METRICS, R_OPENAPI, R_SWAGGER } route_kind;
 
 typedef struct route {
     const char *prefix;
@@ -36,6 +36,10 @@ static const route routes[] = {
      "/api/v1/PostLookup/withLikes"},
     {"/health", false, R_HEALTH, QUERY_COUNT, "/health"},
     {"/metrics", false, R_METRICS, QUERY_COUNT, "/metrics"},
+    /* the API documentation (common/http_docs.h) */
+    {"/openapi.json", false, R_OPENAPI, QUERY_COUNT, "/openapi.json"},
+    {"/swagger", false, R_SWAGGER, QUERY_COUNT, "/swagger"},
+    {"/swagger", true, R_SWAGGER, QUERY_COUNT, "/swagger/{file}"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -71,8 +75,9 @@ static void handle_health(query_app *app, http_reply *reply)
     }
     bool ok = st == SM_OK;
     http_reply_json(reply, ok ? 200 : 503,
-                    json_pack("{s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded", "service",
-                              "query-api", "readModel", rm, "consumer", consumer));
+                    json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
+                              "service", "query-api", "instance", app->instance, "readModel", rm,
+                              "consumer", consumer));
     if (!ok)
         reply->retry_after = 1;
 }
@@ -80,6 +85,7 @@ static void handle_health(query_app *app, http_reply *reply)
 static void handle_metrics(query_app *app, http_reply *reply)
 {
     sm_buf b = {0};
+    sm_metrics_render_info(&b, "query-api", app->instance);
     sm_error err = {0};
     sm_metrics_render_value(&b, "smpost_read_model_up", "gauge",
                             "1 if the read model answered a ping.",
@@ -125,6 +131,10 @@ void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
             handle_health(app, reply);
         } else if (r->kind == R_METRICS) {
             handle_metrics(app, reply);
+        } else if (r->kind == R_OPENAPI) {
+            http_docs_openapi(&app->docs, reply);
+        } else if (r->kind == R_SWAGGER) {
+            http_docs_swagger(&app->docs, req->path, arg, arg_len, reply);
         } else {
             /* civetweb has already URL-decoded the path */
             char *a = arg ? strndup(arg, arg_len) : NULL;

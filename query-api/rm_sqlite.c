@@ -59,7 +59,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PING] = "SELECT 1",
     [ST_Q_ALL] = POST_COLS PAGE,
     [ST_Q_BY_ID] = POST_COLS "WHERE Id = ?3" PAGE,
-    [ST_Q_BY_AUTHOR] = POST_COLS "WHERE Author = ?3 COLLATE NOCASE" PAGE,
+    [ST_Q_BY_AUTHOR] = POST_COLS "WHERE Author = ?3 COLLATE SM_NOCASE" PAGE,
     [ST_Q_WITH_COMMENTS] = POST_COLS
     "WHERE EXISTS (SELECT 1 FROM Comment c WHERE c.PostId = Post.Id)" PAGE,
     [ST_Q_WITH_LIKES] = POST_COLS "WHERE Likes >= ?3" PAGE,

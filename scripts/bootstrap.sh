@@ -3,6 +3,9 @@
 # Idempotent: packages already present are not reinstalled, and apt's
 # package lists are refreshed only when something is missing.
 # Needs root for apt-get (uses sudo when not root).
+# Then installs Swagger UI's files (npm package swagger-ui-dist, pinned by
+# docs/swagger-ui/package-lock.json) into docs/swagger-ui/node_modules/,
+# which both binaries serve at /swagger/ (scripts/npm_ci.sh, idempotent).
 set -euo pipefail
 
 packages=(
@@ -10,7 +13,12 @@ packages=(
   libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
   librdkafka-dev libcmocka-dev freetds-dev
   sqlite3 kcat valgrind python3
+  python3-yaml
+  chromium
 )
+# python3-yaml: the build turns docs/openapi.yaml into each binary's
+# embedded /openapi.json (cmake/openapi_split.py). chromium: the browser
+# test of the Swagger UI pages (tests/browser).
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -22,14 +30,15 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "bootstrap: all packages present"
-  exit 0
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "bootstrap: run as root or install sudo" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "bootstrap: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { echo "bootstrap: run as root or install sudo" >&2; exit 1; }
-  sudo="sudo"
-fi
-echo "bootstrap: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"$(dirname "${BASH_SOURCE[0]}")/npm_ci.sh" "$(dirname "${BASH_SOURCE[0]}")/../docs/swagger-ui"

@@ -17,6 +17,9 @@ mkdir -p "$data"
 export SMPOST_EVENT_STORE="${SMPOST_EVENT_STORE:-sqlite:$data/events.db}"
 export SMPOST_READ_MODEL="${SMPOST_READ_MODEL:-sqlite:$data/readmodel.db}"
 export KAFKA_TOPIC="${KAFKA_TOPIC:-SocialMediaPostEvents}"
+# Swagger UI's files, installed by bootstrap.sh (the binaries' default is the
+# same path relative to the working directory; this works from anywhere)
+export SMPOST_SWAGGER_UI_DIR="${SMPOST_SWAGGER_UI_DIR:-$root/docs/swagger-ui/node_modules/swagger-ui-dist}"
 command_port="${SMPOST_COMMAND_PORT:-5001}"
 query_port="${SMPOST_QUERY_PORT:-5002}"
 
@@ -52,5 +55,6 @@ pids+=($!)
 
 echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0.0.1:$query_port," \
      "Kafka $bootstrap, data in $data (Ctrl-C to stop)"
+echo "smpost: Swagger UI http://127.0.0.1:$command_port/swagger/ and http://127.0.0.1:$query_port/swagger/"
 # Run until Ctrl-C or until any process exits.
 wait -n "${pids[@]}" || true

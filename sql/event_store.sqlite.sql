@@ -41,3 +41,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     data         TEXT    NOT NULL,
     PRIMARY KEY (aggregate_id, schema, version)
 ) WITHOUT ROWID;
+
+-- Leases (see event_store.h, "Leases"): one row per named lease, e.g. the
+-- outbox relay's leader among the command-api processes sharing this file.
+CREATE TABLE IF NOT EXISTS leases (
+    name       TEXT    PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    epoch      INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);

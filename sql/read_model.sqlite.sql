@@ -16,7 +16,11 @@ CREATE TABLE IF NOT EXISTS Post (
     Likes      INTEGER NOT NULL DEFAULT 0,
     Version    INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS IX_Post_Author ON Post (Author COLLATE NOCASE);
+-- byAuthor ignores case by Unicode simple case folding (SM_NOCASE, registered
+-- by common/sqlite_pool.c), like the command side; the ASCII-only NOCASE
+-- index of earlier versions is replaced.
+DROP INDEX IF EXISTS IX_Post_Author;
+CREATE INDEX IF NOT EXISTS IX_Post_AuthorFold ON Post (Author COLLATE SM_NOCASE);
 CREATE INDEX IF NOT EXISTS IX_Post_Order ON Post (DatePosted DESC, Id);
 
 CREATE TABLE IF NOT EXISTS Comment (

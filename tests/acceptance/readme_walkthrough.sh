@@ -64,6 +64,10 @@ check '"message":"Add comment request completed successfully!"'
 check "{\"posts\":[{\"id\":\"$id\",\"author\":\"alice\",\"message\":\"hello, world\""
 check '"likes":1,"version":2,"comments":[{'
 check '"message":"Successfully returned 1 post"'
+check '"type":"PostCreatedEvent"'
+check '"type":"CommentAddedEvent"'
+check '"nextFromVersion":null'
+check '"likes":1,"active":true,"version":1,"comments":[]},"version":1}'
 check '"service":"query-api"'
 check 'smpost_events_published_total'
 echo "README walkthrough: OK"

@@ -575,6 +575,99 @@ static void test_version_at_finds_the_last_event_at_or_before_an_instant(void **
     assert_int_equal(v, -1);
 }
 
+static es_status lease(es_store *s, const char *name, const char *owner, int64_t epoch,
+                       int64_t now, es_lease *out)
+{
+    sm_error err = {0};
+    return es_lease_acquire(s, name, owner, epoch, now, 100, out, &err);
+}
+
+static void test_lease_has_one_holder_and_a_new_epoch_per_change_of_holder(void **state)
+{
+    es_store *s = *state;
+    char name[64];
+    sm_uuid_str k;
+    new_id(k);
+    snprintf(name, sizeof name, "test.%s", k);
+    es_lease l;
+    assert_int_equal(lease(s, name, "A", 0, 1000, &l), ES_OK);
+    assert_string_equal(l.owner, "A");
+    assert_int_equal(l.epoch, 1);
+    assert_int_equal(l.expires_ms, 1100);
+    assert_int_equal(lease(s, name, "B", 0, 1050, &l), ES_CONFLICT); /* held */
+    assert_string_equal(l.owner, "A");
+    assert_int_equal(l.epoch, 1);
+    assert_int_equal(lease(s, name, "A", 1, 1080, &l), ES_OK); /* renewal keeps the epoch */
+    assert_int_equal(l.epoch, 1);
+    assert_int_equal(l.expires_ms, 1180);
+    assert_int_equal(lease(s, name, "B", 0, 1150, &l), ES_CONFLICT); /* renewed: still held */
+    assert_int_equal(lease(s, name, "B", 0, 1181, &l), ES_OK);      /* expired: taken over */
+    assert_int_equal(l.epoch, 2);
+    /* the former holder wakes up: its epoch is gone, its renewal refused */
+    assert_int_equal(lease(s, name, "A", 1, 1190, &l), ES_CONFLICT);
+    assert_string_equal(l.owner, "B");
+    assert_int_equal(l.epoch, 2);
+    sm_error err = {0};
+    assert_int_equal(es_lease_release(s, name, "A", 1, &err), ES_OK); /* not A's: no effect */
+    assert_int_equal(lease(s, name, "C", 0, 1200, &l), ES_CONFLICT);
+    assert_int_equal(es_lease_release(s, name, "B", 2, &err), ES_OK);
+    assert_int_equal(lease(s, name, "C", 0, 1200, &l), ES_OK); /* released: free at once */
+    assert_int_equal(l.epoch, 3);
+    /* the same owner restarted (stable instance id, epoch unknown) takes it back */
+    assert_int_equal(lease(s, name, "C", 0, 1210, &l), ES_OK);
+    assert_int_equal(l.epoch, 4);
+    /* ... but the former C, paused with epoch 3, is refused like any
+     * former holder, though the name is its own; once the lease has
+     * expired it may take it over like anyone */
+    assert_int_equal(lease(s, name, "C", 3, 1220, &l), ES_CONFLICT);
+    assert_string_equal(l.owner, "C");
+    assert_int_equal(l.epoch, 4);
+    assert_int_equal(lease(s, name, "C", 4, 1230, &l), ES_OK); /* the holder still renews */
+    assert_int_equal(l.epoch, 4);
+    assert_int_equal(lease(s, name, "C", 3, 1331, &l), ES_OK);
+    assert_int_equal(l.epoch, 5);
+}
+
+typedef struct lease_race {
+    es_store *s;
+    const char *name;
+    int who;
+    es_status st;
+} lease_race;
+
+static void *race_lease(void *arg)
+{
+    lease_race *r = arg;
+    char owner[16];
+    snprintf(owner, sizeof owner, "owner-%d", r->who);
+    es_lease l;
+    r->st = lease(r->s, r->name, owner, 0, 5000, &l);
+    return NULL;
+}
+
+static void test_racing_lease_takers_have_exactly_one_winner(void **state)
+{
+    es_store *s = *state;
+    char name[64];
+    sm_uuid_str k;
+    new_id(k);
+    snprintf(name, sizeof name, "test.%s", k);
+    enum { N = 8 };
+    pthread_t t[N];
+    lease_race r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (lease_race){s, name, i, ES_INTERNAL};
+        pthread_create(&t[i], NULL, race_lease, &r[i]);
+    }
+    int winners = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        winners += r[i].st == ES_OK;
+        assert_true(r[i].st == ES_OK || r[i].st == ES_CONFLICT);
+    }
+    assert_int_equal(winners, 1);
+}
+
 static void test_unknown_url_scheme_is_invalid(void **state)
 {
     (void)state;
@@ -621,6 +714,8 @@ int main(void)
         T(test_meta_values_are_stored_and_replaced),
         T(test_snapshots_latest_at_or_below_a_version_of_one_schema),
         T(test_version_at_finds_the_last_event_at_or_before_an_instant),
+        T(test_lease_has_one_holder_and_a_new_epoch_per_change_of_holder),
+        T(test_racing_lease_takers_have_exactly_one_winner),
         cmocka_unit_test(test_unreachable_server_is_unavailable_not_fatal),
         cmocka_unit_test(test_unknown_url_scheme_is_invalid),
     };

@@ -310,33 +310,162 @@ static void test_queries_filter_and_page_in_a_stable_order(void **state)
     rm_post_list_free(&l);
 }
 
-static void test_hostile_and_unicode_text_is_stored_and_matched_verbatim(void **state)
+/* Text that means something to SQL (quotes, comment markers, statement
+ * separators, parameter and escape syntax), to LIKE patterns (%, _, [...],
+ * backslash), to printf, or to the wire (non-BMP characters, which SQL
+ * Server carries as UTF-16 surrogate pairs; bidi and zero-width marks;
+ * control characters). No NUL: the API refuses it (docs/api.md, "Limits"). */
+static const char *const hostile_texts[] = {
+    "'; DROP TABLE Post; --",
+    "x' OR '1'='1",
+    "O'Brien \"quoted\" ''doubled'' `tick`",
+    "-- line comment",
+    "/* block */ */ /*",
+    "; SELECT 1; DELETE FROM Comment; --",
+    "100% _under_ [x] [^a] [%] ^$",
+    "%",
+    "_",
+    "\\",
+    "C:\\temp\\new \\' \\\" \\\\",
+    "@author @@VERSION ?1 $1 :name %s %n %d",
+    "N'x' 0x41 CHAR(39) + '' || ''",
+    "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+    "\xe2\x80\xaeRTL\xe2\x80\xac zero\xe2\x80\x8bwidth e\xcc\x81 \xef\xbf\xbf \xf4\x8f\xbf\xbf",
+    "tab\there\nnew line\r\nbell\x07 esc\x1b del\x7f",
+    "  leading and trailing  ",
+};
+#define NHOSTILE (sizeof hostile_texts / sizeof hostile_texts[0])
+
+/* The post's text columns hold exactly what the events carried. */
+static void expect_post_text(rm_store *s, const char *post, const char *author,
+                             const char *message, const char *comment, const char *user)
+{
+    rm_post_list l = by_id(s, post);
+    assert_int_equal(l.len, 1);
+    assert_string_equal(l.items[0].author, author);
+    assert_string_equal(l.items[0].message, message);
+    assert_int_equal(l.items[0].ncomments, 1);
+    assert_string_equal(l.items[0].comments[0].comment, comment);
+    assert_string_equal(l.items[0].comments[0].username, user);
+    rm_post_list_free(&l);
+}
+
+static void test_hostile_text_in_every_column_is_stored_verbatim(void **state)
 {
     rm_store *s = *state;
-    const char *texts[] = {"'; DROP TABLE Post; --", "O'Brien \"quoted\" \\ back",
-                           "100% _under_ [x]", "é ✓ 😀 日本語", "/* c */ -- x\n\ty"};
-    char author[64];
-    unique_author(author, sizeof author, "x' OR '1'='1");
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    for (size_t i = 0; i < NHOSTILE; i++) {
+        const char *t = hostile_texts[i];
         sm_uuid_str p, c;
         fresh(p), fresh(c);
-        apply_created(s, p, author, texts[i], T0 + (int64_t)i);
-        apply_comment(s, p, 1, SM_EV_COMMENT_ADDED, c, texts[i], texts[i], T0 + 10);
-        rm_post_list l = by_id(s, p);
-        assert_string_equal(l.items[0].message, texts[i]);
-        assert_string_equal(l.items[0].author, author);
-        assert_string_equal(l.items[0].comments[0].comment, texts[i]);
-        assert_string_equal(l.items[0].comments[0].username, texts[i]);
+        char author[64]; /* the author column holds at most 64 UTF-16 units */
+        snprintf(author, sizeof author, "%.40s", t);
+        /* every statement that writes text: create, add, edit message,
+         * edit comment; each with the hostile text */
+        assert_int_equal(apply_created(s, p, author, t, T0 + (int64_t)i), RM_APPLIED);
+        assert_int_equal(apply_comment(s, p, 1, SM_EV_COMMENT_ADDED, c, t, author, T0 + 10),
+                         RM_APPLIED);
+        expect_post_text(s, p, author, t, t, author);
+        char edited[200];
+        snprintf(edited, sizeof edited, "%s|%s", t, t);
+        assert_int_equal(apply_message(s, p, 2, edited), RM_APPLIED);
+        assert_int_equal(apply_comment(s, p, 3, SM_EV_COMMENT_UPDATED, c, edited, author,
+                                       T0 + 20),
+                         RM_APPLIED);
+        expect_post_text(s, p, author, edited, edited, author);
+    }
+    /* the tables are all still there and whole */
+    rm_post_list l = run(s, RM_Q_WITH_COMMENTS, NULL, 0, 500, 0);
+    assert_true(l.len >= NHOSTILE);
+    rm_post_list_free(&l);
+}
+
+static void test_text_at_the_api_limits_is_stored_verbatim(void **state)
+{
+    rm_store *s = *state;
+    /* 4096-byte message of 4-byte characters (surrogate pairs on SQL
+     * Server), 2048-byte comment of quotes, 64-byte author and username */
+    char message[4097] = "", comment[2049] = "", author[65] = "", user[65] = "";
+    for (int i = 0; i < 1024; i++)
+        strcat(message, "\xf0\x9f\x98\x80");
+    memset(comment, '\'', 2048);
+    for (int i = 0; i < 32; i++)
+        strcat(author, "\xc3\xa9"); /* 64 bytes, 32 characters */
+    memset(user, '%', 64);
+    sm_uuid_str p, c;
+    fresh(p), fresh(c);
+    apply_created(s, p, author, message, T0);
+    apply_comment(s, p, 1, SM_EV_COMMENT_ADDED, c, comment, user, T0 + 1);
+    expect_post_text(s, p, author, message, comment, user);
+}
+
+/* byAuthor is equality, ignoring case: never a pattern, never a
+ * prefix, and trailing spaces count. Every author here ends in a suffix of
+ * this run, so rows from other runs on a shared server cannot interfere. */
+static void test_by_author_is_exact_with_no_wildcards_or_padding(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str u;
+    fresh(u);
+    u[8] = '\0';
+    static const char *const bases[] = {"abc", "a_c", "a%", "[ab]c", "ac", "a\\c",
+                                        "x' OR '1'='1", "'; DROP TABLE Post; --"};
+    enum { NB = sizeof bases / sizeof bases[0] };
+    char authors[NB][64], ids[NB][40];
+    for (size_t i = 0; i < NB; i++) {
+        snprintf(authors[i], sizeof authors[i], "%s-%s", bases[i], u);
+        fresh(ids[i]);
+        apply_created(s, ids[i], authors[i], "m", T0 + (int64_t)i);
+    }
+    /* each author finds its own post and only that */
+    for (size_t i = 0; i < NB; i++) {
+        rm_post_list l = run(s, RM_Q_BY_AUTHOR, authors[i], 0, 50, 0);
+        if (l.len != 1)
+            fail_msg("byAuthor(%s): %zu posts, want 1", authors[i], l.len);
+        assert_string_equal(l.items[0].id, ids[i]);
+        assert_string_equal(l.items[0].author, authors[i]);
         rm_post_list_free(&l);
     }
-    rm_post_list l = run(s, RM_Q_BY_AUTHOR, author, 0, 50, 0);
-    assert_int_equal(l.len, 5);
+    /* patterns that LIKE (or a careless escape) would match, and padding
+     * that SQL's blank-padded comparison would ignore: none match */
+    const char *probes[] = {"%-", "_bc-", "a%c-", "[a-z]bc-", "%%-", "abc -", " abc-"};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "%s%s", probes[i], u);
+        rm_post_list l = run(s, RM_Q_BY_AUTHOR, q, 0, 50, 0);
+        if (l.len != 0)
+            fail_msg("byAuthor(%s) matched %zu posts (first: %s)", q, l.len,
+                     l.items[0].author);
+        rm_post_list_free(&l);
+    }
+    char padded[80];
+    snprintf(padded, sizeof padded, "%s ", authors[0]); /* "abc-<u> " */
+    rm_post_list l = run(s, RM_Q_BY_AUTHOR, padded, 0, 50, 0);
+    if (l.len != 0)
+        fail_msg("byAuthor('%s') matched '%s': trailing space ignored", padded,
+                 l.items[0].author);
+    /* ASCII case is ignored, and that is all that is */
+    char upper[64];
+    snprintf(upper, sizeof upper, "A_C-%s", u);
+    for (char *c = upper; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    l = run(s, RM_Q_BY_AUTHOR, upper, 0, 50, 0);
+    assert_int_equal(l.len, 1);
+    assert_string_equal(l.items[0].id, ids[1]);
     rm_post_list_free(&l);
-    /* LIKE wildcards are not wildcards here */
-    l = run(s, RM_Q_BY_AUTHOR, "%", 0, 50, 0);
-    assert_int_equal(l.len, 0);
-    l = run(s, RM_Q_BY_AUTHOR, "x' OR '1'='1", 0, 50, 0);
-    assert_int_equal(l.len, 0);
+    /* beyond ASCII too, like the command side's author check (DeletePost):
+     * both adapters fold É/é and Ä/ä */
+    char accented[64], shouted[64], pid[40];
+    snprintf(accented, sizeof accented, "\xc3\xa9mile-\xc3\xa4-%s", u);  /* émile-ä */
+    snprintf(shouted, sizeof shouted, "\xc3\x89MILE-\xc3\x84-%s", u);    /* ÉMILE-Ä */
+    for (char *c = shouted; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    fresh(pid);
+    apply_created(s, pid, accented, "m", T0 + 100);
+    l = run(s, RM_Q_BY_AUTHOR, shouted, 0, 50, 0);
+    if (l.len != 1)
+        fail_msg("byAuthor(%s) found %zu posts of %s, want 1", shouted, l.len, accented);
+    assert_string_equal(l.items[0].id, pid);
+    rm_post_list_free(&l);
 }
 
 typedef struct worker {
@@ -402,7 +531,9 @@ int main(void)
         T(test_redelivered_events_change_nothing),
         T(test_an_event_that_skips_a_version_is_a_gap_and_changes_nothing),
         T(test_queries_filter_and_page_in_a_stable_order),
-        T(test_hostile_and_unicode_text_is_stored_and_matched_verbatim),
+        T(test_hostile_text_in_every_column_is_stored_verbatim),
+        T(test_text_at_the_api_limits_is_stored_verbatim),
+        T(test_by_author_is_exact_with_no_wildcards_or_padding),
         T(test_concurrent_appliers_on_different_posts_all_succeed),
     };
     int rc = cmocka_run_group_tests_name(mssql ? "read_model_mssql" : "read_model_sqlite", tests,

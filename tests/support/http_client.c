@@ -64,17 +64,18 @@ static int parse_response(char *data, size_t len, http_resp *out)
     return 0;
 }
 
-int http_call(int port, const char *method, const char *path, const char *extra_headers,
-              const char *body, size_t body_len, int timeout_ms, http_resp *out)
+http_call_result http_call_ex(int port, const char *method, const char *path,
+                              const char *extra_headers, const char *body, size_t body_len,
+                              int timeout_ms, http_resp *out)
 {
     memset(out, 0, sizeof *out);
     long long deadline = now_ms() + timeout_ms;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return -1;
+        return HTTP_CALL_NOT_SENT;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = -1;
+    http_call_result rc = HTTP_CALL_NOT_SENT;
     char *req = NULL, *buf = NULL;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
         goto done;
@@ -83,6 +84,8 @@ int http_call(int port, const char *method, const char *path, const char *extra_
     if (wait_fd(fd, POLLOUT, deadline) != 0 ||
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)
         goto done;
+    /* From here on the server may have read (part of) the request. */
+    rc = HTTP_CALL_NO_REPLY;
     size_t cap = strlen(path) + strlen(extra_headers ? extra_headers : "") + 256;
     req = malloc(cap);
     if (!req)
@@ -105,8 +108,11 @@ int http_call(int port, const char *method, const char *path, const char *extra_
                 goto done;
             buf = b;
         }
-        if (wait_fd(fd, POLLIN, deadline) != 0)
+        if (wait_fd(fd, POLLIN, deadline) != 0) {
+            if (now_ms() >= deadline)
+                rc = HTTP_CALL_TIMEOUT;
             goto done;
+        }
         ssize_t n = recv(fd, buf + len, bcap - len - 1, 0);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -115,14 +121,23 @@ int http_call(int port, const char *method, const char *path, const char *extra_
         len += (size_t)n;
     }
     buf[len] = '\0';
-    rc = parse_response(buf, len, out);
+    rc = parse_response(buf, len, out) == 0 ? HTTP_CALL_OK : HTTP_CALL_NO_REPLY;
 done:
-    if (rc != 0)
+    if (rc != HTTP_CALL_OK)
         http_resp_free(out);
     free(req);
     free(buf);
     close(fd);
     return rc;
+}
+
+int http_call(int port, const char *method, const char *path, const char *extra_headers,
+              const char *body, size_t body_len, int timeout_ms, http_resp *out)
+{
+    return http_call_ex(port, method, path, extra_headers, body, body_len, timeout_ms, out) ==
+                   HTTP_CALL_OK
+               ? 0
+               : -1;
 }
 
 int http_json(int port, const char *method, const char *path, const char *body, http_resp *out)

@@ -22,6 +22,20 @@ typedef struct http_resp {
 int http_call(int port, const char *method, const char *path, const char *extra_headers,
               const char *body, size_t body_len, int timeout_ms, http_resp *out);
 
+/* How an exchange ended, for callers that must tell "never sent" from
+ * "sent, outcome unknown" (fault tests). */
+typedef enum {
+    HTTP_CALL_OK = 0,         /* a response was received (*out filled) */
+    HTTP_CALL_NOT_SENT = -1,  /* no connection: the server never saw it */
+    HTTP_CALL_NO_REPLY = -2,  /* connection dropped before a full response */
+    HTTP_CALL_TIMEOUT = -3,   /* no full response within timeout_ms */
+} http_call_result;
+
+/* Like http_call, telling the failures apart. */
+http_call_result http_call_ex(int port, const char *method, const char *path,
+                              const char *extra_headers, const char *body, size_t body_len,
+                              int timeout_ms, http_resp *out);
+
 /* Convenience: JSON body with Content-Type: application/json (body may be
  * NULL for none). */
 int http_json(int port, const char *method, const char *path, const char *body, http_resp *out);

@@ -533,6 +533,45 @@ static void test_config_help_lists_every_flag_and_variable(void **state)
     }
 }
 
+static void test_config_switch_takes_on_off_and_friends_and_names_a_bad_value(void **state)
+{
+    bool on = false;
+    sm_option o[] = {
+        {"swagger", "SMTEST_SWITCH", SM_OPT_BOOL, "on", 0, 0, "a switch", &on},
+    };
+    sm_error err = {0};
+    char *argv[3] = {"prog", NULL, NULL};
+    unsetenv("SMTEST_SWITCH");
+    assert_int_equal(sm_config_load(o, 1, 1, argv, "prog", "s", stdout, &err), SM_CONFIG_RUN);
+    assert_true(on);
+    const char *no[] = {"off", "OFF", "false", "no", "0"};
+    for (size_t i = 0; i < COUNT(no); i++) {
+        on = true;
+        setenv("SMTEST_SWITCH", no[i], 1);
+        assert_int_equal(sm_config_load(o, 1, 1, argv, "prog", "s", stdout, &err), SM_CONFIG_RUN);
+        assert_false(on);
+    }
+    const char *yes[] = {"on", "True", "yes", "1"};
+    for (size_t i = 0; i < COUNT(yes); i++) {
+        char flag[32];
+        snprintf(flag, sizeof flag, "--swagger=%s", yes[i]);
+        argv[1] = flag;
+        on = false;
+        assert_int_equal(sm_config_load(o, 1, 2, argv, "prog", "s", stdout, &err), SM_CONFIG_RUN);
+        assert_true(on); /* the flag wins over SMTEST_SWITCH=0 */
+    }
+    argv[1] = "--swagger=maybe";
+    assert_int_equal(sm_config_load(o, 1, 2, argv, "prog", "s", stdout, &err),
+                     SM_CONFIG_EXIT_ERROR);
+    assert_non_null(strstr(err.message, "--swagger"));
+    assert_non_null(strstr(err.message, "'maybe'"));
+    setenv("SMTEST_SWITCH", "enabled", 1);
+    assert_int_equal(sm_config_load(o, 1, 1, argv, "prog", "s", stdout, &err),
+                     SM_CONFIG_EXIT_ERROR);
+    assert_non_null(strstr(err.message, "SMTEST_SWITCH"));
+    unsetenv("SMTEST_SWITCH");
+}
+
 /* ---- sm_log_quote ----------------------------------------------------------------------- */
 
 static void test_log_quote_escapes_quotes_backslashes_and_controls(void **state)
@@ -744,6 +783,7 @@ int main(void)
                                config_setup),
         cmocka_unit_test_setup(test_config_empty_env_var_counts_as_unset, config_setup),
         cmocka_unit_test_setup(test_config_help_lists_every_flag_and_variable, config_setup),
+        cmocka_unit_test(test_config_switch_takes_on_off_and_friends_and_names_a_bad_value),
         cmocka_unit_test(test_log_quote_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_log_quote_truncates_long_text_within_the_buffer),
         cmocka_unit_test(test_log_quote_keeps_text_that_fits),

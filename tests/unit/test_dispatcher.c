@@ -5,6 +5,7 @@
 #include "mem_store.h"
 #include "post.h"
 #include "post_repo.h"
+#include "sm_time.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct fixture {
     es_store *store;
@@ -225,6 +227,57 @@ static void test_store_down_is_unavailable(void **state)
     assert_int_equal(run(f, &n, &r, &err), SM_ERR_UNAVAILABLE);
 }
 
+/* Another request holds the post (here: every stripe) for a second, as one
+ * stuck behind a locked store would. A command with a 200 ms budget gives
+ * up with 503 in about that time instead of queueing behind it. */
+typedef struct holder {
+    cmd_context *ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool holding;
+} holder;
+
+static void *hold_stripes(void *arg)
+{
+    holder *h = arg;
+    for (int i = 0; i < CMD_LOCK_STRIPES; i++)
+        pthread_mutex_lock(&h->ctx->stripes[i]);
+    pthread_mutex_lock(&h->mu);
+    h->holding = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < CMD_LOCK_STRIPES; i++)
+        pthread_mutex_unlock(&h->ctx->stripes[i]);
+    return NULL;
+}
+
+static void test_command_gives_up_with_503_at_its_deadline(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str id;
+    new_post(f, id);
+    f->ctx.budget_ms = 200;
+    holder h = {&f->ctx, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    pthread_t t;
+    pthread_create(&t, NULL, hold_stripes, &h);
+    pthread_mutex_lock(&h.mu);
+    while (!h.holding)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    command c = make_cmd(CMD_LIKE_POST, id);
+    cmd_result r;
+    sm_error err;
+    int64_t t0 = sm_mono_ms();
+    assert_int_equal(run(f, &c, &r, &err), SM_ERR_UNAVAILABLE);
+    int64_t took = sm_mono_ms() - t0;
+    assert_true(took >= 150 && took < 800);
+    pthread_join(t, NULL);
+    assert_int_equal(run(f, &c, &r, &err), SM_OK); /* free again */
+    assert_int_equal(r.version, 1);
+}
+
 static void test_if_match_must_equal_the_current_version(void **state)
 {
     fixture *f = *state;
@@ -321,6 +374,7 @@ static void test_32_concurrent_likes_all_succeed_with_dense_versions(void **stat
         cmocka_unit_test_setup_teardown(test_conflict_is_retried_against_the_fresh_stream, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_conflict_outlasting_the_retries_is_409_and_writes_nothing, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_store_down_is_unavailable, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_command_gives_up_with_503_at_its_deadline, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_if_match_must_equal_the_current_version, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_appended_hook_sees_each_stored_event, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_32_concurrent_likes_all_succeed_with_dense_versions, SETUP, teardown), \

@@ -285,8 +285,10 @@ static void test_route_table_lists_every_command_route(void **state)
                           "PUT /api/v1/LikePost/{postId}", "PUT /api/v1/AddComment/{postId}",
                           "PUT /api/v1/EditComment/{postId}",
                           "DELETE /api/v1/RemoveComment/{postId}",
-                          "DELETE /api/v1/DeletePost/{postId}", "POST /api/v1/RestoreReadDb",
-                          "GET /health", "GET /metrics"};
+                          "DELETE /api/v1/DeletePost/{postId}",
+                          "GET /api/v1/PostHistory/{postId}", "GET /api/v1/PostAt/{postId}",
+                          "POST /api/v1/RestoreReadDb", "GET /health", "GET /metrics",
+                          "GET /openapi.json", "GET /swagger", "GET /swagger/{file}"};
     const char *m, *p;
     size_t n = routes_list(0, &m, &p);
     assert_int_equal(n, sizeof want / sizeof want[0]);

@@ -213,6 +213,96 @@ static void test_limit_and_offset_page_and_are_bounded(void **state)
                          "n=99999999999999999999999999999999999999999"), 400);
 }
 
+/* Numbers no count can be, signs, exponents, encoded NULs and over-long
+ * values: each is a 400 with a JSON message, never a query with a clamped
+ * or truncated value. */
+static void test_hostile_parameters_are_400(void **state)
+{
+    fixture *f = *state;
+    char by_id[120];
+    snprintf(by_id, sizeof by_id, "/api/v1/PostLookup/byId/%s", f->ids[0]);
+    const struct {
+        const char *path, *query;
+    } bad[] = {
+        {"/api/v1/PostLookup", "limit=1e400"},
+        {"/api/v1/PostLookup", "limit=99999999999999999999"},
+        {"/api/v1/PostLookup", "limit=18446744073709551617"},
+        {"/api/v1/PostLookup", "limit=%2B5"}, /* "+5" */
+        {"/api/v1/PostLookup", "limit=5%00"}, /* would read as 5 */
+        {"/api/v1/PostLookup", "limit=%205"},
+        {"/api/v1/PostLookup", "limit=0x10"},
+        {"/api/v1/PostLookup", "offset=1000001"},
+        {"/api/v1/PostLookup", "offset=1e3"},
+        {"/api/v1/PostLookup", "offset=-0"},
+        {by_id, "minVersion=9223372036854775808"},
+        {by_id, "minVersion=1e400"},
+        {by_id, "minVersion=%2D1"},
+        {"/api/v1/PostLookup/withLikes/1e400", NULL},
+        {"/api/v1/PostLookup/withLikes/9223372036854775808", NULL},
+        {"/api/v1/PostLookup/withLikes", "n=-1"},
+        {"/api/v1/PostLookup/byAuthor", "author=alice%00x"}, /* would match alice */
+        {"/api/v1/PostLookup/byAuthor", "author=%FF%FE"},    /* not UTF-8 */
+        {"/api/v1/PostLookup/byAuthor/\xc0\xae", NULL},      /* overlong '.' */
+        {"/api/v1/PostLookup/byId/..", NULL},
+        {"/api/v1/PostLookup/byId/6f0e1d2c-3b4a-4958-8776-65544332211", NULL},  /* 35 */
+        {"/api/v1/PostLookup/byId/6f0e1d2c-3b4a-4958-8776-6554433221100", NULL}, /* 37 */
+        {"/api/v1/PostLookup/byId/6f0e1d2c+3b4a-4958-8776-655443322110", NULL},
+        {"/api/v1/PostLookup/byId/{6f0e1d2c-3b4a-4958-8776-655443322110", NULL},
+        {"/api/v1/PostLookup/byId/' OR '1'='1", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int st = get(f, bad[i].path, bad[i].query);
+        if (st != 400)
+            fail_msg("GET %s?%s: %d, want 400", bad[i].path, bad[i].query ? bad[i].query : "",
+                     st);
+        assert_string_equal(json_string_value(json_object_get(f->reply.body, "error")),
+                            "invalid_request");
+        assert_non_null(msg(f));
+    }
+}
+
+/* Authors that are SQL or LIKE syntax match exactly themselves (ignoring
+ * ASCII case), through the route, the parser and the SQLite adapter (the
+ * SQL Server adapter runs the same cases in test_read_model.c). */
+static void test_by_author_with_sql_or_pattern_text_is_an_exact_match(void **state)
+{
+    fixture *f = *state;
+    const char *authors[] = {"x' OR '1'='1", "'; DROP TABLE Post; --", "%", "a_c", "abc",
+                             "[ab]c", "ac", "back\\slash", "50% off"};
+    enum { N = sizeof authors / sizeof authors[0] };
+    sm_uuid_str ids[N];
+    for (size_t i = 0; i < N; i++) {
+        sm_uuid_new(ids[i]);
+        add_post(f->app.rm, ids[i], authors[i], 10000 + (int64_t)i, 0, false);
+    }
+    for (size_t i = 0; i < N; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/PostLookup/byAuthor/%s", authors[i]);
+        if (get(f, path, NULL) != 200 || nposts(f) != 1)
+            fail_msg("byAuthor/%s: %d with %zu posts, want 1", authors[i], f->reply.status,
+                     nposts(f));
+        assert_string_equal(post_field(f, 0, "id"), ids[i]);
+        assert_string_equal(post_field(f, 0, "author"), authors[i]);
+    }
+    /* patterns and injections that would widen the match find nothing */
+    const char *none[] = {"_bc", "a%", "%%", "[a-z]c", "' OR ''='", "alice' --", "ALICE ",
+                          " alice", "a\\_c"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/PostLookup/byAuthor/%s", none[i]);
+        if (get(f, path, NULL) != 204)
+            fail_msg("byAuthor/%s: %d with %zu posts, want 204", none[i], f->reply.status,
+                     nposts(f));
+    }
+    /* the query-string form decodes once: %25 is a literal '%' */
+    assert_int_equal(get(f, "/api/v1/PostLookup/byAuthor", "author=%25"), 200);
+    assert_int_equal(nposts(f), 1);
+    assert_string_equal(post_field(f, 0, "author"), "%");
+    /* and the tables are all still there */
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=500"), 200);
+    assert_int_equal(nposts(f), 3 + N);
+}
+
 static void test_unknown_routes_and_verbs(void **state)
 {
     fixture *f = *state;
@@ -245,6 +335,8 @@ int main(void)
         T(test_by_author_matches_exactly_ignoring_case),
         T(test_with_comments_and_with_likes_take_n_in_path_or_query),
         T(test_limit_and_offset_page_and_are_bounded),
+        T(test_hostile_parameters_are_400),
+        T(test_by_author_with_sql_or_pattern_text_is_an_exact_match),
         T(test_unknown_routes_and_verbs),
         T(test_health_reports_the_read_model),
     };

@@ -5,6 +5,7 @@
 #include "mem_store.h"
 #include "post.h"
 #include "post_cache.h"
+#include "post_history.h"
 #include "post_repo.h"
 #include "post_snapshot.h"
 
@@ -30,44 +31,10 @@ static int64_t ticking_clock(void) { return clock_ms += 1000; }
 static sm_status run(fixture *f, cmd_type type, const char *comment_id, const char *text,
                      const char *user, cmd_result *r)
 {
-    command c = {.type = type, .if_match = CMD_NO_IF_MATCH};
-    strcpy(c.post_id, f->id);
-    if (comment_id)
-        strcpy(c.comment_id, comment_id);
-    c.author = user;
-    c.message = text;
-    c.comment = text;
-    c.username = user;
-    sm_error err;
-    sm_status st = cmd_dispatch(&f->ctx, &c, r, &err);
+    sm_status st = ph_run(&f->ctx, f->id, type, comment_id, text, user, r);
     if (st == SM_OK)
         f->last = r->version;
     return st;
-}
-
-/* A post that went through every kind of event: edits, likes, comments
- * added, edited and removed, and finally a delete. */
-static void write_history(fixture *f)
-{
-    cmd_result r;
-    assert_true(sm_uuid_new(f->id));
-    assert_int_equal(run(f, CMD_NEW_POST, NULL, "first words", "alice", &r), SM_OK);
-    assert_int_equal(run(f, CMD_EDIT_MESSAGE, NULL, "second words", NULL, &r), SM_OK);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(run(f, CMD_LIKE_POST, NULL, NULL, NULL, &r), SM_OK);
-    sm_uuid_str c1, c2, c3;
-    assert_int_equal(run(f, CMD_ADD_COMMENT, NULL, "nice", "bob", &r), SM_OK);
-    strcpy(c1, r.comment_id);
-    assert_int_equal(run(f, CMD_ADD_COMMENT, NULL, "agreed \xc3\xa9\"'", "carol", &r), SM_OK);
-    strcpy(c2, r.comment_id);
-    assert_int_equal(run(f, CMD_ADD_COMMENT, NULL, "third", "dave", &r), SM_OK);
-    strcpy(c3, r.comment_id);
-    assert_int_equal(run(f, CMD_EDIT_COMMENT, c1, "nice, edited", "bob", &r), SM_OK);
-    assert_int_equal(run(f, CMD_REMOVE_COMMENT, c2, NULL, "carol", &r), SM_OK);
-    assert_int_equal(run(f, CMD_LIKE_POST, NULL, NULL, NULL, &r), SM_OK);
-    assert_int_equal(run(f, CMD_EDIT_COMMENT, c3, "third, edited", "dave", &r), SM_OK);
-    assert_int_equal(run(f, CMD_DELETE_POST, NULL, NULL, "ALICE", &r), SM_OK);
-    assert_int_equal(f->last, 12);
 }
 
 static int setup(void **state)
@@ -76,7 +43,8 @@ static int setup(void **state)
     f->store = mem_store_new(&f->ctl);
     cmd_context_init(&f->ctx, f->store);
     f->ctx.now_ms = ticking_clock;
-    write_history(f);
+    ph_write_history(&f->ctx, f->id, NULL, NULL);
+    f->last = PH_LAST_VERSION;
     *state = f;
     return 0;
 }

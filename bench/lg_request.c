@@ -1,0 +1,86 @@
+/* lg_request.c — see lg_request.h. */
+#include "lg_request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "METHOD PATH HTTP/1.1" with Host, Content-Length and, with a body,
+ * Content-Type: application/json. Keep-alive is HTTP/1.1's default. */
+static bool format(const lg_url *u, const char *method, const char *path, const char *body,
+                   lg_request *out)
+{
+    size_t blen = body ? strlen(body) : 0;
+    size_t cap = strlen(path) + blen + strlen(u->host) + 128;
+    out->text = malloc(cap);
+    if (!out->text)
+        return false;
+    int n = snprintf(out->text, cap,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n%s", method,
+                     path, u->host, body ? "Content-Type: application/json\r\n" : "", blen,
+                     body ? body : "");
+    out->len = (size_t)n;
+    return true;
+}
+
+bool lg_request_make(const lg_opts *o, int worker, long seq, uint64_t pick_draw,
+                     uint64_t author_draw, lg_request *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = o->kinds[seq % o->nkinds];
+    if (o->nids > 0) {
+        size_t i = o->pick_rr ? ((size_t)seq * (size_t)o->threads + (size_t)worker) % o->nids
+                              : (size_t)(pick_draw % o->nids);
+        out->target = (uint16_t)i;
+        snprintf(out->id, sizeof out->id, "%s", o->ids[i]);
+    }
+    uint64_t authors = (uint64_t)(o->authors > 0 ? o->authors : 1);
+    int author = (int)((o->pick_rr ? (uint64_t)seq : author_draw) % authors);
+    char path[300], body[200];
+    switch (out->kind) {
+    case LG_NEWPOST:
+        snprintf(body, sizeof body,
+                 "{\"author\":\"%.64s%d\",\"message\":\"bench post %d.%ld from loadgen\"}",
+                 o->author_prefix, author, worker, seq);
+        return format(&o->url, "POST", "/api/v1/NewPost", body, out);
+    case LG_LIKE:
+        snprintf(path, sizeof path, "/api/v1/LikePost/%s", out->id);
+        return format(&o->url, "PUT", path, NULL, out);
+    case LG_BYID:
+        if (o->min_version >= 0)
+            snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s?minVersion=%ld", out->id,
+                     o->min_version);
+        else
+            snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", out->id);
+        return format(&o->url, "GET", path, NULL, out);
+    case LG_BYAUTHOR:
+        out->target = (uint16_t)author;
+        snprintf(path, sizeof path, "/api/v1/PostLookup/byAuthor/%.64s%d", o->author_prefix,
+                 author);
+        return format(&o->url, "GET", path, NULL, out);
+    default:
+        return format(&o->url, "GET", o->path, NULL, out);
+    }
+}
+
+bool lg_request_probe(const lg_opts *o, const char *id, long long version, lg_request *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = LG_BYID;
+    snprintf(out->id, sizeof out->id, "%s", id);
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s?minVersion=%lld", out->id, version);
+    return format(&o->query_url, "GET", path, NULL, out);
+}
+
+int lg_request_line_len(const lg_request *r)
+{
+    const char *eol = r->text ? memchr(r->text, '\r', r->len) : NULL;
+    return eol ? (int)(eol - r->text) : 0;
+}
+
+void lg_request_free(lg_request *r)
+{
+    free(r->text);
+    r->text = NULL;
+}

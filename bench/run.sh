@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# bench/run.sh — smpost's benchmark: one run, one table, one RESULT line.
+#
+#   bench/run.sh [--smoke] [BUILD_DIR]
+#
+# On the embedded default (SQLite event store and read model, the local
+# broker) it builds what it needs, starts devbroker + command-api +
+# query-api on free loopback ports with a temporary data directory, and
+# measures, in this order:
+#   ceiling      requests/s of the services' own HTTP edge with a no-op
+#                route (bench/ceiling), same civetweb settings
+#   new post     POST /api/v1/NewPost, closed loop: requests/s, p50/p99
+#   like         PUT /api/v1/LikePost/{id} on SMPOST_BENCH_POSTS posts
+#   by id        GET byId/{id} on those posts (after the projection caught up)
+#   by author    GET byAuthor/{author}: SMPOST_BENCH_AUTHORS authors, each
+#                with POSTS/AUTHORS posts
+#   lag          open loop at SMPOST_BENCH_LAG_RATE commands/s (new posts and
+#                likes in turn); after every 5th 2xx, byId?minVersion=V on
+#                the query side: the time until it answers (projection lag +
+#                one loopback round trip; see bench/lg_loop.h)
+#   like cost    a fresh command-api (no Kafka) on a store seeded directly
+#                (bench/seed_store) with one post of ~10 events and one of
+#                SMPOST_BENCH_COST_EVENTS: median time of one like on each,
+#                one connection, after one warm-up like per post; then the
+#                same with the aggregate cache off, and with snapshots off
+#                too (for information: what the cache and snapshots buy)
+# and prints a table (each figure also as a ratio of the ceiling, with the
+# issue's targets) and, last, a machine-readable line:
+#   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
+#          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
+#
+# A missed target is reported, not a failure: performance figures are
+# measurements. The script exits non-zero only when it breaks: a build or
+# start-up failure, any error answer or connection failure during a phase,
+# a stale minVersion answer, a figure that is not a number.
+#
+# Environment (defaults in brackets; --smoke shrinks them to a few seconds):
+#   SMPOST_BENCH_SECONDS [10]      measured seconds per phase
+#   SMPOST_BENCH_WARMUP [2]        warm-up seconds before each phase
+#   SMPOST_BENCH_CONNS [16]        connections per closed-loop phase
+#   SMPOST_BENCH_POSTS [1000]      posts the like/byId/byAuthor phases use
+#   SMPOST_BENCH_AUTHORS [100]     their authors
+#   SMPOST_BENCH_LAG_RATE [500]    offered commands/s in the lag phase
+#   SMPOST_BENCH_COST_EVENTS [100000]  length of the long stream
+#   SMPOST_BENCH_COST_SAMPLES [21] timed likes per post in the cost phase
+#   SMPOST_BENCH_COMMAND_URL, SMPOST_BENCH_QUERY_URL
+#       target running services (e.g. the compose stack,
+#       http://127.0.0.1:5001 and http://127.0.0.1:5002) instead of starting
+#       them: nothing is started but bench/ceiling (locally); the long
+#       stream is then written through HTTP likes, so its default length is
+#       2000 events
+#   SMPOST_BENCH_PERF=DIR          record `perf record -g` of command-api
+#       during the like phase and of query-api during the byId phase
+#       into DIR (local mode)
+#   SMPOST_BENCH_KEEP=1            keep the temporary directory (logs, data)
+#   SMPOST_LOG_LEVEL etc.          passed to the services as usual
+# BUILD_DIR defaults to $SMPOST_BENCH_BUILD_DIR or ./build-bench; when it
+# does not exist yet, scripts/bootstrap.sh installs the dependencies and it
+# is configured like the Docker image (Release, no tests). Only the programs
+# the run needs are built.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+smoke=0
+build=""
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) smoke=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "bench/run.sh: unknown option $arg" >&2; exit 2 ;;
+    *) build="$arg" ;;
+  esac
+done
+build="${build:-${SMPOST_BENCH_BUILD_DIR:-$root/build-bench}}"
+case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+
+if [ "$smoke" = 1 ]; then
+  d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5
+else
+  d_secs=10 d_warm=2 d_conns=16 d_posts=1000 d_authors=100 d_rate=500 d_cost=100000 d_samples=21
+fi
+cmd_url="${SMPOST_BENCH_COMMAND_URL:-}"
+query_url="${SMPOST_BENCH_QUERY_URL:-}"
+external=0
+if [ -n "$cmd_url$query_url" ]; then
+  [ -n "$cmd_url" ] && [ -n "$query_url" ] ||
+    { echo "bench/run.sh: set both SMPOST_BENCH_COMMAND_URL and SMPOST_BENCH_QUERY_URL" >&2; exit 2; }
+  external=1
+  [ "$smoke" = 1 ] || d_cost=2000
+fi
+secs="${SMPOST_BENCH_SECONDS:-$d_secs}"
+warm="${SMPOST_BENCH_WARMUP:-$d_warm}"
+conns="${SMPOST_BENCH_CONNS:-$d_conns}"
+posts="${SMPOST_BENCH_POSTS:-$d_posts}"
+authors="${SMPOST_BENCH_AUTHORS:-$d_authors}"
+lag_rate="${SMPOST_BENCH_LAG_RATE:-$d_rate}"
+cost_events="${SMPOST_BENCH_COST_EVENTS:-$d_cost}"
+cost_samples="${SMPOST_BENCH_COST_SAMPLES:-$d_samples}"
+perf_dir="${SMPOST_BENCH_PERF:-}"
+
+started=$(date +%s)
+# busy_jiffies: CPU time used by the whole machine so far (/proc/stat, in USER_HZ)
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+busy0=$(busy_jiffies)
+work="$(mktemp -d /tmp/smpost-bench-XXXXXX)"
+pids=()
+failures=()
+stop_pid() { # stop_pid PID [SIGNAL]: signal (TERM), wait for it, forget it
+  local p kept=()
+  kill -"${2:-TERM}" "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
+running() { # running PID: alive and not a zombie waiting to be reaped
+  local state
+  state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)"
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+stop_all() { # every process started, the broker last (so the services' Kafka clients can close)
+  local p i alive
+  for p in "${pids[@]}"; do [ "$p" = "${broker_pid:-}" ] || kill -TERM "$p" 2>/dev/null || true; done
+  for ((i = 0; i < 50; i++)); do # up to 5 s, then KILL: the data is thrown away anyway
+    alive=0
+    for p in "${pids[@]}"; do
+      if [ "$p" != "${broker_pid:-}" ] && running "$p"; then alive=1; fi
+    done
+    [ "$alive" = 1 ] || break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do [ "$p" = "${broker_pid:-}" ] || kill -KILL "$p" 2>/dev/null || true; done
+  [ -z "${broker_pid:-}" ] || kill -TERM "$broker_pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+  broker_pid=""
+}
+cleanup() {
+  stop_all
+  if [ "${SMPOST_BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench: $*" >&2; exit 1; }
+note_failure() { failures+=("$1"); echo "bench: FAILED $1" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# kv LINE KEY: the value of KEY=... in a key=value line
+kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
+# json_num KEY: the first numeric value of "KEY" in the JSON on stdin
+json_num() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9]*\).*/\1/p" | head -n 1; }
+wait_http() { # wait_http URL SECONDS: until URL answers 200
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- build -------------------------------------------------------------
+targets=(loadgen ceiling)
+[ "$external" = 1 ] || targets+=(command-api query-api smpost-devbroker seed_store)
+if [ ! -f "$build/CMakeCache.txt" ]; then # a first build: as scripts/run.sh does
+  "$root/scripts/bootstrap.sh" >"$work/build.log" 2>&1 ||
+    { cat "$work/build.log" >&2; die "scripts/bootstrap.sh failed"; }
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSMPOST_BUILD_TESTS=OFF \
+    >>"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; die "cmake configure failed"; }
+fi
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >>"$work/build.log" 2>&1 ||
+  { tail -n 40 "$work/build.log" >&2; die "build failed (log above)"; }
+lg="$build/bench/loadgen"
+build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")"
+
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "smpost bench: $(nproc) CPU ($cpu), Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "build $build_type ($build); ${secs} s per phase after ${warm} s warm-up;" \
+     "$conns connections; $posts posts by $authors authors"
+
+# run_lg NAME ARGS...: runs loadgen; its result line goes to $line (and its
+# whole output to $work/lg-NAME.out); a failure is noted, not fatal
+run_lg() {
+  local name="$1"
+  shift
+  "$lg" --name "$name" "$@" >"$work/lg-$name.out" 2>"$work/lg-$name.err" ||
+    note_failure "$name: $(tail -n 1 "$work/lg-$name.err")"
+  line="$(head -n 1 "$work/lg-$name.out")"
+}
+
+# ---- (a) the ceiling ---------------------------------------------------
+port=$(free_port)
+"$build/bench/ceiling" --port "$port" 2>"$work/ceiling.log" &
+ceiling_pid=$!
+pids+=("$ceiling_pid")
+wait_http "http://127.0.0.1:$port/" 10 || die "bench/ceiling did not start ($work/ceiling.log)"
+run_lg ceiling -c "$conns" -d "$secs" -w "$warm" "http://127.0.0.1:$port" get
+r_ceiling="$line"
+stop_pid "$ceiling_pid" KILL # holds no data; TERM would wait out civetweb's 2 s poll
+
+# ---- the stack -----------------------------------------------------------
+start_stack() {
+  "$build/tools/smpost-devbroker" >"$work/broker.out" 2>"$work/broker.log" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  local i
+  for i in $(seq 100); do grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$work/broker.out" && break; sleep 0.1; done
+  bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$work/broker.out")"
+  [ -n "$bootstrap" ] || die "the local broker did not start ($work/broker.log)"
+  local cport qport
+  cport=$(free_port)
+  qport=$(free_port)
+  KAFKA_BOOTSTRAP_SERVERS="$bootstrap" "$build/command-api/command-api" --port "$cport" \
+    --event-store "sqlite:$work/events.db" 2>"$work/command-api.log" &
+  command_pid=$!
+  pids+=("$command_pid")
+  # the local broker holds each fetch for the full wait: keep it short (as scripts/run.sh)
+  KAFKA_BOOTSTRAP_SERVERS="$bootstrap" "$build/query-api/query-api" --port "$qport" \
+    --read-model "sqlite:$work/readmodel.db" --kafka-config fetch.wait.max.ms=10 \
+    2>"$work/query-api.log" &
+  query_pid=$!
+  pids+=("$query_pid")
+  cmd_url="http://127.0.0.1:$cport"
+  query_url="http://127.0.0.1:$qport"
+  wait_http "$cmd_url/health" 30 || die "command-api did not become healthy ($work/command-api.log)"
+  wait_http "$query_url/health" 30 || die "query-api did not become healthy ($work/query-api.log)"
+}
+
+# wait_drained NAME: waits until the outbox is empty and the consumer has
+# read everything; sets NAME_rate to the events/s the projection applied
+# meanwhile (its catch-up rate, nothing else running) and NAME_backlog
+wait_drained() {
+  local i u l a0 a1 t0 t1
+  a0="$(curl -s "$query_url/health" | json_num applied)"
+  t0="$(date +%s.%N)"
+  # twice in a row, 0.2 s apart: the consumer's lag comes from watermarks it
+  # learns with each fetch, so one reading of 0 may predate the last produce
+  local seen=0
+  for ((i = 0; i < 1200 && seen < 2; i++)); do
+    u="$(curl -s "$cmd_url/health" | json_num unpublished)"
+    l="$(curl -s "$query_url/health" | json_num lag)"
+    if [ "$u" = 0 ] && [ "$l" = 0 ]; then seen=$((seen + 1)); else seen=0; fi
+    sleep "$([ "$seen" = 1 ] && echo 0.2 || echo 0.1)"
+  done
+  a1="$(curl -s "$query_url/health" | json_num applied)"
+  t1="$(date +%s.%N)"
+  [ "$u" = 0 ] && [ "$l" = 0 ] ||
+    note_failure "drain: outbox ${u:-?} unpublished, consumer lag ${l:-?} after 120 s"
+  printf -v "$1_backlog" '%s' "$((${a1:-0} - ${a0:-0}))"
+  printf -v "$1_rate" '%s' "$(awk -v n="$((${a1:-0} - ${a0:-0}))" -v a="$t0" -v b="$t1" \
+    'BEGIN { printf "%.0f", (n > 0 && b > a ? n / (b - a) : 0) }')"
+}
+
+if [ "$external" = 0 ]; then
+  start_stack
+else
+  wait_http "$cmd_url/health" 10 || die "no healthy command API at $cmd_url"
+  wait_http "$query_url/health" 10 || die "no healthy query API at $query_url"
+fi
+run_id="b$(date +%s)$$"
+
+# The consumer joins its group in the first seconds: wait until one post
+# is seen end to end before measuring anything.
+new_post() { # new_post AUTHOR: creates a post, prints its id (or fails)
+  local id
+  id="$(curl -s -X POST "$cmd_url/api/v1/NewPost" -H 'Content-Type: application/json' \
+        -d "{\"author\":\"$1\",\"message\":\"bench\"}" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')"
+  [ -n "$id" ] || die "NewPost failed on $cmd_url"
+  echo "$id"
+}
+first="$(new_post "$run_id-warm")"
+seen=0
+for i in $(seq 30); do # each try waits up to SMPOST_MIN_VERSION_WAIT_MS (2 s)
+  headers="$(curl -s -D - -o /dev/null "$query_url/api/v1/PostLookup/byId/$first?minVersion=0")"
+  if grep -q '^HTTP/1.1 200' <<<"$headers" && ! grep -qi '^X-Read-Model-Stale' <<<"$headers"; then
+    seen=1
+    break
+  fi
+  sleep 0.1
+done
+[ "$seen" = 1 ] || die "the query side did not show a new post within a minute"
+
+# The posts of the like/byId/byAuthor phases (POSTS/AUTHORS each), projected
+# before use.
+run_lg seed-posts -c "$conns" -n "$posts" --rr --authors "$authors" \
+  --author-prefix "$run_id-a" --ids-out "$work/ids.txt" "$cmd_url" newpost
+r_seed="$line"
+[ "$(wc -l <"$work/ids.txt")" -eq "$posts" ] || die "seeding made $(wc -l <"$work/ids.txt") posts, not $posts"
+wait_drained drain_seed
+run_lg seed-visible -c "$conns" -n "$posts" --rr --ids "$work/ids.txt" --min-version 0 \
+  --expect 200 "$query_url" byid
+
+perf_start() { # perf_start NAME PID
+  [ -n "$perf_dir" ] && [ "$external" = 0 ] || return 0
+  mkdir -p "$perf_dir"
+  perf record -g -o "$perf_dir/$1.data" -p "$2" -- sleep "$secs" >/dev/null 2>&1 &
+  perf_pid=$!
+}
+perf_wait() { [ -z "${perf_pid:-}" ] || wait "$perf_pid" 2>/dev/null || true; perf_pid=""; }
+
+# ---- (b) commands ----------------------------------------------------------
+run_lg newpost -c "$conns" -d "$secs" -w "$warm" --authors 1000 \
+  --author-prefix "$run_id-n" "$cmd_url" newpost
+r_newpost="$line"
+wait_drained drain_newpost
+[ "$external" = 1 ] || perf_start command-like "$command_pid"
+run_lg like -c "$conns" -d "$secs" -w "$warm" --ids "$work/ids.txt" "$cmd_url" like
+r_like="$line"
+perf_wait
+wait_drained drain_like
+
+# ---- (c) queries -------------------------------------------------------------
+[ "$external" = 1 ] || perf_start query-byid "$query_pid"
+run_lg byid -c "$conns" -d "$secs" -w "$warm" --ids "$work/ids.txt" --expect 200 \
+  "$query_url" byid
+r_byid="$line"
+perf_wait
+run_lg byauthor -c "$conns" -d "$secs" -w "$warm" --authors "$authors" \
+  --author-prefix "$run_id-a" --expect 200 "$query_url" byauthor
+r_byauthor="$line"
+
+# ---- (d) projection lag at a fixed offered load ------------------------------
+run_lg lag -r "$lag_rate" -d "$secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
+  --ids "$work/ids.txt" --authors 1000 --author-prefix "$run_id-l" \
+  --lag "$query_url" "$cmd_url" newpost,like
+r_lag="$line"
+
+# ---- like cost against stream length -----------------------------------------
+target_p50() { sed -n "s/^loadgen_target name=$1 .*id=$2 .*p50_ms=\([^ ]*\).*/\1/p" "$work/lg-$1.out"; }
+# cost_likes NAME: the first like on each post (after a start), then
+# SAMPLES timed likes on each in turn; sets NAME_short, NAME_long (medians)
+# and NAME_first (the first likes)
+cost_likes() {
+  local short long
+  short="$(sed -n 1p "$work/cost-ids.txt")"
+  long="$(sed -n 2p "$work/cost-ids.txt")"
+  run_lg "$1-first" -c 1 -n 2 --rr --by-target --ids "$work/cost-ids.txt" "$cost_url" like
+  run_lg "$1" -c 1 -n $((2 * cost_samples)) --rr --by-target --ids "$work/cost-ids.txt" \
+    "$cost_url" like
+  printf -v "$1_short" '%s' "$(target_p50 "$1" "$short")"
+  printf -v "$1_long" '%s' "$(target_p50 "$1" "$long")"
+  printf -v "$1_first" '%s / %s' "$(target_p50 "$1-first" "$short")" "$(target_p50 "$1-first" "$long")"
+}
+# cost_server NAME ARGS...: a command-api without Kafka on the seeded store
+cost_server() {
+  local name="$1" port
+  shift
+  port=$(free_port)
+  "$build/command-api/command-api" --port "$port" --event-store "sqlite:$work/cost.db" \
+    --kafka-bootstrap none "$@" 2>"$work/command-api-$name.log" &
+  cost_pid=$!
+  pids+=("$cost_pid")
+  cost_url="http://127.0.0.1:$port"
+  wait_http "$cost_url/health" 30 || die "command-api ($name) did not start ($work/command-api-$name.log)"
+}
+variants=""
+if [ "$external" = 0 ]; then
+  stop_all
+  "$build/bench/seed_store" "sqlite:$work/cost.db" 10 "$cost_events" >"$work/cost-ids.txt" \
+    2>"$work/seed.log" || die "seed_store failed: $(cat "$work/seed.log")"
+  cost_server cost
+  cost_likes cost
+  stop_pid "$cost_pid" KILL # a throwaway store; TERM would wait out civetweb's 2 s poll
+  # the same store without the aggregate cache (snapshot + tail on every
+  # like), then without snapshots either (every like folds the whole stream)
+  cost_server nocache --aggregate-cache-mb 0
+  cost_likes nocache
+  stop_pid "$cost_pid" KILL
+  cost_server full --aggregate-cache-mb 0 --snapshot-every 0
+  cost_likes full
+  stop_pid "$cost_pid" KILL
+  variants="nocache full"
+else
+  # no direct store access: write the long stream through HTTP
+  cost_url="$cmd_url"
+  : >"$work/cost-ids.txt"
+  for n in 10 "$cost_events"; do
+    id="$(new_post "$run_id-c")"
+    echo "$id" >"$work/one-id.txt"
+    [ "$n" -le 1 ] || run_lg cost-fill -c "$conns" -n $((n - 1)) --ids "$work/one-id.txt" \
+      "$cost_url" like
+    echo "$id" >>"$work/cost-ids.txt"
+  done
+  cost_likes cost
+fi
+
+# ---- the table -------------------------------------------------------------------
+num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+calc() { # calc AWK_EXPR A B: a number, or x when A or B is not one
+  num "$2" && num "$3" && awk -v a="$2" -v b="$3" "BEGIN { $1 }" || echo x
+}
+ceiling="$(kv "$r_ceiling" rps)"
+pct() { calc 'printf "%.1f%%", (b > 0 ? 100 * a / b : 0)' "$1" "$ceiling"; }
+# verdict VALUE OP LIMIT (OP: >=, <=, <): met / MISSED; a missed target is a finding, not a failure
+verdict() {
+  num "$1" || { echo n/a; return; }
+  awk -v a="$1" -v b="$3" -v op="$2" \
+    'BEGIN { ok = op == ">=" ? a >= b : op == "<=" ? a <= b : a < b; print (ok ? "met" : "MISSED") }'
+}
+fmt='%-16s %10s %9s %9s %9s  %-9s %s\n'
+row() { # row NAME RESULT [MIN_RATIO]
+  local rps target="" v=""
+  rps="$(kv "$2" rps)"
+  if [ -n "${3:-}" ]; then
+    target=">= $(calc 'printf "%.0f%%", 100 * a' "$3" 0)"
+    v="$(verdict "$(calc 'printf "%.4f", (b > 0 ? a / b : 0)' "$rps" "$ceiling")" ">=" "$3")"
+  fi
+  printf "$fmt" "$1" "$rps" "$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)" "$(pct "$rps")" "$target" "$v"
+}
+lag_p50="$(kv "$r_lag" lag_p50_ms)"
+lag_p99="$(kv "$r_lag" lag_p99_ms)"
+cost_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$cost_long" "$cost_short")"
+echo
+printf "$fmt" phase "req/s" "p50 ms" "p99 ms" "% ceiling" target verdict
+row "ceiling" "$r_ceiling"
+row "new post" "$r_newpost" 0.30
+row "like" "$r_like" 0.30
+row "query by id" "$r_byid" 0.60
+row "query by author" "$r_byauthor"
+printf "$fmt" "projection lag" "@$lag_rate" "$lag_p50" "$lag_p99" "$(pct "$lag_rate")" "p99 < 50" \
+  "$(verdict "$lag_p99" "<" 50)"
+printf "$fmt" "like cost" "10/${cost_events}" "$cost_short" "$cost_long" "${cost_ratio}x" "<= 1.5x" \
+  "$(verdict "$cost_ratio" "<=" 1.5)"
+echo
+echo "closed loops with $conns connections; by author: $((posts / authors)) posts an author." \
+     "Lag: offered $lag_rate commands/s (new posts and likes in turn), $(kv "$r_lag" lag_samples)" \
+     "probes, max $(kv "$r_lag" lag_max_ms) ms; the commands' p99 $(kv "$r_lag" p99_ms) ms," \
+     "$(kv "$r_lag" queued) waited for a connection; % ceiling = offered rate."
+catch_up() { # catch_up BACKLOG RATE
+  if [ "$1" -lt 200 ]; then echo "kept up (backlog $1)"; else echo "$1 events at $2 events/s"; fi
+}
+echo "Projection backlog after each write phase, applied with nothing else running:" \
+     "new posts $(catch_up "$drain_newpost_backlog" "$drain_newpost_rate")," \
+     "likes $(catch_up "$drain_like_backlog" "$drain_like_rate")."
+echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \
+     "events, p99 column on one of ~$cost_events; the first like after a start: $cost_first ms."
+for v in $variants; do
+  vs="${v}_short" vl="${v}_long" vf="${v}_first"
+  case "$v" in
+    nocache) what="aggregate cache off (snapshot + tail)" ;;
+    *) what="cache and snapshots off (the whole stream)" ;;
+  esac
+  echo "  $what: ${!vs} / ${!vl} ms, ratio $(calc 'printf "%.2f", (b > 0 ? a / b : 0)' \
+    "${!vl}" "${!vs}")x; the first like ${!vf} ms"
+done
+# What else ran: the machine's busy time minus this script's and its
+# (already reaped) children's, as a share of all CPUs over the run.
+elapsed=$(($(date +%s) - started))
+ours="$(times | awk '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } }
+                     END { print s }')"
+others="$(awk -v b="$(($(busy_jiffies) - busy0))" -v o="$ours" -v hz="$(getconf CLK_TCK)" \
+  -v e="$elapsed" -v n="$(nproc)" 'BEGIN { x = (b / hz - o) / (e * n); printf "%.0f%%", (x > 0 ? 100 * x : 0) }')"
+echo "elapsed $elapsed s; other processes used about $others of the CPUs meanwhile" \
+     "(the load average counts this run too)${failures[0]:+; FAILURES: ${failures[*]}}"
+
+rps_int() { num "$1" && printf '%.0f' "$1" || echo x; }
+result="RESULT ceiling_rps=$(rps_int "$ceiling") newpost_rps=$(rps_int "$(kv "$r_newpost" rps)")"
+result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r_byid" rps)")"
+result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)") lag_p50_ms=${lag_p50:-x}"
+result+=" lag_p99_ms=${lag_p99:-x} like_cost_ratio_100k_vs_10=${cost_ratio}"
+# every figure must be a number, else the benchmark is broken
+for pair in ${result#RESULT }; do
+  num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"
+done
+echo "$result"
+[ "${#failures[@]}" -eq 0 ]

@@ -1,0 +1,165 @@
+/* es_mongo_lease.c — the MongoDB adapter's leases (event_store.h,
+ * "Leases"); the rest of the adapter is es_mongo.c.
+ *
+ * Collection "leases" of the same database, one document per lease:
+ *   { _id: name, owner: string, epoch: int64, expiresMs: int64 }
+ * Every step is a single-document atomic operation, tried in order:
+ *   1. renew:    updateOne({_id, owner, epoch}, {$set: {expiresMs}})
+ *   2. takeover: findAndModify({_id, $or: [{expiresMs < now}, {owner}]},
+ *                {$set: {owner, expiresMs}, $inc: {epoch: 1}})
+ *      (the {owner} branch only for epoch 0: a restart under a stable id)
+ *   3. create:   insertOne({_id, owner, epoch: 1, expiresMs})
+ * If two processes race, the server serialises them on the document: one
+ * renews or takes over, the other matches nothing, and its insert meets a
+ * duplicate _id; it then reads the holder and reports ES_CONFLICT. */
+#include "es_mongo_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LEASE_COLLECTION "leases"
+
+static void read_lease(const bson_t *doc, es_lease *out)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "owner") && BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(out->owner, sizeof out->owner, "%s", bson_iter_utf8(&it, NULL));
+    mongo_find_int64(doc, "epoch", &out->epoch);
+    mongo_find_int64(doc, "expiresMs", &out->expires_ms);
+}
+
+static es_status renew(mongoc_collection_t *coll, const char *name, const char *owner,
+                       int64_t epoch, int64_t expires, bool *done, sm_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(name), "owner", BCON_UTF8(owner), "epoch",
+                              BCON_INT64(epoch));
+    bson_t *update = BCON_NEW("$set", "{", "expiresMs", BCON_INT64(expires), "}");
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    if (!mongoc_collection_update_one(coll, filter, update, NULL, &reply, &e))
+        st = mongo_fail(&e, &reply, "lease renew", err);
+    int64_t matched = 0;
+    *done = st == ES_OK && mongo_find_int64(&reply, "matchedCount", &matched) && matched == 1;
+    bson_destroy(&reply);
+    bson_destroy(update);
+    bson_destroy(filter);
+    return st;
+}
+
+static es_status take_over(mongoc_collection_t *coll, const char *name, const char *owner,
+                           bool fresh, int64_t now, int64_t expires, es_lease *out, bool *done,
+                           sm_error *err)
+{
+    /* a stale epoch under our own name is a former holder: expiry only */
+    bson_t *filter =
+        fresh ? BCON_NEW("_id", BCON_UTF8(name), "$or", "[", "{", "expiresMs", "{", "$lt",
+                         BCON_INT64(now), "}", "}", "{", "owner", BCON_UTF8(owner), "}", "]")
+              : BCON_NEW("_id", BCON_UTF8(name), "expiresMs", "{", "$lt", BCON_INT64(now), "}");
+    bson_t *update = BCON_NEW("$set", "{", "owner", BCON_UTF8(owner), "expiresMs",
+                              BCON_INT64(expires), "}", "$inc", "{", "epoch", BCON_INT64(1),
+                              "}");
+    mongoc_find_and_modify_opts_t *opts = mongoc_find_and_modify_opts_new();
+    mongoc_find_and_modify_opts_set_update(opts, update);
+    mongoc_find_and_modify_opts_set_flags(opts, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    *done = false;
+    if (!mongoc_collection_find_and_modify_with_opts(coll, filter, opts, &reply, &e)) {
+        st = mongo_fail(&e, &reply, "lease takeover", err);
+    } else {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            const uint8_t *data;
+            uint32_t len;
+            bson_iter_document(&it, &len, &data);
+            bson_t doc;
+            if (bson_init_static(&doc, data, len)) {
+                read_lease(&doc, out);
+                *done = true;
+            }
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(opts);
+    bson_destroy(update);
+    bson_destroy(filter);
+    return st;
+}
+
+/* The holder, after a lost race. */
+static es_status read_holder(mongoc_collection_t *coll, const char *name, es_lease *out,
+                             sm_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(name));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    const bson_t *doc;
+    es_status st = ES_CONFLICT;
+    bson_error_t e;
+    const bson_t *reply = NULL;
+    memset(out, 0, sizeof *out); /* gone again meanwhile: no holder */
+    if (mongoc_cursor_next(cur, &doc))
+        read_lease(doc, out);
+    else if (mongoc_cursor_error_document(cur, &e, &reply))
+        st = mongo_fail(&e, reply, "lease read", err);
+    if (st == ES_CONFLICT)
+        sm_fail(err, SM_ERR_CONFLICT, "lease %s is held by %s (epoch %lld)", name, out->owner,
+                (long long)out->epoch);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    return st;
+}
+
+es_status mongo_lease_acquire(void *impl, const char *name, const char *owner, int64_t epoch,
+                              int64_t now_ms, int64_t ttl_ms, es_lease *out, sm_error *err)
+{
+    mongo_store *s = impl;
+    int64_t expires = now_ms + ttl_ms;
+    mongo_conn c = mongo_checkout(s);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c.client, s->db_name,
+                                                             LEASE_COLLECTION);
+    bool done = false;
+    es_status st = epoch > 0 ? renew(coll, name, owner, epoch, expires, &done, err) : ES_OK;
+    if (st == ES_OK && done) {
+        snprintf(out->owner, sizeof out->owner, "%s", owner);
+        out->epoch = epoch;
+        out->expires_ms = expires;
+    }
+    if (st == ES_OK && !done)
+        st = take_over(coll, name, owner, epoch == 0, now_ms, expires, out, &done, err);
+    if (st == ES_OK && !done) {
+        bson_t *doc = BCON_NEW("_id", BCON_UTF8(name), "owner", BCON_UTF8(owner), "epoch",
+                               BCON_INT64(1), "expiresMs", BCON_INT64(expires));
+        bson_t reply;
+        bson_error_t e;
+        if (mongoc_collection_insert_one(coll, doc, NULL, &reply, &e)) {
+            snprintf(out->owner, sizeof out->owner, "%s", owner);
+            out->epoch = 1;
+            out->expires_ms = expires;
+        } else {
+            st = mongo_fail(&e, &reply, "lease create", err);
+            if (st == ES_CONFLICT) /* someone else holds it */
+                st = read_holder(coll, name, out, err);
+        }
+        bson_destroy(&reply);
+        bson_destroy(doc);
+    }
+    mongoc_collection_destroy(coll);
+    mongo_checkin(s, &c);
+    return st;
+}
+
+es_status mongo_lease_release(void *impl, const char *name, const char *owner, int64_t epoch,
+                              sm_error *err)
+{
+    mongo_store *s = impl;
+    mongo_conn c = mongo_checkout(s);
+    mongoc_collection_t *coll = mongoc_client_get_collection(c.client, s->db_name,
+                                                             LEASE_COLLECTION);
+    bool done;
+    es_status st = renew(coll, name, owner, epoch, 0, &done, err);
+    mongoc_collection_destroy(coll);
+    mongo_checkin(s, &c);
+    return st;
+}

@@ -9,6 +9,7 @@
 #include "event_store.h"
 
 #include "sm_log.h"
+#include "sqlite_group.h"
 #include "sqlite_pool.h"
 
 #include <stdio.h>
@@ -85,6 +86,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 typedef struct sqlite_store {
     sqlite_pool *pool;
+    sqlite_group *appends; /* group commit for concurrent appends */
 } sqlite_store;
 
 static es_status to_es(sm_status st)
@@ -175,8 +177,9 @@ static sm_status do_append(sqlite_conn *c, void *arg, sm_error *err)
 static es_status sqlite_append(void *impl, const char *aggregate_id, int64_t expected,
                                const sm_event *evs, size_t n, sm_error *err)
 {
+    sqlite_store *s = impl;
     append_args a = {impl, aggregate_id, expected, evs, n};
-    return write_txn(impl, do_append, &a, err);
+    return to_es(sqlite_group_write(s->appends, do_append, &a, err));
 }
 
 /* Decodes the current row of a load/read_all/heads statement into a new
@@ -579,6 +582,7 @@ static es_status sqlite_lease_release(void *impl, const char *name, const char *
 static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
+    sqlite_group_free(s->appends);
     sqlite_pool_close(s->pool);
     free(s);
 }
@@ -616,6 +620,12 @@ es_status es_sqlite_open(const char *path, es_store **out, sm_error *err)
     if (!s->pool) {
         free(s);
         return to_es(err ? err->status : SM_ERR_INTERNAL);
+    }
+    if (!(s->appends = sqlite_group_new(s->pool))) {
+        sqlite_pool_close(s->pool);
+        free(s);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return ES_INTERNAL;
     }
     *out = es_store_new(&sqlite_ops, s);
     if (!*out) {

@@ -360,6 +360,54 @@ static void test_concurrent_writers_with_retries_leave_a_dense_stream(void **sta
     assert_int_equal(stream_len(s, id), 1 + N * EACH);
 }
 
+/* Writers on their own posts, mixed with writers that lose races on one
+ * shared post: on SQLite they share transactions (group commit), and one
+ * writer's conflict must neither undo nor block the others' appends. */
+typedef struct own_writer {
+    es_store *s;
+    sm_uuid_str id;
+    es_status st;
+} own_writer;
+
+static void *append_own_stream(void *arg)
+{
+    own_writer *w = arg;
+    w->st = append1(w->s, w->id, 0, SM_EV_POST_CREATED);
+    for (int64_t v = 1; w->st == ES_OK && v < 40; v++)
+        w->st = append1(w->s, w->id, v, SM_EV_POST_LIKED);
+    return NULL;
+}
+
+static void test_concurrent_appends_to_many_streams_are_independent(void **state)
+{
+    es_store *s = *state;
+    enum { OWN = 12, RACERS = 4 };
+    pthread_t t[OWN + RACERS];
+    own_writer w[OWN];
+    racer r[RACERS];
+    sm_uuid_str shared;
+    new_id(shared);
+    assert_int_equal(append1(s, shared, 0, SM_EV_POST_CREATED), ES_OK);
+    for (int i = 0; i < OWN; i++) {
+        w[i] = (own_writer){.s = s, .st = ES_INTERNAL};
+        new_id(w[i].id);
+        pthread_create(&t[i], NULL, append_own_stream, &w[i]);
+    }
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (racer){s, shared, 0, ES_INTERNAL, 10};
+        pthread_create(&t[OWN + i], NULL, like_with_retry, &r[i]);
+    }
+    for (int i = 0; i < OWN + RACERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < OWN; i++) {
+        assert_int_equal(w[i].st, ES_OK);
+        assert_int_equal(stream_len(s, w[i].id), 40);
+    }
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(r[i].st, ES_OK);
+    assert_int_equal(stream_len(s, shared), 1 + RACERS * 10);
+}
+
 static void test_events_survive_closing_and_reopening_the_store(void **state)
 {
     es_store *s = *state;
@@ -708,6 +756,7 @@ int main(void)
         T(test_read_all_pages_through_new_events_in_stream_order),
         T(test_racing_writers_of_one_version_have_exactly_one_winner),
         T(test_concurrent_writers_with_retries_leave_a_dense_stream),
+        T(test_concurrent_appends_to_many_streams_are_independent),
         T(test_events_survive_closing_and_reopening_the_store),
         T(test_outbox_offers_each_posts_lowest_unpublished_version_only),
         T(test_outbox_reset_makes_every_event_unpublished_again),

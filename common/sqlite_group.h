@@ -1,0 +1,47 @@
+/* sqlite_group.h — group commit: concurrent write transactions on one
+ * SQLite database share one COMMIT, and so one fsync.
+ *
+ * With synchronous=FULL every COMMIT waits for the disk, and SQLite lets
+ * one writer in at a time, so N concurrent appends cost N fsyncs in a row.
+ * sqlite_group_write() has the contract of sqlite_pool_write() (fn runs in
+ * a write transaction; its changes are durable when it returns SM_OK, and
+ * absent when it fails), but callers that arrive while a transaction is
+ * running queue up, and the next one runs all of them in one transaction:
+ * each fn inside its own SAVEPOINT (a failing fn is rolled back alone and
+ * gets its own status), then one COMMIT for the batch. Nobody is answered
+ * before the COMMIT that holds their change has returned, so "SM_OK means
+ * durable" holds for every caller.
+ *
+ * There is no extra thread: the first caller to find no batch running
+ * becomes the leader, runs the queue, wakes the others, and so on. A caller
+ * still waiting in the queue when its deadline (sm_deadline.h) passes
+ * leaves it with SM_ERR_UNAVAILABLE, nothing written; once a batch has
+ * taken it, it waits for that batch (bounded by the busy timeout).
+ *
+ * Thread-safe. The group borrows its pool, which must outlive it. */
+#ifndef SQLITE_GROUP_H
+#define SQLITE_GROUP_H
+
+#include "sqlite_pool.h"
+
+#define SQLITE_GROUP_MAX_BATCH 128
+
+typedef struct sqlite_group sqlite_group;
+
+typedef struct sqlite_group_stats {
+    uint64_t commits;   /* transactions committed */
+    uint64_t writes;    /* writes they held (writes / commits = mean batch) */
+} sqlite_group_stats;
+
+/* NULL on OOM. */
+sqlite_group *sqlite_group_new(sqlite_pool *pool);
+void sqlite_group_free(sqlite_group *g);
+
+/* As sqlite_pool_write(), batched with concurrent callers. fn must leave
+ * the connection usable for the next fn (no COMMIT/ROLLBACK of its own). */
+sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
+                             void *arg, sm_error *err);
+
+void sqlite_group_get_stats(sqlite_group *g, sqlite_group_stats *out);
+
+#endif

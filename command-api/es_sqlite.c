@@ -86,7 +86,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 typedef struct sqlite_store {
     sqlite_pool *pool;
-    sqlite_group *appends; /* group commit for concurrent appends */
+    sqlite_group *writes; /* group commit: every write transaction */
 } sqlite_store;
 
 static es_status to_es(sm_status st)
@@ -115,11 +115,14 @@ static sqlite_conn *borrow(sqlite_store *s, es_status *st, sm_error *err)
 }
 
 /* Runs fn in a write transaction; maps the result back to es_status. The
- * callbacks speak sm_status (the pool's language). */
+ * callbacks speak sm_status (the pool's language). Every write of the
+ * process goes through the one group (appends, the relay's marks, snapshots,
+ * leases, meta), so they queue behind each other instead of meeting in
+ * SQLite's busy handler, which sleeps; only other processes meet there. */
 static es_status write_txn(sqlite_store *s, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
                            void *arg, sm_error *err)
 {
-    return to_es(sqlite_pool_write(s->pool, fn, arg, err));
+    return to_es(sqlite_group_write(s->writes, fn, arg, err));
 }
 
 typedef struct append_args {
@@ -177,9 +180,8 @@ static sm_status do_append(sqlite_conn *c, void *arg, sm_error *err)
 static es_status sqlite_append(void *impl, const char *aggregate_id, int64_t expected,
                                const sm_event *evs, size_t n, sm_error *err)
 {
-    sqlite_store *s = impl;
     append_args a = {impl, aggregate_id, expected, evs, n};
-    return to_es(sqlite_group_write(s->appends, do_append, &a, err));
+    return write_txn(impl, do_append, &a, err);
 }
 
 /* Decodes the current row of a load/read_all/heads statement into a new
@@ -582,7 +584,7 @@ static es_status sqlite_lease_release(void *impl, const char *name, const char *
 static void sqlite_close(void *impl)
 {
     sqlite_store *s = impl;
-    sqlite_group_free(s->appends);
+    sqlite_group_free(s->writes);
     sqlite_pool_close(s->pool);
     free(s);
 }
@@ -621,7 +623,7 @@ es_status es_sqlite_open(const char *path, es_store **out, sm_error *err)
         free(s);
         return to_es(err ? err->status : SM_ERR_INTERNAL);
     }
-    if (!(s->appends = sqlite_group_new(s->pool))) {
+    if (!(s->writes = sqlite_group_new(s->pool))) {
         sqlite_pool_close(s->pool);
         free(s);
         sm_fail(err, SM_ERR_INTERNAL, "out of memory");

@@ -33,6 +33,8 @@ enum {
     ST_Q_BY_AUTHOR,
     ST_Q_WITH_COMMENTS,
     ST_Q_WITH_LIKES,
+    ST_BEGIN,
+    ST_COMMIT,
     ST_COUNT
 };
 
@@ -63,6 +65,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_Q_WITH_COMMENTS] = POST_COLS
     "WHERE EXISTS (SELECT 1 FROM Comment c WHERE c.PostId = Post.Id)" PAGE,
     [ST_Q_WITH_LIKES] = POST_COLS "WHERE Likes >= ?3" PAGE,
+    /* prepared once: sqlite3_exec would parse them on every query */
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
 };
 
 typedef struct rm_sqlite {
@@ -269,13 +274,20 @@ static sm_status sqlite_query(void *impl, const rm_query *rq, rm_post_list *out,
         return err ? err->status : SM_ERR_UNAVAILABLE;
     size_t start = out->len;
     /* one snapshot for the page and its comments */
-    int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
-    sm_status st = rc == SQLITE_OK ? SM_OK : sqlite_pool_fail(s->pool, c, rc, "begin", err);
+    int rc = sqlite3_step(c->st[ST_BEGIN]);
+    sqlite3_reset(c->st[ST_BEGIN]);
+    sm_status st = rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(s->pool, c, rc, "begin", err);
     if (!st)
         st = run_posts(s, c, rq, out, err);
     for (size_t i = start; !st && i < out->len; i++)
         st = load_comments(s, c, &out->items[i], err);
-    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == SQLITE_DONE) {
+        /* a read: nothing to lose, but the connection must leave the
+         * transaction whatever happens */
+        if (sqlite3_step(c->st[ST_COMMIT]) != SQLITE_DONE)
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_reset(c->st[ST_COMMIT]);
+    }
     sqlite_pool_checkin(s->pool, c);
     return st;
 }

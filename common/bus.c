@@ -249,6 +249,7 @@ void bus_producer_free(bus_producer *p, int timeout_ms)
 struct bus_consumer {
     rd_kafka_t *rk;
     rd_kafka_message_t *last;
+    bool cooperative; /* partition.assignment.strategy is cooperative-sticky */
     /* Per partition, the offset after the last message committed: what the
      * final, confirmed commit at close sends. Touched only by the polling
      * thread (and by close, after it). */
@@ -258,21 +259,26 @@ struct bus_consumer {
 static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t *within,
                           int64_t deadline, const char *when);
 
-/* Hands partitions back to librdkafka's assignment: the whole set with an
- * eager assignor (range, roundrobin: the default), just these with a
- * cooperative one (an operator may choose it with --kafka-config). */
-static void set_assignment(rd_kafka_t *rk, rd_kafka_resp_err_t what,
+/* Hands partitions to or back from librdkafka's assignment: the whole set
+ * with an eager assignor (range, roundrobin: the default), just these with
+ * a cooperative one (an operator may choose it with --kafka-config). The
+ * kind comes from the configuration, not rd_kafka_rebalance_protocol(),
+ * which can block for ever once the consumer is closing (librdkafka issue
+ * 4041), and this also runs then. */
+static void set_assignment(const bus_consumer *c, rd_kafka_resp_err_t what,
                            const rd_kafka_topic_partition_list_t *parts)
 {
-    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_t *rk = c->rk;
+    bool coop = c->cooperative;
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-        coop ? (void)(e = rd_kafka_incremental_assign(rk, parts))
-             : (void)(re = rd_kafka_assign(rk, parts));
-    else if (coop && what == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+    if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && coop)
+        e = rd_kafka_incremental_assign(rk, parts);
+    else if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        re = rd_kafka_assign(rk, parts);
+    else if (what == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && coop)
         e = rd_kafka_incremental_unassign(rk, parts);
-    else
+    else /* an eager revoke, or a rebalance error: drop the whole set */
         re = rd_kafka_assign(rk, NULL);
     if (e || re)
         sm_log(SM_LOG_WARN, "kafka_assign_failed", "what=%s error=\"%s\"",
@@ -314,7 +320,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
     partition_names(parts, names, sizeof names);
     if (what == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sm_log(SM_LOG_INFO, "partitions_assigned", "count=%d partitions=%s", parts->cnt, names);
-        set_assignment(rk, what, parts);
+        set_assignment(c, what, parts);
         return;
     }
     int64_t t0 = sm_mono_ms();
@@ -329,7 +335,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
     for (int i = 0; parts && i < parts->cnt; i++)
         rd_kafka_topic_partition_list_del(c->done, parts->elems[i].topic,
                                           parts->elems[i].partition);
-    set_assignment(rk, what, parts);
+    set_assignment(c, what, parts);
     sm_log(committed < 0 ? SM_LOG_WARN : SM_LOG_INFO, "partitions_revoked",
            "count=%d partitions=%s committed=%d lost=%d ms=%lld%s", parts ? parts->cnt : 0, names,
            committed, lost, (long long)(sm_mono_ms() - t0),
@@ -373,6 +379,11 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
+    char strategy[256] = "";
+    size_t len = sizeof strategy;
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &len) ==
+        RD_KAFKA_CONF_OK)
+        c->cooperative = strstr(strategy, "cooperative") != NULL;
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -518,7 +529,8 @@ static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t
     rd_kafka_topic_partition_list_destroy(mine);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         sm_log(SM_LOG_WARN, "offset_commit_failed",
-               "when=%s partitions=%d error=\"%s\" effect=\"some events are read again (skipped by version)\"",
+               "when=%s partitions=%d error=\"%s\""
+               " effect=\"some events are read again (skipped by version)\"",
                when, n, rd_kafka_err2str(e));
         return -1;
     }
@@ -560,8 +572,7 @@ void bus_consumer_close(bus_consumer *c, int timeout_ms)
          * as an event, not through on_rebalance, and must be acknowledged
          * here (the offsets were committed just above). */
         if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
-            set_assignment(c->rk, rd_kafka_event_error(ev),
-                           rd_kafka_event_topic_partition_list(ev));
+            set_assignment(c, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
         if (ev)
             rd_kafka_event_destroy(ev);
     }

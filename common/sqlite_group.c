@@ -11,6 +11,7 @@ typedef struct request {
     sm_status (*fn)(sqlite_conn *, void *, sm_error *);
     void *arg;
     sm_error *err;       /* the caller's, valid while it waits */
+    int64_t deadline;    /* the caller's (sm_deadline.h), 0 if none */
     sm_status st;
     bool taken, done;
     struct request *next;
@@ -142,8 +143,8 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
                              void *arg, sm_error *err)
 {
     sm_error local;
-    request me = {fn, arg, err ? err : &local, SM_OK, false, false, NULL};
     int64_t deadline = sm_deadline_get();
+    request me = {fn, arg, err ? err : &local, deadline, SM_OK, false, false, NULL};
     pthread_mutex_lock(&g->mu);
     if (g->tail)
         g->tail->next = &me;
@@ -156,7 +157,14 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
             g->running = true;
             request *batch = take_batch(g);
             pthread_mutex_unlock(&g->mu);
+            /* the batch gives up when its most pressed member must */
+            int64_t earliest = 0;
+            for (request *r = batch; r; r = r->next)
+                if (r->deadline > 0 && (earliest == 0 || r->deadline < earliest))
+                    earliest = r->deadline;
+            sm_deadline_set(earliest);
             run_batch(g, batch);
+            sm_deadline_set(deadline);
             pthread_mutex_lock(&g->mu);
             for (request *r = batch, *next; r; r = next) {
                 next = r->next;

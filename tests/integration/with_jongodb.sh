@@ -94,6 +94,9 @@ install_jongodb() {
 start_jongodb() {
     workdir="$(mktemp -d "${TMPDIR:-/tmp}/with_jongodb.XXXXXX")"
     local log="$workdir/jongodb.log"
+    # Create the log first: the background job opens it only when it runs,
+    # and a sed on a missing file would end this script (set -e, pipefail).
+    : >"$log"
     "$bin" --host=127.0.0.1 --port=0 >"$log" 2>&1 &
     server_pid=$!
     local uri="" ticks=0

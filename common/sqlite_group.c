@@ -14,13 +14,13 @@ typedef struct request {
     int64_t deadline;    /* the caller's (sm_deadline.h), 0 if none */
     sm_status st;
     bool taken, done;
+    pthread_cond_t cv;   /* signalled when done, or when it is to lead */
     struct request *next;
 } request;
 
 struct sqlite_group {
     sqlite_pool *pool;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;   /* a batch finished */
+    pthread_mutex_t mu;  /* guards the queue and every request's flags */
     request *head, *tail;
     bool running;        /* a leader is running a batch */
     sqlite_group_stats stats;
@@ -33,7 +33,6 @@ sqlite_group *sqlite_group_new(sqlite_pool *pool)
         return NULL;
     g->pool = pool;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
     return g;
 }
 
@@ -42,7 +41,6 @@ void sqlite_group_free(sqlite_group *g)
     if (!g)
         return;
     pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
     free(g);
 }
 
@@ -144,7 +142,8 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
 {
     sm_error local;
     int64_t deadline = sm_deadline_get();
-    request me = {fn, arg, err ? err : &local, deadline, SM_OK, false, false, NULL};
+    request me = {fn, arg, err ? err : &local, deadline, SM_OK, false, false,
+                  PTHREAD_COND_INITIALIZER, NULL};
     pthread_mutex_lock(&g->mu);
     if (g->tail)
         g->tail->next = &me;
@@ -166,25 +165,34 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
             run_batch(g, batch);
             sm_deadline_set(deadline);
             pthread_mutex_lock(&g->mu);
+            /* Wake each member once, and the next in line to lead: a
+             * broadcast to every waiter cost more than SQLite itself. */
             for (request *r = batch, *next; r; r = next) {
                 next = r->next;
                 r->done = true;
+                if (r != &me)
+                    pthread_cond_signal(&r->cv);
             }
             g->running = false;
-            pthread_cond_broadcast(&g->cv);
+            if (g->head)
+                pthread_cond_signal(&g->head->cv);
             continue;
         }
         if (!me.taken && deadline > 0 && sm_mono_ms() >= deadline) {
             unqueue(g, &me);
+            if (!g->running && g->head) /* we may have been the one to lead */
+                pthread_cond_signal(&g->head->cv);
             pthread_mutex_unlock(&g->mu);
+            pthread_cond_destroy(&me.cv);
             return sm_fail(me.err, SM_ERR_UNAVAILABLE,
                            "The event store did not take the write in time; retry.");
         }
         struct timespec until;
         sm_realtime_after(deadline > 0 ? deadline - sm_mono_ms() : 1000, &until);
-        pthread_cond_timedwait(&g->cv, &g->mu, &until);
+        pthread_cond_timedwait(&me.cv, &g->mu, &until);
     }
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&me.cv);
     return me.st;
 }
 

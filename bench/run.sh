@@ -24,8 +24,11 @@
 #                one connection, after one warm-up like per post; then the
 #                same with the aggregate cache off, and with snapshots off
 #                too (for information: what the cache and snapshots buy)
-# and prints a table (each figure also as a ratio of the ceiling, with the
-# issue's targets) and, last, a machine-readable line:
+# After each write phase it waits for the projection to catch up (and
+# reports that backlog and how fast it was applied), so no phase shares the
+# CPUs with the previous one's tail. It prints a table (each figure also as
+# a ratio of the ceiling, with the issue's targets), how much CPU other
+# processes took meanwhile, and, last, a machine-readable line:
 #   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
 #
@@ -46,9 +49,10 @@
 #   SMPOST_BENCH_COMMAND_URL, SMPOST_BENCH_QUERY_URL
 #       target running services (e.g. the compose stack,
 #       http://127.0.0.1:5001 and http://127.0.0.1:5002) instead of starting
-#       them: nothing is started but bench/ceiling (locally); the long
-#       stream is then written through HTTP likes, so its default length is
-#       2000 events
+#       them: nothing is started but bench/ceiling (locally); the services
+#       should be otherwise idle (the run waits for the projection to settle
+#       between phases); the long stream is then written through HTTP likes,
+#       so its default length is 2000 events, and the cost variants are skipped
 #   SMPOST_BENCH_PERF=DIR          record `perf record -g` of command-api
 #       during the like phase and of query-api during the byId phase
 #       into DIR (local mode)
@@ -100,7 +104,7 @@ perf_dir="${SMPOST_BENCH_PERF:-}"
 
 started=$(date +%s)
 # busy_jiffies: CPU time used by the whole machine so far (/proc/stat, in USER_HZ)
-busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # user nice system irq softirq
 busy0=$(busy_jiffies)
 work="$(mktemp -d /tmp/smpost-bench-XXXXXX)"
 pids=()
@@ -224,21 +228,26 @@ start_stack() {
   wait_http "$query_url/health" 30 || die "query-api did not become healthy ($work/query-api.log)"
 }
 
-# wait_drained NAME: waits until the outbox is empty and the consumer has
-# read everything; sets NAME_rate to the events/s the projection applied
-# meanwhile (its catch-up rate, nothing else running) and NAME_backlog
+# wait_drained NAME: waits until the outbox is empty and the projection has
+# applied everything; sets NAME_backlog to the events it applied meanwhile
+# and NAME_rate to the rate (its catch-up rate with nothing else running;
+# the 0.6 s spent confirming the end is included). Against external services
+# this needs them to be otherwise idle.
 wait_drained() {
-  local i u l a0 a1 t0 t1
+  local i u q l a a0 a1 t0 t1 prev="" seen=0
   a0="$(curl -s "$query_url/health" | json_num applied)"
   t0="$(date +%s.%N)"
-  # twice in a row, 0.2 s apart: the consumer's lag comes from watermarks it
-  # learns with each fetch, so one reading of 0 may predate the last produce
-  local seen=0
-  for ((i = 0; i < 1200 && seen < 2; i++)); do
+  # Drained: outbox empty, consumer lag 0 and the applied count unchanged,
+  # three readings in a row 0.2 s apart (the lag comes from watermarks the
+  # consumer learns with each fetch, so one reading of 0 may be stale).
+  for ((i = 0; i < 600 && seen < 3; i++)); do
     u="$(curl -s "$cmd_url/health" | json_num unpublished)"
-    l="$(curl -s "$query_url/health" | json_num lag)"
-    if [ "$u" = 0 ] && [ "$l" = 0 ]; then seen=$((seen + 1)); else seen=0; fi
-    sleep "$([ "$seen" = 1 ] && echo 0.2 || echo 0.1)"
+    q="$(curl -s "$query_url/health")"
+    l="$(json_num lag <<<"$q")"
+    a="$(json_num applied <<<"$q")"
+    if [ "$u" = 0 ] && [ "$l" = 0 ] && [ "$a" = "$prev" ]; then seen=$((seen + 1)); else seen=0; fi
+    prev="$a"
+    sleep 0.2
   done
   a1="$(curl -s "$query_url/health" | json_num applied)"
   t1="$(date +%s.%N)"
@@ -282,7 +291,6 @@ done
 # before use.
 run_lg seed-posts -c "$conns" -n "$posts" --rr --authors "$authors" \
   --author-prefix "$run_id-a" --ids-out "$work/ids.txt" "$cmd_url" newpost
-r_seed="$line"
 [ "$(wc -l <"$work/ids.txt")" -eq "$posts" ] || die "seeding made $(wc -l <"$work/ids.txt") posts, not $posts"
 wait_drained drain_seed
 run_lg seed-visible -c "$conns" -n "$posts" --rr --ids "$work/ids.txt" --min-version 0 \
@@ -444,8 +452,9 @@ done
 # What else ran: the machine's busy time minus this script's and its
 # (already reaped) children's, as a share of all CPUs over the run.
 elapsed=$(($(date +%s) - started))
-ours="$(times | awk '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } }
-                     END { print s }')"
+times >"$work/times" # a builtin in this shell: not in a pipe, whose subshell has no children
+ours="$(awk '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } }
+             END { print s }' "$work/times")"
 others="$(awk -v b="$(($(busy_jiffies) - busy0))" -v o="$ours" -v hz="$(getconf CLK_TCK)" \
   -v e="$elapsed" -v n="$(nproc)" 'BEGIN { x = (b / hz - o) / (e * n); printf "%.0f%%", (x > 0 ? 100 * x : 0) }')"
 echo "elapsed $elapsed s; other processes used about $others of the CPUs meanwhile" \

@@ -151,3 +151,11 @@ void sm_realtime_after(int64_t ms, struct timespec *out)
         out->tv_nsec -= 1000000000L;
     }
 }
+
+void sm_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}

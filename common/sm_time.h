@@ -17,6 +17,9 @@ int64_t sm_now_ms(void);
  * counts as 0): the absolute time pthread's timed waits take. */
 void sm_realtime_after(int64_t ms, struct timespec *out);
 
+/* Sleeps ms milliseconds (a signal may cut it short). */
+void sm_sleep_ms(int64_t ms);
+
 /* Monotonic milliseconds, for durations and deadlines only. */
 int64_t sm_mono_ms(void);
 

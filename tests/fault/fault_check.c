@@ -2,8 +2,13 @@
 #include "fault_check.h"
 
 #include "http_client.h"
+#include "sm_time.h"
 
 #include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +41,6 @@ struct fc_store {
     size_t nposts;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 void fc_count_outcomes(const fl_op *ops, size_t n, fc_counts *c)
 {
@@ -403,17 +396,17 @@ static int fetch_post(int port, const fc_post *p, int64_t last, int64_t deadline
             if ((status == 200 || status == 204) && !stale)
                 return status;
         }
-        if (mono_ms() >= deadline)
+        if (sm_mono_ms() >= deadline)
             return status;
         if (status)
             http_resp_free(r);
-        sleep_ms(200);
+        sm_sleep_ms(200);
     }
 }
 
 void fc_check_projection(const fc_store *s, int query_port, int deadline_ms, fc_counts *c)
 {
-    int64_t deadline = mono_ms() + deadline_ms;
+    int64_t deadline = sm_mono_ms() + deadline_ms;
     long shown = 0;
     for (size_t i = 0; i < s->nposts; i++) {
         const fc_post *p = &s->posts[i];
@@ -470,4 +463,20 @@ void fc_print(const char *scenario, const fc_counts *c)
            c->rejected_503, (long long)c->max_latency_ms, c->unknown_stored, c->not_sent,
            c->rejected_other, c->hung, c->gaps, c->posts, c->events);
     fflush(stdout);
+}
+
+void fc_assert_invariants(const fc_counts *c, int64_t request_timeout_ms)
+{
+    assert_true(c->accepted >= 20); /* the load really ran */
+    assert_int_equal(c->lost, 0);
+    assert_int_equal(c->duplicated, 0);
+    assert_int_equal(c->gaps, 0);
+    assert_int_equal(c->stored, c->accepted);
+    assert_int_equal(c->projected, c->accepted);
+    assert_int_equal(c->rejected_other, 0);
+    assert_int_equal(c->hung, 0);
+    assert_int_equal(c->rejected_503_without_retry_after, 0);
+    if (c->max_latency_ms > request_timeout_ms)
+        fail_msg("a request took %lld ms, past the %lld ms request timeout",
+                 (long long)c->max_latency_ms, (long long)request_timeout_ms);
 }

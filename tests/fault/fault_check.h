@@ -68,4 +68,10 @@ void fc_store_free(fc_store *s);
  *   duplicated=N unknown=N rejected_503=N max_latency_ms=N ... */
 void fc_print(const char *scenario, const fc_counts *c);
 
+/* The invariants every scenario must keep (cmocka assertions): the load
+ * ran, nothing lost, duplicated or out of order, every accepted command
+ * stored and projected, no error but 503 (each with Retry-After), no
+ * request hung or took longer than request_timeout_ms. */
+void fc_assert_invariants(const fc_counts *c, int64_t request_timeout_ms);
+
 #endif

@@ -2,6 +2,7 @@
 #include "fault_load.h"
 
 #include "http_client.h"
+#include "sm_time.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,20 +59,8 @@ static const char *const kind_names[FL_KINDS] = {
 
 const char *fl_kind_name(fl_kind k) { return k < FL_KINDS ? kind_names[k] : "?"; }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-int64_t fl_elapsed_ms(const fl_load *l) { return mono_ms() - l->t0; }
+int64_t fl_elapsed_ms(const fl_load *l) { return sm_mono_ms() - l->t0; }
 
 /* A request about to be sent: what it is, and where the thread's state for
  * it lives (post slot and comment slot, -1 when none). */
@@ -174,7 +163,7 @@ static void choose(fl_thread *t, plan *p)
 static void send_plan(fl_thread *t, plan *p)
 {
     fl_op *op = &p->op;
-    int64_t start = mono_ms();
+    int64_t start = sm_mono_ms();
     op->started_ms = start - t->l->t0;
     http_resp r;
     size_t blen = strlen(p->body);
@@ -183,7 +172,7 @@ static void send_plan(fl_thread *t, plan *p)
         http_call_ex(port, p->method, p->path,
                      blen ? "Content-Type: application/json\r\n" : "", p->body, blen,
                      t->l->o.timeout_ms, &r);
-    op->latency_ms = mono_ms() - start;
+    op->latency_ms = sm_mono_ms() - start;
     op->version = -1;
     if (rc == HTTP_CALL_NOT_SENT) {
         op->outcome = FL_NOT_SENT;
@@ -290,7 +279,7 @@ static void *thread_main(void *arg)
             break;
         update_state(t, &p);
         /* a refused connection means the server is down: do not spin */
-        sleep_ms(p.op.outcome == FL_NOT_SENT ? 50 : t->l->o.pace_ms);
+        sm_sleep_ms(p.op.outcome == FL_NOT_SENT ? 50 : t->l->o.pace_ms);
     }
     return NULL;
 }
@@ -329,7 +318,7 @@ fl_load *fl_start(const fl_opts *opts)
     snprintf(l->tag, sizeof l->tag, "%s", opts->tag ? opts->tag : "load");
     l->o.tag = l->tag;
     atomic_init(&l->stop, false);
-    l->t0 = mono_ms();
+    l->t0 = sm_mono_ms();
     l->threads = calloc((size_t)(l->o.threads + FL_MAX_BURST), sizeof *l->threads);
     if (!l->threads) {
         free(l);

@@ -1,5 +1,6 @@
 /* fault_proc.c — see fault_proc.h. */
 #include "fault_proc.h"
+#include "sm_time.h"
 
 #include "http_client.h"
 
@@ -14,22 +15,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-int64_t fp_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void fp_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 bool fp_wait_up(test_proc *p, int timeout_ms)
 {
-    for (int64_t until = fp_mono_ms() + timeout_ms; fp_mono_ms() < until;) {
+    for (int64_t until = sm_mono_ms() + timeout_ms; sm_mono_ms() < until;) {
         int status;
         if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
             p->pid = 0;
@@ -40,7 +28,7 @@ bool fp_wait_up(test_proc *p, int timeout_ms)
             http_resp_free(&r);
             return true;
         }
-        fp_sleep_ms(50);
+        sm_sleep_ms(50);
     }
     return false;
 }
@@ -55,7 +43,7 @@ void fp_start_service(const char *dir, test_proc *p, char *const argv[], const c
             return;
         if (p->pid > 0)
             test_proc_stop(p, SIGKILL, 1000);
-        fp_sleep_ms(250);
+        sm_sleep_ms(250);
     }
     fail_msg("%s did not start on port %d; see %s", name, p->port, log);
 }
@@ -63,16 +51,16 @@ void fp_start_service(const char *dir, test_proc *p, char *const argv[], const c
 int fp_wait_exit(test_proc *p, int timeout_ms)
 {
     int status = 0;
-    for (int64_t until = fp_mono_ms() + timeout_ms;;) {
+    for (int64_t until = sm_mono_ms() + timeout_ms;;) {
         if (waitpid(p->pid, &status, WNOHANG) == p->pid)
             break;
-        if (fp_mono_ms() >= until) {
+        if (sm_mono_ms() >= until) {
             kill(p->pid, SIGKILL);
             waitpid(p->pid, &status, 0);
             p->pid = 0;
             return -1;
         }
-        fp_sleep_ms(10);
+        sm_sleep_ms(10);
     }
     p->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -80,10 +68,10 @@ int fp_wait_exit(test_proc *p, int timeout_ms)
 
 void fp_stop_gracefully(test_proc *p, const char *name, int bound_ms)
 {
-    int64_t t0 = fp_mono_ms();
+    int64_t t0 = sm_mono_ms();
     kill(p->pid, SIGTERM);
     int rc = fp_wait_exit(p, bound_ms);
-    int64_t took = fp_mono_ms() - t0;
+    int64_t took = sm_mono_ms() - t0;
     printf("# %s: SIGTERM -> exit %d after %lld ms (bound %d ms)\n", name, rc, (long long)took,
            bound_ms);
     if (rc != 0)
@@ -132,4 +120,15 @@ long fp_count_lines(const char *path, const char *needle)
         n += strstr(line, needle) != NULL;
     fclose(f);
     return n;
+}
+
+int fp_finish(test_proc *broker, const char *dir, bool passed)
+{
+    if (broker->pid > 0)
+        test_proc_stop(broker, SIGTERM, 5000);
+    if (passed && !getenv("SMPOST_TEST_KEEP"))
+        test_rm_rf(dir);
+    else
+        printf("# logs and databases kept in %s\n", dir);
+    return 0;
 }

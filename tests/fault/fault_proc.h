@@ -23,8 +23,6 @@
 #define CMD_SHUTDOWN_MS (REQUEST_TIMEOUT_MS + 12000)
 #define QUERY_SHUTDOWN_MS (REQUEST_TIMEOUT_MS + 19000)
 
-int64_t fp_mono_ms(void);
-void fp_sleep_ms(int ms);
 
 /* Waits until the process answers HTTP on p->port; false if it exited first
  * (e.g. its port was not free yet) or timeout_ms passed. */
@@ -50,6 +48,11 @@ double fp_metric(int port, const char *name);
 /* GET /health: the JSON body (caller decrefs) whatever the status, or NULL
  * without an answer within timeout_ms. */
 json_t *fp_health(int port, int timeout_ms);
+
+/* The end of a scenario, once its services are stopped: stops the broker
+ * and removes dir if the scenario passed (and SMPOST_TEST_KEEP is unset),
+ * else says where its logs and databases are. Returns 0 (for teardowns). */
+int fp_finish(test_proc *broker, const char *dir, bool passed);
 
 /* Lines of the file at path that contain needle (0 if unreadable). */
 long fp_count_lines(const char *path, const char *needle);

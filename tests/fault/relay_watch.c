@@ -2,6 +2,7 @@
 #include "relay_watch.h"
 
 #include "fault_proc.h"
+#include "sm_time.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -62,7 +63,7 @@ static void note_tenure(relay_watch *w, const char *id, int64_t epoch)
 /* One round: every instance's /health, one after the other. */
 static void watch_round(relay_watch *w)
 {
-    int64_t t0 = fp_mono_ms();
+    int64_t t0 = sm_mono_ms();
     int publishers = 0;
     for (int i = 0; i < w->n; i++) {
         relay_view r = rw_relay_of(w->ports[i], 2000);
@@ -81,7 +82,7 @@ static void watch_round(relay_watch *w)
             w->max_epoch = r.epoch;
         pthread_mutex_unlock(&w->lock);
     }
-    int64_t took = fp_mono_ms() - t0;
+    int64_t took = sm_mono_ms() - t0;
     pthread_mutex_lock(&w->lock);
     w->counts.rounds++;
     if (publishers > 1 && took <= w->window_ms) {
@@ -99,7 +100,7 @@ static void *watch_main(void *arg)
     relay_watch *w = arg;
     while (!atomic_load(&w->stop)) {
         watch_round(w);
-        fp_sleep_ms(w->every_ms);
+        sm_sleep_ms(w->every_ms);
     }
     return NULL;
 }

@@ -33,6 +33,7 @@
 #include "fault_check.h"
 #include "fault_load.h"
 #include "fault_proc.h"
+#include "sm_time.h"
 #include "http_client.h"
 #include "proc.h"
 
@@ -75,7 +76,7 @@ static const char *api_bin, *query_bin, *broker_bin;
 static const scenario *current;
 
 /* A load phase, stretched by SMPOST_FAULT_SCALE. */
-static void phase(const sys *s, int ms) { fp_sleep_ms((int)(ms * s->scale)); }
+static void phase(const sys *s, int ms) { sm_sleep_ms((int)(ms * s->scale)); }
 
 /* --- the processes ------------------------------------------------------ */
 
@@ -109,7 +110,7 @@ static void start_query(sys *s)
 /* Waits until command-api's /health reports Kafka as want. */
 static bool wait_kafka(sys *s, const char *want, int timeout_ms)
 {
-    for (int64_t until = fp_mono_ms() + timeout_ms; fp_mono_ms() < until; fp_sleep_ms(200)) {
+    for (int64_t until = sm_mono_ms() + timeout_ms; sm_mono_ms() < until; sm_sleep_ms(200)) {
         http_resp r;
         if (http_call(s->cmd_port, "GET", "/health", "", NULL, 0, 5000, &r) != 0)
             continue;
@@ -150,7 +151,7 @@ static void inject_command_api_kill9(sys *s)
     for (int cycle = 0; cycle < 2; cycle++) {
         phase(s, 1500);
         fp_kill9(&s->cmd, "command-api");
-        fp_sleep_ms(500); /* clients meet a closed port */
+        sm_sleep_ms(500); /* clients meet a closed port */
         start_cmd(s);
     }
 }
@@ -160,7 +161,7 @@ static void inject_query_api_kill9(sys *s)
     for (int cycle = 0; cycle < 2; cycle++) {
         phase(s, 1500);
         fp_kill9(&s->query, "query-api");
-        fp_sleep_ms(500);
+        sm_sleep_ms(500);
         start_query(s);
     }
 }
@@ -203,7 +204,7 @@ static void inject_store_outage(sys *s)
      * queue on that post inside command-api, and still none may take
      * longer than the request timeout */
     assert_int_equal(fl_burst(s->load, 6), 6);
-    fp_sleep_ms(outage_ms());
+    sm_sleep_ms(outage_ms());
     unlock_store(db);
     printf("# event store locked from %lld to %lld ms of the load\n", (long long)t0,
            (long long)fl_elapsed_ms(s->load));
@@ -214,14 +215,14 @@ static void inject_store_outage(sys *s)
 static void inject_sigterm_command_api(sys *s)
 {
     sqlite3 *db = lock_store(s);
-    fp_sleep_ms(500);
-    int64_t t_term = fl_elapsed_ms(s->load), t0 = fp_mono_ms();
+    sm_sleep_ms(500);
+    int64_t t_term = fl_elapsed_ms(s->load), t0 = sm_mono_ms();
     kill(s->cmd.pid, SIGTERM);
-    fp_sleep_ms(2000);
+    sm_sleep_ms(2000);
     unlock_store(db);
     int rc = fp_wait_exit(&s->cmd, CMD_SHUTDOWN_MS);
     printf("# command-api: SIGTERM with requests in flight -> exit %d after %lld ms (bound %d ms)\n",
-           rc, (long long)(fp_mono_ms() - t0), CMD_SHUTDOWN_MS);
+           rc, (long long)(sm_mono_ms() - t0), CMD_SHUTDOWN_MS);
     if (rc != 0)
         fail_msg("command-api did not exit 0 within %d ms of SIGTERM (status %d)",
                  CMD_SHUTDOWN_MS, rc);
@@ -233,7 +234,7 @@ static void inject_sigterm_query_api(sys *s)
 {
     phase(s, 1000);
     fp_stop_gracefully(&s->query, "query-api", QUERY_SHUTDOWN_MS);
-    fp_sleep_ms(500);
+    sm_sleep_ms(500);
     start_query(s);
 }
 
@@ -283,12 +284,7 @@ static int teardown(void **state)
         test_proc_stop(&s->query, SIGKILL, 2000);
     if (s->cmd.pid > 0)
         test_proc_stop(&s->cmd, SIGKILL, 2000);
-    if (s->broker.pid > 0)
-        test_proc_stop(&s->broker, SIGTERM, 5000);
-    if (s->passed && !getenv("SMPOST_TEST_KEEP"))
-        test_rm_rf(s->dir);
-    else
-        printf("# logs and databases kept in %s\n", s->dir);
+    fp_finish(&s->broker, s->dir, s->passed);
     free(s);
     return 0;
 }
@@ -334,14 +330,14 @@ static void test_scenario(void **state)
     const scenario *sc = current;
     fl_opts lo = {.port = s->cmd_port, .threads = 4, .pace_ms = 5,
                   .timeout_ms = 3 * REQUEST_TIMEOUT_MS, .hot_post = true, .tag = sc->name};
-    int64_t t0 = fp_mono_ms();
+    int64_t t0 = sm_mono_ms();
     s->load = fl_start(&lo);
     assert_non_null(s->load);
     phase(s, 3000);
     sc->inject(s);
     phase(s, 3000);
     fl_stop(s->load);
-    int64_t t_load = fp_mono_ms() - t0;
+    int64_t t_load = sm_mono_ms() - t0;
 
     size_t n;
     fl_op *ops = fl_ops(s->load, &n);
@@ -351,7 +347,7 @@ static void test_scenario(void **state)
     assert_non_null(store);
     fc_check_projection(store, s->query_port, (int)(120000 * s->scale), &c);
     fc_store_free(store);
-    int64_t t_check = fp_mono_ms() - t0 - t_load;
+    int64_t t_check = sm_mono_ms() - t0 - t_load;
     if (s->term_at >= 0)
         check_in_flight(s, ops, n);
     fl_free(s->load);

@@ -51,6 +51,7 @@
 #include "fault_check.h"
 #include "fault_load.h"
 #include "fault_proc.h"
+#include "sm_time.h"
 #include "http_client.h"
 #include "proc.h"
 #include "relay_watch.h"
@@ -107,7 +108,7 @@ typedef struct scale {
 
 static const char *api_bin, *query_bin, *broker_bin;
 
-static void phase(const scale *s, int ms) { fp_sleep_ms((int)(ms * s->scale)); }
+static void phase(const scale *s, int ms) { sm_sleep_ms((int)(ms * s->scale)); }
 
 /* --- the processes ------------------------------------------------------ */
 
@@ -217,7 +218,7 @@ static int assigned(const svc *v)
 static void wait_partitions_shared(scale *s, const char *when)
 {
     int a = -1, b = -1;
-    for (int64_t until = fp_mono_ms() + 60000; fp_mono_ms() < until; fp_sleep_ms(200)) {
+    for (int64_t until = sm_mono_ms() + 60000; sm_mono_ms() < until; sm_sleep_ms(200)) {
         a = assigned(&s->query[0]);
         b = assigned(&s->query[1]);
         if (a > 0 && b > 0 && a + b == PARTITIONS)
@@ -232,7 +233,7 @@ static void wait_partitions_shared(scale *s, const char *when)
  * the other names it; fails the test after timeout_ms. */
 static int wait_one_publisher(scale *s, int timeout_ms)
 {
-    for (int64_t until = fp_mono_ms() + timeout_ms; fp_mono_ms() < until; fp_sleep_ms(100)) {
+    for (int64_t until = sm_mono_ms() + timeout_ms; sm_mono_ms() < until; sm_sleep_ms(100)) {
         relay_view a = rw_relay_of(s->cmd[0].p.port, 5000);
         relay_view b = rw_relay_of(s->cmd[1].p.port, 5000);
         if (a.answered && b.answered && a.publisher != b.publisher) {
@@ -287,15 +288,15 @@ static takeover kill_publisher(scale *s)
 {
     int l = wait_one_publisher(s, 20000), o = 1 - l;
     long long before = rw_relay_of(s->cmd[o].p.port, 5000).published;
-    int64_t t0 = fp_mono_ms();
+    int64_t t0 = sm_mono_ms();
     fp_kill9(&s->cmd[l].p, s->cmd[l].name);
     takeover t = {-1, -1};
-    for (int64_t until = t0 + 3 * TAKEOVER_BOUND_MS; fp_mono_ms() < until; fp_sleep_ms(20)) {
+    for (int64_t until = t0 + 3 * TAKEOVER_BOUND_MS; sm_mono_ms() < until; sm_sleep_ms(20)) {
         relay_view r = rw_relay_of(s->cmd[o].p.port, 2000);
         if (t.role_ms < 0 && r.publisher)
-            t.role_ms = fp_mono_ms() - t0;
+            t.role_ms = sm_mono_ms() - t0;
         if (t.role_ms >= 0 && r.published > before) {
-            t.publish_ms = fp_mono_ms() - t0;
+            t.publish_ms = sm_mono_ms() - t0;
             break;
         }
     }
@@ -307,7 +308,7 @@ static takeover kill_publisher(scale *s)
         fail_msg("the relay was not taken over and publishing within %d ms", TAKEOVER_BOUND_MS);
     start_cmd(s, l); /* same port, same instance id */
     relay_view back = {0};
-    for (int64_t until = fp_mono_ms() + 10000; fp_mono_ms() < until; fp_sleep_ms(100)) {
+    for (int64_t until = sm_mono_ms() + 10000; sm_mono_ms() < until; sm_sleep_ms(100)) {
         back = rw_relay_of(s->cmd[l].p.port, 5000);
         if (back.answered && !back.publisher && strcmp(back.holder, s->cmd[o].id) == 0)
             break;
@@ -324,11 +325,11 @@ static takeover kill_publisher(scale *s)
  * kill until the survivor holds them all; then the killed one restarts. */
 static int64_t kill_query(scale *s, int i)
 {
-    int64_t t0 = fp_mono_ms(), took = -1;
+    int64_t t0 = sm_mono_ms(), took = -1;
     fp_kill9(&s->query[i].p, s->query[i].name);
-    for (int64_t until = t0 + QUERY_TAKEOVER_BOUND_MS; fp_mono_ms() < until; fp_sleep_ms(50))
+    for (int64_t until = t0 + QUERY_TAKEOVER_BOUND_MS; sm_mono_ms() < until; sm_sleep_ms(50))
         if (assigned(&s->query[1 - i]) == PARTITIONS) {
-            took = fp_mono_ms() - t0;
+            took = sm_mono_ms() - t0;
             break;
         }
     printf("# query-api takeover: %s killed; %s holds all %d partitions after %lld ms "
@@ -403,12 +404,7 @@ static int teardown(void **state)
         if (s->cmd[i].p.pid > 0)
             test_proc_stop(&s->cmd[i].p, SIGKILL, 2000);
     }
-    if (s->broker.pid > 0)
-        test_proc_stop(&s->broker, SIGTERM, 5000);
-    if (s->passed && !getenv("SMPOST_TEST_KEEP"))
-        test_rm_rf(s->dir);
-    else
-        printf("# logs and databases kept in %s\n", s->dir);
+    fp_finish(&s->broker, s->dir, s->passed);
     free(s);
     return 0;
 }
@@ -437,7 +433,7 @@ static void run_load(scale *s, outcome *o)
     fl_opts lo = {.port = s->cmd[0].p.port, .port2 = s->cmd[1].p.port, .threads = 4,
                   .pace_ms = 5, .timeout_ms = 3 * REQUEST_TIMEOUT_MS, .hot_post = true,
                   .tag = "scale"};
-    int64_t t0 = fp_mono_ms();
+    int64_t t0 = sm_mono_ms();
     s->load = fl_start(&lo);
     assert_non_null(s->load);
     phase(s, 3000);
@@ -446,7 +442,7 @@ static void run_load(scale *s, outcome *o)
     o->query_takeover_ms = kill_query(s, 0);
     phase(s, 3000);
     fl_stop(s->load);
-    o->load_ms = fp_mono_ms() - t0;
+    o->load_ms = sm_mono_ms() - t0;
 
     fl_op *ops = fl_ops(s->load, &o->requests);
     fc_count_outcomes(ops, o->requests, &o->c);
@@ -454,7 +450,7 @@ static void run_load(scale *s, outcome *o)
     assert_non_null(store);
     fc_check_projection(store, s->query[0].p.port, (int)(120000 * s->scale), &o->c);
     fc_store_free(store);
-    o->check_ms = fp_mono_ms() - t0 - o->load_ms;
+    o->check_ms = sm_mono_ms() - t0 - o->load_ms;
     fl_free(s->load);
     s->load = NULL;
     rw_stop(s->watch);

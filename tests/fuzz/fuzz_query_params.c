@@ -4,7 +4,7 @@
  * matching and every parameter parser in queries.c (the {postId}, {author}
  * and {n} segments; limit, offset, n, minVersion, author) run on it.
  *
- * The read model is a stub that checks what reaches it: queries.c is the
+ * The read model is a checking double: it asserts what reaches it: queries.c is the
  * edge, and rm_*.c trust it (docs/api.md, "Order and pages"), so every query
  * must arrive with limit 1..500, offset 0..1,000,000, a canonical UUID, an
  * author of 1..64 bytes of valid UTF-8 and a non-negative like count. The
@@ -17,7 +17,7 @@
 
 #include <string.h>
 
-static sm_status stub_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
+static sm_status checking_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
 {
     (void)impl;
     (void)err;
@@ -58,7 +58,7 @@ static sm_status stub_query(void *impl, const rm_query *q, rm_post_list *out, sm
     return SM_OK;
 }
 
-static sm_status stub_version(void *impl, const char *post_id, int64_t *version, sm_error *err)
+static sm_status checking_version(void *impl, const char *post_id, int64_t *version, sm_error *err)
 {
     (void)impl;
     (void)err;
@@ -69,27 +69,27 @@ static sm_status stub_version(void *impl, const char *post_id, int64_t *version,
     return SM_OK;
 }
 
-static sm_status stub_apply(void *impl, const sm_event *ev, rm_outcome *o, sm_error *err)
+static sm_status checking_apply(void *impl, const sm_event *ev, rm_outcome *o, sm_error *err)
 {
     (void)impl, (void)ev, (void)o;
     return sm_fail(err, SM_ERR_INTERNAL, "not used");
 }
 
-static sm_status stub_ping(void *impl, sm_error *err)
+static sm_status checking_ping(void *impl, sm_error *err)
 {
     (void)impl, (void)err;
     return SM_OK;
 }
 
-static void stub_close(void *impl) { (void)impl; }
+static void checking_close(void *impl) { (void)impl; }
 
-static const rm_ops stub_ops = {
-    .name = "fuzz-stub",
-    .apply = stub_apply,
-    .query = stub_query,
-    .post_version = stub_version,
-    .ping = stub_ping,
-    .close = stub_close,
+static const rm_ops checking_ops = {
+    .name = "fuzz-checking",
+    .apply = checking_apply,
+    .query = checking_query,
+    .post_version = checking_version,
+    .ping = checking_ping,
+    .close = checking_close,
 };
 
 static query_app app;
@@ -100,7 +100,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     sm_log_set_level(SM_LOG_ERROR);
     static int impl;
-    app.rm = rm_store_new(&stub_ops, &impl);
+    app.rm = rm_store_new(&checking_ops, &impl);
     app.min_version_wait_ms = 0;
     return app.rm ? 0 : 1;
 }

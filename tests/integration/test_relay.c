@@ -104,7 +104,7 @@ static void new_post(env *e, char id[40])
 
 static void like(env *e, const char *id)
 {
-    char path[100];
+    char path[200];
     snprintf(path, sizeof path, "/api/v1/LikePost/%s", id);
     http_resp r;
     assert_int_equal(http_json(e->api.port, "PUT", path, NULL, &r), 0);

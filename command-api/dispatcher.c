@@ -152,9 +152,7 @@ static sm_status run_new_post(cmd_context *ctx, const command *cmd, cmd_result *
  * waits of everyone queued behind it would otherwise add up. */
 static sm_status lock_stripe(pthread_mutex_t *lock, sm_error *err)
 {
-    struct timespec until;
-    sm_realtime_after(sm_deadline_get() - sm_mono_ms(), &until);
-    int rc = pthread_mutex_timedlock(lock, &until);
+    int rc = sm_mutex_lock_until(lock, sm_deadline_get());
     if (rc == ETIMEDOUT)
         return sm_fail(err, SM_ERR_UNAVAILABLE,
                        "The event store did not answer in time for this post; retry.");

@@ -106,6 +106,16 @@ static es_status fail_rc(sqlite_store *s, sqlite_conn *c, int rc, const char *op
     return to_es(sqlite_pool_fail(s->pool, c, rc, op, err));
 }
 
+/* Statement `which` of c, reset: an early return on an error path may have
+ * left it in mid-step, and binding to a statement in mid-step fails
+ * (SQLITE_MISUSE) while its next step would carry on the old query. */
+static sqlite3_stmt *stmt(sqlite_conn *c, int which)
+{
+    sqlite3_stmt *q = c->st[which];
+    sqlite3_reset(q);
+    return q;
+}
+
 /* A connection to work with, or NULL with *st set. */
 static sqlite_conn *borrow(sqlite_store *s, es_status *st, sm_error *err)
 {
@@ -135,7 +145,7 @@ typedef struct append_args {
 
 static sm_status check_version(append_args *a, sqlite_conn *c, sm_error *err)
 {
-    sqlite3_stmt *q = c->st[ST_MAX_VERSION];
+    sqlite3_stmt *q = stmt(c, ST_MAX_VERSION);
     sqlite3_bind_text(q, 1, a->aggregate_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     if (rc != SQLITE_ROW)
@@ -155,7 +165,7 @@ static sm_status insert_event(append_args *a, sqlite_conn *c, const sm_event *ev
     json_decref(data);
     if (!text)
         return sm_fail(err, SM_ERR_INTERNAL, "event store (sqlite): cannot encode event");
-    sqlite3_stmt *q = c->st[ST_INSERT];
+    sqlite3_stmt *q = stmt(c, ST_INSERT);
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, ev->event_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, ev->aggregate_id, -1, SQLITE_STATIC);
@@ -245,7 +255,7 @@ static es_status sqlite_load(void *impl, const char *aggregate_id, int64_t from_
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_LOAD];
+    sqlite3_stmt *q = stmt(c, ST_LOAD);
     sqlite3_bind_text(q, 1, aggregate_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, from_version);
     sqlite3_bind_int64(q, 3, limit ? (int64_t)limit : -1);
@@ -271,7 +281,7 @@ static es_status sqlite_read_all(void *impl, const es_cursor *after, size_t limi
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_READ_ALL];
+    sqlite3_stmt *q = stmt(c, ST_READ_ALL);
     sqlite3_bind_int64(q, 1, from);
     sqlite3_bind_int64(q, 2, (int64_t)limit);
     int64_t last = -1;
@@ -289,7 +299,7 @@ static es_status sqlite_ping(void *impl, sm_error *err)
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    int rc = sqlite3_step(c->st[ST_PING]);
+    int rc = sqlite3_step(stmt(c, ST_PING));
     st = rc == SQLITE_ROW ? ES_OK : fail_rc(s, c, rc, "ping", err);
     sqlite_pool_checkin(s->pool, c);
     return st;
@@ -303,7 +313,7 @@ static es_status sqlite_fetch_unpublished(void *impl, size_t limit, sm_event_lis
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_HEADS];
+    sqlite3_stmt *q = stmt(c, ST_HEADS);
     sqlite3_bind_int64(q, 1, (int64_t)limit);
     st = run_query(s, c, q, out, NULL, err);
     sqlite_pool_checkin(s->pool, c);
@@ -319,7 +329,7 @@ typedef struct mark_args {
 static sm_status do_mark(sqlite_conn *c, void *arg, sm_error *err)
 {
     mark_args *a = arg;
-    sqlite3_stmt *q = c->st[ST_MARK];
+    sqlite3_stmt *q = stmt(c, ST_MARK);
     for (size_t i = 0; i < a->n; i++) {
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, a->evs[i].aggregate_id, -1, SQLITE_STATIC);
@@ -346,8 +356,8 @@ typedef struct reset_args {
 static sm_status do_reset(sqlite_conn *c, void *arg, sm_error *err)
 {
     reset_args *a = arg;
-    int rc = sqlite3_step(c->st[ST_RESET]);
-    sqlite3_reset(c->st[ST_RESET]);
+    int rc = sqlite3_step(stmt(c, ST_RESET));
+    sqlite3_reset(stmt(c, ST_RESET));
     if (rc != SQLITE_DONE)
         return sqlite_pool_fail(a->s->pool, c, rc, "reset published", err);
     a->count = sqlite3_changes64(c->db);
@@ -370,7 +380,7 @@ static es_status sqlite_outbox_stats(void *impl, int64_t *pending, int64_t *olde
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_STATS];
+    sqlite3_stmt *q = stmt(c, ST_STATS);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         *pending = sqlite3_column_int64(q, 0);
@@ -391,7 +401,7 @@ static es_status sqlite_get_meta(void *impl, const char *key, char *out, size_t 
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_META_GET];
+    sqlite3_stmt *q = stmt(c, ST_META_GET);
     sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
@@ -412,7 +422,7 @@ typedef struct meta_args {
 static sm_status do_set_meta(sqlite_conn *c, void *arg, sm_error *err)
 {
     meta_args *a = arg;
-    sqlite3_stmt *q = c->st[ST_META_SET];
+    sqlite3_stmt *q = stmt(c, ST_META_SET);
     sqlite3_bind_text(q, 1, a->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, a->value, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
@@ -437,7 +447,7 @@ typedef struct snap_args {
 static sm_status do_save_snapshot(sqlite_conn *c, void *arg, sm_error *err)
 {
     snap_args *a = arg;
-    sqlite3_stmt *q = c->st[ST_SNAP_SAVE];
+    sqlite3_stmt *q = stmt(c, ST_SNAP_SAVE);
     sqlite3_bind_text(q, 1, a->aggregate_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, a->schema);
     sqlite3_bind_int64(q, 3, a->version);
@@ -462,7 +472,7 @@ static es_status sqlite_load_snapshot(void *impl, const char *aggregate_id, int6
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_SNAP_LOAD];
+    sqlite3_stmt *q = stmt(c, ST_SNAP_LOAD);
     sqlite3_bind_text(q, 1, aggregate_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, schema);
     sqlite3_bind_int64(q, 3, max_version);
@@ -492,7 +502,7 @@ static es_status sqlite_version_at(void *impl, const char *aggregate_id, int64_t
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
-    sqlite3_stmt *q = c->st[ST_VERSION_AT];
+    sqlite3_stmt *q = stmt(c, ST_VERSION_AT);
     sqlite3_bind_text(q, 1, aggregate_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, at_ms);
     int rc = sqlite3_step(q);
@@ -516,7 +526,7 @@ typedef struct lease_args {
 static sm_status do_lease_acquire(sqlite_conn *c, void *arg, sm_error *err)
 {
     lease_args *a = arg;
-    sqlite3_stmt *q = c->st[ST_LEASE_GET];
+    sqlite3_stmt *q = stmt(c, ST_LEASE_GET);
     sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     es_lease cur = {"", 0, 0};
@@ -539,7 +549,7 @@ static sm_status do_lease_acquire(sqlite_conn *c, void *arg, sm_error *err)
         return sm_fail(err, SM_ERR_CONFLICT, "lease %s is held by %s (epoch %lld)", a->name,
                        cur.owner, (long long)cur.epoch);
     }
-    q = c->st[ST_LEASE_PUT];
+    q = stmt(c, ST_LEASE_PUT);
     sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, a->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, epoch);
@@ -565,7 +575,7 @@ static es_status sqlite_lease_acquire(void *impl, const char *name, const char *
 static sm_status do_lease_release(sqlite_conn *c, void *arg, sm_error *err)
 {
     lease_args *a = arg;
-    sqlite3_stmt *q = c->st[ST_LEASE_RELEASE];
+    sqlite3_stmt *q = stmt(c, ST_LEASE_RELEASE);
     sqlite3_bind_text(q, 1, a->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, a->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, a->epoch);

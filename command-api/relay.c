@@ -5,6 +5,7 @@
 #include "sm_log.h"
 #include "sm_time.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +69,10 @@ static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
 /* Waits until notified, stopped or ms elapse. Returns false once stopped. */
 static bool wait_for_work(relay *r, int ms)
 {
-    struct timespec until;
-    sm_realtime_after(ms, &until);
+    int64_t until = sm_mono_ms() + ms;
     pthread_mutex_lock(&r->lock);
     while (!r->stop && !r->pending_wake)
-        if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != 0)
+        if (sm_cond_wait_until(&r->wake, &r->lock, until) == ETIMEDOUT)
             break;
     r->pending_wake = false;
     bool running = !r->stop;
@@ -441,7 +441,7 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
         return NULL;
     }
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->wake, NULL);
+    sm_cond_init(&r->wake);
     r->producer = r->bootstrap && r->topic ? bus_producer_new(&r->bus, on_delivery, r, err) : NULL;
     if (!r->producer || pthread_create(&r->thread, NULL, relay_main, r) != 0) {
         if (r->producer)

@@ -14,6 +14,7 @@
 #include "sm_time.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,7 +126,7 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     s->app = app;
     s->drain_ms = opts->drain_ms > 0 ? opts->drain_ms : opts->request_timeout_ms;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->idle, NULL);
+    sm_cond_init(&s->idle);
     char ports[96], threads[16], timeout[24];
     snprintf(ports, sizeof ports, "%s:%ld", opts->listen_addr, opts->port);
     snprintf(threads, sizeof threads, "%ld", opts->threads);
@@ -164,10 +165,9 @@ int http_server_port(const http_server *s) { return s->port; }
  * how many are still running. Called with s->lock held. */
 static int wait_idle(http_server *s)
 {
-    struct timespec until;
-    sm_realtime_after(s->drain_ms, &until);
+    int64_t until = sm_mono_ms() + s->drain_ms;
     while (s->inflight > 0)
-        if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0)
+        if (sm_cond_wait_until(&s->idle, &s->lock, until) == ETIMEDOUT)
             break;
     return s->inflight;
 }

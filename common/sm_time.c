@@ -2,6 +2,7 @@
 #include "sm_time.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -139,17 +140,38 @@ bool sm_time_parse(const char *text, int64_t *out_ms)
     return true;
 }
 
-void sm_realtime_after(int64_t ms, struct timespec *out)
+/* The CLOCK_MONOTONIC instant until_ms (an sm_mono_ms value). */
+static struct timespec mono_timespec(int64_t until_ms)
 {
-    clock_gettime(CLOCK_REALTIME, out);
-    if (ms < 0)
-        ms = 0;
-    out->tv_sec += (time_t)(ms / 1000);
-    out->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (out->tv_nsec >= 1000000000L) {
-        out->tv_sec++;
-        out->tv_nsec -= 1000000000L;
-    }
+    if (until_ms < 0)
+        until_ms = 0;
+    return (struct timespec){(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L};
+}
+
+int sm_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc == 0)
+        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+int sm_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until_ms)
+{
+    if (sm_mono_ms() >= until_ms)
+        return ETIMEDOUT;
+    struct timespec ts = mono_timespec(until_ms);
+    return pthread_cond_timedwait(cv, mu, &ts);
+}
+
+int sm_mutex_lock_until(pthread_mutex_t *mu, int64_t until_ms)
+{
+    struct timespec ts = mono_timespec(until_ms);
+    return pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
 }
 
 void sm_sleep_ms(int64_t ms)

@@ -3,6 +3,7 @@
 #ifndef SM_TIME_H
 #define SM_TIME_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -13,9 +14,24 @@ typedef char sm_time_str[SM_TIME_STR_LEN + 1];
 /* Current UTC time in milliseconds (CLOCK_REALTIME). */
 int64_t sm_now_ms(void);
 
-/* The CLOCK_REALTIME instant `ms` milliseconds from now (a negative ms
- * counts as 0): the absolute time pthread's timed waits take. */
-void sm_realtime_after(int64_t ms, struct timespec *out);
+/* Timed waits on the monotonic clock. A wait computed from the wall clock
+ * stretches or ends early when the clock is set (NTP step, an operator),
+ * so every condition variable that is waited on with a timeout is made by
+ * sm_cond_init, and every timed wait takes an sm_mono_ms() instant. */
+
+/* pthread_cond_init with CLOCK_MONOTONIC; 0 or an errno value. Never use
+ * PTHREAD_COND_INITIALIZER for a condition waited on with sm_cond_wait_until:
+ * that one runs on CLOCK_REALTIME. */
+int sm_cond_init(pthread_cond_t *cv);
+
+/* Waits on cv (made by sm_cond_init) until signalled or sm_mono_ms() reaches
+ * until_ms. Returns 0 when woken (spuriously or not), ETIMEDOUT once the
+ * instant has passed, at once if it already has. */
+int sm_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until_ms);
+
+/* Locks mu, waiting no later than sm_mono_ms() == until_ms: 0, ETIMEDOUT or
+ * an errno value (pthread_mutex_clocklock). */
+int sm_mutex_lock_until(pthread_mutex_t *mu, int64_t until_ms);
 
 /* Sleeps ms milliseconds (a signal may cut it short). */
 void sm_sleep_ms(int64_t ms);

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct request {
     sm_status (*fn)(sqlite_conn *, void *, sm_error *);
@@ -14,7 +15,8 @@ typedef struct request {
     int64_t deadline;    /* the caller's (sm_deadline.h), 0 if none */
     sm_status st;
     bool taken, done;
-    pthread_cond_t cv;   /* signalled when done, or when it is to lead */
+    pthread_cond_t cv;   /* signalled when done, or when it is to lead
+                          * (monotonic clock: sm_cond_init) */
     struct request *next;
 } request;
 
@@ -44,14 +46,10 @@ void sqlite_group_free(sqlite_group *g)
     free(g);
 }
 
-/* Every request of the batch fails with st (and this message). */
-static void fail_all(request *batch, sm_status st, const sm_error *why)
+static void fail_with(request *r, sm_status st, const sm_error *why)
 {
-    for (request *r = batch; r; r = r->next) {
-        if (r->err && why)
-            *r->err = *why;
-        r->st = st;
-    }
+    *r->err = *why;
+    r->st = st;
 }
 
 static bool exec(sqlite_conn *c, const char *sql)
@@ -59,67 +57,126 @@ static bool exec(sqlite_conn *c, const char *sql)
     return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK;
 }
 
-/* Runs the batch in one transaction; fills each request's status. */
-static void run_batch(sqlite_group *g, request *batch)
+/* A member that returns early can leave a statement of the shared
+ * connection in mid-step; the next member's bind on it would then fail
+ * (SQLITE_MISUSE, usually unchecked) and its step carry on the old query. */
+static void reset_statements(sqlite_conn *c)
+{
+    for (sqlite3_stmt *q = sqlite3_next_stmt(c->db, NULL); q; q = sqlite3_next_stmt(c->db, q))
+        if (sqlite3_stmt_busy(q))
+            sqlite3_reset(q);
+}
+
+/* Runs one member in its savepoint. Returns false if the transaction is
+ * gone afterwards: SQLite rolls the whole transaction back on some errors
+ * (SQLITE_FULL, IOERR, BUSY, NOMEM, a trigger's RAISE(ROLLBACK)), and the
+ * connection is then in autocommit mode, where the next member's SAVEPOINT
+ * would open a transaction of its own and its RELEASE commit it alone,
+ * before the batch's COMMIT fails and tells it otherwise. */
+static bool run_member(sqlite_group *g, sqlite_conn *c, request *r)
+{
+    if (!exec(c, "SAVEPOINT w"))
+        r->st = sqlite_pool_fail(g->pool, c, sqlite3_errcode(c->db), "savepoint", r->err);
+    else if ((r->st = r->fn(c, r->arg, r->err)) != SM_OK && !sqlite3_get_autocommit(c->db))
+        exec(c, "ROLLBACK TO w");
+    reset_statements(c);
+    if (sqlite3_get_autocommit(c->db)) {
+        if (r->st == SM_OK) /* fn broke the contract, or swallowed the error */
+            r->st = sm_fail(r->err, SM_ERR_INTERNAL,
+                            "the write's transaction was rolled back under it");
+        return false;
+    }
+    exec(c, "RELEASE w");
+    return true;
+}
+
+/* Runs reqs[0..n) in one transaction and fills each request's status,
+ * except for those it moves to the front of reqs and counts in its return
+ * value: the members whose write was undone when another member rolled the
+ * whole transaction back (that one keeps its own error). Nothing of theirs
+ * is in the file, so they may simply run again. */
+static size_t run_once(sqlite_group *g, request **reqs, size_t n)
 {
     sm_error why = {0};
     sqlite_conn *c = sqlite_pool_checkout(g->pool, &why);
     if (!c) {
-        fail_all(batch, why.status ? why.status : SM_ERR_UNAVAILABLE, &why);
-        return;
+        for (size_t i = 0; i < n; i++)
+            fail_with(reqs[i], why.status ? why.status : SM_ERR_UNAVAILABLE, &why);
+        return 0;
     }
     int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         sm_status st = sqlite_pool_fail(g->pool, c, rc, "begin", &why);
-        fail_all(batch, st, &why);
+        for (size_t i = 0; i < n; i++)
+            fail_with(reqs[i], st, &why);
         sqlite_pool_checkin(g->pool, c);
-        return;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (run_member(g, c, reqs[i]))
+            continue;
+        /* the transaction is gone: the members before i that succeeded
+         * lost their writes, the ones after i never ran */
+        size_t again = 0;
+        for (size_t j = 0; j < n; j++)
+            if ((j < i && reqs[j]->st == SM_OK) || j > i)
+                reqs[again++] = reqs[j];
+        sqlite_pool_checkin(g->pool, c);
+        return again;
     }
     size_t ok = 0;
-    for (request *r = batch; r; r = r->next) {
-        if (!exec(c, "SAVEPOINT w")) {
-            r->st = sqlite_pool_fail(g->pool, c, sqlite3_errcode(c->db), "savepoint", r->err);
-            continue;
-        }
-        r->st = r->fn(c, r->arg, r->err);
-        if (r->st != SM_OK)
-            exec(c, "ROLLBACK TO w");
-        exec(c, "RELEASE w");
-        ok += r->st == SM_OK;
-    }
     rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         sm_status st = sqlite_pool_fail(g->pool, c, rc, "commit", &why);
         exec(c, "ROLLBACK"); /* nothing of the batch is kept */
-        for (request *r = batch; r; r = r->next)
-            if (r->st == SM_OK) {
-                *r->err = why;
-                r->st = st;
-            }
-        ok = 0;
+        for (size_t i = 0; i < n; i++)
+            if (reqs[i]->st == SM_OK)
+                fail_with(reqs[i], st, &why);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            ok += reqs[i]->st == SM_OK;
     }
     sqlite_pool_checkin(g->pool, c);
     pthread_mutex_lock(&g->mu);
     g->stats.commits += ok > 0;
     g->stats.writes += ok;
     pthread_mutex_unlock(&g->mu);
+    return 0;
 }
 
-/* Takes up to SQLITE_GROUP_MAX_BATCH queued requests (called locked). */
-static request *take_batch(sqlite_group *g)
+/* Runs a batch to the end: every request gets its final status. Each rerun
+ * after a transaction-level rollback leaves its culprit out, so it ends;
+ * the cap only bounds the cost of a disk that fails every transaction. */
+#define MAX_RUNS 4
+static void run_batch(sqlite_group *g, request **batch, size_t n)
 {
-    request *batch = g->head, *last = NULL;
+    request *reqs[SQLITE_GROUP_MAX_BATCH];
+    memcpy(reqs, batch, n * sizeof *reqs);
+    for (int run = 0; n > 0 && run < MAX_RUNS; run++)
+        n = run_once(g, reqs, n);
+    sm_error why;
+    sm_fail(&why, SM_ERR_UNAVAILABLE,
+            "The event store rolled the transaction back %d times; nothing was written: retry.",
+            MAX_RUNS);
+    for (size_t i = 0; i < n; i++)
+        fail_with(reqs[i], SM_ERR_UNAVAILABLE, &why);
+}
+
+/* Takes up to SQLITE_GROUP_MAX_BATCH queued requests into batch (called
+ * locked); returns how many. */
+static size_t take_batch(sqlite_group *g, request **batch)
+{
     size_t n = 0;
-    for (request *r = g->head; r && n < SQLITE_GROUP_MAX_BATCH; r = r->next, n++) {
+    while (g->head && n < SQLITE_GROUP_MAX_BATCH) {
+        request *r = g->head;
+        g->head = r->next;
+        r->next = NULL;
         r->taken = true;
-        last = r;
+        batch[n++] = r;
     }
-    g->head = last ? last->next : NULL;
     if (!g->head)
         g->tail = NULL;
-    if (last)
-        last->next = NULL;
-    return batch;
+    return n;
 }
 
 /* Removes r from the queue (called locked; r not taken). */
@@ -137,13 +194,42 @@ static void unqueue(sqlite_group *g, request *r)
         g->tail = prev;
 }
 
+/* Leads one batch (called locked, returns locked): runs it unlocked, then
+ * wakes each member once, and the next in line to lead; a broadcast to
+ * every waiter cost more than SQLite itself. */
+static void lead(sqlite_group *g, const request *me)
+{
+    request *batch[SQLITE_GROUP_MAX_BATCH];
+    g->running = true;
+    size_t n = take_batch(g, batch);
+    pthread_mutex_unlock(&g->mu);
+    /* the batch gives up waiting for a locked file when its most pressed
+     * member must */
+    int64_t earliest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i]->deadline > 0 && (earliest == 0 || batch[i]->deadline < earliest))
+            earliest = batch[i]->deadline;
+    sm_deadline_set(earliest);
+    run_batch(g, batch, n);
+    sm_deadline_set(me->deadline);
+    pthread_mutex_lock(&g->mu);
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->done = true;
+        if (batch[i] != me)
+            pthread_cond_signal(&batch[i]->cv);
+    }
+    g->running = false;
+    if (g->head)
+        pthread_cond_signal(&g->head->cv);
+}
+
 sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
                              void *arg, sm_error *err)
 {
     sm_error local;
-    int64_t deadline = sm_deadline_get();
-    request me = {fn, arg, err ? err : &local, deadline, SM_OK, false, false,
-                  PTHREAD_COND_INITIALIZER, NULL};
+    request me = {.fn = fn, .arg = arg, .err = err ? err : &local, .deadline = sm_deadline_get()};
+    if (sm_cond_init(&me.cv) != 0)
+        return sm_fail(me.err, SM_ERR_INTERNAL, "group commit: cannot make a condition variable");
     pthread_mutex_lock(&g->mu);
     if (g->tail)
         g->tail->next = &me;
@@ -152,33 +238,17 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
     g->tail = &me;
     while (!me.done) {
         if (!g->running && !me.taken) {
-            /* lead: run the queue (starting with us) until we are done */
-            g->running = true;
-            request *batch = take_batch(g);
-            pthread_mutex_unlock(&g->mu);
-            /* the batch gives up when its most pressed member must */
-            int64_t earliest = 0;
-            for (request *r = batch; r; r = r->next)
-                if (r->deadline > 0 && (earliest == 0 || r->deadline < earliest))
-                    earliest = r->deadline;
-            sm_deadline_set(earliest);
-            run_batch(g, batch);
-            sm_deadline_set(deadline);
-            pthread_mutex_lock(&g->mu);
-            /* Wake each member once, and the next in line to lead: a
-             * broadcast to every waiter cost more than SQLite itself. */
-            for (request *r = batch, *next; r; r = next) {
-                next = r->next;
-                r->done = true;
-                if (r != &me)
-                    pthread_cond_signal(&r->cv);
-            }
-            g->running = false;
-            if (g->head)
-                pthread_cond_signal(&g->head->cv);
+            lead(g, &me); /* our batch, or the one before it if we were late */
             continue;
         }
-        if (!me.taken && deadline > 0 && sm_mono_ms() >= deadline) {
+        if (me.taken) {
+            /* In a batch: its outcome is ours, and the leader answers
+             * within its own deadline, so wait for it; a deadline that
+             * passes meanwhile must not turn this into a spin. */
+            sm_cond_wait_until(&me.cv, &g->mu, sm_mono_ms() + 1000);
+            continue;
+        }
+        if (me.deadline > 0 && sm_mono_ms() >= me.deadline) {
             unqueue(g, &me);
             if (!g->running && g->head) /* we may have been the one to lead */
                 pthread_cond_signal(&g->head->cv);
@@ -187,9 +257,7 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
             return sm_fail(me.err, SM_ERR_UNAVAILABLE,
                            "The event store did not take the write in time; retry.");
         }
-        struct timespec until;
-        sm_realtime_after(deadline > 0 ? deadline - sm_mono_ms() : 1000, &until);
-        pthread_cond_timedwait(&me.cv, &g->mu, &until);
+        sm_cond_wait_until(&me.cv, &g->mu, me.deadline > 0 ? me.deadline : sm_mono_ms() + 1000);
     }
     pthread_mutex_unlock(&g->mu);
     pthread_cond_destroy(&me.cv);
@@ -201,4 +269,14 @@ void sqlite_group_get_stats(sqlite_group *g, sqlite_group_stats *out)
     pthread_mutex_lock(&g->mu);
     *out = g->stats;
     pthread_mutex_unlock(&g->mu);
+}
+
+int sqlite_group_queued(sqlite_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int n = 0;
+    for (request *r = g->head; r; r = r->next)
+        n++;
+    pthread_mutex_unlock(&g->mu);
+    return n;
 }

@@ -12,12 +12,23 @@
  * before the COMMIT that holds their change has returned, so "SM_OK means
  * durable" holds for every caller.
  *
+ * If a member's error makes SQLite roll the whole transaction back (it
+ * does for some SQLITE_FULL, IOERR, BUSY and NOMEM errors, and for a
+ * trigger's RAISE(ROLLBACK)), that member gets its error and the others,
+ * whose writes went with the transaction or never ran, are run again in a
+ * new one (up to 4 transactions for one batch; past that they fail with
+ * SM_ERR_UNAVAILABLE, nothing written). No member is ever run in
+ * autocommit mode, where it would be committed alone and then told that
+ * the batch failed. Statements a member left in mid-step are reset before
+ * the next member runs.
+ *
  * There is no extra thread: the first caller to find no batch running
  * becomes the leader, runs the queue, wakes the others, and so on. A caller
  * still waiting in the queue when its deadline (sm_deadline.h) passes
  * leaves it with SM_ERR_UNAVAILABLE, nothing written; once a batch has
- * taken it, it waits for that batch, which stops waiting for a locked
- * database at the earliest deadline among its members.
+ * taken it, it sleeps until that batch is done (its write may commit), and
+ * the batch stops waiting for a locked database at the earliest deadline
+ * among its members.
  *
  * Thread-safe. The group borrows its pool, which must outlive it. */
 #ifndef SQLITE_GROUP_H
@@ -44,5 +55,8 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
                              void *arg, sm_error *err);
 
 void sqlite_group_get_stats(sqlite_group *g, sqlite_group_stats *out);
+
+/* Requests waiting to be taken into a batch (for tests and metrics). */
+int sqlite_group_queued(sqlite_group *g);
 
 #endif

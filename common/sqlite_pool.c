@@ -5,6 +5,7 @@
 #include "sm_text.h"
 #include "sm_time.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +145,7 @@ sqlite_pool *sqlite_pool_open(const char *path, const char *label, const char *s
     p->stmts = stmts;
     p->nstmts = nstmts;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->freed, NULL);
+    sm_cond_init(&p->freed);
     if (strcmp(path, ":memory:") != 0)
         make_parent_dirs(path);
     /* The first connection applies the schema; the others open lazily on
@@ -176,9 +177,7 @@ sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err)
 {
     /* every connection busy (each may be waiting out a lock): wait no
      * longer than a lock would be waited for, nor past the deadline */
-    int64_t until_mono = sm_deadline_cap(sm_mono_ms() + SQLITE_POOL_BUSY_MS);
-    struct timespec until;
-    sm_realtime_after(until_mono - sm_mono_ms(), &until);
+    int64_t until = sm_deadline_cap(sm_mono_ms() + SQLITE_POOL_BUSY_MS);
     pthread_mutex_lock(&p->lock);
     int i;
     for (;;) {
@@ -186,7 +185,7 @@ sqlite_conn *sqlite_pool_checkout(sqlite_pool *p, sm_error *err)
             ;
         if (i < SQLITE_POOL_SIZE)
             break;
-        if (pthread_cond_timedwait(&p->freed, &p->lock, &until) != 0) {
+        if (sm_cond_wait_until(&p->freed, &p->lock, until) == ETIMEDOUT) {
             pthread_mutex_unlock(&p->lock);
             sm_fail(err, SM_ERR_UNAVAILABLE, "%s (sqlite): every connection is busy", p->label);
             return NULL;

@@ -4,6 +4,7 @@
 #include "sm_log.h"
 #include "sm_time.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,7 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
     p->rm = opts->rm;
     p->stats.read_model_ok = true;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->applied_cond, NULL);
+    sm_cond_init(&p->applied_cond);
     p->consumer = bus_consumer_new(&opts->bus, opts->group_id ? opts->group_id : "SM_Consumer",
                                    err);
     snprintf(p->dlq_topic, sizeof p->dlq_topic, "%s.DLQ", opts->bus.topic);
@@ -201,15 +202,10 @@ bool projector_wait_version(projector *p, const char *post_id, int64_t version, 
             return false;
         /* sleep until something is applied (or a short tick, in case the
          * event is applied by another instance sharing the read model) */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ms = left < 50 ? left : 50;
-        until.tv_nsec += (long)ms * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        int64_t until = sm_mono_ms() + (left < 50 ? left : 50);
         pthread_mutex_lock(&p->lock);
         while (p->stats.applied == before && !p->stop)
-            if (pthread_cond_timedwait(&p->applied_cond, &p->lock, &until) != 0)
+            if (sm_cond_wait_until(&p->applied_cond, &p->lock, until) == ETIMEDOUT)
                 break;
         pthread_mutex_unlock(&p->lock);
     }

@@ -62,8 +62,10 @@ bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);
 
 /* The outbox and meta operations of the es_ops table (es_mongo_outbox.c);
  * impl is a mongo_store. Semantics: event_store.h, "Outbox". */
-es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, sm_error *err);
-es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err);
+es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
+                                  int64_t *generation, sm_error *err);
+es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
+                               sm_error *err);
 es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err);
 es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, int64_t *published,
                              sm_error *err);

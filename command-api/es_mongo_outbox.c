@@ -22,12 +22,25 @@
  * whatever the URI's read preference: a lagging secondary would offer events
  * that are already published (duplicates on the bus) or an old cluster id.
  *
+ * Generations (event_store.h, "Outbox"): MongoDB without multi-document
+ * transactions (FerretDB 1.x has none) cannot check a counter and mark in
+ * one step, so the check is per event. The meta document
+ * { _id: "outbox.generation", n: long } counts resets; a reset first
+ * increments it, then sets every event's `resetGen` to the new value (and
+ * `published` to false); a mark updates an event only if its `resetGen` is
+ * not above the generation the relay read before fetching the heads. An
+ * event a reset reached after the fetch is thus refused; one the reset had
+ * not reached yet is marked, then unmarked by the reset: published twice,
+ * never skipped. Events written before generations existed have no
+ * `resetGen`, which the mark's filter accepts.
+ *
  * Meta: collection "meta" of the same database, { _id: key, value: string }. */
 #include "es_mongo_internal.h"
 
 #include <stdio.h>
 
 #define META_COLLECTION "meta"
+#define GEN_ID "outbox.generation"
 
 /* Caller destroys. */
 static bson_t *unpublished_filter(void)
@@ -35,13 +48,83 @@ static bson_t *unpublished_filter(void)
     return BCON_NEW("published", "{", "$in", "[", BCON_BOOL(false), BCON_NULL, "]", "}");
 }
 
+/* ---- generation ----------------------------------------------------------- */
+/* Reads the outbox generation (0 if never reset) from the primary. */
+static es_status read_generation(mongo_store *s, mongo_conn *c, int64_t *gen, sm_error *err)
+{
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(GEN_ID));
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongoc_collection_t *meta = mongoc_client_get_collection(c->client, s->db_name,
+                                                             META_COLLECTION);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(meta, filter, opts, primary);
+    const bson_t *doc, *reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    *gen = 0;
+    if (mongoc_cursor_next(cur, &doc)) {
+        if (!mongo_find_int64(doc, "n", gen)) {
+            sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb): meta %s has no number n",
+                    GEN_ID);
+            st = ES_INTERNAL;
+        }
+    } else if (mongoc_cursor_error_document(cur, &e, &reply)) {
+        st = mongo_fail(&e, reply, "read outbox generation", err);
+    }
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(meta);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    return st;
+}
+
+/* Increments the generation (creating it at 1) and returns the new value. */
+static es_status bump_generation(mongo_store *s, mongo_conn *c, int64_t *gen, sm_error *err)
+{
+    bson_t *query = BCON_NEW("_id", BCON_UTF8(GEN_ID));
+    bson_t *update = BCON_NEW("$inc", "{", "n", BCON_INT64(1), "}");
+    mongoc_collection_t *meta = mongoc_client_get_collection(c->client, s->db_name,
+                                                             META_COLLECTION);
+    bson_t reply;
+    bson_error_t e;
+    es_status st = ES_OK;
+    if (!mongoc_collection_find_and_modify(meta, query, NULL, update, NULL, false, true, true,
+                                           &reply, &e)) {
+        st = mongo_fail(&e, &reply, "bump outbox generation", err);
+    } else {
+        bson_iter_t it, val;
+        if (!bson_iter_init_find(&it, &reply, "value") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+            !bson_iter_recurse(&it, &val) || !bson_iter_find(&val, "n") ||
+            !(BSON_ITER_HOLDS_INT64(&val) || BSON_ITER_HOLDS_INT32(&val))) {
+            sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) bump outbox generation: no "
+                    "new value in the reply");
+            st = ES_INTERNAL;
+        } else {
+            *gen = bson_iter_as_int64(&val);
+        }
+    }
+    bson_destroy(&reply);
+    mongoc_collection_destroy(meta);
+    bson_destroy(update);
+    bson_destroy(query);
+    return st;
+}
+
 /* ---- heads ---------------------------------------------------------------- */
 /* allowDiskUse: the $group holds one document per post with a backlog, which
  * after a reset (every post) can pass the 100 MB a stage may use in memory
  * on servers before 6.0. */
-es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, sm_error *err)
+es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
+                                  int64_t *generation, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c = mongo_checkout(s);
+    es_status st = read_generation(s, &c, generation, err); /* before the heads */
+    if (st != ES_OK) {
+        mongo_checkin(s, &c);
+        return st;
+    }
     bson_t *filter = unpublished_filter();
     bson_t *pipeline = BCON_NEW(
         "pipeline", "[",
@@ -55,10 +138,9 @@ es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, 
         "]");
     bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    mongo_conn c = mongo_checkout(s);
     mongoc_cursor_t *cur =
         mongoc_collection_aggregate(c.events, MONGOC_QUERY_NONE, pipeline, opts, primary);
-    es_status st = mongo_read_events(cur, out, NULL, "fetch unpublished", err);
+    st = mongo_read_events(cur, out, NULL, "fetch unpublished", err);
     mongo_checkin(s, &c);
     mongoc_read_prefs_destroy(primary);
     bson_destroy(opts);
@@ -68,9 +150,11 @@ es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out, 
 }
 
 /* ---- marking -------------------------------------------------------------- */
-/* One bulk write of n update_one's, each found by the unique index. Marking
- * a published event again matches it and changes nothing: idempotent. */
-es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err)
+/* One bulk write of n update_one's, each found by the unique index and
+ * refused if a reset after `generation` reached it (see the top). Marking a
+ * published event again matches it and changes nothing: idempotent. */
+es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
+                               sm_error *err)
 {
     if (n == 0) /* the driver refuses an empty bulk write */
         return ES_OK;
@@ -83,7 +167,10 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_err
     bool ok = true;
     for (size_t i = 0; ok && i < n; i++) {
         bson_t *sel = BCON_NEW("aggregateIdentifier", BCON_UTF8(evs[i].aggregate_id), "version",
-                               BCON_INT64(evs[i].version));
+                               BCON_INT64(evs[i].version), "$or", "[",
+                               "{", "resetGen", "{", "$exists", BCON_BOOL(false), "}", "}",
+                               "{", "resetGen", "{", "$lte", BCON_INT64(generation), "}", "}",
+                               "]");
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, sel, set, NULL, &e);
         bson_destroy(sel);
     }
@@ -92,8 +179,15 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_err
         st = mongo_fail(&e, NULL, "mark published", err);
     } else {
         bson_t reply; /* initialised by execute on every path */
-        if (!mongoc_bulk_operation_execute(bulk, &reply, &e))
+        int64_t matched = 0;
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) {
             st = mongo_fail(&e, &reply, "mark published", err);
+        } else if (mongo_find_int64(&reply, "nMatched", &matched) && matched < (int64_t)n) {
+            sm_fail(err, SM_ERR_CONFLICT, "the outbox was reset since these events were fetched "
+                    "(generation %lld): %lld of %zu stay unpublished", (long long)generation,
+                    (long long)((int64_t)n - matched), n);
+            st = ES_CONFLICT;
+        }
         bson_destroy(&reply);
     }
     mongoc_bulk_operation_destroy(bulk);
@@ -102,17 +196,24 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, sm_err
     return st;
 }
 
-/* *count is the number of events the update changed, i.e. those that were
- * published (events that never were stay as they are and are not counted). */
+/* The generation first, then every event (see the top); *count is the
+ * number of events the update changed: all of them, since each gets the
+ * new resetGen. */
 es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err)
 {
     mongo_store *s = impl;
-    bson_t *filter = BCON_NEW("published", BCON_BOOL(true));
-    bson_t *update = BCON_NEW("$set", "{", "published", BCON_BOOL(false), "}");
+    int64_t gen = 0;
+    mongo_conn c = mongo_checkout(s);
+    es_status st = bump_generation(s, &c, &gen, err);
+    if (st != ES_OK) {
+        mongo_checkin(s, &c);
+        return st;
+    }
+    bson_t *filter = bson_new();
+    bson_t *update = BCON_NEW("$set", "{", "published", BCON_BOOL(false), "resetGen",
+                              BCON_INT64(gen), "}");
     bson_t reply;
     bson_error_t e;
-    es_status st = ES_OK;
-    mongo_conn c = mongo_checkout(s);
     if (!mongoc_collection_update_many(c.events, filter, update, NULL, &reply, &e)) {
         st = mongo_fail(&e, &reply, "reset published", err);
     } else if (!mongo_find_int64(&reply, "modifiedCount", count)) {

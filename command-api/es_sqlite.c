@@ -18,6 +18,8 @@
 
 extern const char sm_sql_event_store_sqlite[]; /* sql/event_store.sqlite.sql */
 
+#define GEN_KEY "outbox.generation"
+
 enum {
     ST_MAX_VERSION,
     ST_INSERT,
@@ -36,6 +38,8 @@ enum {
     ST_LEASE_GET,
     ST_LEASE_PUT,
     ST_LEASE_RELEASE,
+    ST_GEN_GET,
+    ST_GEN_BUMP,
     ST_COUNT
 };
 
@@ -82,6 +86,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " epoch = excluded.epoch, expires_ms = excluded.expires_ms",
     [ST_LEASE_RELEASE] = "UPDATE leases SET expires_ms = 0"
                          " WHERE name = ?1 AND owner = ?2 AND epoch = ?3",
+    /* The outbox generation (event_store.h, "Outbox"): absent reads as 0. */
+    [ST_GEN_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = '" GEN_KEY "'",
+    [ST_GEN_BUMP] = "INSERT INTO meta (key, value) VALUES ('" GEN_KEY "', '1')"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
 };
 
 typedef struct sqlite_store {
@@ -305,14 +314,36 @@ static es_status sqlite_ping(void *impl, sm_error *err)
     return st;
 }
 
+/* The outbox generation on c, or -1 (err filled). */
+static int64_t read_generation(sqlite_store *s, sqlite_conn *c, sm_error *err)
+{
+    sqlite3_stmt *q = stmt(c, ST_GEN_GET);
+    int rc = sqlite3_step(q);
+    int64_t gen = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        fail_rc(s, c, rc, "read outbox generation", err);
+        return -1;
+    }
+    return gen;
+}
+
+/* The generation is read before the heads: a reset in between makes it
+ * older than the heads, which only refuses their marks (they are
+ * published again). Read after, it could be newer than heads fetched
+ * before the reset, and their marks would be kept. */
 static es_status sqlite_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
-                                          sm_error *err)
+                                          int64_t *generation, sm_error *err)
 {
     sqlite_store *s = impl;
     es_status st;
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
         return st;
+    if ((*generation = read_generation(s, c, err)) < 0) {
+        sqlite_pool_checkin(s->pool, c);
+        return ES_UNAVAILABLE;
+    }
     sqlite3_stmt *q = stmt(c, ST_HEADS);
     sqlite3_bind_int64(q, 1, (int64_t)limit);
     st = run_query(s, c, q, out, NULL, err);
@@ -324,11 +355,22 @@ typedef struct mark_args {
     sqlite_store *s;
     const sm_event *evs;
     size_t n;
+    int64_t generation;
 } mark_args;
 
+/* In the write transaction, so no reset can come between the check and
+ * the marks. */
 static sm_status do_mark(sqlite_conn *c, void *arg, sm_error *err)
 {
     mark_args *a = arg;
+    int64_t now = read_generation(a->s, c, err);
+    if (now < 0)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    if (now != a->generation)
+        return sm_fail(err, SM_ERR_CONFLICT,
+                       "the outbox was reset since these events were fetched (generation %lld, "
+                       "now %lld): they stay unpublished",
+                       (long long)a->generation, (long long)now);
     sqlite3_stmt *q = stmt(c, ST_MARK);
     for (size_t i = 0; i < a->n; i++) {
         sqlite3_reset(q);
@@ -342,9 +384,10 @@ static sm_status do_mark(sqlite_conn *c, void *arg, sm_error *err)
     return SM_OK;
 }
 
-static es_status sqlite_mark_published(void *impl, const sm_event *evs, size_t n, sm_error *err)
+static es_status sqlite_mark_published(void *impl, const sm_event *evs, size_t n,
+                                       int64_t generation, sm_error *err)
 {
-    mark_args a = {impl, evs, n};
+    mark_args a = {impl, evs, n, generation};
     return write_txn(impl, do_mark, &a, err);
 }
 
@@ -357,11 +400,10 @@ static sm_status do_reset(sqlite_conn *c, void *arg, sm_error *err)
 {
     reset_args *a = arg;
     int rc = sqlite3_step(stmt(c, ST_RESET));
-    sqlite3_reset(stmt(c, ST_RESET));
-    if (rc != SQLITE_DONE)
-        return sqlite_pool_fail(a->s->pool, c, rc, "reset published", err);
     a->count = sqlite3_changes64(c->db);
-    return SM_OK;
+    if (rc == SQLITE_DONE)
+        rc = sqlite3_step(stmt(c, ST_GEN_BUMP));
+    return rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(a->s->pool, c, rc, "reset published", err);
 }
 
 static es_status sqlite_reset_published(void *impl, int64_t *count, sm_error *err)

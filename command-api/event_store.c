@@ -127,18 +127,25 @@ static es_status unsupported(const es_store *s, const char *op, sm_error *err)
     return ES_INTERNAL;
 }
 
-es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out, sm_error *err)
+es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out,
+                               int64_t *generation, sm_error *err)
 {
+    *generation = -1;
     if (!s->ops->fetch_unpublished)
         return unsupported(s, "fetch_unpublished", err);
-    return s->ops->fetch_unpublished(s->impl, limit ? limit : 1, out, err);
+    return s->ops->fetch_unpublished(s->impl, limit ? limit : 1, out, generation, err);
 }
 
-es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, sm_error *err)
+es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, int64_t generation,
+                            sm_error *err)
 {
     if (!s->ops->mark_published)
         return unsupported(s, "mark_published", err);
-    return n == 0 ? ES_OK : s->ops->mark_published(s->impl, evs, n, err);
+    if (generation < 0) {
+        sm_fail(err, SM_ERR_INVALID, "mark_published: no outbox generation");
+        return ES_INVALID;
+    }
+    return n == 0 ? ES_OK : s->ops->mark_published(s->impl, evs, n, generation, err);
 }
 
 es_status es_reset_published(es_store *s, int64_t *count, sm_error *err)

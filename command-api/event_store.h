@@ -65,8 +65,10 @@ typedef struct es_ops {
     es_status (*ping)(void *impl, sm_error *err);
     void (*close)(void *impl);
     /* outbox (see "Outbox" below) */
-    es_status (*fetch_unpublished)(void *impl, size_t limit, sm_event_list *out, sm_error *err);
-    es_status (*mark_published)(void *impl, const sm_event *evs, size_t n, sm_error *err);
+    es_status (*fetch_unpublished)(void *impl, size_t limit, sm_event_list *out,
+                                   int64_t *generation, sm_error *err);
+    es_status (*mark_published)(void *impl, const sm_event *evs, size_t n, int64_t generation,
+                                sm_error *err);
     es_status (*reset_published)(void *impl, int64_t *count, sm_error *err);
     es_status (*outbox_stats)(void *impl, int64_t *pending, int64_t *oldest_ms,
                               int64_t *published, sm_error *err);
@@ -128,17 +130,35 @@ es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_even
  * rowids nor ObjectIds are a commit order across processes, so the relay
  * never works from a position: it asks for the *heads*, the lowest
  * unpublished version of each post, and publishes version n+1 of a post
- * only after version n was confirmed and marked. */
+ * only after version n was confirmed and marked.
+ *
+ * A reset (RestoreReadDb, a new Kafka cluster) may come from any process
+ * while a relay has a round in flight, fetched before the reset and
+ * confirmed by Kafka after it. Its marks must not survive the reset, or the
+ * replay would skip those versions, and a read model rebuilt from the
+ * replay would miss them and hold every later event of their posts as a
+ * gap. So the outbox has a generation, bumped by every reset: a fetch
+ * reports the generation it was made in, and a mark is refused for every
+ * event reset since then (adapters: SQLite checks it in the marking
+ * transaction; MongoDB stamps each event with the generation of the last
+ * reset that touched it). */
 
 /* Appends to out the head event of up to limit posts that have unpublished
- * events, longest-waiting first. */
-es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out, sm_error *err);
+ * events, longest-waiting first. *generation receives the outbox's
+ * generation, read before the heads. */
+es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out,
+                               int64_t *generation, sm_error *err);
 
-/* Marks the events (by aggregate id and version) published. Idempotent. */
-es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, sm_error *err);
+/* Marks the events (by aggregate id and version) published, unless the
+ * outbox was reset after `generation` (from the fetch that offered them).
+ * Idempotent. ES_CONFLICT if some or all were refused for that reason:
+ * they stay unpublished, to be published again by the replay. */
+es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, int64_t generation,
+                            sm_error *err);
 
-/* Marks every event unpublished (to republish the whole store, e.g. to a
- * new Kafka cluster); *count receives how many events that is. */
+/* Marks every event unpublished and starts a new outbox generation (to
+ * republish the whole store: RestoreReadDb, a new Kafka cluster); *count
+ * receives how many events that is. */
 es_status es_reset_published(es_store *s, int64_t *count, sm_error *err);
 
 /* Number of unpublished events, the timestamp of the oldest (0 if none),

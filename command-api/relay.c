@@ -12,6 +12,9 @@
 
 #define META_CLUSTER "kafka.cluster_id"
 
+/* How long past message.timeout.ms a round waits for its last reports. */
+#define RELAY_REPORT_GRACE_MS 5000
+
 struct relay {
     es_store *store;
     bus_config bus;
@@ -32,6 +35,8 @@ struct relay {
     /* the round in flight; touched only by the relay thread (and its
      * delivery callback, which runs on that thread inside poll) */
     sm_event_list round;
+    int64_t round_gen;   /* outbox generation of the fetch (event_store.h) */
+    uint32_t round_seq;  /* which round a delivery report belongs to */
     bool *delivered;
     size_t reported;
     int64_t last_cluster_check;
@@ -46,14 +51,32 @@ static void set_error(relay *r, const char *msg)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* A message's opaque: its round and its index in that round. A report can
+ * arrive after its round was given up (the wait for reports is bounded),
+ * and must then not be taken for the message at the same index of the
+ * current round. */
+_Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "the opaque holds a round and an index");
+
+static void *delivery_tag(uint32_t seq, size_t i)
+{
+    return (void *)(uintptr_t)(((uint64_t)seq << 32) | (uint32_t)i);
+}
+
 static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
 {
     relay *r = arg;
-    size_t i = (size_t)(uintptr_t)opaque;
-    if (i < r->round.len) {
-        r->delivered[i] = ok;
-        r->reported++;
+    uint64_t tag = (uint64_t)(uintptr_t)opaque;
+    uint32_t seq = (uint32_t)(tag >> 32);
+    size_t i = (size_t)(uint32_t)tag;
+    if (seq != r->round_seq || i >= r->round.len) {
+        /* its round is settled: confirmed or not, that event was left
+         * unpublished and is offered again */
+        sm_log(SM_LOG_INFO, "relay_late_report", "round=%u index=%zu ok=%d current_round=%u",
+               seq, i, ok, r->round_seq);
+        return;
     }
+    r->delivered[i] = ok;
+    r->reported++;
     if (!ok) {
         char q[300];
         sm_log(SM_LOG_WARN, "relay_delivery_failed", "event=%s post=%s version=%lld error=%s",
@@ -97,11 +120,18 @@ static bool out_of_time(relay *r)
     return late;
 }
 
-/* Marks the whole store for republishing; why goes to the log. */
+/* Marks the whole store for republishing; why goes to the log. Only the
+ * lease holder may: a standby's view of Kafka (another broker address, a
+ * stale check) must never rewrite the outbox the publisher works from. */
 static bool republish_all(relay *r, const char *why, const char *was, const char *now)
 {
     int64_t count = 0;
     sm_error err = {0};
+    if (r->lease && !relay_lease_valid(r->lease)) {
+        sm_log(SM_LOG_WARN, "relay_republish_refused", "reason=%s was=%s now=%s role=standby",
+               why, was, now);
+        return false;
+    }
     if (es_reset_published(r->store, &count, &err) != ES_OK) {
         set_error(r, err.message);
         return false;
@@ -208,16 +238,18 @@ static void publish_round(relay *r)
         sm_error err = {0};
         if (r->lease && !relay_lease_valid(r->lease))
             break; /* lost (or could not renew) the lease: someone else publishes */
-        if (bus_produce(r->producer, &r->round.items[i], (void *)(uintptr_t)i, &err) != SM_OK) {
+        if (bus_produce(r->producer, &r->round.items[i], delivery_tag(r->round_seq, i), &err) !=
+            SM_OK) {
             set_error(r, err.message);
             break; /* local queue full or fatal: the rest waits for next round */
         }
         produced++;
     }
-    /* Reports come within message.timeout.ms (30 s) at worst; a stop
-     * request cuts the wait at its flush deadline, and whatever is not
-     * confirmed by then stays unpublished (the next start publishes it). */
-    int64_t give_up = sm_mono_ms() + 35000;
+    /* Reports come within message.timeout.ms at worst; a stop request
+     * cuts the wait at its flush deadline, and whatever is not confirmed by
+     * then stays unpublished (the next round or start publishes it). */
+    int64_t give_up = sm_mono_ms() + bus_producer_delivery_timeout_ms(r->producer) +
+                      RELAY_REPORT_GRACE_MS;
     while (r->reported < produced && sm_mono_ms() < give_up && !out_of_time(r)) {
         bus_producer_poll(r->producer, 50);
         if (r->lease) /* a long wait must not let the lease lapse */
@@ -248,10 +280,19 @@ static void settle_round(relay *r)
             *slot = r->round.items[i]; /* shallow: ownership stays in round */
     }
     sm_error err = {0};
-    if (ok.len && es_mark_published(r->store, ok.items, ok.len, &err) != ES_OK) {
+    es_status st = ok.len ? es_mark_published(r->store, ok.items, ok.len, r->round_gen, &err)
+                          : ES_OK;
+    char q[300];
+    if (st == ES_CONFLICT) {
+        /* a reset (RestoreReadDb, maybe on another instance) came after
+         * the fetch: these go out again with the replay */
+        sm_log(SM_LOG_INFO, "relay_marks_refused", "events=%zu reason=%s", ok.len,
+               sm_log_quote(err.message, q, sizeof q));
+    } else if (st != ES_OK) {
         /* Already in Kafka; unmarked means republished later (harmless). */
         set_error(r, err.message);
-        sm_log(SM_LOG_WARN, "relay_mark_failed", "events=%zu", ok.len);
+        sm_log(SM_LOG_WARN, "relay_mark_failed", "events=%zu error=%s", ok.len,
+               sm_log_quote(err.message, q, sizeof q));
     }
     pthread_mutex_lock(&r->lock);
     r->stats.published_total += ok.len;
@@ -269,8 +310,10 @@ static void settle_round(relay *r)
 static int run_round(relay *r)
 {
     sm_event_list_free(&r->round);
+    r->round_seq++; /* reports of earlier rounds no longer match */
     sm_error err = {0};
-    if (es_fetch_unpublished(r->store, (size_t)r->batch, &r->round, &err) != ES_OK) {
+    if (es_fetch_unpublished(r->store, (size_t)r->batch, &r->round, &r->round_gen, &err) !=
+        ES_OK) {
         set_error(r, err.message);
         return -1;
     }
@@ -311,13 +354,15 @@ static void final_flush(relay *r)
 {
     int64_t t0 = sm_mono_ms();
     long confirmed = 0;
-    bool known = r->producer && !r->recheck &&
-                 t0 - r->last_cluster_check < 2 * (int64_t)r->cluster_check_ms &&
-                 (!r->lease || relay_lease_valid(r->lease));
+    /* a standby neither checks the cluster (which may reset the store)
+     * nor publishes: that is the lease holder's */
+    bool holder = !r->lease || relay_lease_valid(r->lease);
+    bool known = holder && r->producer && !r->recheck &&
+                 t0 - r->last_cluster_check < 2 * (int64_t)r->cluster_check_ms;
     pthread_mutex_lock(&r->lock);
     int64_t left = r->stop_deadline - t0;
     pthread_mutex_unlock(&r->lock);
-    if (r->producer && !known && left > 4500) /* the check may take 2 x 2 s */
+    if (holder && r->producer && !known && left > 4500) /* the check may take 2 x 2 s */
         known = check_cluster(r);
     while (known && !out_of_time(r)) {
         int n = run_round(r);

@@ -16,9 +16,13 @@ struct bus_producer {
     bus_delivery_fn on_delivery;
     void *arg;
     atomic_int state;
+    int delivery_timeout_ms; /* message.timeout.ms in force */
 };
 
 typedef const char *kv_pair[2];
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static sm_status set(rd_kafka_conf_t *conf, const char *k, const char *v, sm_error *err);
 
@@ -117,14 +121,18 @@ bus_producer *bus_producer_new(const bus_config *cfg, bus_delivery_fn on_deliver
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "1"},
-        {"message.timeout.ms", "30000"},
+        {"message.timeout.ms", STR(BUS_MESSAGE_TIMEOUT_MS)},
     };
     rd_kafka_conf_t *conf = make_conf(cfg, role, sizeof role / sizeof role[0], err);
     if (!conf) {
         free(p);
         return NULL;
     }
-    char errstr[512];
+    char errstr[512], timeout[24];
+    size_t timeout_len = sizeof timeout;
+    p->delivery_timeout_ms = BUS_MESSAGE_TIMEOUT_MS;
+    if (rd_kafka_conf_get(conf, "message.timeout.ms", timeout, &timeout_len) == RD_KAFKA_CONF_OK)
+        p->delivery_timeout_ms = atoi(timeout);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -184,6 +192,8 @@ sm_status bus_produce_raw(bus_producer *p, const void *key, size_t key_len, cons
 }
 
 int bus_producer_poll(bus_producer *p, int timeout_ms) { return rd_kafka_poll(p->rk, timeout_ms); }
+
+int bus_producer_delivery_timeout_ms(const bus_producer *p) { return p->delivery_timeout_ms; }
 
 int bus_producer_outstanding(bus_producer *p) { return rd_kafka_outq_len(p->rk); }
 

@@ -38,6 +38,11 @@ typedef void (*bus_delivery_fn)(void *arg, void *opaque, bool ok, const char *er
 
 typedef struct bus_producer bus_producer;
 
+/* The producer's default message.timeout.ms: a message not confirmed by
+ * then is reported failed. cfg->extra may change it per producer; ask
+ * bus_producer_delivery_timeout_ms() for the value in force. */
+#define BUS_MESSAGE_TIMEOUT_MS 30000
+
 /* Creates a producer; it connects in the background, so a broker that is
  * down now is not an error. NULL + err on bad configuration. */
 bus_producer *bus_producer_new(const bus_config *cfg, bus_delivery_fn on_delivery, void *arg,
@@ -46,6 +51,10 @@ bus_producer *bus_producer_new(const bus_config *cfg, bus_delivery_fn on_deliver
 /* Queues ev for publication (copied). SM_ERR_UNAVAILABLE if the local queue
  * is full or the producer has failed fatally (recreate it). */
 sm_status bus_produce(bus_producer *p, const sm_event *ev, void *opaque, sm_error *err);
+
+/* The message.timeout.ms in force: every produced message is reported
+ * (confirmed or failed) within about this long. */
+int bus_producer_delivery_timeout_ms(const bus_producer *p);
 
 /* Serves delivery reports for up to timeout_ms. Returns how many. */
 int bus_producer_poll(bus_producer *p, int timeout_ms);

@@ -51,28 +51,29 @@ static void set_error(relay *r, const char *msg)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* A message's opaque: its round and its index in that round. A report can
- * arrive after its round was given up (the wait for reports is bounded),
- * and must then not be taken for the message at the same index of the
- * current round. */
 _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "the opaque holds a round and an index");
 
-static void *delivery_tag(uint32_t seq, size_t i)
+void *relay_delivery_tag(uint32_t round, size_t index)
 {
-    return (void *)(uintptr_t)(((uint64_t)seq << 32) | (uint32_t)i);
+    return (void *)(uintptr_t)(((uint64_t)round << 32) | (uint32_t)index);
+}
+
+bool relay_delivery_match(const void *tag, uint32_t round, size_t round_len, size_t *index)
+{
+    uint64_t t = (uint64_t)(uintptr_t)tag;
+    *index = (size_t)(uint32_t)t;
+    return (uint32_t)(t >> 32) == round && *index < round_len;
 }
 
 static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
 {
     relay *r = arg;
-    uint64_t tag = (uint64_t)(uintptr_t)opaque;
-    uint32_t seq = (uint32_t)(tag >> 32);
-    size_t i = (size_t)(uint32_t)tag;
-    if (seq != r->round_seq || i >= r->round.len) {
+    size_t i;
+    if (!relay_delivery_match(opaque, r->round_seq, r->round.len, &i)) {
         /* its round is settled: confirmed or not, that event was left
          * unpublished and is offered again */
-        sm_log(SM_LOG_INFO, "relay_late_report", "round=%u index=%zu ok=%d current_round=%u",
-               seq, i, ok, r->round_seq);
+        sm_log(SM_LOG_INFO, "relay_late_report", "tag=%p ok=%d current_round=%u", opaque, ok,
+               r->round_seq);
         return;
     }
     r->delivered[i] = ok;
@@ -85,6 +86,7 @@ static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
         set_error(r, error ? error : "delivery failed");
         pthread_mutex_lock(&r->lock);
         r->stats.kafka = BUS_DOWN;
+        r->stats.failed_total++;
         pthread_mutex_unlock(&r->lock);
     }
 }
@@ -238,7 +240,7 @@ static void publish_round(relay *r)
         sm_error err = {0};
         if (r->lease && !relay_lease_valid(r->lease))
             break; /* lost (or could not renew) the lease: someone else publishes */
-        if (bus_produce(r->producer, &r->round.items[i], delivery_tag(r->round_seq, i), &err) !=
+        if (bus_produce(r->producer, &r->round.items[i], relay_delivery_tag(r->round_seq, i), &err) !=
             SM_OK) {
             set_error(r, err.message);
             break; /* local queue full or fatal: the rest waits for next round */
@@ -269,12 +271,9 @@ static void publish_round(relay *r)
 static void settle_round(relay *r)
 {
     sm_event_list ok = {0};
-    size_t failed = 0;
     for (size_t i = 0; i < r->round.len; i++) {
-        if (!r->delivered[i]) {
-            failed++;
-            continue;
-        }
+        if (!r->delivered[i])
+            continue; /* failed, or no report in time: offered again */
         sm_event *slot = sm_event_list_push(&ok);
         if (slot)
             *slot = r->round.items[i]; /* shallow: ownership stays in round */
@@ -296,7 +295,6 @@ static void settle_round(relay *r)
     }
     pthread_mutex_lock(&r->lock);
     r->stats.published_total += ok.len;
-    r->stats.failed_total += failed;
     if (ok.len) {
         r->stats.last_publish_ms = sm_now_ms();
         r->stats.kafka = BUS_UP;

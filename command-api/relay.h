@@ -74,6 +74,16 @@ void relay_on_appended(void *arg, const sm_event *evs, size_t n);
 
 void relay_get_stats(relay *r, relay_stats *out);
 
+/* What each produced message carries to its delivery report: its round and
+ * its index in that round. A report may arrive after its round was given up
+ * (the wait for reports is bounded), and must then be neither taken for the
+ * message at the same index of the current round nor used as an index
+ * past its end. relay_delivery_match() tells whether tag belongs to `round`
+ * (of round_len messages), with *index its position. Pure; exposed for
+ * tests. */
+void *relay_delivery_tag(uint32_t round, size_t index);
+bool relay_delivery_match(const void *tag, uint32_t round, size_t round_len, size_t *index);
+
 /* Stops the relay and frees r; call it after the HTTP server stopped, so
  * that no command appends meanwhile. Within flush_ms it first publishes
  * what is still in the outbox (rounds until the outbox is empty, a round

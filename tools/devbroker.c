@@ -8,7 +8,10 @@
  * query-api, kcat, tests) connect to that address.
  *
  * For fault tests: SIGUSR1 takes every broker down (connections refused,
- * as if Kafka were stopped), SIGUSR2 brings them back on the same address.
+ * as if Kafka were stopped), SIGUSR2 brings them back on the same address,
+ * and SIGHUP makes the next DEVBROKER_REJECTS Produce requests fail with a
+ * permanent error (MSG_SIZE_TOO_LARGE: the producer does not retry it, so
+ * each of those messages gets a failed delivery report).
  *
  * It is not a production broker: a restart loses every message (the relay
  * then republishes from the event store), and each partition keeps only
@@ -18,12 +21,16 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#define DEVBROKER_REJECTS 3
+#define PRODUCE_API_KEY 0 /* Kafka protocol ApiKey of Produce */
 
 static char *topic;
 static long partitions, brokers;
@@ -52,6 +59,16 @@ static void set_all(rd_kafka_mock_cluster_t *mc, bool up)
     sm_log(SM_LOG_INFO, up ? "devbroker_up" : "devbroker_down", "brokers=%ld", brokers);
 }
 
+static void reject_produce(rd_kafka_mock_cluster_t *mc)
+{
+    rd_kafka_resp_err_t errs[DEVBROKER_REJECTS];
+    for (int i = 0; i < DEVBROKER_REJECTS; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    rd_kafka_mock_push_request_errors_array(mc, PRODUCE_API_KEY, DEVBROKER_REJECTS, errs);
+    sm_log(SM_LOG_INFO, "devbroker_rejecting_produce", "requests=%d error=%s", DEVBROKER_REJECTS,
+           rd_kafka_err2name(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
+}
+
 int main(int argc, char **argv)
 {
     int code = sm_config_start(options, NOPTIONS, argc, argv, "smpost-devbroker",
@@ -62,6 +79,8 @@ int main(int argc, char **argv)
 
     sigset_t sigs;
     sm_block_stop_signals(&sigs, SIGUSR1, SIGUSR2);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     /* The mock cluster lives inside a client handle; a producer handle that
      * never produces is the lightest one. */
@@ -113,6 +132,8 @@ int main(int argc, char **argv)
             set_all(mc, false);
         else if (sig == SIGUSR2)
             set_all(mc, true);
+        else if (sig == SIGHUP)
+            reject_produce(mc);
         else
             break;
     }

@@ -128,6 +128,16 @@ static double metric(env *e, const char *name)
     return v;
 }
 
+static bool wait_metric_at_least(env *e, const char *name, double want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (metric(e, name) >= want)
+            return true;
+        sleep_ms(100);
+    }
+    return false;
+}
+
 static bool wait_metric(env *e, const char *name, double want, int timeout_ms)
 {
     for (int waited = 0; waited < timeout_ms; waited += 100) {
@@ -323,6 +333,66 @@ static void test_a_fresh_broker_gets_the_whole_store_republished(void **state)
     assert_true(metric(e, "smpost_events_republished_total") >= 6);
 }
 
+/* A delivery the broker refuses for good (smpost-devbroker's SIGHUP: the
+ * next Produce requests fail with a permanent error) is a failure, not a
+ * publication: the event stays in the outbox and reaches Kafka in a later
+ * round. Counting the failed report as published would lose it. */
+static void test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_takes_it(
+    void **state)
+{
+    env *e = *state;
+    char ids[1][40];
+    new_post(e, ids[0]);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
+    kill(e->broker.pid, SIGHUP);
+    sleep_ms(300);
+    like(e, ids[0]);
+    if (!wait_metric_at_least(e, "smpost_events_publish_failures_total", 1, 10000))
+        fail_msg("no delivery failed: the broker did not refuse the like");
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 20000));
+    seen s[16];
+    size_t n = consume(e->bootstrap, 2, 20000, s);
+    if (n < 2)
+        fail_msg("the refused event never reached Kafka (%zu of 2 messages)", n);
+    int64_t last[1] = {1};
+    assert_per_post_order(s, n, ids, last, 1, false);
+}
+
+/* Only the relay lease holder may reset the outbox. A standby on another
+ * broker address (a misconfigured instance, a broker being migrated) sees a
+ * cluster id other than the one the store recorded; at shutdown it must not
+ * act on it, or the publisher would republish the whole store. */
+static void test_a_standby_stopping_never_resets_the_store(void **state)
+{
+    env *e = *state; /* the publisher, on broker X */
+    char ids[1][40];
+    new_post(e, ids[0]);
+    like(e, ids[0]);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
+
+    env b = {0}; /* a second command-api on the same store, on broker Y */
+    assert_true(test_temp_dir("smpost-relay-b", b.dir, sizeof b.dir));
+    snprintf(b.store_url, sizeof b.store_url, "%s", e->store_url);
+    start_broker(&b);
+    start_api(&b);
+    assert_true(wait_metric(&b, "smpost_relay_publisher", 0, 5000));
+    sleep_ms(1500); /* long enough for its cluster checks to have run */
+    assert_int_equal(test_proc_stop(&b.api, SIGTERM, 10000), 0);
+    test_proc_stop(&b.broker, SIGTERM, 5000);
+    if (getenv("SMPOST_TEST_KEEP") == NULL)
+        test_rm_rf(b.dir);
+
+    /* had the standby reset the store, the publisher would republish: the
+     * outbox would fill again and X would hold the events twice */
+    sleep_ms(2000);
+    assert_int_equal(metric(e, "smpost_outbox_pending"), 0);
+    seen s[16];
+    size_t n = consume(e->bootstrap, 4, 5000, s);
+    if (n != 2)
+        fail_msg("broker X holds %zu messages for 2 events: the standby's shutdown reset the "
+                 "store", n);
+}
+
 int main(void)
 {
     api_bin = getenv("SMPOST_COMMAND_API_BIN");
@@ -350,6 +420,8 @@ int main(void)
         T(test_commands_succeed_while_kafka_is_down_and_publish_after),
         T(test_acknowledged_events_survive_kill_9_before_publishing),
         T(test_a_fresh_broker_gets_the_whole_store_republished),
+        T(test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_takes_it),
+        T(test_a_standby_stopping_never_resets_the_store),
     };
     return cmocka_run_group_tests_name(mongo_base[0] ? "relay_mongodb" : "relay_sqlite", tests,
                                        NULL, NULL);

@@ -46,6 +46,10 @@
 #define APPNAME "smpost-command-api"
 #define TIMEOUT_MS 2000         /* server selection and connect */
 #define SOCKET_TIMEOUT_MS 5000  /* a server that hangs rather than dies */
+/* w:"majority" waits for the secondaries at most this long, under the
+ * socket timeout, so a slow majority is a write concern error (outcome
+ * unknown: ES_UNAVAILABLE) rather than a dropped connection */
+#define WRITE_TIMEOUT_MS 4000
 #define OID_HEX 25              /* 24 hex digits + NUL */
 
 enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
@@ -561,10 +565,21 @@ static const es_ops mongo_ops = {
     .lease_release = mongo_lease_release,
 };
 
-/* Our defaults apply only where the URI is silent, so an operator can still
- * change a timeout from the configuration. */
-static void apply_defaults(mongoc_uri_t *uri)
+void es_mongo_apply_uri_defaults(mongoc_uri_t *uri)
 {
+    /* With no write concern, the server's default applies (w:1 before
+     * MongoDB 5.0, and whatever the replica set's getLastErrorDefaults or
+     * setDefaultRWConcern say): an event answered 201 could be on the
+     * primary alone, and rolled back by a failover. */
+    const mongoc_write_concern_t *wc = mongoc_uri_get_write_concern(uri);
+    if (mongoc_write_concern_get_w(wc) == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+        !mongoc_write_concern_get_wtag(wc) && !mongoc_write_concern_journal_is_set(wc)) {
+        mongoc_write_concern_t *majority = mongoc_write_concern_new();
+        mongoc_write_concern_set_wmajority(majority, WRITE_TIMEOUT_MS);
+        mongoc_write_concern_set_journal(majority, true);
+        mongoc_uri_set_write_concern(uri, majority);
+        mongoc_write_concern_destroy(majority);
+    }
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, TIMEOUT_MS);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
@@ -613,7 +628,7 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
                 e.message);
         return ES_INVALID;
     }
-    apply_defaults(uri);
+    es_mongo_apply_uri_defaults(uri);
     mongo_store *s = NULL;
     es_status st = make_store(uri, &s, err);
     mongoc_uri_destroy(uri); /* the pool keeps its own copy */

@@ -32,6 +32,13 @@ typedef struct mongo_store {
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
 } mongo_store;
 
+/* Fills in what the URI leaves unsaid, and nothing it says: the server
+ * selection, connect and socket timeouts, the appname, and the write
+ * concern, which defaults to { w: "majority", j: true, wtimeout: 4 s } so
+ * that a 2xx is never answered for an event a replica-set failover can roll
+ * back (docs/operations.md, "MongoDB"). */
+void es_mongo_apply_uri_defaults(mongoc_uri_t *uri);
+
 /* A client borrowed from the pool and the event collection made from it. */
 typedef struct mongo_conn {
     mongoc_client_t *client;

@@ -63,6 +63,13 @@ static bool publishing_enabled(void)
     return kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0;
 }
 
+static void startup_failed(const char *component, const sm_error *err)
+{
+    char q[SM_ERROR_MAX + 16];
+    sm_log(SM_LOG_ERROR, "startup_failed", "component=%s error=%s", component,
+           sm_log_quote(err->message, q, sizeof q));
+}
+
 int main(int argc, char **argv)
 {
     int code = sm_config_start(options, NOPTIONS, argc, argv, "command-api",
@@ -87,8 +94,10 @@ int main(int argc, char **argv)
     http_server *server = NULL;
     const char **extra = NULL;
     if (es_open(event_store_url, &app.store, &err) != ES_OK) {
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=\"%s\"",
-               event_store_url, err.message);
+        char url[512], msg[SM_ERROR_MAX], q[SM_ERROR_MAX + 16];
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=%s",
+               sm_log_redact_url(event_store_url, url, sizeof url),
+               sm_log_quote(sm_log_redact_url(err.message, msg, sizeof msg), q, sizeof q));
         goto out;
     }
     cmd_context_init(&app.cmd, app.store);
@@ -98,7 +107,7 @@ int main(int argc, char **argv)
     app.cmd.budget_ms = request_timeout_ms * 9 / 10;
     post_repo_config rc_cfg = {(int)snapshot_every, (size_t)cache_mb << 20};
     if (!(app.cmd.repo = post_repo_new(app.store, &rc_cfg, &err))) {
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=post_repo error=\"%s\"", err.message);
+        startup_failed("post_repo", &err);
         goto out_cmd;
     }
     extra = sm_config_split_list(kafka_config);
@@ -109,7 +118,7 @@ int main(int argc, char **argv)
                          .lease_ttl_ms = (int)lease_ms};
         app.relay = relay_start(&ro, &err);
         if (!app.relay) {
-            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
+            startup_failed("kafka", &err);
             goto out_cmd;
         }
         app.cmd.on_appended = relay_on_appended;
@@ -124,7 +133,7 @@ int main(int argc, char **argv)
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
+        startup_failed("http", &err);
         goto out_cmd;
     }
     sm_log(SM_LOG_INFO, "listening",

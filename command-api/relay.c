@@ -334,12 +334,15 @@ static void recreate_producer_if_failed(relay *r)
     char why[256];
     if (!bus_producer_failed(r->producer, why, sizeof why))
         return;
-    sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=\"%s\" action=recreate", why);
+    char q[300];
+    sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=%s action=recreate",
+           sm_log_quote(why, q, sizeof q));
     bus_producer_free(r->producer, 0);
     sm_error err = {0};
     r->producer = bus_producer_new(&r->bus, on_delivery, r, &err);
     if (!r->producer)
-        sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=\"%s\"", err.message);
+        sm_log(SM_LOG_ERROR, "relay_producer_failed", "reason=%s",
+               sm_log_quote(err.message, q, sizeof q));
 }
 
 /* The last act of a stopping relay: publish what the drained HTTP server

@@ -52,8 +52,9 @@ static void lose(relay_lease *l, const char *why)
 {
     if (l->info.leader) {
         l->info.lost_total++;
-        sm_log(SM_LOG_WARN, "relay_lease_lost", "owner=%s epoch=%lld reason=\"%s\"", l->owner,
-               (long long)l->epoch, why);
+        char q[300];
+        sm_log(SM_LOG_WARN, "relay_lease_lost", "owner=%s epoch=%lld reason=%s", l->owner,
+               (long long)l->epoch, sm_log_quote(why, q, sizeof q));
     }
     l->info.leader = false;
 }

@@ -290,9 +290,10 @@ static void set_assignment(const bus_consumer *c, rd_kafka_resp_err_t what,
         e = rd_kafka_incremental_unassign(rk, parts);
     else /* an eager revoke, or a rebalance error: drop the whole set */
         re = rd_kafka_assign(rk, NULL);
+    char q[300];
     if (e || re)
-        sm_log(SM_LOG_WARN, "kafka_assign_failed", "what=%s error=\"%s\"",
-               rd_kafka_err2name(what), e ? rd_kafka_error_string(e) : rd_kafka_err2str(re));
+        sm_log(SM_LOG_WARN, "kafka_assign_failed", "what=%s error=%s", rd_kafka_err2name(what),
+               sm_log_quote(e ? rd_kafka_error_string(e) : rd_kafka_err2str(re), q, sizeof q));
     if (e)
         rd_kafka_error_destroy(e);
 }
@@ -538,10 +539,11 @@ static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t
     }
     rd_kafka_topic_partition_list_destroy(mine);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        char q[300];
         sm_log(SM_LOG_WARN, "offset_commit_failed",
-               "when=%s partitions=%d error=\"%s\""
+               "when=%s partitions=%d error=%s"
                " effect=\"some events are read again (skipped by version)\"",
-               when, n, rd_kafka_err2str(e));
+               when, n, sm_log_quote(rd_kafka_err2str(e), q, sizeof q));
         return -1;
     }
     return n;

@@ -39,4 +39,12 @@ void sm_log(sm_log_level level, const char *event, const char *fmt, ...)
  * truncating long text with "...". Returns buf. */
 char *sm_log_quote(const char *text, char *buf, size_t cap);
 
+/* Copies a connection string into buf (cap bytes, always NUL-terminated)
+ * with its secrets replaced by "***": the user-info of a URL (the
+ * "user:pass" before the host's '@') and the value of
+ * every password= or pwd= field ("mssql:host=h;password=x" ->
+ * "mssql:host=h;password=***"). For logs and error messages, which must
+ * never carry a credential. Returns buf. */
+char *sm_log_redact_url(const char *url, char *buf, size_t cap);
+
 #endif

@@ -572,6 +572,34 @@ static void test_config_switch_takes_on_off_and_friends_and_names_a_bad_value(vo
     unsetenv("SMTEST_SWITCH");
 }
 
+/* ---- sm_log_redact_url ------------------------------------------------------------------ */
+
+static void test_log_redact_url_hides_user_info_and_passwords(void **state)
+{
+    (void)state;
+    char buf[200];
+    assert_string_equal(sm_log_redact_url("mongodb://app:s3cr%40t@db1:27017,db2/socialMedia"
+                                          "?replicaSet=rs0", buf, sizeof buf),
+                        "mongodb://***@db1:27017,db2/socialMedia?replicaSet=rs0");
+    /* an '@' in the path or query is not user-info */
+    assert_string_equal(sm_log_redact_url("mongodb://db1/x?appname=a@b", buf, sizeof buf),
+                        "mongodb://db1/x?appname=a@b");
+    assert_string_equal(sm_log_redact_url("mssql:host=h;port=1433;user=sa;Password=p;w;d;"
+                                          "database=x", buf, sizeof buf),
+                        "mssql:host=h;port=1433;user=sa;Password=***;w;d;database=x");
+    assert_string_equal(sm_log_redact_url("mongodb://h/db?pwd=x&w=1", buf, sizeof buf),
+                        "mongodb://h/db?pwd=***&w=1");
+    /* a key that merely ends in "password" is another field */
+    assert_string_equal(sm_log_redact_url("sqlite:/var/oldpassword=1", buf, sizeof buf),
+                        "sqlite:/var/oldpassword=1");
+    assert_string_equal(sm_log_redact_url("sqlite:var/events.db", buf, sizeof buf),
+                        "sqlite:var/events.db");
+    assert_string_equal(sm_log_redact_url(NULL, buf, sizeof buf), "");
+    char tiny[12];
+    assert_string_equal(sm_log_redact_url("mongodb://u:p@host/db", tiny, sizeof tiny),
+                        "mongodb://*");
+}
+
 /* ---- sm_log_quote ----------------------------------------------------------------------- */
 
 static void test_log_quote_escapes_quotes_backslashes_and_controls(void **state)
@@ -784,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup(test_config_empty_env_var_counts_as_unset, config_setup),
         cmocka_unit_test_setup(test_config_help_lists_every_flag_and_variable, config_setup),
         cmocka_unit_test(test_config_switch_takes_on_off_and_friends_and_names_a_bad_value),
+        cmocka_unit_test(test_log_redact_url_hides_user_info_and_passwords),
         cmocka_unit_test(test_log_quote_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_log_quote_truncates_long_text_within_the_buffer),
         cmocka_unit_test(test_log_quote_keeps_text_that_fits),

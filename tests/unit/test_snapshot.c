@@ -270,6 +270,25 @@ static void test_snapshot_of_another_history_is_ignored(void **state)
     post_free(&p);
 }
 
+/* The store restored from a backup older than its snapshots: the snapshot
+ * claims to follow an event that is not in the stream at all (the stream
+ * ends before it). It must be ignored, not trusted because nothing
+ * contradicts it. */
+static void test_snapshot_newer_than_the_stream_is_ignored(void **state)
+{
+    fixture *f = *state;
+    post_state p;
+    prefix_state(f, f->last, &p);
+    p.version = f->last + 5; /* five events the restored store does not have */
+    p.likes += 5;
+    sm_uuid_str gone;
+    assert_true(sm_uuid_new(gone));
+    char *text = post_snapshot_encode(&p, gone);
+    expect_ignored(f, f->last + 5, text);
+    free(text);
+    post_free(&p);
+}
+
 static void test_background_thread_snapshots_every_n_events(void **state)
 {
     fixture *f = *state;
@@ -446,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undecodable_snapshot_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_of_another_post_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_of_another_history_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_newer_than_the_stream_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_thread_snapshots_every_n_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_stream_gets_a_snapshot_on_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cached_state_catches_up_with_other_writers, setup, teardown),

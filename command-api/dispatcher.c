@@ -4,6 +4,7 @@
 #include "post.h"
 #include "post_repo.h"
 #include "sm_deadline.h"
+#include "sm_hash.h"
 #include "sm_log.h"
 #include "sm_time.h"
 
@@ -105,10 +106,7 @@ sm_status cmd_load_post(es_store *store, const char *post_id, post_state *state,
 
 static pthread_mutex_t *stripe_for(cmd_context *ctx, const char *post_id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = post_id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return &ctx->stripes[h % CMD_LOCK_STRIPES];
+    return &ctx->stripes[sm_hash_text(post_id) % CMD_LOCK_STRIPES];
 }
 
 /* Sleeps a random 0..2^attempt ms (capped at 64 ms) so that writers from

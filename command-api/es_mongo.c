@@ -33,6 +33,7 @@
  * database) must not silently lose the uniqueness guarantee. */
 #include "es_mongo_internal.h"
 
+#include "sm_hash.h"
 #include "sm_log.h"
 
 #include <stdlib.h>
@@ -441,10 +442,7 @@ static es_status write_events(mongo_conn *c, const sm_event *evs, size_t n, sm_e
  * seldom wait for each other. */
 static pthread_mutex_t *stream_lock(mongo_store *s, const char *aggregate_id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = aggregate_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return &s->stream_locks[h % ES_MONGO_STREAM_LOCKS];
+    return &s->stream_locks[sm_hash_text(aggregate_id) % ES_MONGO_STREAM_LOCKS];
 }
 
 static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expected,

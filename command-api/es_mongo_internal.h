@@ -1,5 +1,6 @@
-/* es_mongo_internal.h — what the MongoDB adapter's two files share. Not part
- * of the port: only es_mongo.c and es_mongo_outbox.c include it.
+/* es_mongo_internal.h — what the MongoDB adapter's files share. Not part of
+ * the port: only the four files below (and the adapter's unit test of its
+ * URI defaults) include it.
  *
  *   es_mongo.c         the store (pool, index, error mapping), the document
  *                      format, append and the stream reads, and the es_ops

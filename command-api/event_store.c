@@ -119,8 +119,9 @@ sm_status es_to_sm_status(es_status st)
     return SM_ERR_INTERNAL;
 }
 
-/* Outbox operations: optional in an adapter's table until it implements
- * them, so a missing one is reported rather than crashing. */
+/* Outbox, meta, snapshot and lease operations may be missing from an
+ * adapter's table (a test double, an adapter for a store that cannot do
+ * them); a call is then reported as unsupported rather than crashing. */
 static es_status unsupported(const es_store *s, const char *op, sm_error *err)
 {
     sm_fail(err, SM_ERR_INTERNAL, "event store adapter %s does not support %s", s->ops->name, op);

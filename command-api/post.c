@@ -2,6 +2,7 @@
  * public contract (docs/api.md): clients of the original match on them. */
 #include "post.h"
 
+#include "sm_json.h"
 #include "sm_text.h"
 #include "sm_time.h"
 
@@ -307,27 +308,14 @@ sm_status post_decide_delete(const post_state *p, const char *username, int64_t 
     return new_event(p->id, p->version + 1, SM_EV_POST_REMOVED, now_ms, out, err);
 }
 
-static json_t *time_json(int64_t ms)
-{
-    sm_time_str t;
-    sm_time_format(ms, t);
-    return json_string(t);
-}
-
 json_t *post_to_json(const post_state *p)
 {
     json_t *comments = json_array();
     for (size_t i = 0; i < p->ncomments; i++) {
         const post_comment *c = &p->comments[i];
-        json_array_append_new(
-            comments, json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "commentId", c->id,
-                                "postId", p->id, "username", c->username, "comment", c->text,
-                                "commentDate", time_json(c->date_ms), "edited", c->edited,
-                                "editedAt", c->edited ? time_json(c->edited_at_ms) : json_null()));
+        json_array_append_new(comments, sm_json_comment(c->id, p->id, c->username, c->text,
+                                                        c->date_ms, c->edited, c->edited_at_ms));
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:b, s:I, s:o}", "id", p->id, "author",
-                     p->author ? p->author : "", "message", p->message ? p->message : "",
-                     "datePosted", time_json(p->date_posted_ms), "likes", (json_int_t)p->likes,
-                     "active", p->active, "version", (json_int_t)p->version, "comments",
-                     comments);
+    return sm_json_post(p->id, p->author, p->message, p->date_posted_ms, p->likes, p->active,
+                        p->version, comments);
 }

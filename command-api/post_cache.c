@@ -2,6 +2,8 @@
  * on post id plus a doubly linked LRU list, under one mutex. */
 #include "post_cache.h"
 
+#include "sm_hash.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +24,7 @@ struct post_cache {
     uint64_t hits, misses, evictions;
 };
 
-static size_t hash_id(const char *id)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return (size_t)h;
-}
+static size_t hash_id(const char *id) { return (size_t)sm_hash_text(id); }
 
 /* A rough count of the heap a state holds: enough to bound memory. */
 static size_t state_bytes(const post_state *p)

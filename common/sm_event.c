@@ -82,13 +82,6 @@ bool sm_event_copy(sm_event *dst, const sm_event *src)
 /* json_string() rejects NULL; an absent string encodes as "". */
 static json_t *jstr(const char *s) { return json_string(s ? s : ""); }
 
-static json_t *jtime(int64_t ms)
-{
-    sm_time_str t;
-    sm_time_format(ms, t);
-    return json_string(t);
-}
-
 json_t *sm_event_data_to_json(const sm_event *ev)
 {
     if (!sm_event_type_name(ev->type))
@@ -110,7 +103,7 @@ json_t *sm_event_data_to_json(const sm_event *ev)
     if (!bad && (f & F_USERNAME))
         bad |= json_object_set_new(d, "username", jstr(ev->username));
     if (!bad && (f & F_AT))
-        bad |= json_object_set_new(d, types[ev->type].at_name, jtime(ev->at_ms));
+        bad |= json_object_set_new(d, types[ev->type].at_name, sm_json_time(ev->at_ms));
     if (bad) {
         json_decref(d);
         return NULL;
@@ -125,7 +118,7 @@ json_t *sm_event_to_json(const sm_event *ev)
         return NULL;
     return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "eventId", ev->event_id, "type",
                      types[ev->type].name, "aggregateId", ev->aggregate_id, "version",
-                     (json_int_t)ev->version, "timestamp", jtime(ev->timestamp_ms), "data",
+                     (json_int_t)ev->version, "timestamp", sm_json_time(ev->timestamp_ms), "data",
                      data);
 }
 

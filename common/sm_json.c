@@ -1,6 +1,8 @@
 /* sm_json.c — see sm_json.h. */
 #include "sm_json.h"
 
+#include "sm_time.h"
+
 #include "sm_uuid.h"
 
 #include <strings.h>
@@ -92,3 +94,40 @@ sm_status sm_json_req_uuid(const json_t *obj, const char *key, char out[37], sm_
 }
 
 char *sm_json_dump(const json_t *obj) { return json_dumps(obj, JSON_COMPACT); }
+
+json_t *sm_json_time(int64_t ms)
+{
+    sm_time_str t;
+    sm_time_format(ms, t);
+    return json_string(t);
+}
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+json_t *sm_json_comment(const char *comment_id, const char *post_id, const char *username,
+                        const char *comment, int64_t comment_date_ms, bool edited,
+                        int64_t edited_at_ms)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "commentId", or_empty(comment_id),
+                     "postId", or_empty(post_id), "username", or_empty(username), "comment",
+                     or_empty(comment), "commentDate", sm_json_time(comment_date_ms), "edited",
+                     edited, "editedAt", edited ? sm_json_time(edited_at_ms) : json_null());
+}
+
+json_t *sm_json_post(const char *id, const char *author, const char *message,
+                     int64_t date_posted_ms, int64_t likes, int active, int64_t version,
+                     json_t *comments)
+{
+    json_t *post = json_pack("{s:s, s:s, s:s, s:o, s:I}", "id", or_empty(id), "author",
+                             or_empty(author), "message", or_empty(message), "datePosted",
+                             sm_json_time(date_posted_ms), "likes", (json_int_t)likes);
+    if (post && active >= 0)
+        json_object_set_new(post, "active", json_boolean(active));
+    if (post) {
+        json_object_set_new(post, "version", json_integer(version));
+        json_object_set_new(post, "comments", comments ? comments : json_array());
+    } else {
+        json_decref(comments);
+    }
+    return post;
+}

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Deepest nesting of arrays and objects accepted in JSON text from outside
  * (request bodies, event envelopes). Every document smpost takes is flat
@@ -46,5 +47,22 @@ sm_status sm_json_req_uuid(const json_t *obj, const char *key, char out[37], sm_
 
 /* Serialises obj compactly; caller frees. NULL on OOM. */
 char *sm_json_dump(const json_t *obj);
+
+/* An instant (ms since the epoch) as the API writes every time: a JSON
+ * string in UTC ISO-8601 with milliseconds (sm_time_format). New reference. */
+json_t *sm_json_time(int64_t ms);
+
+/* The API's PostEntity and CommentEntity (docs/api.md), written in one
+ * place for both services: the query side's read model rows and the
+ * command side's rebuilt aggregates (PostHistory, PostAt) must never drift
+ * apart. active < 0 leaves "active" out (the read model holds only live
+ * posts); comments is an array of sm_json_comment()s, stolen. NULL strings
+ * are written as "". New references. */
+json_t *sm_json_comment(const char *comment_id, const char *post_id, const char *username,
+                        const char *comment, int64_t comment_date_ms, bool edited,
+                        int64_t edited_at_ms);
+json_t *sm_json_post(const char *id, const char *author, const char *message,
+                     int64_t date_posted_ms, int64_t likes, int active, int64_t version,
+                     json_t *comments);
 
 #endif

@@ -1,6 +1,7 @@
 /* queries.c — the query table, parameter parsing and the JSON shapes. */
 #include "queries.h"
 
+#include "sm_json.h"
 #include "sm_log.h"
 #include "sm_text.h"
 #include "sm_time.h"
@@ -135,29 +136,17 @@ static const struct {
     [QUERY_WITH_LIKES] = {"posts with likes", parse_with_likes},
 };
 
-static json_t *time_json(int64_t ms)
-{
-    sm_time_str t;
-    sm_time_format(ms, t);
-    return json_string(t);
-}
-
 json_t *query_post_json(const rm_post *p)
 {
     json_t *comments = json_array();
     for (size_t i = 0; i < p->ncomments; i++) {
         const rm_comment *c = &p->comments[i];
-        json_array_append_new(
-            comments,
-            json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "commentId", c->comment_id, "postId",
-                      c->post_id, "username", c->username, "comment", c->comment, "commentDate",
-                      time_json(c->comment_date_ms), "edited", c->edited, "editedAt",
-                      c->edited ? time_json(c->edited_at_ms) : json_null()));
+        json_array_append_new(comments, sm_json_comment(c->comment_id, c->post_id, c->username,
+                                                        c->comment, c->comment_date_ms, c->edited,
+                                                        c->edited_at_ms));
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o}", "id", p->id, "author", p->author,
-                     "message", p->message, "datePosted", time_json(p->date_posted_ms), "likes",
-                     (json_int_t)p->likes, "version", (json_int_t)p->version, "comments",
-                     comments);
+    return sm_json_post(p->id, p->author, p->message, p->date_posted_ms, p->likes, -1, p->version,
+                        comments);
 }
 
 static void reply_posts(const rm_post_list *l, http_reply *reply)

@@ -14,6 +14,9 @@
 
 /* How long past message.timeout.ms a round waits for its last reports. */
 #define RELAY_REPORT_GRACE_MS 5000
+/* How long a round waiting for reports gives the broker to answer a
+ * metadata request before calling it down. */
+#define RELAY_PROBE_MS 1000
 
 struct relay {
     es_store *store;
@@ -252,14 +255,23 @@ static void publish_round(relay *r)
      * then stays unpublished (the next round or start publishes it). */
     int64_t give_up = sm_mono_ms() + bus_producer_delivery_timeout_ms(r->producer) +
                       RELAY_REPORT_GRACE_MS;
+    int64_t next_probe = sm_mono_ms() + r->cluster_check_ms;
     while (r->reported < produced && sm_mono_ms() < give_up && !out_of_time(r)) {
         bus_producer_poll(r->producer, 50);
         if (r->lease) /* a long wait must not let the lease lapse */
             check_lease(r, false);
-        /* Meanwhile librdkafka's error callback is what knows that every
-         * broker is gone; without this /health would say "up" for as long
-         * as message.timeout.ms. A confirmed delivery sets it up again. */
-        if (bus_producer_state(r->producer) == BUS_DOWN) {
+        /* Without news, /health would say "up" for as long as
+         * message.timeout.ms. librdkafka's error callback says when every
+         * broker is gone, but only once, and a confirmation of a message
+         * the broker took just before going away, served after it, sets
+         * the state up again; so a long wait also asks the broker. */
+        bool down = bus_producer_state(r->producer) == BUS_DOWN;
+        if (!down && sm_mono_ms() >= next_probe) {
+            char id[128];
+            down = !bus_producer_cluster_id(r->producer, id, sizeof id, RELAY_PROBE_MS);
+            next_probe = sm_mono_ms() + r->cluster_check_ms;
+        }
+        if (down) {
             pthread_mutex_lock(&r->lock);
             r->stats.kafka = BUS_DOWN;
             pthread_mutex_unlock(&r->lock);

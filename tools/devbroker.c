@@ -9,9 +9,11 @@
  *
  * For fault tests: SIGUSR1 takes every broker down (connections refused,
  * as if Kafka were stopped), SIGUSR2 brings them back on the same address,
- * and SIGHUP makes the next DEVBROKER_REJECTS Produce requests fail with a
+ * SIGHUP makes the next DEVBROKER_REJECTS Produce requests fail with a
  * permanent error (MSG_SIZE_TOO_LARGE: the producer does not retry it, so
- * each of those messages gets a failed delivery report).
+ * each of those messages gets a failed delivery report), and SIGWINCH
+ * makes every broker answer DEVBROKER_SLOW_MS late (a round trip time),
+ * so that a test can catch a request in flight; SIGUSR2 ends that too.
  *
  * It is not a production broker: a restart loses every message (the relay
  * then republishes from the event store), and each partition keeps only
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #define DEVBROKER_REJECTS 3
+#define DEVBROKER_SLOW_MS 10000
 #define PRODUCE_API_KEY 0 /* Kafka protocol ApiKey of Produce */
 
 static char *topic;
@@ -51,12 +54,21 @@ static const sm_option options[] = {
 static void set_all(rd_kafka_mock_cluster_t *mc, bool up)
 {
     for (int id = 1; id <= brokers; id++) {
-        if (up)
+        if (up) {
+            rd_kafka_mock_broker_set_rtt(mc, id, 0);
             rd_kafka_mock_broker_set_up(mc, id);
-        else
+        } else {
             rd_kafka_mock_broker_set_down(mc, id);
+        }
     }
     sm_log(SM_LOG_INFO, up ? "devbroker_up" : "devbroker_down", "brokers=%ld", brokers);
+}
+
+static void slow_down(rd_kafka_mock_cluster_t *mc)
+{
+    for (int id = 1; id <= brokers; id++)
+        rd_kafka_mock_broker_set_rtt(mc, id, DEVBROKER_SLOW_MS);
+    sm_log(SM_LOG_INFO, "devbroker_slow", "brokers=%ld rtt_ms=%d", brokers, DEVBROKER_SLOW_MS);
 }
 
 static void reject_produce(rd_kafka_mock_cluster_t *mc)
@@ -80,6 +92,7 @@ int main(int argc, char **argv)
     sigset_t sigs;
     sm_block_stop_signals(&sigs, SIGUSR1, SIGUSR2);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGWINCH);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     /* The mock cluster lives inside a client handle; a producer handle that
@@ -134,6 +147,8 @@ int main(int argc, char **argv)
             set_all(mc, true);
         else if (sig == SIGHUP)
             reject_produce(mc);
+        else if (sig == SIGWINCH)
+            slow_down(mc);
         else
             break;
     }

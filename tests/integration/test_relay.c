@@ -358,6 +358,28 @@ static void test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_tak
     assert_per_post_order(s, n, ids, last, 1, false);
 }
 
+/* Kafka stops answering while a round waits for its delivery reports: no
+ * connection breaks, so librdkafka reports no error, and the reports only
+ * come when message.timeout.ms (30 s) expires. /health must say "down"
+ * within seconds anyway. (The same blind spot made fault_broker_down_up
+ * fail now and then: librdkafka reports "all brokers down" once, and a
+ * confirmation served after it set the state back to up.) */
+static void test_kafka_that_stops_answering_is_noticed_while_a_round_waits(void **state)
+{
+    env *e = *state;
+    char ids[1][40];
+    new_post(e, ids[0]);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
+    kill(e->broker.pid, SIGWINCH); /* every answer comes 10 s late */
+    sleep_ms(300);
+    like(e, ids[0]); /* a round now waits for its report */
+    if (!wait_kafka(e, "down", 6000))
+        fail_msg("/health still says Kafka is up 6 s after it stopped answering");
+    kill(e->broker.pid, SIGUSR2);
+    assert_true(wait_kafka(e, "up", 40000));
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 40000));
+}
+
 /* Only the relay lease holder may reset the outbox. A standby on another
  * broker address (a misconfigured instance, a broker being migrated) sees a
  * cluster id other than the one the store recorded; at shutdown it must not
@@ -422,6 +444,7 @@ int main(void)
         T(test_a_fresh_broker_gets_the_whole_store_republished),
         T(test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_takes_it),
         T(test_a_standby_stopping_never_resets_the_store),
+        T(test_kafka_that_stops_answering_is_noticed_while_a_round_waits),
     };
     return cmocka_run_group_tests_name(mongo_base[0] ? "relay_mongodb" : "relay_sqlite", tests,
                                        NULL, NULL);

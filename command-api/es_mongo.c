@@ -33,8 +33,10 @@
  * database) must not silently lose the uniqueness guarantee. */
 #include "es_mongo_internal.h"
 
+#include "sm_deadline.h"
 #include "sm_hash.h"
 #include "sm_log.h"
+#include "sm_time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,9 @@
  * socket timeout, so a slow majority is a write concern error (outcome
  * unknown: ES_UNAVAILABLE) rather than a dropped connection */
 #define WRITE_TIMEOUT_MS 4000
+/* A borrower waits this long at most for a free client (less when its
+ * request's deadline comes first). */
+#define POOL_WAIT_MS 5000
 #define OID_HEX 25              /* 24 hex digits + NUL */
 
 enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
@@ -133,11 +138,24 @@ es_status mongo_fail_oom(sm_error *err)
     return ES_INTERNAL;
 }
 
-mongo_conn mongo_checkout(mongo_store *s)
+es_status mongo_checkout(mongo_store *s, mongo_conn *c, sm_error *err)
 {
-    mongo_conn c = {mongoc_client_pool_pop(s->pool), NULL};
-    c.events = mongoc_client_get_collection(c.client, s->db_name, COLLECTION);
-    return c;
+    /* mongoc_client_pool_pop() waits for ever while every client is out
+     * (maxPoolSize, each maybe waiting out a slow server): poll instead,
+     * and give up with the request's deadline (sm_deadline.h) */
+    int64_t until = sm_deadline_cap(sm_mono_ms() + POOL_WAIT_MS);
+    c->events = NULL;
+    for (int64_t pause = 1; !(c->client = mongoc_client_pool_try_pop(s->pool)); pause *= 2) {
+        int64_t left = until - sm_mono_ms();
+        if (left <= 0) {
+            sm_fail(err, SM_ERR_UNAVAILABLE, "event store (mongodb): every connection of the pool "
+                    "is busy; retry");
+            return ES_UNAVAILABLE;
+        }
+        sm_sleep_ms(pause < 20 ? (pause < left ? pause : left) : (20 < left ? 20 : left));
+    }
+    c->events = mongoc_client_get_collection(c->client, s->db_name, COLLECTION);
+    return ES_OK;
 }
 
 void mongo_checkin(mongo_store *s, mongo_conn *c)
@@ -449,8 +467,11 @@ static es_status mongo_append(void *impl, const char *aggregate_id, int64_t expe
                               const sm_event *evs, size_t n, sm_error *err)
 {
     mongo_store *s = impl;
-    mongo_conn c = mongo_checkout(s);
-    es_status st = ensure_indexes(s, c.client, err);
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
+    st = ensure_indexes(s, c.client, err);
     if (st == ES_OK) {
         pthread_mutex_t *lock = stream_lock(s, aggregate_id);
         pthread_mutex_lock(lock);
@@ -476,10 +497,13 @@ static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_v
     bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}");
     if (limit > 0)
         BSON_APPEND_INT64(opts, "limit", limit_of(limit));
-    mongo_conn c = mongo_checkout(s);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
-    es_status st = mongo_read_events(cur, out, NULL, "load", err);
-    mongo_checkin(s, &c);
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st == ES_OK) {
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
+        st = mongo_read_events(cur, out, NULL, "load", err);
+        mongo_checkin(s, &c);
+    }
     bson_destroy(opts);
     bson_destroy(filter);
     return st;
@@ -504,10 +528,13 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit",
                             BCON_INT64(limit_of(limit)));
     char last[OID_HEX] = "";
-    mongo_conn c = mongo_checkout(s);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, &filter, opts, NULL);
-    es_status st = mongo_read_events(cur, out, last, "read_all", err);
-    mongo_checkin(s, &c);
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st == ES_OK) {
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, &filter, opts, NULL);
+        st = mongo_read_events(cur, out, last, "read_all", err);
+        mongo_checkin(s, &c);
+    }
     if (st == ES_OK && last[0] && next)
         snprintf(next->token, sizeof next->token, "%s", last);
     bson_destroy(opts);
@@ -518,11 +545,13 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
 static es_status mongo_ping(void *impl, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_t reply;
     bson_error_t e;
-    es_status st = ES_OK;
-    mongo_conn c = mongo_checkout(s);
     if (!mongoc_client_command_simple(c.client, "admin", cmd, NULL, &reply, &e))
         st = mongo_fail(&e, &reply, "ping", err);
     mongo_checkin(s, &c);
@@ -636,9 +665,12 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
      * Anything else (a conflicting index, bad credentials) is a configuration
      * error worth failing the start for. */
     sm_error first;
-    mongo_conn c = mongo_checkout(s);
-    st = ensure_indexes(s, c.client, &first);
-    mongo_checkin(s, &c);
+    mongo_conn c;
+    st = mongo_checkout(s, &c, &first);
+    if (st == ES_OK) {
+        st = ensure_indexes(s, c.client, &first);
+        mongo_checkin(s, &c);
+    }
     if (st != ES_OK && st != ES_UNAVAILABLE) {
         sm_fail(err, first.status, "%s", first.message);
         mongo_close(s);

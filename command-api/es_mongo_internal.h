@@ -46,9 +46,10 @@ typedef struct mongo_conn {
     mongoc_collection_t *events;
 } mongo_conn;
 
-/* Borrows a client (blocks while the pool is exhausted); give it back with
- * mongo_checkin() on every path. */
-mongo_conn mongo_checkout(mongo_store *s);
+/* Borrows a client into *c, waiting while the pool is exhausted no longer
+ * than the request's deadline (sm_deadline.h) or 5 s: ES_UNAVAILABLE then.
+ * On ES_OK give it back with mongo_checkin() on every path. */
+es_status mongo_checkout(mongo_store *s, mongo_conn *c, sm_error *err);
 void mongo_checkin(mongo_store *s, mongo_conn *c);
 
 /* Fills err for a failed driver call (reply may be NULL) and returns the

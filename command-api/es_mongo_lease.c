@@ -116,11 +116,14 @@ es_status mongo_lease_acquire(void *impl, const char *name, const char *owner, i
 {
     mongo_store *s = impl;
     int64_t expires = now_ms + ttl_ms;
-    mongo_conn c = mongo_checkout(s);
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     mongoc_collection_t *coll = mongoc_client_get_collection(c.client, s->db_name,
                                                              LEASE_COLLECTION);
     bool done = false;
-    es_status st = epoch > 0 ? renew(coll, name, owner, epoch, expires, &done, err) : ES_OK;
+    st = epoch > 0 ? renew(coll, name, owner, epoch, expires, &done, err) : ES_OK;
     if (st == ES_OK && done) {
         snprintf(out->owner, sizeof out->owner, "%s", owner);
         out->epoch = epoch;
@@ -154,11 +157,14 @@ es_status mongo_lease_release(void *impl, const char *name, const char *owner, i
                               sm_error *err)
 {
     mongo_store *s = impl;
-    mongo_conn c = mongo_checkout(s);
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     mongoc_collection_t *coll = mongoc_client_get_collection(c.client, s->db_name,
                                                              LEASE_COLLECTION);
     bool done;
-    es_status st = renew(coll, name, owner, epoch, 0, &done, err);
+    st = renew(coll, name, owner, epoch, 0, &done, err);
     mongoc_collection_destroy(coll);
     mongo_checkin(s, &c);
     return st;

@@ -119,8 +119,11 @@ es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
                                   int64_t *generation, sm_error *err)
 {
     mongo_store *s = impl;
-    mongo_conn c = mongo_checkout(s);
-    es_status st = read_generation(s, &c, generation, err); /* before the heads */
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
+    st = read_generation(s, &c, generation, err); /* before the heads */
     if (st != ES_OK) {
         mongo_checkin(s, &c);
         return st;
@@ -159,8 +162,11 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_
     if (n == 0) /* the driver refuses an empty bulk write */
         return ES_OK;
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *set = BCON_NEW("$set", "{", "published", BCON_BOOL(true), "}");
-    mongo_conn c = mongo_checkout(s);
     mongoc_bulk_operation_t *bulk =
         mongoc_collection_create_bulk_operation_with_opts(c.events, NULL);
     bson_error_t e;
@@ -174,7 +180,6 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, sel, set, NULL, &e);
         bson_destroy(sel);
     }
-    es_status st = ES_OK;
     if (!ok) {
         st = mongo_fail(&e, NULL, "mark published", err);
     } else {
@@ -202,9 +207,12 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_
 es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     int64_t gen = 0;
-    mongo_conn c = mongo_checkout(s);
-    es_status st = bump_generation(s, &c, &gen, err);
+    st = bump_generation(s, &c, &gen, err);
     if (st != ES_OK) {
         mongo_checkin(s, &c);
         return st;
@@ -265,12 +273,14 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
                              sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *filter = unpublished_filter();
     bson_t reply;
     bson_error_t e;
-    es_status st = ES_OK;
     int64_t oldest = 0;
-    mongo_conn c = mongo_checkout(s);
     int64_t n = mongoc_collection_count_documents(c.events, filter, NULL, NULL, &reply, &e);
     if (n < 0)
         st = mongo_fail(&e, &reply, "outbox stats", err);
@@ -300,18 +310,20 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
     bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "value", BCON_INT32(1),
                             "}");
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    mongo_conn c = mongo_checkout(s);
     mongoc_collection_t *meta = mongoc_client_get_collection(c.client, s->db_name,
                                                              META_COLLECTION);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(meta, filter, opts, primary);
     const bson_t *doc, *reply;
     bson_iter_t it;
     bson_error_t e;
-    es_status st = ES_OK;
     if (mongoc_cursor_next(cur, &doc)) {
         if (bson_iter_init_find(&it, doc, "value") && BSON_ITER_HOLDS_UTF8(&it)) {
             snprintf(out, cap, "%s", bson_iter_utf8(&it, NULL));
@@ -341,13 +353,16 @@ es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
     bson_t *update = BCON_NEW("$set", "{", "value", BCON_UTF8(value), "}");
     bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-    mongo_conn c = mongo_checkout(s);
     mongoc_collection_t *meta = mongoc_client_get_collection(c.client, s->db_name,
                                                              META_COLLECTION);
-    es_status st = ES_CONFLICT;
+    st = ES_CONFLICT;
     for (int attempt = 0; st == ES_CONFLICT && attempt < 2; attempt++) {
         bson_t reply;
         bson_error_t e;

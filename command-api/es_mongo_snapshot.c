@@ -48,13 +48,16 @@ es_status mongo_save_snapshot(void *impl, const char *aggregate_id, int64_t vers
                               const char *data, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     char id[160];
     snprintf(id, sizeof id, "%s:%d:%lld", aggregate_id, schema, (long long)version);
     bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "aggregateIdentifier", BCON_UTF8(aggregate_id),
                            "schema", BCON_INT32(schema), "version", BCON_INT64(version),
                            "data", BCON_UTF8(data));
-    mongo_conn c = mongo_checkout(s);
-    es_status st = ensure_snapshot_index(s, c.client, err);
+    st = ensure_snapshot_index(s, c.client, err);
     if (st == ES_OK) {
         mongoc_collection_t *coll =
             mongoc_client_get_collection(c.client, s->db_name, SNAP_COLLECTION);
@@ -91,15 +94,18 @@ es_status mongo_load_snapshot(void *impl, const char *aggregate_id, int64_t max_
                               int schema, int64_t *version, char **data, sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id),
                               "schema", BCON_INT32(schema),
                               "version", "{", "$lte", BCON_INT64(max_version), "}");
     bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1));
-    mongo_conn c = mongo_checkout(s);
     mongoc_collection_t *coll = mongoc_client_get_collection(c.client, s->db_name, SNAP_COLLECTION);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     const bson_t *doc;
-    es_status st = first_doc(cur, &doc, "load snapshot", err);
+    st = first_doc(cur, &doc, "load snapshot", err);
     if (st == ES_OK) {
         bson_iter_t it;
         if (!mongo_find_int64(doc, "version", version) ||
@@ -123,14 +129,17 @@ es_status mongo_version_at(void *impl, const char *aggregate_id, int64_t at_ms, 
                            sm_error *err)
 {
     mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
     bson_t *filter = BCON_NEW("aggregateIdentifier", BCON_UTF8(aggregate_id),
                               "timeStamp", "{", "$lte", BCON_DATE_TIME(at_ms), "}");
     bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "limit", BCON_INT64(1),
                             "projection", "{", "version", BCON_INT32(1), "}");
-    mongo_conn c = mongo_checkout(s);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
     const bson_t *doc;
-    es_status st = first_doc(cur, &doc, "version at", err);
+    st = first_doc(cur, &doc, "version at", err);
     if (st == ES_OK && !mongo_find_int64(doc, "version", version)) {
         sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb): event of %s without a version",
                 aggregate_id);

@@ -371,6 +371,8 @@ typedef struct collation_sync {
 static int first_text(sqlite_conn *c, const char *sql, char *out, size_t cap, bool *found)
 {
     sqlite3_stmt *q;
+    if (found)
+        *found = false;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
     if (rc != SQLITE_OK)
         return rc;
@@ -388,7 +390,7 @@ static sm_status do_sync_collation(sqlite_conn *c, void *arg, sm_error *err)
     collation_sync *k = arg;
     const char *now = sm_text_ci_version();
     char count[32];
-    bool recorded;
+    bool recorded = false;
     int64_t posts = 0;
     k->posts = -1;
     int rc = first_text(c, "SELECT Version FROM CollationVersion WHERE Name = 'SM_NOCASE'",

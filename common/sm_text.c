@@ -140,8 +140,11 @@ int sm_text_compare_ci(const char *a, size_t na, const char *b, size_t nb)
     while (na > 0 && nb > 0) {
         uint32_t ca = *p, cb = *q;
         if ((ca | cb) < 0x80) { /* both ASCII: most authors, most of the time */
-            if (ca != cb && (ca = ascii_fold(ca)) != (cb = ascii_fold(cb)))
-                return ca < cb ? -1 : 1;
+            if (ca != cb) {
+                ca = ascii_fold(ca), cb = ascii_fold(cb);
+                if (ca != cb)
+                    return ca < cb ? -1 : 1;
+            }
             p++, na--;
             q++, nb--;
             continue;
@@ -157,8 +160,11 @@ int sm_text_compare_ci(const char *a, size_t na, const char *b, size_t nb)
             int c = memcmp(p, q, na < nb ? na : nb);
             return c ? (c > 0) - (c < 0) : (na > nb) - (na < nb);
         }
-        if (ca != cb && (ca = fold(ca)) != (cb = fold(cb)))
-            return ca < cb ? -1 : 1;
+        if (ca != cb) { /* equal code points need no table */
+            ca = fold(ca), cb = fold(cb);
+            if (ca != cb)
+                return ca < cb ? -1 : 1;
+        }
         p += ka, na -= ka;
         q += kb, nb -= kb;
     }

@@ -1,11 +1,10 @@
 /* sm_text.c — see sm_text.h. */
 #include "sm_text.h"
 
-#include <locale.h>
-#include <pthread.h>
+#include "sm_casefold_table.h"
+
 #include <stdint.h>
 #include <string.h>
-#include <wctype.h>
 
 /* Decodes one UTF-8 sequence at s (n bytes available). Returns its length,
  * or 0 if it is malformed; *cp receives the code point. */
@@ -99,39 +98,73 @@ bool sm_text_blank(const char *s)
     return true;
 }
 
-/* towupper_l needs a UTF-8 locale object; made once, never freed (it lives
- * as long as the process and is read-only after creation). */
-static locale_t utf8_locale;
-static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+/* Case folding comes from the project's own table, generated from Unicode's
+ * CaseFolding.txt (sm_casefold_table.h), not from the C library: the order
+ * sm_text_compare_ci defines is kept on disk in an SQLite index, so it must
+ * not change with the machine's locale files or a libc upgrade. Only a new
+ * table or a change below moves it, and either changes sm_text_ci_version.
+ * Revision 1 was towupper_l in C.UTF-8 (ASCII-only without that locale),
+ * with invalid UTF-8 compared as raw bytes against valid text; it recorded
+ * no version. */
+#define SM_TEXT_CI_REVISION "2"
 
-static void make_locale(void)
+const char *sm_text_ci_version(void)
 {
-    utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    return "fold-" SM_TEXT_CI_REVISION "/unicode-" SM_CASEFOLD_UNICODE_VERSION;
 }
 
-static uint32_t fold(uint32_t c)
+/* Two loads for a code point that may fold; nothing past the last folding
+ * block. Unsigned arithmetic: a negative delta wraps to the right value. */
+static inline uint32_t fold(uint32_t c)
 {
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') ? c - 32 : c;
-    if (!utf8_locale)
+    if (c >= SM_CASEFOLD_LIMIT)
         return c;
-    return (uint32_t)towupper_l((wint_t)c, utf8_locale);
+    return c + (uint32_t)sm_casefold_delta[sm_casefold_block[c >> SM_CASEFOLD_SHIFT]]
+                                          [c & ((1u << SM_CASEFOLD_SHIFT) - 1)];
+}
+
+uint32_t sm_text_fold(uint32_t c)
+{
+    return fold(c);
+}
+
+/* 'A'..'Z' -> 'a'..'z', exactly what the table does to ASCII. */
+static inline uint32_t ascii_fold(uint32_t c)
+{
+    return c - 'A' < 26u ? c + ('a' - 'A') : c;
 }
 
 int sm_text_compare_ci(const char *a, size_t na, const char *b, size_t nb)
 {
-    pthread_once(&utf8_once, make_locale);
     const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
     while (na > 0 && nb > 0) {
-        uint32_t ca, cb;
-        size_t ka = utf8_next(p, na, &ca), kb = utf8_next(q, nb, &cb);
-        if (ka == 0 || kb == 0) { /* invalid text: fall back to bytes */
-            int c = memcmp(p, q, na < nb ? na : nb);
-            return c ? c : (na > nb) - (na < nb);
+        uint32_t ca = *p, cb = *q;
+        if ((ca | cb) < 0x80) { /* both ASCII: most authors, most of the time */
+            if (ca != cb) {
+                ca = ascii_fold(ca), cb = ascii_fold(cb);
+                if (ca != cb)
+                    return ca < cb ? -1 : 1;
+            }
+            p++, na--;
+            q++, nb--;
+            continue;
         }
-        uint32_t fa = fold(ca), fb = fold(cb);
-        if (fa != fb)
-            return fa < fb ? -1 : 1;
+        size_t ka = utf8_next(p, na, &ca), kb = utf8_next(q, nb, &cb);
+        if (ka == 0 || kb == 0) {
+            /* From a bad sequence on, a string is its bytes, and a byte
+             * there sorts after any character: a key of its own, so the
+             * order stays total even where folding changes byte lengths
+             * (U+212A KELVIN SIGN is 3 bytes, its fold 'k' one). */
+            if (ka != 0 || kb != 0)
+                return ka == 0 ? 1 : -1;
+            int c = memcmp(p, q, na < nb ? na : nb);
+            return c ? (c > 0) - (c < 0) : (na > nb) - (na < nb);
+        }
+        if (ca != cb) { /* equal code points need no table */
+            ca = fold(ca), cb = fold(cb);
+            if (ca != cb)
+                return ca < cb ? -1 : 1;
+        }
         p += ka, na -= ka;
         q += kb, nb -= kb;
     }

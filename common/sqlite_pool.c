@@ -84,7 +84,9 @@ static int on_busy(void *arg, int count)
 /* SM_NOCASE: the Unicode simple case folding the command side uses for
  * authors (sm_text.h), so "ÉMILE" finds émile's posts; SQLite's own NOCASE
  * folds ASCII only. Registered on every connection, before the schema
- * (whose indexes may use it) is applied. */
+ * (whose indexes may use it) is applied. Its order is versioned
+ * (sm_text_ci_version); a file with an index in it records the version and
+ * reindexes when it differs (the read model: query-api/rm_sqlite.c). */
 static int nocase_compare(void *arg, int na, const void *a, int nb, const void *b)
 {
     (void)arg;

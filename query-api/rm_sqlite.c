@@ -4,10 +4,14 @@
  * post's last applied version (PostVersion) and then either changes nothing
  * (duplicate or gap) or makes the change and records the new version, so a
  * crash or a redelivery can never apply an event twice. Queries run in a
- * read transaction (a WAL snapshot), so a page and its comments agree. */
+ * read transaction (a WAL snapshot), so a page and its comments agree.
+ * Opening a file first brings its SM_NOCASE index into this binary's order
+ * (see "The collation's version" below). */
 #include "read_model.h"
 
 #include "sm_log.h"
+#include "sm_text.h"
+#include "sm_time.h"
 #include "sqlite_pool.h"
 
 #include <stdlib.h>
@@ -332,6 +336,104 @@ static const rm_ops sqlite_ops = {
     .close = sqlite_close,
 };
 
+/* ---- The collation's version ------------------------------------------------
+ *
+ * IX_Post_AuthorFold is a B-tree in SM_NOCASE order, and that order is code
+ * (sm_text_compare_ci), named by sm_text_ci_version(). A file last written
+ * by a binary with another order (a query-api from before the order was
+ * ours, when it came from the C library's locale tables; one built on
+ * another Unicode table) holds a tree sorted by other rules: lookups by
+ * author search it with ours and miss rows, and new rows land where the old
+ * ones say they should not. So the file records the version its index was
+ * built in (CollationVersion), and an open by a binary with another
+ * version rebuilds the index before anything reads or writes it: REINDEX
+ * SM_NOCASE and the new version, in one write transaction, so a crash
+ * leaves the old index and old version and the next start does it again.
+ * A file with no version and no posts is new: nothing to sort.
+ *
+ * The collation keeps its name rather than carrying the version
+ * (SM_NOCASE_2, ...). The name is written into the index definition kept
+ * in each file, so renaming means dropping and re-creating the index and
+ * changing every query's COLLATE in step, and a name only changes when
+ * someone remembers to change it; the recorded version comes from the
+ * compiled table and catches any difference, in either direction. The
+ * price: a query-api from before this check does not read the version, so
+ * going back to one needs the read model rebuilt (docs/operations.md). */
+
+typedef struct collation_sync {
+    rm_sqlite *s;
+    char from[64];   /* the recorded version, "none" if there was none */
+    int64_t posts;   /* rows re-sorted; -1 if no REINDEX ran */
+} collation_sync;
+
+/* Runs sql, a one-off statement, and copies its first row's first column
+ * into out ("" if there is no row; *found, if given, says which). */
+static int first_text(sqlite_conn *c, const char *sql, char *out, size_t cap, bool *found)
+{
+    sqlite3_stmt *q;
+    if (found)
+        *found = false;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(q);
+    if (found)
+        *found = rc == SQLITE_ROW;
+    const char *t = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+    snprintf(out, cap, "%s", t ? t : "");
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static sm_status do_sync_collation(sqlite_conn *c, void *arg, sm_error *err)
+{
+    collation_sync *k = arg;
+    const char *now = sm_text_ci_version();
+    char count[32];
+    bool recorded = false;
+    int64_t posts = 0;
+    k->posts = -1;
+    int rc = first_text(c, "SELECT Version FROM CollationVersion WHERE Name = 'SM_NOCASE'",
+                        k->from, sizeof k->from, &recorded);
+    if (rc == SQLITE_OK && recorded && strcmp(k->from, now) == 0)
+        return SM_OK; /* every start but the first after an upgrade */
+    if (!recorded)
+        snprintf(k->from, sizeof k->from, "none");
+    if (rc == SQLITE_OK &&
+        (rc = first_text(c, "SELECT COUNT(*) FROM Post", count, sizeof count, NULL)) == SQLITE_OK)
+        posts = strtoll(count, NULL, 10);
+    if (rc == SQLITE_OK && (recorded || posts > 0)) {
+        rc = sqlite3_exec(c->db, "REINDEX SM_NOCASE", NULL, NULL, NULL);
+        k->posts = posts;
+    }
+    sqlite3_stmt *q = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c->db, "INSERT INTO CollationVersion (Name, Version)"
+                                " VALUES ('SM_NOCASE', ?1) ON CONFLICT (Name)"
+                                " DO UPDATE SET Version = excluded.Version", -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, now, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_OK ? SM_OK : sqlite_pool_fail(k->s->pool, c, rc, "reindex", err);
+}
+
+static sm_status sync_collation(rm_sqlite *s, const char *path, sm_error *err)
+{
+    collation_sync k = {.s = s};
+    int64_t t0 = sm_mono_ms();
+    sm_status st = sqlite_pool_write(s->pool, do_sync_collation, &k, err);
+    if (st == SM_OK && k.posts >= 0) {
+        char from[96];
+        sm_log(SM_LOG_INFO, "read_model_reindex",
+               "collation=SM_NOCASE from=%s to=%s posts=%lld ms=%lld path=%s",
+               sm_log_quote(k.from, from, sizeof from), sm_text_ci_version(),
+               (long long)k.posts, (long long)(sm_mono_ms() - t0), path);
+    }
+    return st;
+}
+
 sm_status rm_sqlite_open(const char *path, rm_store **out, sm_error *err)
 {
     *out = NULL;
@@ -343,6 +445,11 @@ sm_status rm_sqlite_open(const char *path, rm_store **out, sm_error *err)
     if (!s->pool) {
         free(s);
         return err ? err->status : SM_ERR_INTERNAL;
+    }
+    sm_status st = sync_collation(s, path, err);
+    if (st != SM_OK) {
+        sqlite_close(s);
+        return st;
     }
     *out = rm_store_new(&sqlite_ops, s);
     if (!*out)

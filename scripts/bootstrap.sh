@@ -15,10 +15,13 @@ packages=(
   sqlite3 kcat valgrind python3
   python3-yaml
   chromium
+  unicode-data
 )
 # python3-yaml: the build turns docs/openapi.yaml into each binary's
 # embedded /openapi.json (cmake/openapi_split.py). chromium: the browser
-# test of the Swagger UI pages (tests/browser).
+# test of the Swagger UI pages (tests/browser). unicode-data: only the test
+# that the committed case folding table matches Unicode's CaseFolding.txt
+# (unit_casefold_table_current; the build does not need it).
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

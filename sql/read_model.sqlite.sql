@@ -21,6 +21,13 @@ CREATE TABLE IF NOT EXISTS Post (
 -- index of earlier versions is replaced.
 DROP INDEX IF EXISTS IX_Post_Author;
 CREATE INDEX IF NOT EXISTS IX_Post_AuthorFold ON Post (Author COLLATE SM_NOCASE);
+-- The version of the order the SM_NOCASE index was built in
+-- (sm_text_ci_version()): a query-api whose order differs runs
+-- REINDEX SM_NOCASE when it opens the file (query-api/rm_sqlite.c).
+CREATE TABLE IF NOT EXISTS CollationVersion (
+    Name    TEXT PRIMARY KEY,
+    Version TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS IX_Post_Order ON Post (DatePosted DESC, Id);
 
 CREATE TABLE IF NOT EXISTS Comment (

@@ -25,6 +25,10 @@ packages=(
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+# The real Kafka broker for tests (scripts/kafka.sh) runs from Maven
+# Central's jars: Java 17+ and Maven, unless the machine has them already.
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# A real Apache Kafka broker on this machine, for tests, benchmarks and local
+# runs (no Docker): the broker's jars from Maven Central, one KRaft node that
+# is its own controller, on loopback.
+#
+#   scripts/kafka.sh start DIR [PORT]   prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT last
+#   scripts/kafka.sh stop DIR
+#
+# start: resolves org.apache.kafka:kafka_2.13 and kafka-tools (scripts/kafka/
+# pom.xml, the compose image's version) into a cache (~/.cache/smpost, or
+# $SMPOST_CACHE_DIR; only the first run downloads), formats a fresh storage
+# in DIR, starts the broker (heap capped at 512 MiB; log in DIR/kafka.log),
+# waits until it answers metadata requests, creates the event topic
+# ($KAFKA_TOPIC, default SocialMediaPostEvents, 6 partitions) and its
+# dead-letter topic (<topic>.DLQ, 1 partition). PORT defaults to a free one;
+# the controller listens on another free port. Fails (non-zero, the log's
+# tail on stderr) if the broker does not answer within 60 s.
+# stop: SIGTERM (a clean shutdown), SIGKILL after 20 s.
+#
+# Needs Java 17+ and Maven (scripts/bootstrap.sh installs them if missing)
+# and kcat (the readiness check).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pom="$root/scripts/kafka/pom.xml"
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The jars, resolved once per Kafka version.
+jars() {
+  local version cache
+  version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
+  [ -n "$version" ] || die "no kafka.version in $pom"
+  cache="${SMPOST_CACHE_DIR:-$HOME/.cache/smpost}/kafka-$version"
+  if [ ! -f "$cache/.complete" ]; then
+    command -v mvn >/dev/null || die "maven is not installed (run scripts/bootstrap.sh)"
+    rm -rf "$cache" && mkdir -p "$cache"
+    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$cache/libs" >&2 || die "cannot fetch Kafka $version from Maven Central"
+    touch "$cache/.complete"
+  fi
+  echo "$cache/libs"
+}
+
+start() {
+  local dir="$1" port="${2:-}"
+  [ -n "$dir" ] || die "usage: kafka.sh start DIR [PORT]"
+  command -v java >/dev/null || die "java is not installed (run scripts/bootstrap.sh)"
+  command -v kcat >/dev/null || die "kcat is not installed (run scripts/bootstrap.sh)"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null &&
+    die "a broker already runs from $dir (pid $(cat "$dir/kafka.pid"))"
+  local libs ctl topic
+  libs="$(jars)"
+  port="${port:-$(free_port)}"
+  ctl="$(free_port)"
+  topic="${KAFKA_TOPIC:-SocialMediaPostEvents}"
+  rm -rf "$dir/data"
+  # Settings for one node on loopback, as the compose stack's kafka service
+  # has them: a single node cannot replicate internal topics; the group
+  # coordinator's initial rebalance delay (3 s by default) would hold every
+  # first join of a consumer group; topics are created below with chosen
+  # partition counts, never by a client's first metadata request.
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$ctl
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+  cat >"$dir/log4j2.properties" <<PROPS
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$dir/kafka.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+PROPS
+  local cp="$libs/*" java_opts=(-Xmx512m -Xms128m -XX:+UseSerialGC -Djava.awt.headless=true
+                                "-Dlog4j2.configurationFile=$dir/log4j2.properties")
+  java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format \
+       -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
+       -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    { cat "$dir/format.log" >&2; die "storage format failed"; }
+  nohup java "${java_opts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" \
+        >"$dir/kafka.out" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
+  echo "127.0.0.1:$port" >"$dir/bootstrap"
+  local t0=$SECONDS
+  until kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || ((SECONDS - t0 > 60)); then
+      tail -n 30 "$dir/kafka.out" "$dir/kafka.log" >&2 2>/dev/null || true
+      stop "$dir" >/dev/null 2>&1 || true
+      die "the broker did not answer on 127.0.0.1:$port within 60 s (see $dir/kafka.log)"
+    fi
+    sleep 0.2
+  done
+  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand \
+       --bootstrap-server "127.0.0.1:$port" --create --if-not-exists --topic "$topic" \
+       --partitions 6 --replication-factor 1 >>"$dir/topics.log" 2>&1 &&
+  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand \
+       --bootstrap-server "127.0.0.1:$port" --create --if-not-exists --topic "$topic.DLQ" \
+       --partitions 1 --replication-factor 1 >>"$dir/topics.log" 2>&1 ||
+    { cat "$dir/topics.log" >&2; stop "$dir" >/dev/null 2>&1 || true; die "cannot create the topics"; }
+  echo "kafka.sh: broker up in $((SECONDS - t0)) s (pid $(cat "$dir/kafka.pid"), log $dir/kafka.log)" >&2
+  echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+}
+
+stop() {
+  local dir="$1"
+  [ -n "$dir" ] || die "usage: kafka.sh stop DIR"
+  [ -f "$dir/kafka.pid" ] || { echo "kafka.sh: nothing runs from $dir" >&2; return 0; }
+  local pid
+  pid="$(cat "$dir/kafka.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/kafka.pid"
+  echo "kafka.sh: stopped" >&2
+}
+
+case "${1:-}" in
+  start) shift; start "${1:-}" "${2:-}" ;;
+  stop) shift; stop "${1:-}" ;;
+  *) echo "usage: scripts/kafka.sh start DIR [PORT] | stop DIR" >&2; exit 2 ;;
+esac

@@ -45,9 +45,19 @@ static void reply_draining(void *app, const http_request *req, http_reply *reply
     reply->close = true;
 }
 
-static int on_request(struct mg_connection *conn, void *cbdata)
+/* Every request, from civetweb's begin_request callback: it is set in the
+ * callbacks given to mg_start(), so it is in place before civetweb listens.
+ * A handler registered with mg_set_request_handler() after mg_start() came
+ * too late for a request that arrived in between: civetweb answered it by
+ * itself ("405 PUT method not allowed"; tests/acceptance/
+ * test_startup_race.c). civetweb calls begin_request after parsing the
+ * request and removing "." and ".." segments from the path (the URL is not
+ * decoded: decode_url=no), before anything of its own (CORS preflight,
+ * files, PUT/DELETE); returning the status (> 0) tells it the request was
+ * answered. */
+static int on_request(struct mg_connection *conn)
 {
-    http_server *s = cbdata;
+    http_server *s = mg_get_user_data(mg_get_context(conn));
     pthread_mutex_lock(&s->lock);
     bool admitted = !s->draining;
     if (admitted)
@@ -142,6 +152,7 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
         NULL, NULL,
     };
     struct mg_callbacks cb = {0};
+    cb.begin_request = on_request;
     cb.log_message = on_log_message;
     cb.http_error = on_http_error;
     s->ctx = mg_start(&cb, s, options);
@@ -151,7 +162,6 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
         server_free(s);
         return NULL;
     }
-    mg_set_request_handler(s->ctx, "/", on_request, s);
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
     s->port = n > 0 ? sp[0].port : (int)opts->port;

@@ -2,6 +2,12 @@
  * port with a worker pool, route every request through one handler, stop.
  * Shared shape for both binaries; the handler decides the routes.
  *
+ * The handler is in place before the port accepts connections, so every
+ * request civetweb can parse reaches it, from the first moment on, and
+ * civetweb answers nothing by itself (no CORS preflight, no files, no
+ * PUT/DELETE of its own); what it cannot parse gets the same JSON error
+ * body through its http_error callback.
+ *
  * Graceful stop: civetweb's own mg_stop() makes every worker stop writing
  * at once, so a request whose handler is still running (a command whose
  * event is already stored) would lose its reply. http_server_stop()

@@ -172,6 +172,7 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     long spare = opts->threads / 8 > 1 ? opts->threads / 8 : 1;
     /* without keep-alive every reply says Connection: close */
     s->keep_limit = opts->keep_alive_ms > 0 ? (int)(opts->threads - spare) : 0;
+    atomic_init(&s->conns, 0);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     char ports[96], threads[16], timeout[24], keep_alive[24];

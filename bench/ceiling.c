@@ -22,15 +22,19 @@
 #include <stdlib.h>
 
 static char *listen_addr;
-static long port, threads, request_timeout_ms;
+static long port, threads, keep_alive_ms, request_timeout_ms;
 static sm_log_level log_level;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5009", 0, 65535, "HTTP port (0: any free port)", &port},
     {"listen", "SMPOST_LISTEN", SM_OPT_STRING, "127.0.0.1", 0, 0, "address to listen on",
      &listen_addr},
-    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
+    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, HTTP_SERVER_THREADS_DEFAULT, 1, 1024,
+     "HTTP worker threads: connections served at once, idle keep-alive ones included",
      &threads},
+    {"keep-alive-ms", "SMPOST_HTTP_KEEP_ALIVE_MS", SM_OPT_INT, HTTP_SERVER_KEEP_ALIVE_MS_DEFAULT,
+     0, 600000, "close an idle keep-alive connection after this long (0: no keep-alive)",
+     &keep_alive_ms},
     {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"log-level", "SMPOST_LOG_LEVEL", SM_OPT_LOG_LEVEL, "info", 0, 0,
@@ -59,7 +63,8 @@ int main(int argc, char **argv)
     sm_block_stop_signals(&stop, 0, 0);
     sm_error err = {0};
     http_server_opts so = {.listen_addr = listen_addr, .port = port, .threads = threads,
-                           .request_timeout_ms = request_timeout_ms};
+                           .request_timeout_ms = request_timeout_ms,
+                           .keep_alive_ms = keep_alive_ms};
     http_server *server = http_server_start(&so, handle, NULL, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);

@@ -14,6 +14,11 @@
 #   by id        GET byId/{id} on those posts (after the projection caught up)
 #   by author    GET byAuthor/{author}: SMPOST_BENCH_AUTHORS authors, each
 #                with POSTS/AUTHORS posts
+#   idle keep-alive  SMPOST_BENCH_IDLE_CONNS connections to command-api, each
+#                answered once and left open and idle (as a client pool or
+#                a proxy leaves them), then SMPOST_BENCH_IDLE_SAMPLES
+#                GET /health, one at a time, each on a fresh connection:
+#                p50/p99 from connect to the whole answer (bench/idle_keepalive)
 #   lag          open loop at SMPOST_BENCH_LAG_RATE commands/s (new posts and
 #                likes in turn); after every 5th 2xx, byId?minVersion=V on
 #                the query side: the time until it answers (projection lag +
@@ -31,6 +36,7 @@
 # processes took meanwhile, and, last, a machine-readable line:
 #   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
+#          idle_p50_ms=.. idle_p99_ms=..
 #
 # A missed target is reported, not a failure: performance figures are
 # measurements. The script exits non-zero only when it breaks: a build or
@@ -46,6 +52,8 @@
 #   SMPOST_BENCH_LAG_RATE [500]    offered commands/s in the lag phase
 #   SMPOST_BENCH_COST_EVENTS [100000]  length of the long stream
 #   SMPOST_BENCH_COST_SAMPLES [21] timed likes per post in the cost phase
+#   SMPOST_BENCH_IDLE_CONNS [256]  idle connections in the idle keep-alive phase
+#   SMPOST_BENCH_IDLE_SAMPLES [200] timed requests on fresh connections there
 #   SMPOST_BENCH_COMMAND_URL, SMPOST_BENCH_QUERY_URL
 #       target running services (e.g. the compose stack,
 #       http://127.0.0.1:5001 and http://127.0.0.1:5002) instead of starting
@@ -80,8 +88,10 @@ case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 
 if [ "$smoke" = 1 ]; then
   d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5
+  d_idle_samples=20
 else
   d_secs=10 d_warm=2 d_conns=16 d_posts=1000 d_authors=100 d_rate=500 d_cost=100000 d_samples=21
+  d_idle_samples=200
 fi
 cmd_url="${SMPOST_BENCH_COMMAND_URL:-}"
 query_url="${SMPOST_BENCH_QUERY_URL:-}"
@@ -100,6 +110,8 @@ authors="${SMPOST_BENCH_AUTHORS:-$d_authors}"
 lag_rate="${SMPOST_BENCH_LAG_RATE:-$d_rate}"
 cost_events="${SMPOST_BENCH_COST_EVENTS:-$d_cost}"
 cost_samples="${SMPOST_BENCH_COST_SAMPLES:-$d_samples}"
+idle_conns="${SMPOST_BENCH_IDLE_CONNS:-256}"
+idle_samples="${SMPOST_BENCH_IDLE_SAMPLES:-$d_idle_samples}"
 perf_dir="${SMPOST_BENCH_PERF:-}"
 
 started=$(date +%s)
@@ -162,7 +174,7 @@ wait_http() { # wait_http URL SECONDS: until URL answers 200
 }
 
 # ---- build -------------------------------------------------------------
-targets=(loadgen ceiling)
+targets=(loadgen ceiling idle_keepalive)
 [ "$external" = 1 ] || targets+=(command-api query-api smpost-devbroker seed_store)
 if [ ! -f "$build/CMakeCache.txt" ]; then # a first build: as scripts/run.sh does
   "$root/scripts/bootstrap.sh" >"$work/build.log" 2>&1 ||
@@ -325,6 +337,14 @@ run_lg byauthor -c "$conns" -d "$secs" -w "$warm" --authors "$authors" \
   --author-prefix "$run_id-a" --expect 200 "$query_url" byauthor
 r_byauthor="$line"
 
+# ---- idle keep-alive connections ---------------------------------------------
+# New requests while many connections sit idle: each idle one holds a
+# civetweb worker (docs/operations.md, "HTTP connections").
+"$build/bench/idle_keepalive" --name idle -i "$idle_conns" -n "$idle_samples" "$cmd_url" \
+  >"$work/idle.out" 2>"$work/idle.err" ||
+  note_failure "idle keep-alive: $(cat "$work/idle.out" "$work/idle.err" | tail -n 1)"
+r_idle="$(head -n 1 "$work/idle.out")"
+
 # ---- (d) projection lag at a fixed offered load ------------------------------
 run_lg lag -r "$lag_rate" -d "$secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
   --ids "$work/ids.txt" --authors 1000 --author-prefix "$run_id-l" \
@@ -427,6 +447,10 @@ printf "$fmt" "projection lag" "@$lag_rate" "$lag_p50" "$lag_p99" "$(pct "$lag_r
   "$(verdict "$lag_p99" "<" 50)"
 printf "$fmt" "like cost" "10/${cost_events}" "$cost_short" "$cost_long" "${cost_ratio}x" "<= 1.5x" \
   "$(verdict "$cost_ratio" "<=" 1.5)"
+idle_p50="$(kv "$r_idle" p50_ms)"
+idle_p99="$(kv "$r_idle" p99_ms)"
+printf "$fmt" "idle keep-alive" "$idle_conns idle" "$idle_p50" "$idle_p99" "" "p99 < 100" \
+  "$(verdict "$idle_p99" "<" 100)"
 echo
 echo "closed loops with $conns connections; by author: $((posts / authors)) posts an author." \
      "Lag: offered $lag_rate commands/s (new posts and likes in turn), $(kv "$r_lag" lag_samples)" \
@@ -438,6 +462,9 @@ catch_up() { # catch_up BACKLOG RATE
 echo "Projection backlog after each write phase, applied with nothing else running:" \
      "new posts $(catch_up "$drain_newpost_backlog" "$drain_newpost_rate")," \
      "likes $(catch_up "$drain_like_backlog" "$drain_like_rate")."
+echo "Idle keep-alive: $idle_conns connections to command-api answered once each and left idle" \
+     "($(kv "$r_idle" held) still open at the end), then $idle_samples GET /health one at a" \
+     "time, each on a fresh connection: connect to the whole answer, max $(kv "$r_idle" max_ms) ms."
 echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \
      "events, p99 column on one of ~$cost_events; the first like after a start: $cost_first ms."
 for v in $variants; do
@@ -465,6 +492,7 @@ result="RESULT ceiling_rps=$(rps_int "$ceiling") newpost_rps=$(rps_int "$(kv "$r
 result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r_byid" rps)")"
 result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)") lag_p50_ms=${lag_p50:-x}"
 result+=" lag_p99_ms=${lag_p99:-x} like_cost_ratio_100k_vs_10=${cost_ratio}"
+result+=" idle_p50_ms=${idle_p50:-x} idle_p99_ms=${idle_p99:-x}"
 # every figure must be a number, else the benchmark is broken
 for pair in ${result#RESULT }; do
   num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"

@@ -13,7 +13,8 @@
 #include <string.h>
 
 static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
-static long port, threads, request_timeout_ms, max_attempts, snapshot_every, cache_mb;
+static long port, threads, keep_alive_ms, request_timeout_ms;
+static long max_attempts, snapshot_every, cache_mb;
 static sm_log_level log_level;
 /* the API documentation (common/http_docs.h) */
 static char *swagger_ui_dir, *instance_id;
@@ -33,8 +34,12 @@ static const sm_option options[] = {
      "Kafka topic for post events", &kafka_topic},
     {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
      "extra librdkafka properties, comma-separated key=value", &kafka_config},
-    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
+    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, HTTP_SERVER_THREADS_DEFAULT, 1, 1024,
+     "HTTP worker threads: connections served at once, idle keep-alive ones included",
      &threads},
+    {"keep-alive-ms", "SMPOST_HTTP_KEEP_ALIVE_MS", SM_OPT_INT, HTTP_SERVER_KEEP_ALIVE_MS_DEFAULT,
+     0, 600000, "close an idle keep-alive connection after this long (0: no keep-alive)",
+     &keep_alive_ms},
     {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"max-attempts", "SMPOST_MAX_ATTEMPTS", SM_OPT_INT, "10", 1, 1000,
@@ -130,7 +135,8 @@ int main(int argc, char **argv)
     app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_command_json};
     http_docs_log_status(&app.docs, "command-api");
     /* drain on SIGTERM for as long as a request may take */
-    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
+                           keep_alive_ms};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
         startup_failed("http", &err);

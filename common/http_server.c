@@ -1,5 +1,11 @@
 /* http_server.c — civetweb glue (see http_server.h).
  *
+ * Connections held are counted with civetweb's init_connection and
+ * connection_close callbacks, which it calls when a worker takes a
+ * connection and when it lets it go, whatever ended it (a client close, a
+ * keep-alive or request timeout, an unparsable request): the count is the
+ * number of workers taken by connections, idle or not.
+ *
  * The drain bookkeeping lives here rather than in civetweb: civetweb has no
  * "stop accepting but finish what you have" mode (mg_stop() sets a flag that
  * also makes mg_write() give up, so replies of running handlers are lost).
@@ -16,6 +22,7 @@
 #include <civetweb.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +40,9 @@ struct http_server {
     pthread_cond_t idle;   /* signalled when inflight drops to 0 */
     int inflight;          /* requests inside handler */
     bool draining;
+
+    atomic_int conns;      /* connections held by a worker, idle or busy */
+    int keep_limit;        /* above this many, replies close their connection */
 };
 
 /* The reply to a request that arrives while the server drains: it never
@@ -46,9 +56,28 @@ static void reply_draining(void *app, const http_request *req, http_reply *reply
     reply->close = true;
 }
 
-static int on_request(struct mg_connection *conn, void *cbdata)
+/* The application's handler, for a request whose connection is not kept
+ * alive after the reply (too many connections held; see http_server.h). */
+static void handle_then_close(void *server, const http_request *req, http_reply *reply)
 {
-    http_server *s = cbdata;
+    http_server *s = server;
+    s->handler(s->app, req, reply);
+    reply->close = true;
+}
+
+/* Every request, from civetweb's begin_request callback: it is set in the
+ * callbacks given to mg_start(), so it is in place before civetweb listens.
+ * A handler registered with mg_set_request_handler() after mg_start() came
+ * too late for a request that arrived in between: civetweb answered it by
+ * itself ("405 PUT method not allowed"; tests/acceptance/
+ * test_startup_race.c). civetweb calls begin_request after parsing the
+ * request and removing "." and ".." segments from the path (the URL is not
+ * decoded: decode_url=no), before anything of its own (CORS preflight,
+ * files, PUT/DELETE); returning the status (> 0) tells it the request was
+ * answered. */
+static int on_request(struct mg_connection *conn)
+{
+    http_server *s = mg_get_user_data(mg_get_context(conn));
     pthread_mutex_lock(&s->lock);
     bool admitted = !s->draining;
     if (admitted)
@@ -58,12 +87,28 @@ static int on_request(struct mg_connection *conn, void *cbdata)
         int status = http_serve(conn, reply_draining, NULL);
         return status > 0 ? status : 503;
     }
-    int status = http_serve(conn, s->handler, s->app);
+    bool keep = atomic_load(&s->conns) <= s->keep_limit;
+    int status = keep ? http_serve(conn, s->handler, s->app)
+                      : http_serve(conn, handle_then_close, s);
     pthread_mutex_lock(&s->lock);
     if (--s->inflight == 0)
         pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->lock);
     return status > 0 ? status : 500; /* non-zero: handled */
+}
+
+static int on_connection_taken(const struct mg_connection *conn, void **conn_data)
+{
+    http_server *s = mg_get_user_data(mg_get_context(conn));
+    *conn_data = NULL;
+    atomic_fetch_add(&s->conns, 1);
+    return 0;
+}
+
+static void on_connection_released(const struct mg_connection *conn)
+{
+    http_server *s = mg_get_user_data(mg_get_context(conn));
+    atomic_fetch_sub(&s->conns, 1);
 }
 
 /* civetweb reports its own errors (bad requests it rejects before routing,
@@ -125,24 +170,32 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     s->handler = handler;
     s->app = app;
     s->drain_ms = opts->drain_ms > 0 ? opts->drain_ms : opts->request_timeout_ms;
+    long spare = opts->threads / 8 > 1 ? opts->threads / 8 : 1;
+    /* without keep-alive every reply says Connection: close */
+    s->keep_limit = opts->keep_alive_ms > 0 ? (int)(opts->threads - spare) : 0;
+    atomic_init(&s->conns, 0);
     pthread_mutex_init(&s->lock, NULL);
     sm_cond_init(&s->idle);
-    char ports[96], threads[16], timeout[24];
+    char ports[96], threads[16], timeout[24], keep_alive[24];
     snprintf(ports, sizeof ports, "%s:%ld", opts->listen_addr, opts->port);
     snprintf(threads, sizeof threads, "%ld", opts->threads);
     snprintf(timeout, sizeof timeout, "%ld", opts->request_timeout_ms);
+    snprintf(keep_alive, sizeof keep_alive, "%ld", opts->keep_alive_ms);
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,
         "request_timeout_ms", timeout,
         /* http_serve decodes the path itself, refusing %2F and %00 */
         "decode_url", "no",
-        "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "30000",
+        "enable_keep_alive", opts->keep_alive_ms > 0 ? "yes" : "no",
+        "keep_alive_timeout_ms", keep_alive,
         "tcp_nodelay", "1",
         NULL, NULL,
     };
     struct mg_callbacks cb = {0};
+    cb.begin_request = on_request;
+    cb.init_connection = on_connection_taken;
+    cb.connection_close = on_connection_released;
     cb.log_message = on_log_message;
     cb.http_error = on_http_error;
     s->ctx = mg_start(&cb, s, options);
@@ -152,7 +205,6 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
         server_free(s);
         return NULL;
     }
-    mg_set_request_handler(s->ctx, "/", on_request, s);
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
     s->port = n > 0 ? sp[0].port : (int)opts->port;

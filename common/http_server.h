@@ -2,6 +2,30 @@
  * port with a worker pool, route every request through one handler, stop.
  * Shared shape for both binaries; the handler decides the routes.
  *
+ * The handler is in place before the port accepts connections, so every
+ * request civetweb can parse reaches it, from the first moment on, and
+ * civetweb answers nothing by itself (no CORS preflight, no files, no
+ * PUT/DELETE of its own); what it cannot parse gets the same JSON error
+ * body through its http_error callback.
+ *
+ * Connections and workers: civetweb serves each connection on one worker
+ * thread for as long as it is open, idle keep-alive time included, so a
+ * client pool or proxy that keeps N connections open holds N workers even
+ * when it sends nothing. Hence many workers: civetweb starts all of them in
+ * mg_start(), each with a 100 KiB stack (fixed by Debian's build of
+ * civetweb 1.15, whatever glibc's default thread attributes say) and about
+ * 30 KiB resident while idle: the default 512 cost about 15 MB more than 32
+ * (docs/operations.md, "HTTP connections"). An idle connection is closed
+ * after keep_alive_ms. And so that idle connections cannot take every
+ * worker, a reply goes out with Connection: close, and its connection is
+ * closed, whenever the connections held exceed threads - threads/8 (one
+ * worker at least is kept for new connections): past that point a client
+ * gets its answer but not keep-alive, and new connections keep finding
+ * workers.
+ * Connections beyond the workers wait unserved (civetweb's queue, then the
+ * kernel's listen backlog) only while every worker is busy with a request
+ * or a client slower than that; the request timeout bounds that.
+ *
  * Graceful stop: civetweb's own mg_stop() makes every worker stop writing
  * at once, so a request whose handler is still running (a command whose
  * event is already stored) would lose its reply. http_server_stop()
@@ -18,13 +42,20 @@
 
 typedef struct http_server http_server;
 
+/* Defaults of the binaries' --threads and --keep-alive-ms options (text,
+ * for their sm_option tables). */
+#define HTTP_SERVER_THREADS_DEFAULT "512"
+#define HTTP_SERVER_KEEP_ALIVE_MS_DEFAULT "5000"
+
 typedef struct http_server_opts {
     const char *listen_addr;  /* e.g. "127.0.0.1" or "0.0.0.0" */
     long port;                /* 0: let the OS choose; see http_server_port */
-    long threads;             /* worker threads */
+    long threads;             /* worker threads: connections served at once */
     long request_timeout_ms;  /* a request that takes longer is dropped */
     long drain_ms;            /* stop: longest wait for in-flight requests
                                * (0: request_timeout_ms) */
+    long keep_alive_ms;       /* an idle keep-alive connection is closed after
+                               * this long (0: no keep-alive) */
 } http_server_opts;
 
 /* Starts serving; handler(app, ...) is called from worker threads and must be

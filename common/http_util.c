@@ -1,6 +1,7 @@
 /* http_util.c — see http_util.h. */
 #include "http_util.h"
 
+#include "http_linger.h"
 #include "sm_json.h"
 #include "sm_log.h"
 #include "sm_metrics.h"
@@ -354,9 +355,13 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
     sm_error err = {0};
     char *body = NULL, *path = NULL;
     sm_status st = http_decode_path(req.path, &path, &err);
+    /* refused before its body was read, or for the body's size: the client
+     * may still be sending it (see http_linger.h) */
+    bool body_unread = true;
     if (st == SM_OK) {
         req.path = path;
         st = read_body(conn, &body, &req.body_len, &err);
+        body_unread = st == SM_ERR_TOO_LARGE;
     }
     if (st != SM_OK) {
         http_reply_from_error(&reply, &err);
@@ -370,7 +375,8 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
     /* Connection: close alone is not enough: civetweb would still read and
      * discard the rest of a declared body before closing, which a client
      * that trickles (or declares a huge Content-Length) turns into a worker
-     * held for as long as it likes. */
+     * held for as long as it likes. A body refused unread is discarded
+     * after the reply instead, within http_linger's bounds. */
     if (reply.close)
         mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);
@@ -380,6 +386,8 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
            "req=%s method=%s path=%s status=%d dur_ms=%lld", req.request_id, req.method,
            sm_log_quote(req.path, qpath, sizeof qpath), reply.status,
            (long long)(sm_mono_ms() - started));
+    if (st != SM_OK && body_unread)
+        http_linger(conn, req.request_id);
     int status = reply.status;
     http_reply_free(&reply);
     free(body);

@@ -109,8 +109,11 @@ typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *
 /* Reads the request from conn (path decoded by http_decode_path; the body
  * within HTTP_MAX_BODY, and within the server's request timeout counted
  * from the end of the headers, else 408), calls handler and writes its
- * reply. Returns the status sent (for civetweb's handler
- * return value convention the caller returns non-zero). */
+ * reply. A request refused before its body was read (a path refused, 413)
+ * is answered with Connection: close and then lingered on (http_linger.h),
+ * so that a client still sending its body can read the answer. Returns the
+ * status sent (for civetweb's handler return value convention the caller
+ * returns non-zero). */
 int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app);
 
 #endif

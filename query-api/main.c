@@ -16,7 +16,7 @@
 
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group;
-static long port, threads, request_timeout_ms, wait_ms;
+static long port, threads, keep_alive_ms, request_timeout_ms, wait_ms;
 static sm_log_level log_level;
 /* the API documentation (common/http_docs.h) */
 static char *swagger_ui_dir, *instance_id;
@@ -38,8 +38,12 @@ static const sm_option options[] = {
      "Kafka consumer group", &kafka_group},
     {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
      "extra librdkafka properties, comma-separated key=value", &kafka_config},
-    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, "32", 1, 1024, "HTTP worker threads",
+    {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, HTTP_SERVER_THREADS_DEFAULT, 1, 1024,
+     "HTTP worker threads: connections served at once, idle keep-alive ones included",
      &threads},
+    {"keep-alive-ms", "SMPOST_HTTP_KEEP_ALIVE_MS", SM_OPT_INT, HTTP_SERVER_KEEP_ALIVE_MS_DEFAULT,
+     0, 600000, "close an idle keep-alive connection after this long (0: no keep-alive)",
+     &keep_alive_ms},
     {"request-timeout-ms", "SMPOST_REQUEST_TIMEOUT_MS", SM_OPT_INT, "10000", 100, 600000,
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"min-version-wait-ms", "SMPOST_MIN_VERSION_WAIT_MS", SM_OPT_INT, "2000", 0, 30000,
@@ -116,7 +120,8 @@ int main(int argc, char **argv)
     app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_query_json};
     http_docs_log_status(&app.docs, "query-api");
     /* drain on SIGTERM for as long as a request may take */
-    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
+    http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
+                           keep_alive_ms};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);

@@ -140,6 +140,87 @@ int http_call(int port, const char *method, const char *path, const char *extra_
                : -1;
 }
 
+int http_conn_open(int port, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if ((connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) ||
+        wait_fd(fd, POLLOUT, deadline) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Bytes of one whole response at the start of data (head, blank line and
+ * Content-Length bytes of body), or 0 while it is incomplete. */
+static size_t response_size(const char *data, size_t len)
+{
+    const char *end = strstr(data, "\r\n\r\n");
+    if (!end)
+        return 0;
+    size_t head = (size_t)(end - data) + 4;
+    long long body = 0;
+    for (const char *h = strstr(data, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n"))
+        if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
+            body = atoll(h + 17);
+    return len >= head + (size_t)body ? head + (size_t)body : 0;
+}
+
+http_call_result http_conn_call(int fd, const char *method, const char *path,
+                                const char *extra_headers, int timeout_ms, http_resp *out)
+{
+    memset(out, 0, sizeof *out);
+    long long deadline = now_ms() + timeout_ms;
+    char req[2048];
+    int hl = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method,
+                      path, extra_headers ? extra_headers : "");
+    if (hl < 0 || (size_t)hl >= sizeof req || send_all(fd, req, (size_t)hl, deadline) != 0)
+        return HTTP_CALL_NO_REPLY;
+    char buf[16384];
+    size_t len = 0, whole = 0;
+    while (!whole) {
+        if (len + 1 >= sizeof buf)
+            return HTTP_CALL_NO_REPLY;
+        if (wait_fd(fd, POLLIN, deadline) != 0)
+            return now_ms() >= deadline ? HTTP_CALL_TIMEOUT : HTTP_CALL_NO_REPLY;
+        ssize_t n = recv(fd, buf + len, sizeof buf - len - 1, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return HTTP_CALL_NO_REPLY;
+        len += (size_t)n;
+        buf[len] = '\0';
+        whole = response_size(buf, len);
+    }
+    buf[whole] = '\0';
+    if (parse_response(buf, whole, out) != 0) {
+        http_resp_free(out);
+        return HTTP_CALL_NO_REPLY;
+    }
+    return HTTP_CALL_OK;
+}
+
+bool http_conn_closed(int fd)
+{
+    for (;;) {
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+}
+
 int http_json(int port, const char *method, const char *path, const char *body, http_resp *out)
 {
     return http_call(port, method, path, body ? "Content-Type: application/json\r\n" : "", body,

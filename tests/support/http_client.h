@@ -5,6 +5,7 @@
 #define TEST_HTTP_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct http_resp {
@@ -39,6 +40,24 @@ http_call_result http_call_ex(int port, const char *method, const char *path,
 /* Convenience: JSON body with Content-Type: application/json (body may be
  * NULL for none). */
 int http_json(int port, const char *method, const char *path, const char *body, http_resp *out);
+
+/* Connections the caller holds open, for tests of keep-alive (one request
+ * after another on one connection, many idle connections at once). */
+
+/* Connects to 127.0.0.1:port within timeout_ms. Returns the socket (the
+ * caller closes it) or -1. */
+int http_conn_open(int port, int timeout_ms);
+
+/* Sends one request without a body on fd, as HTTP/1.1 keep-alive (no
+ * Connection header unless extra_headers has one), and reads exactly its
+ * response (by Content-Length), leaving fd open for the next. */
+http_call_result http_conn_call(int fd, const char *method, const char *path,
+                                const char *extra_headers, int timeout_ms, http_resp *out);
+
+/* True when the server has closed fd (end of stream or reset), false when
+ * it is open with nothing to read. Does not wait; any bytes waiting are
+ * consumed. */
+bool http_conn_closed(int fd);
 
 /* Value of header name (case-insensitive) copied into buf, or NULL. */
 const char *http_resp_header(const http_resp *r, const char *name, char *buf, size_t cap);

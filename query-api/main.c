@@ -104,7 +104,7 @@ int main(int argc, char **argv)
         goto out;
     if (kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0) {
         projector_opts po = {app.rm, {kafka_bootstrap, kafka_topic, "smpost-query-api", extra},
-                             kafka_group};
+                             kafka_group, 0};
         app.proj = projector_start(&po, &err);
         if (!app.proj) {
             sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);

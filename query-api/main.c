@@ -7,12 +7,21 @@
 #include "query_routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
+#include "sm_time.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group;
@@ -67,13 +76,62 @@ static rm_store *open_read_model(const sigset_t *stop)
         sm_status st = rm_open(read_model_url, &rm, &err);
         if (st == SM_OK)
             return rm;
+        char q[SM_ERROR_MAX + 8];
         sm_log(st == SM_ERR_UNAVAILABLE ? SM_LOG_WARN : SM_LOG_ERROR, "read_model_open_failed",
-               "error=\"%s\"%s", err.message, st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
+               "error=%s%s", sm_log_quote(err.message, q, sizeof q),
+               st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
         if (st != SM_ERR_UNAVAILABLE)
             return NULL;
         struct timespec two = {2, 0};
         if (sigtimedwait(stop, NULL, &two) > 0)
             return NULL;
+    }
+}
+
+/* civetweb (1.15) notices that it is being stopped only when the poll on
+ * its listening socket returns, which it does every 2 s if no client
+ * connects: http_server_stop could spend up to 2 s on that alone, the
+ * whole of query-api's exit budget. While it runs, this thread connects to
+ * the port every 50 ms and closes at once (no request, so nothing is
+ * answered), which ends that poll. It belongs in http_server_stop. */
+typedef struct listener_waker {
+    pthread_t thread;
+    struct sockaddr_in addr;
+    atomic_bool done;
+} listener_waker;
+
+static void *wake_listener(void *arg)
+{
+    listener_waker *w = arg;
+    while (!atomic_load(&w->done)) {
+        /* non-blocking: a full backlog must not hold this thread */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            if (connect(fd, (struct sockaddr *)&w->addr, sizeof w->addr) != 0) {
+                struct pollfd pfd = {fd, POLLOUT, 0};
+                poll(&pfd, 1, 50);
+            }
+            close(fd);
+        }
+        sm_sleep_ms(50);
+    }
+    return NULL;
+}
+
+/* http_server_stop, with the listener woken (see listener_waker). */
+static void stop_http(http_server *server)
+{
+    if (!server)
+        return;
+    listener_waker w = {.addr = {.sin_family = AF_INET}};
+    w.addr.sin_port = htons((uint16_t)http_server_port(server));
+    bool any = strcmp(listen_addr, "0.0.0.0") == 0;
+    bool waking = inet_pton(AF_INET, any ? "127.0.0.1" : listen_addr, &w.addr.sin_addr) == 1 &&
+                  pthread_create(&w.thread, NULL, wake_listener, &w) == 0;
+    http_server_stop(server); /* no request is in flight after this */
+    if (waking) {
+        atomic_store(&w.done, true);
+        pthread_join(w.thread, NULL);
     }
 }
 
@@ -85,6 +143,7 @@ int main(int argc, char **argv)
     if (code >= 0)
         return code;
     sm_error err = {0};
+    char q[SM_ERROR_MAX + 8]; /* an error message quoted for a log line */
     sm_log_set_level(log_level);
     query_app app = {.min_version_wait_ms = (int)wait_ms};
     if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
@@ -107,7 +166,8 @@ int main(int argc, char **argv)
                              kafka_group, 0};
         app.proj = projector_start(&po, &err);
         if (!app.proj) {
-            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
+            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
             goto out;
         }
     } else {
@@ -119,7 +179,8 @@ int main(int argc, char **argv)
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=%s",
+               sm_log_quote(err.message, q, sizeof q));
         goto out;
     }
     sm_log(SM_LOG_INFO, "listening",
@@ -131,8 +192,8 @@ int main(int argc, char **argv)
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
     rc = 0;
 out:
-    http_server_stop(server);  /* no request is in flight after this */
-    projector_stop(app.proj);  /* commits, leaves the group */
+    stop_http(server);        /* no request is in flight after this */
+    projector_stop(app.proj); /* commits, leaves the group */
     rm_close(app.rm);
     free(extra);
     sm_config_free(options, NOPTIONS);

@@ -178,7 +178,8 @@ static void record_apply_error(projector *p, const bus_message *m, const sm_even
 {
     char q[600];
     bool down = st == SM_ERR_UNAVAILABLE;
-    sm_log(down ? SM_LOG_WARN : SM_LOG_ERROR, down ? "read_model_unavailable" : "event_apply_failed",
+    sm_log(down ? SM_LOG_WARN : SM_LOG_ERROR,
+           down ? "read_model_unavailable" : "event_apply_failed",
            "post=%s version=%lld partition=%d offset=%lld status=%s error=%s", ev->aggregate_id,
            (long long)ev->version, (int)m->partition, (long long)m->offset, sm_status_code(st),
            sm_log_quote(err->message, q, sizeof q));

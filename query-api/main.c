@@ -145,7 +145,8 @@ int main(int argc, char **argv)
     sm_error err = {0};
     char q[SM_ERROR_MAX + 8]; /* an error message quoted for a log line */
     sm_log_set_level(log_level);
-    query_app app = {.min_version_wait_ms = (int)wait_ms};
+    query_app app = {.min_version_wait_ms = (int)wait_ms,
+                     .request_timeout_ms = (int)request_timeout_ms};
     if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
         fprintf(stderr, "query-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);

@@ -1,6 +1,7 @@
 /* query_routes.c — the query API's route table. */
 #include "query_routes.h"
 
+#include "sm_deadline.h"
 #include "sm_metrics.h"
 #include "sm_time.h"
 
@@ -138,9 +139,21 @@ static void handle_metrics(query_app *app, http_reply *reply)
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+static void dispatch_route(query_app *app, const http_request *req, http_reply *reply);
+
+/* Every wait below a request (a pooled connection, a lock) is bounded by
+ * one budget, the request timeout, rather than each by its own. */
 void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
 {
     query_app *app = appv;
+    if (app->request_timeout_ms > 0)
+        sm_deadline_set(sm_mono_ms() + app->request_timeout_ms);
+    dispatch_route(app, req, reply);
+    sm_deadline_set(0);
+}
+
+static void dispatch_route(query_app *app, const http_request *req, http_reply *reply)
+{
     for (size_t i = 0; i < NROUTES; i++) {
         const route *r = &routes[i];
         const char *arg;

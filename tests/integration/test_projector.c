@@ -277,7 +277,7 @@ static void test_a_refused_dead_letter_is_not_committed_and_is_seen_again(void *
     mock_kafka_fail_produce(f->kafka, 100000, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     start(f);
     /* the poison is retried: the post's event behind it waits */
-    for (int64_t until = sm_mono_ms() + 8000; sm_mono_ms() < until; sm_sleep_ms(50))
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(50))
         if (metric(f, "smpost_events_dead_letter_failures_total") >= 3 || version_of(f, a) >= 0)
             break;
     printf("# DLQ refused: dead_letter_failures=%.0f post version=%lld\n",

@@ -562,6 +562,20 @@ static int commit_final(bus_consumer *c, int64_t deadline)
     return n;
 }
 
+/* True if a broker answers a metadata request before deadline (waiting
+ * BUS_CLOSE_PROBE_MS at most): a few milliseconds when one is up. */
+static bool broker_answers(bus_consumer *c, int64_t deadline)
+{
+    int64_t left = deadline - sm_mono_ms();
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(
+        c->rk, 0, NULL, &md, (int)(left < BUS_CLOSE_PROBE_MS ? (left > 0 ? left : 0)
+                                                             : BUS_CLOSE_PROBE_MS));
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void bus_consumer_close(bus_consumer *c, int timeout_ms)
 {
     if (!c)
@@ -569,7 +583,11 @@ void bus_consumer_close(bus_consumer *c, int timeout_ms)
     int64_t t0 = sm_mono_ms(), deadline = t0 + (timeout_ms > 0 ? timeout_ms : 0);
     if (c->last)
         rd_kafka_message_destroy(c->last);
-    int committed = commit_final(c, deadline);
+    /* With no broker there, the commit could not be confirmed, and sending
+     * it anyway would keep librdkafka's close and destroy waiting for its
+     * answer (up to session.timeout.ms): ask first. */
+    bool reachable = broker_answers(c, deadline);
+    int committed = reachable ? commit_final(c, deadline) : -1;
     /* Leave the group within what is left of timeout_ms: librdkafka's own
      * close can block for up to session.timeout.ms when the broker is
      * gone. */
@@ -591,8 +609,8 @@ void bus_consumer_close(bus_consumer *c, int timeout_ms)
     bool closed = closing && rd_kafka_consumer_closed(c->rk);
     rd_kafka_queue_destroy(q);
     sm_log(closed ? SM_LOG_INFO : SM_LOG_WARN, "consumer_closed",
-           "committed_partitions=%d left_group=%d ms=%lld", committed, closed,
-           (long long)(sm_mono_ms() - t0));
+           "committed_partitions=%d left_group=%d broker=%s ms=%lld", committed, closed,
+           reachable ? "up" : "unreachable", (long long)(sm_mono_ms() - t0));
     rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     rd_kafka_topic_partition_list_destroy(c->done);
     free(c);

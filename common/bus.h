@@ -141,13 +141,19 @@ int64_t bus_consumer_lag(bus_consumer *c);
 /* Partitions currently assigned to this consumer. */
 int bus_consumer_assigned(bus_consumer *c);
 
+/* How long bus_consumer_close asks whether a broker answers at all. */
+#define BUS_CLOSE_PROBE_MS 500
+
 /* Graceful end, bounded by timeout_ms: commits the last committed offset
  * of every partition still assigned and waits for the broker to confirm it
  * (so a restart resumes right after the last applied message even if an
  * asynchronous commit was lost), leaves the group, and frees c. What does
  * not finish in time is logged and abandoned (a restart then re-reads a
- * few messages). NULL is a no-op. Call from the polling thread, or after
- * it stopped. */
+ * few messages). If no broker answers a metadata request within
+ * BUS_CLOSE_PROBE_MS, nothing is committed (nobody could confirm it, and
+ * librdkafka would hold the close for its answer): the close then takes
+ * about that long, not timeout_ms. Logged as consumer_closed. NULL is a
+ * no-op. Call from the polling thread, or after it stopped. */
 void bus_consumer_close(bus_consumer *c, int timeout_ms);
 
 #endif

@@ -19,21 +19,27 @@
 #include "sm_text.h"
 #include "sm_time.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 struct http_server {
     struct mg_context *ctx;
     http_handler_fn handler;
     void *app;
     int port;
+    char wake_addr[64];    /* where to connect to end the listener's poll */
     long drain_ms;
 
     pthread_mutex_t lock;  /* guards inflight and draining */
@@ -208,6 +214,9 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
     s->port = n > 0 ? sp[0].port : (int)opts->port;
+    /* the wildcard address is reached on loopback */
+    snprintf(s->wake_addr, sizeof s->wake_addr, "%s",
+             strcmp(opts->listen_addr, "0.0.0.0") == 0 ? "127.0.0.1" : opts->listen_addr);
     return s;
 }
 
@@ -224,6 +233,50 @@ static int wait_idle(http_server *s)
     return s->inflight;
 }
 
+/* civetweb (1.15) notices that it is being stopped only when the poll on
+ * its listening socket returns, which it does every 2 s if no client
+ * connects: mg_stop() alone could take 2 s, query-api's whole exit budget.
+ * While it runs, this thread connects to the port every 50 ms and closes
+ * at once (no request, so nothing is answered), which ends that poll. */
+typedef struct listener_waker {
+    pthread_t thread;
+    struct sockaddr_in addr;
+    atomic_bool done;
+} listener_waker;
+
+static void *wake_listener(void *arg)
+{
+    listener_waker *w = arg;
+    while (!atomic_load(&w->done)) {
+        /* non-blocking: a full backlog must not hold this thread */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            if (connect(fd, (struct sockaddr *)&w->addr, sizeof w->addr) != 0) {
+                struct pollfd pfd = {fd, POLLOUT, 0};
+                poll(&pfd, 1, 50);
+            }
+            close(fd);
+        }
+        sm_sleep_ms(50);
+    }
+    return NULL;
+}
+
+/* mg_stop, with the listener woken (see listener_waker). */
+static void stop_civetweb(http_server *s)
+{
+    listener_waker w = {.addr = {.sin_family = AF_INET}};
+    w.addr.sin_port = htons((uint16_t)s->port);
+    atomic_init(&w.done, false);
+    bool waking = inet_pton(AF_INET, s->wake_addr, &w.addr.sin_addr) == 1 &&
+                  pthread_create(&w.thread, NULL, wake_listener, &w) == 0;
+    mg_stop(s->ctx);
+    if (waking) {
+        atomic_store(&w.done, true);
+        pthread_join(w.thread, NULL);
+    }
+}
+
 void http_server_stop(http_server *s)
 {
     if (!s)
@@ -238,7 +291,7 @@ void http_server_stop(http_server *s)
     if (left > 0)
         sm_log(SM_LOG_WARN, "http_drain_timeout",
                "inflight=%d drain_ms=%ld effect=\"their replies may be lost\"", left, s->drain_ms);
-    mg_stop(s->ctx);
+    stop_civetweb(s);
     sm_log(SM_LOG_INFO, "http_stopped", "port=%d inflight_at_stop=%d drain_ms=%lld total_ms=%lld",
            s->port, waiting, (long long)drained, (long long)(sm_mono_ms() - t0));
     server_free(s);

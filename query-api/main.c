@@ -7,12 +7,15 @@
 #include "query_routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
+#include "sm_time.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group;
@@ -71,8 +74,10 @@ static rm_store *open_read_model(const sigset_t *stop)
         sm_status st = rm_open(read_model_url, &rm, &err);
         if (st == SM_OK)
             return rm;
+        char q[SM_ERROR_MAX + 8];
         sm_log(st == SM_ERR_UNAVAILABLE ? SM_LOG_WARN : SM_LOG_ERROR, "read_model_open_failed",
-               "error=\"%s\"%s", err.message, st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
+               "error=%s%s", sm_log_quote(err.message, q, sizeof q),
+               st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
         if (st != SM_ERR_UNAVAILABLE)
             return NULL;
         struct timespec two = {2, 0};
@@ -89,8 +94,10 @@ int main(int argc, char **argv)
     if (code >= 0)
         return code;
     sm_error err = {0};
+    char q[SM_ERROR_MAX + 8]; /* an error message quoted for a log line */
     sm_log_set_level(log_level);
-    query_app app = {.min_version_wait_ms = (int)wait_ms};
+    query_app app = {.min_version_wait_ms = (int)wait_ms,
+                     .request_timeout_ms = (int)request_timeout_ms};
     if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
         fprintf(stderr, "query-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);
@@ -108,10 +115,11 @@ int main(int argc, char **argv)
         goto out;
     if (kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0) {
         projector_opts po = {app.rm, {kafka_bootstrap, kafka_topic, "smpost-query-api", extra},
-                             kafka_group};
+                             kafka_group, 0};
         app.proj = projector_start(&po, &err);
         if (!app.proj) {
-            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=\"%s\"", err.message);
+            sm_log(SM_LOG_ERROR, "startup_failed", "component=kafka error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
             goto out;
         }
     } else {
@@ -124,7 +132,8 @@ int main(int argc, char **argv)
                            keep_alive_ms};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=\"%s\"", err.message);
+        sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=%s",
+               sm_log_quote(err.message, q, sizeof q));
         goto out;
     }
     sm_log(SM_LOG_INFO, "listening",
@@ -136,8 +145,8 @@ int main(int argc, char **argv)
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
     rc = 0;
 out:
-    http_server_stop(server);  /* no request is in flight after this */
-    projector_stop(app.proj);  /* commits, leaves the group */
+    http_server_stop(server);        /* no request is in flight after this */
+    projector_stop(app.proj); /* commits, leaves the group */
     rm_close(app.rm);
     free(extra);
     sm_config_free(options, NOPTIONS);

@@ -1,4 +1,10 @@
-/* projector.c — Kafka -> read model (see projector.h). */
+/* projector.c — Kafka -> read model (see projector.h).
+ *
+ * One thread polls the consumer and handles each message to the end before
+ * the next: applied and committed, dead-lettered and committed, or failed,
+ * in which case it rewinds to the message and waits out a back-off. The
+ * dead-letter producer is polled on the same thread, so its delivery
+ * reports need no lock. */
 #include "projector.h"
 
 #include "sm_log.h"
@@ -6,18 +12,32 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The last dead letter produced: which message it copies and what the
+ * broker said of it. Only the projector thread touches it (and
+ * projector_stop, after that thread ended). */
+typedef struct dead_letter_state {
+    uint64_t seq;      /* its number, the delivery report's opaque; 0: none yet */
+    int32_t partition; /* the message it copies */
+    int64_t offset;
+    int result;        /* 0 no answer yet, 1 confirmed, -1 refused */
+    char error[200];   /* why it was refused */
+} dead_letter_state;
 
 struct projector {
     rm_store *rm;
     bus_consumer *consumer;
     bus_producer *dlq;
     char dlq_topic[256];
+    int dlq_wait_ms;
+    dead_letter_state dl;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards stop, stats; applied_cond signals progress */
-    pthread_cond_t applied_cond;
+    pthread_mutex_t lock; /* guards stop, stats; cond signals progress and stop */
+    pthread_cond_t cond;
     bool stop;
     projector_stats stats;
 };
@@ -37,114 +57,204 @@ static void count(projector *p, uint64_t *counter)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void on_dlq_delivery(void *arg, void *opaque, bool ok, const char *error)
+/* Sleeps ms, or less if projector_stop is called meanwhile. */
+static void sleep_unless_stopped(projector *p, int ms)
 {
-    (void)arg;
-    int *state = opaque;
-    *state = ok ? 1 : -1;
-    if (!ok)
-        sm_log(SM_LOG_ERROR, "dead_letter_failed", "error=\"%s\"", error ? error : "?");
+    int64_t until = sm_mono_ms() + ms;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop && sm_cond_wait_until(&p->cond, &p->lock, until) == 0)
+        ;
+    pthread_mutex_unlock(&p->lock);
 }
 
-/* Copies a message that cannot be projected to the dead-letter topic and
- * waits (bounded) for the broker to confirm it, so the evidence is kept
- * before the original's offset is committed. */
-static void dead_letter(projector *p, const bus_message *m, const char *reason)
+/* Records a failed attempt at the message in hand (retried after a
+ * back-off): the error for /health, and one more on *counter. */
+static void record_failure(projector *p, uint64_t *counter, const char *error)
 {
-    char q[600], part[16], off[24];
-    sm_log(SM_LOG_WARN, "event_dead_lettered", "partition=%d offset=%lld reason=%s",
-           (int)m->partition, (long long)m->offset, sm_log_quote(reason, q, sizeof q));
+    pthread_mutex_lock(&p->lock);
+    (*counter)++;
+    p->stats.retrying = true;
+    snprintf(p->stats.last_error, sizeof p->stats.last_error, "%.*s",
+             (int)sizeof p->stats.last_error - 1, error); /* cut, if need be */
+    p->stats.last_error_ms = sm_now_ms();
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_dlq_delivery(void *arg, void *opaque, bool ok, const char *error)
+{
+    projector *p = arg;
+    /* a report for an older dead letter, abandoned when its wait ended,
+     * changes nothing: its message was not committed */
+    if ((uintptr_t)opaque != p->dl.seq)
+        return;
+    p->dl.result = ok ? 1 : -1;
+    snprintf(p->dl.error, sizeof p->dl.error, "%s", ok || !error ? "" : error);
+}
+
+/* Produces the copy of m, unless the copy made at m's previous attempt was
+ * not refused: still in flight, it is waited for again; confirmed since
+ * (during the back-off), it is done. Either way it is not sent twice. */
+static bool dead_letter_send(projector *p, const bus_message *m, const char *reason,
+                             sm_error *err)
+{
+    dead_letter_state *dl = &p->dl;
+    if (dl->seq && dl->result >= 0 && dl->partition == m->partition && dl->offset == m->offset)
+        return true;
+    char part[16], off[24];
     snprintf(part, sizeof part, "%d", (int)m->partition);
     snprintf(off, sizeof off, "%lld", (long long)m->offset);
     const char *headers[] = {"error", reason, "sourcePartition", part, "sourceOffset", off, NULL};
-    int state = 0;
-    sm_error err = {0};
-    if (!p->dlq ||
-        bus_produce_raw(p->dlq, m->key, m->key_len, m->value, m->value_len, headers, &state,
-                        &err) != SM_OK) {
-        sm_log(SM_LOG_ERROR, "dead_letter_failed", "partition=%d offset=%lld error=\"%s\"",
-               (int)m->partition, (long long)m->offset, p->dlq ? err.message : "no producer");
-    } else {
-        for (int64_t until = sm_mono_ms() + 10000; state == 0 && sm_mono_ms() < until;)
-            bus_producer_poll(p->dlq, 50);
-    }
-    count(p, &p->stats.dead_lettered);
+    uint64_t seq = dl->seq + 1;
+    if (bus_produce_raw(p->dlq, m->key, m->key_len, m->value, m->value_len, headers,
+                        (void *)(uintptr_t)seq, err) != SM_OK)
+        return false;
+    *dl = (dead_letter_state){seq, m->partition, m->offset, 0, ""};
+    return true;
 }
 
-/* Applies one message. Returns false if it must be retried later (the read
- * model is unavailable); the caller then rewinds to it. */
+/* Copies a message that cannot be decoded to the dead-letter topic and
+ * waits (bounded, and not past a stop) for the broker to confirm it, so
+ * the evidence is kept before the original's offset is committed. Returns
+ * true once confirmed; false if refused or unanswered (retry later). */
+static bool dead_letter(projector *p, const bus_message *m, const char *reason)
+{
+    char q[600], why[SM_ERROR_MAX + 64];
+    sm_error err = {0};
+    if (!dead_letter_send(p, m, reason, &err)) {
+        snprintf(why, sizeof why, "dead letter refused: %s", err.message);
+    } else {
+        for (int64_t until = sm_mono_ms() + p->dlq_wait_ms;
+             p->dl.result == 0 && sm_mono_ms() < until && !stopping(p);)
+            bus_producer_poll(p->dlq, 50);
+        if (p->dl.result == 1) {
+            sm_log(SM_LOG_WARN, "event_dead_lettered", "partition=%d offset=%lld reason=%s",
+                   (int)m->partition, (long long)m->offset, sm_log_quote(reason, q, sizeof q));
+            pthread_mutex_lock(&p->lock);
+            p->stats.dead_lettered++;
+            p->stats.retrying = false;
+            pthread_mutex_unlock(&p->lock);
+            return true;
+        }
+        if (p->dl.result == 0 && stopping(p))
+            return false; /* abandoned, not failed: the next reader handles it */
+        if (p->dl.result < 0)
+            snprintf(why, sizeof why, "dead letter refused: %s", p->dl.error);
+        else
+            snprintf(why, sizeof why, "dead letter not confirmed within %d ms", p->dlq_wait_ms);
+    }
+    sm_log(SM_LOG_ERROR, "dead_letter_failed", "partition=%d offset=%lld error=%s effect=%s",
+           (int)m->partition, (long long)m->offset, sm_log_quote(why, q, sizeof q),
+           "\"not committed; retried\"");
+    record_failure(p, &p->stats.dead_letter_failures, why);
+    return false;
+}
+
+/* Bookkeeping after a successful apply. */
+static void record_applied(projector *p, const bus_message *m, const sm_event *ev,
+                           rm_outcome outcome)
+{
+    if (outcome == RM_GAP)
+        sm_log(SM_LOG_WARN, "event_gap", "post=%s version=%lld partition=%d offset=%lld",
+               ev->aggregate_id, (long long)ev->version, (int)m->partition,
+               (long long)m->offset);
+    pthread_mutex_lock(&p->lock);
+    p->stats.read_model_ok = true;
+    p->stats.retrying = false;
+    if (outcome == RM_APPLIED) {
+        p->stats.applied++;
+        p->stats.last_applied_ms = sm_now_ms();
+        pthread_cond_broadcast(&p->cond);
+    } else if (outcome == RM_DUPLICATE) {
+        p->stats.duplicates++;
+    } else {
+        p->stats.gaps++;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* A failed apply: logged and counted; the caller rewinds and retries. */
+static void record_apply_error(projector *p, const bus_message *m, const sm_event *ev,
+                               sm_status st, const sm_error *err)
+{
+    char q[600];
+    bool down = st == SM_ERR_UNAVAILABLE;
+    sm_log(down ? SM_LOG_WARN : SM_LOG_ERROR,
+           down ? "read_model_unavailable" : "event_apply_failed",
+           "post=%s version=%lld partition=%d offset=%lld status=%s error=%s", ev->aggregate_id,
+           (long long)ev->version, (int)m->partition, (long long)m->offset, sm_status_code(st),
+           sm_log_quote(err->message, q, sizeof q));
+    record_failure(p, &p->stats.apply_errors, err->message);
+    pthread_mutex_lock(&p->lock);
+    p->stats.read_model_ok = !down; /* for /health: which kind of failure */
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Handles one message. Returns true if it is done with (applied, skipped
+ * by version, or dead-lettered and confirmed): commit it. False: nothing
+ * changed; rewind to it and retry later. */
 static bool handle(projector *p, const bus_message *m)
 {
     sm_event ev;
     sm_error err = {0};
-    if (sm_event_decode(&ev, m->value, m->value_len, &err) != SM_OK) {
-        dead_letter(p, m, err.message);
-        return true;
-    }
+    if (sm_event_decode(&ev, m->value, m->value_len, &err) != SM_OK)
+        return dead_letter(p, m, err.message);
     if (m->key_len != SM_UUID_LEN || memcmp(m->key, ev.aggregate_id, SM_UUID_LEN) != 0)
         sm_log(SM_LOG_WARN, "event_key_mismatch", "partition=%d offset=%lld post=%s",
                (int)m->partition, (long long)m->offset, ev.aggregate_id);
     rm_outcome outcome = RM_DUPLICATE;
     sm_status st = rm_apply(p->rm, &ev, &outcome, &err);
-    bool done = true;
-    if (st == SM_ERR_UNAVAILABLE) {
-        done = false;
-    } else if (st != SM_OK) {
-        dead_letter(p, m, err.message); /* e.g. a constraint only a bad event breaks */
-    } else if (outcome == RM_GAP) {
-        sm_log(SM_LOG_WARN, "event_gap", "post=%s version=%lld partition=%d offset=%lld",
-               ev.aggregate_id, (long long)ev.version, (int)m->partition, (long long)m->offset);
-        count(p, &p->stats.gaps);
-    }
-    pthread_mutex_lock(&p->lock);
-    p->stats.read_model_ok = st != SM_ERR_UNAVAILABLE;
-    if (st == SM_OK && outcome == RM_APPLIED) {
-        p->stats.applied++;
-        p->stats.last_applied_ms = sm_now_ms();
-        pthread_cond_broadcast(&p->applied_cond);
-    } else if (st == SM_OK && outcome == RM_DUPLICATE) {
-        p->stats.duplicates++;
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (!done) {
-        char q[600];
-        sm_log(SM_LOG_WARN, "read_model_unavailable", "post=%s version=%lld error=%s",
-               ev.aggregate_id, (long long)ev.version, sm_log_quote(err.message, q, sizeof q));
-    }
+    if (st == SM_OK)
+        record_applied(p, m, &ev, outcome);
+    else
+        record_apply_error(p, m, &ev, st, &err);
     sm_event_clear(&ev);
-    return done;
+    return st == SM_OK;
 }
 
 static void *projector_main(void *arg)
 {
     projector *p = arg;
-    int backoff_ms = 100;
+    int backoff_ms = PROJECTOR_BACKOFF_MIN_MS;
+    char q[SM_ERROR_MAX + 8];
     while (!stopping(p)) {
         bus_message m;
         sm_error err = {0};
         int r = bus_consumer_poll(p->consumer, 200, &m, &err);
         if (r < 0)
-            sm_log(SM_LOG_DEBUG, "consumer_error", "error=\"%s\"", err.message);
-        if (p->dlq)
-            bus_producer_poll(p->dlq, 0);
+            sm_log(SM_LOG_DEBUG, "consumer_error", "error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
+        bus_producer_poll(p->dlq, 0);
         if (r <= 0)
             continue;
         if (handle(p, &m)) {
-            backoff_ms = 100;
+            backoff_ms = PROJECTOR_BACKOFF_MIN_MS;
             if (bus_consumer_commit(p->consumer, &m, &err) != SM_OK)
-                sm_log(SM_LOG_WARN, "offset_commit_failed", "error=\"%s\"", err.message);
+                sm_log(SM_LOG_WARN, "offset_commit_failed", "error=%s",
+                       sm_log_quote(err.message, q, sizeof q));
             continue;
         }
+        if (stopping(p)) /* not committed: the next reader handles it */
+            break;
         count(p, &p->stats.retries);
         if (bus_consumer_rewind(p->consumer, &m, &err) != SM_OK)
-            sm_log(SM_LOG_WARN, "consumer_rewind_failed", "error=\"%s\"", err.message);
-        for (int waited = 0; waited < backoff_ms && !stopping(p); waited += 50) {
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        backoff_ms = backoff_ms < 3200 ? backoff_ms * 2 : 5000;
+            sm_log(SM_LOG_WARN, "consumer_rewind_failed", "error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
+        sleep_unless_stopped(p, backoff_ms);
+        backoff_ms = backoff_ms * 2 < PROJECTOR_BACKOFF_MAX_MS ? backoff_ms * 2
+                                                               : PROJECTOR_BACKOFF_MAX_MS;
     }
     return NULL;
+}
+
+static void free_projector(projector *p, int close_ms)
+{
+    bus_consumer_close(p->consumer, close_ms);
+    /* A dead letter still in flight copies a message that was not
+     * committed, which will be dead-lettered again: no need to wait. */
+    bus_producer_free(p->dlq, 0);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    free(p);
 }
 
 projector *projector_start(const projector_opts *opts, sm_error *err)
@@ -155,9 +265,11 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
         return NULL;
     }
     p->rm = opts->rm;
+    p->dlq_wait_ms = opts->dead_letter_wait_ms > 0 ? opts->dead_letter_wait_ms
+                                                   : PROJECTOR_DEAD_LETTER_WAIT_MS;
     p->stats.read_model_ok = true;
     pthread_mutex_init(&p->lock, NULL);
-    sm_cond_init(&p->applied_cond);
+    sm_cond_init(&p->cond);
     p->consumer = bus_consumer_new(&opts->bus, opts->group_id ? opts->group_id : "SM_Consumer",
                                    err);
     snprintf(p->dlq_topic, sizeof p->dlq_topic, "%s.DLQ", opts->bus.topic);
@@ -166,11 +278,9 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
     if (p->consumer)
         p->dlq = bus_producer_new(&dcfg, on_dlq_delivery, p, err);
     if (!p->consumer || !p->dlq || pthread_create(&p->thread, NULL, projector_main, p) != 0) {
-        bus_producer_free(p->dlq, 0);
-        bus_consumer_close(p->consumer, 0);
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->applied_cond);
-        free(p);
+        if (p->consumer && p->dlq)
+            sm_fail(err, SM_ERR_INTERNAL, "cannot start the projector thread");
+        free_projector(p, 0);
         return NULL;
     }
     return p;
@@ -205,7 +315,7 @@ bool projector_wait_version(projector *p, const char *post_id, int64_t version, 
         int64_t until = sm_mono_ms() + (left < 50 ? left : 50);
         pthread_mutex_lock(&p->lock);
         while (p->stats.applied == before && !p->stop)
-            if (sm_cond_wait_until(&p->applied_cond, &p->lock, until) == ETIMEDOUT)
+            if (sm_cond_wait_until(&p->cond, &p->lock, until) == ETIMEDOUT)
                 break;
         pthread_mutex_unlock(&p->lock);
     }
@@ -217,14 +327,10 @@ void projector_stop(projector *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stop = true;
-    pthread_cond_broadcast(&p->applied_cond);
+    pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL); /* the message in hand is applied and committed */
+    pthread_join(p->thread, NULL); /* an apply in progress finishes and is committed */
     /* confirms the final offsets, so a restart resumes right after the
      * last applied event, then leaves the group */
-    bus_consumer_close(p->consumer, PROJECTOR_CLOSE_MS);
-    bus_producer_free(p->dlq, 2000);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->applied_cond);
-    free(p);
+    free_projector(p, PROJECTOR_CLOSE_MS);
 }

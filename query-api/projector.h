@@ -5,11 +5,25 @@
  *   decode -> rm_apply (one read-model transaction) -> commit the offset.
  * The offset is committed only after the read model committed, so a crash
  * in between redelivers the message, which the version check then skips.
- * A message that cannot be decoded (bad JSON, unknown type, missing field)
- * is logged with its partition and offset, copied to the dead-letter topic
- * "<topic>.DLQ" with the reason in a header, and committed: it never stops
- * the consumer. If the read model is unreachable the message is not
- * committed; the consumer rewinds to it and retries with back-off.
+ *
+ * Only what cannot be decoded (bad JSON, unknown type, missing field) is
+ * dead-lettered: copied to the dead-letter topic "<topic>.DLQ" with the
+ * reason in a header, logged with its partition and offset, and committed
+ * once the broker confirmed the copy, so it never stops the consumer. A
+ * dead letter the broker refuses, or does not confirm within
+ * dead_letter_wait_ms, is not committed: the message is retried like an
+ * apply error until its copy is confirmed (a copy still in flight is
+ * waited for again rather than sent twice, but the DLQ is at least once).
+ *
+ * An event that decodes is never dead-lettered. Whatever rm_apply answers
+ * when it fails (the read model unreachable, its log full, out of memory,
+ * a constraint the schema did not expect), nothing is committed: the
+ * consumer rewinds to the message and tries again after a back-off that
+ * doubles from PROJECTOR_BACKOFF_MIN_MS to PROJECTOR_BACKOFF_MAX_MS, for as
+ * long as it takes. Skipping the event instead would leave its post's
+ * version behind for ever and turn every later event of the post into a
+ * gap. While it retries, the partition waits (its lag grows) and the stats
+ * say so: retrying, apply_errors, last_error (/health, /metrics).
  *
  * Read-your-writes: projector_wait_version() blocks (bounded) until a
  * post's applied version reaches a given one.
@@ -23,20 +37,33 @@
 
 #include <stdint.h>
 
+/* The back-off between two attempts at a message that failed. */
+#define PROJECTOR_BACKOFF_MIN_MS 100
+#define PROJECTOR_BACKOFF_MAX_MS 5000
+
+/* How long one attempt waits for the broker to confirm a dead letter. */
+#define PROJECTOR_DEAD_LETTER_WAIT_MS 10000
+
 typedef struct projector projector;
 
 typedef struct projector_opts {
     rm_store *rm;            /* borrowed */
     bus_config bus;          /* strings borrowed for start only */
     const char *group_id;    /* default "SM_Consumer" */
+    int dead_letter_wait_ms; /* 0: PROJECTOR_DEAD_LETTER_WAIT_MS */
 } projector_opts;
 
 typedef struct projector_stats {
     uint64_t applied, duplicates, gaps, dead_lettered, retries;
+    uint64_t apply_errors;         /* failed rm_apply calls (each retried) */
+    uint64_t dead_letter_failures; /* dead letters refused or unconfirmed (each retried) */
     int64_t lag;             /* messages not yet consumed on assigned partitions */
     int assigned;            /* partitions assigned to this instance */
     int64_t last_applied_ms; /* wall time of the last applied event, 0 if none */
     bool read_model_ok;      /* the last apply did not fail for unavailability */
+    bool retrying;           /* the last attempt at a message failed; it is retried */
+    char last_error[SM_ERROR_MAX]; /* the last apply or dead-letter failure, "" if none */
+    int64_t last_error_ms;   /* its wall time, 0 if none */
 } projector_stats;
 
 projector *projector_start(const projector_opts *opts, sm_error *err);
@@ -52,13 +79,15 @@ bool projector_wait_version(projector *p, const char *post_id, int64_t version, 
  * commit and the group leave. */
 #define PROJECTOR_CLOSE_MS 5000
 
-/* Stops consuming and frees p: the message in hand is applied and
- * committed (a dead letter in hand waits up to 10 s for its broker
- * confirmation), then the offset after the last applied message of each
- * assigned partition is committed and confirmed and the group is left,
- * within PROJECTOR_CLOSE_MS. A restart resumes right after the last
- * applied event. Call it after the HTTP server stopped: no thread may be
- * in projector_wait_version when p is freed. */
+/* Stops consuming and frees p: an apply in progress finishes and is
+ * committed; a back-off or a wait for a dead letter's confirmation ends at
+ * once (that message stays uncommitted, so whoever reads the partition
+ * next handles it again). Then the offset after the last applied message
+ * of each assigned partition is committed and confirmed and the group is
+ * left, within PROJECTOR_CLOSE_MS (bus_consumer_close: promptly when no
+ * broker answers). A restart resumes right after the last applied event.
+ * Call it after the HTTP server stopped: no thread may be in
+ * projector_wait_version when p is freed. NULL is a no-op. */
 void projector_stop(projector *p);
 
 #endif

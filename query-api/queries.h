@@ -25,6 +25,7 @@ typedef struct query_app {
     rm_store *rm;        /* owned by main */
     projector *proj;     /* owned by main; NULL when not consuming (tests) */
     int min_version_wait_ms;
+    int request_timeout_ms; /* each request's budget for its waits (sm_deadline.h); 0: none */
     http_docs docs;      /* /openapi.json and /swagger/; zeroed: both answer 404 */
     char instance[100];  /* instance id (sm_config_instance_id); "" in tests */
 } query_app;

@@ -1,6 +1,7 @@
 /* query_routes.c — the query API's route table. */
 #include "query_routes.h"
 
+#include "sm_deadline.h"
 #include "sm_metrics.h"
 #include "sm_time.h"
 
@@ -52,6 +53,22 @@ size_t query_routes_list(size_t i, const char **method, const char **pattern)
     return NROUTES;
 }
 
+/* The projector's progress on the message in hand: "retrying" while an
+ * apply or a dead letter fails (projector.h), with the last failure. */
+static json_t *projection_json(const projector_stats *ps)
+{
+    json_t *j = json_pack("{s:s, s:I, s:I}", "state", ps->retrying ? "retrying" : "ok",
+                          "applyErrors", (json_int_t)ps->apply_errors, "deadLetterFailures",
+                          (json_int_t)ps->dead_letter_failures);
+    if (ps->last_error_ms > 0) {
+        sm_time_str at;
+        sm_time_format(ps->last_error_ms, at);
+        json_object_set_new(j, "lastError", json_string(ps->last_error));
+        json_object_set_new(j, "lastErrorAt", json_string(at));
+    }
+    return j;
+}
+
 static void handle_health(query_app *app, http_reply *reply)
 {
     sm_error err = {0};
@@ -70,6 +87,7 @@ static void handle_health(query_app *app, http_reply *reply)
         json_object_set_new(consumer, "applied", json_integer((json_int_t)ps.applied));
         json_object_set_new(consumer, "deadLettered", json_integer((json_int_t)ps.dead_lettered));
         json_object_set_new(consumer, "gaps", json_integer((json_int_t)ps.gaps));
+        json_object_set_new(consumer, "projection", projection_json(&ps));
     } else {
         json_object_set_new(consumer, "status", json_string("disabled"));
     }
@@ -103,6 +121,15 @@ static void handle_metrics(query_app *app, http_reply *reply)
                             (double)ps.gaps);
     sm_metrics_render_value(&b, "smpost_events_dead_lettered_total", "counter",
                             "Messages sent to the dead-letter topic.", (double)ps.dead_lettered);
+    sm_metrics_render_value(&b, "smpost_events_dead_letter_failures_total", "counter",
+                            "Dead letters refused or not confirmed by the broker (each retried).",
+                            (double)ps.dead_letter_failures);
+    sm_metrics_render_value(&b, "smpost_projection_apply_errors_total", "counter",
+                            "Failed applies to the read model (each retried after a back-off).",
+                            (double)ps.apply_errors);
+    sm_metrics_render_value(&b, "smpost_projection_retrying", "gauge",
+                            "1 while the message in hand failed and waits for its retry.",
+                            ps.retrying ? 1 : 0);
     sm_metrics_render_value(&b, "smpost_consumer_lag", "gauge",
                             "Messages not yet consumed on the assigned partitions.",
                             (double)ps.lag);
@@ -112,9 +139,21 @@ static void handle_metrics(query_app *app, http_reply *reply)
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+static void dispatch_route(query_app *app, const http_request *req, http_reply *reply);
+
+/* Every wait below a request (a pooled connection, a lock) is bounded by
+ * one budget, the request timeout, rather than each by its own. */
 void query_routes_handle(void *appv, const http_request *req, http_reply *reply)
 {
     query_app *app = appv;
+    if (app->request_timeout_ms > 0)
+        sm_deadline_set(sm_mono_ms() + app->request_timeout_ms);
+    dispatch_route(app, req, reply);
+    sm_deadline_set(0);
+}
+
+static void dispatch_route(query_app *app, const http_request *req, http_reply *reply)
+{
     for (size_t i = 0; i < NROUTES; i++) {
         const route *r = &routes[i];
         const char *arg;

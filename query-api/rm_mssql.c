@@ -23,16 +23,22 @@
  * through dbsetuserdata. A connection found dead is dropped and the call
  * runs once more on a new one (everything here is idempotent or rolled
  * back); a server that is down fails fast with SM_ERR_UNAVAILABLE (login
- * timeout 5 s, query timeout 10 s, lock timeout 5 s). */
+ * timeout 5 s, query timeout 10 s, lock timeout 5 s). A call that finds
+ * every connection lent waits no longer than a lock is waited for, nor past
+ * the calling thread's deadline (sm_deadline.h), then fails with
+ * SM_ERR_UNAVAILABLE. */
 #include "read_model.h"
 
 #include "mssql_params.h"
+#include "sm_deadline.h"
 #include "sm_log.h"
+#include "sm_time.h"
 #include "sm_uuid.h"
 
 #include <sybfront.h>
 #include <sybdb.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +49,17 @@ extern const char sm_sql_read_model_mssql[]; /* sql/read_model.mssql.sql */
 #define MSSQL_POOL_SIZE 8
 #define MSSQL_LOGIN_TIMEOUT_S 5
 #define MSSQL_QUERY_TIMEOUT_S 10
+#define MSSQL_LOCK_TIMEOUT_MS 5000
+#define MSSQL_STR_(x) #x
+#define MSSQL_STR(x) MSSQL_STR_(x)
 
 /* Per session: XACT_ABORT so an error anywhere in a batch rolls back its
  * transaction; a lock timeout shorter than the client's query timeout, so
  * a lock wait ends as a server error on a live connection instead of a
  * client timeout that kills it; TEXTSIZE so nvarchar(max) is never cut. */
 static const char session_sql[] =
-    "SET XACT_ABORT ON; SET NOCOUNT ON; SET LOCK_TIMEOUT 5000; SET TEXTSIZE 2147483647;";
+    "SET XACT_ABORT ON; SET NOCOUNT ON; SET LOCK_TIMEOUT " MSSQL_STR(MSSQL_LOCK_TIMEOUT_MS)
+    "; SET TEXTSIZE 2147483647;";
 
 /* The first error of the call in progress, written by the handlers. */
 typedef struct mssql_diag {
@@ -211,8 +221,12 @@ static sm_status conn_open(rm_mssql *s, mssql_conn *c, sm_error *err)
     return SM_OK;
 }
 
-static mssql_conn *checkout(rm_mssql *s)
+/* Lends a connection. With every one lent (each may be waiting out a
+ * lock), waits no longer than a lock would be waited for, nor past the
+ * calling thread's deadline: NULL and SM_ERR_UNAVAILABLE then. */
+static mssql_conn *checkout(rm_mssql *s, sm_error *err)
 {
+    int64_t until = sm_deadline_cap(sm_mono_ms() + MSSQL_LOCK_TIMEOUT_MS);
     pthread_mutex_lock(&s->lock);
     int i;
     for (;;) {
@@ -220,7 +234,11 @@ static mssql_conn *checkout(rm_mssql *s)
             ;
         if (i < MSSQL_POOL_SIZE)
             break;
-        pthread_cond_wait(&s->freed, &s->lock);
+        if (sm_cond_wait_until(&s->freed, &s->lock, until) == ETIMEDOUT) {
+            pthread_mutex_unlock(&s->lock);
+            sm_fail(err, SM_ERR_UNAVAILABLE, "read model (mssql): every connection is busy");
+            return NULL;
+        }
     }
     s->busy[i] = true;
     pthread_mutex_unlock(&s->lock);
@@ -333,7 +351,9 @@ typedef sm_status (*conn_op)(mssql_conn *c, void *arg, sm_error *err);
  * MSSQL_QUERY_TIMEOUT_S, not two. */
 static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
 {
-    mssql_conn *c = checkout(s);
+    mssql_conn *c = checkout(s, err);
+    if (!c)
+        return SM_ERR_UNAVAILABLE;
     sm_status st = SM_OK;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!c->db && (st = conn_open(s, c, err)) != SM_OK)
@@ -646,7 +666,7 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
     if (!s)
         return oom(err);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->freed, NULL);
+    sm_cond_init(&s->freed);
     char why[128];
     sm_status st = SM_OK;
     if (!mssql_conninfo_parse(conn, &s->ci, why, sizeof why))

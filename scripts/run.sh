@@ -7,10 +7,16 @@
 # Data lives in $SMPOST_DATA_DIR (default: ./var in the checkout), so
 # stopping and starting again keeps every post; the local broker keeps
 # nothing, and the relay republishes the event store to each new one.
+# SMPOST_BUILD_DIR (default ./build) is where it builds and finds the
+# binaries; SMPOST_RUN_NO_BUILD=1 skips installing and building (a build
+# directory kept up to date otherwise, as tests/acceptance/run_sh_stop.sh does).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$root/scripts/bootstrap.sh"
-"$root/scripts/build.sh" "$root/build"
+build="${SMPOST_BUILD_DIR:-$root/build}"
+if [ "${SMPOST_RUN_NO_BUILD:-0}" != 1 ]; then
+  "$root/scripts/bootstrap.sh"
+  "$root/scripts/build.sh" "$build"
+fi
 
 data="${SMPOST_DATA_DIR:-$root/var}"
 mkdir -p "$data"
@@ -25,18 +31,24 @@ query_port="${SMPOST_QUERY_PORT:-5002}"
 
 pids=()
 stop_all() {
-  trap - INT TERM EXIT
-  # services first, so the relay can flush before the broker goes
+  trap - INT TERM HUP EXIT
+  # services first (the last started first), each waited for, the broker
+  # last: the relay flushes and query-api commits its offsets and leaves
+  # its group while the broker is still there to answer
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[$i]}" 2>/dev/null || true
     wait "${pids[$i]}" 2>/dev/null || true
   done
 }
-trap stop_all INT TERM EXIT
+trap stop_all INT TERM HUP EXIT
 
 broker_out="$data/devbroker.out"
 : >"$broker_out"
-"$root/build/tools/smpost-devbroker" >"$broker_out" &
+# Ctrl-C in a terminal sends SIGINT to the whole foreground process group:
+# the services may take it (they stop gracefully), but the broker must not,
+# or it is gone before they finish. In a session of its own it only stops
+# when stop_all tells it to.
+setsid "$build/tools/smpost-devbroker" >"$broker_out" &
 pids+=($!)
 for _ in $(seq 100); do
   grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$broker_out" && break
@@ -46,11 +58,11 @@ bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$broker_out")"
 [ -n "$bootstrap" ] || { echo "smpost: the local broker did not start" >&2; exit 1; }
 export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
 
-"$root/build/command-api/command-api" --port "$command_port" &
+"$build/command-api/command-api" --port "$command_port" &
 pids+=($!)
 # The local broker holds each fetch for the consumer's full wait time, so a
 # short one keeps the projection lag in milliseconds.
-"$root/build/query-api/query-api" --port "$query_port" --kafka-config fetch.wait.max.ms=10 &
+"$build/query-api/query-api" --port "$query_port" --kafka-config fetch.wait.max.ms=10 &
 pids+=($!)
 
 echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0.0.1:$query_port," \

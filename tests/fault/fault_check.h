@@ -14,7 +14,9 @@
  *  - each post's versions must be exactly 0..n-1 ("gaps" otherwise);
  *  - the read model must show every post of the store at its last version
  *    with the same message, likes, comments (text, edited) or none if
- *    removed; the accepted commands of a post that does are "projected",
+ *    removed (its version, which outlives the row, still at the store's
+ *    last: a removed post whose earlier events were skipped is behind,
+ *    not fine); the accepted commands of a post that does are "projected",
  *    those of one that is behind when the deadline passes are "lost", and
  *    likes or comments above the store count as "duplicated". */
 #ifndef FAULT_CHECK_H

@@ -22,6 +22,14 @@
  *                        short store lock): they complete, exit 0 in time
  *   sigterm_query_api    SIGTERM, exit 0 in time; the restart resumes after
  *                        the committed offsets (re-applies nothing)
+ *   read_model_outage_kill9    the read model locked by another writer
+ *                        (every apply fails as unavailable and is retried),
+ *                        query-api killed with -9 before it comes back,
+ *                        restarted once it is: no event lost or doubled
+ *                        (an offset committed before its apply would lose
+ *                        the event in hand)
+ *   read_model_outage_sigterm  the same with SIGTERM instead of -9 (the
+ *                        final commit at close must not cover that event)
  * Every run also stops both services with SIGTERM at the end and checks
  * they exit 0 within the documented bound.
  *
@@ -34,6 +42,7 @@
 #include "fault_load.h"
 #include "fault_proc.h"
 #include "sm_time.h"
+#include "sqlite_pool.h"
 #include "http_client.h"
 #include "proc.h"
 
@@ -57,7 +66,7 @@ enum {
 };
 
 typedef struct sys {
-    char dir[256], es_path[300], es_url[320], rm_url[320], bootstrap[128];
+    char dir[256], es_path[300], es_url[320], rm_path[300], rm_url[320], bootstrap[128];
     test_proc broker, cmd, query;
     int cmd_port, query_port;
     fl_load *load;
@@ -124,21 +133,24 @@ static bool wait_kafka(sys *s, const char *want, int timeout_ms)
     return false;
 }
 
-/* Another connection takes the event store's write lock (BEGIN EXCLUSIVE)
- * and holds it: for command-api the store is unavailable for writes, as
- * when another process or a stuck transaction holds it. */
-static sqlite3 *lock_store(sys *s)
+/* Another connection takes a database's write lock (BEGIN EXCLUSIVE) and
+ * holds it: for the service writing there the database is unavailable for
+ * writes, as when another process or a stuck transaction holds it. In WAL
+ * mode readers go on. */
+static sqlite3 *lock_db(const char *path, const char *what)
 {
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(s->es_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 20000);
     int rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        fail_msg("cannot lock the event store: %s", sqlite3_errmsg(db));
+        fail_msg("cannot lock the %s: %s", what, sqlite3_errmsg(db));
     return db;
 }
 
-static void unlock_store(sqlite3 *db)
+static sqlite3 *lock_store(sys *s) { return lock_db(s->es_path, "event store"); }
+
+static void unlock_db(sqlite3 *db)
 {
     assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -205,7 +217,7 @@ static void inject_store_outage(sys *s)
      * longer than the request timeout */
     assert_int_equal(fl_burst(s->load, 6), 6);
     sm_sleep_ms(outage_ms());
-    unlock_store(db);
+    unlock_db(db);
     printf("# event store locked from %lld to %lld ms of the load\n", (long long)t0,
            (long long)fl_elapsed_ms(s->load));
 }
@@ -219,7 +231,7 @@ static void inject_sigterm_command_api(sys *s)
     int64_t t_term = fl_elapsed_ms(s->load), t0 = sm_mono_ms();
     kill(s->cmd.pid, SIGTERM);
     sm_sleep_ms(2000);
-    unlock_store(db);
+    unlock_db(db);
     int rc = fp_wait_exit(&s->cmd, CMD_SHUTDOWN_MS);
     printf("# command-api: SIGTERM with requests in flight -> exit %d after %lld ms (bound %d ms)\n",
            rc, (long long)(sm_mono_ms() - t0), CMD_SHUTDOWN_MS);
@@ -238,6 +250,38 @@ static void inject_sigterm_query_api(sys *s)
     start_query(s);
 }
 
+/* The read model locked for longer than an apply waits for it (the
+ * projector meets SQLITE_BUSY, rewinds and retries), then query-api stopped
+ * (kill -9, or SIGTERM) while it is still locked, and restarted once the
+ * lock is gone: the event it had in hand must be applied after the
+ * restart, which it is only if its offset was not committed before. */
+static void read_model_outage(sys *s, bool kill9)
+{
+    char log[320];
+    snprintf(log, sizeof log, "%s/query-api.log", s->dir);
+    long before = fp_count_lines(log, "event=read_model_unavailable");
+    sqlite3 *db = lock_db(s->rm_path, "read model");
+    int64_t t0 = fl_elapsed_ms(s->load);
+    sm_sleep_ms(SQLITE_POOL_BUSY_MS + 2500); /* past the busy wait: applies fail */
+    if (kill9)
+        fp_kill9(&s->query, "query-api");
+    else
+        fp_stop_gracefully(&s->query, "query-api", QUERY_SHUTDOWN_MS);
+    long failed = fp_count_lines(log, "event=read_model_unavailable") - before;
+    unlock_db(db);
+    printf("# read model locked from %lld to %lld ms of the load; query-api stopped (%s) in "
+           "it after %ld failed applies\n",
+           (long long)t0, (long long)fl_elapsed_ms(s->load), kill9 ? "kill -9" : "SIGTERM",
+           failed);
+    assert_true(failed > 0); /* the outage was met, not slept through */
+    sm_sleep_ms(500);
+    start_query(s);
+}
+
+static void inject_read_model_outage_kill9(sys *s) { read_model_outage(s, true); }
+
+static void inject_read_model_outage_sigterm(sys *s) { read_model_outage(s, false); }
+
 static const scenario scenarios[] = {
     {"command_api_kill9", inject_command_api_kill9, 0},
     {"query_api_kill9", inject_query_api_kill9, F_CMD_UP | F_NO_503},
@@ -246,6 +290,8 @@ static const scenario scenarios[] = {
     {"store_outage", inject_store_outage, F_CMD_UP | F_NEEDS_503},
     {"sigterm_command_api", inject_sigterm_command_api, F_CLEAN_STOP},
     {"sigterm_query_api", inject_sigterm_query_api, F_CMD_UP | F_NO_503 | F_NO_REREAD},
+    {"read_model_outage_kill9", inject_read_model_outage_kill9, F_CMD_UP | F_NO_503},
+    {"read_model_outage_sigterm", inject_read_model_outage_sigterm, F_CMD_UP | F_NO_503},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -261,7 +307,8 @@ static int setup(void **state)
     s->term_at = -1;
     snprintf(s->es_path, sizeof s->es_path, "%s/events.db", s->dir);
     snprintf(s->es_url, sizeof s->es_url, "sqlite:%s", s->es_path);
-    snprintf(s->rm_url, sizeof s->rm_url, "sqlite:%s/readmodel.db", s->dir);
+    snprintf(s->rm_path, sizeof s->rm_path, "%s/readmodel.db", s->dir);
+    snprintf(s->rm_url, sizeof s->rm_url, "sqlite:%s", s->rm_path);
     s->cmd_port = test_free_port();
     s->query_port = test_free_port();
     *state = s;

@@ -6,17 +6,23 @@
  *             Babelfish); without it the test prints SKIPPED, exits 77.
  * Every case uses fresh post ids and authors, so cases never see each
  * other's rows even on a shared server. */
+#include "mssql_params.h"
 #include "proc.h"
 #include "read_model.h"
+#include "sm_deadline.h"
+#include "sm_time.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sybfront.h>
+#include <sybdb.h>
 
 static char url[1024], tmpdir[256];
 
@@ -508,6 +514,115 @@ static void test_concurrent_appliers_on_different_posts_all_succeed(void **state
     }
 }
 
+/* Another session holds the write lock an apply of post needs, so applies
+ * of it wait (as long as the adapter waits for a lock), each holding a
+ * pooled connection. SQLite: the whole file (BEGIN EXCLUSIVE); SQL Server:
+ * the post's PostVersion row (an open transaction that updated it). */
+typedef struct blocker {
+    sqlite3 *lite;
+    DBPROCESS *db;
+} blocker;
+
+/* Runs a plain batch on the blocker's session and drains its results. */
+static void blocker_exec(DBPROCESS *db, const char *sql)
+{
+    assert_int_equal(dbcmd(db, sql), SUCCEED);
+    assert_int_equal(dbsqlexec(db), SUCCEED);
+    while (dbresults(db) == SUCCEED)
+        while (dbnextrow(db) == REG_ROW)
+            ;
+}
+
+static blocker block_post(const char *post)
+{
+    blocker b = {0};
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        assert_int_equal(sqlite3_open_v2(url + 7, &b.lite, SQLITE_OPEN_READWRITE, NULL),
+                         SQLITE_OK);
+        sqlite3_busy_timeout(b.lite, 10000);
+        assert_int_equal(sqlite3_exec(b.lite, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+        return b;
+    }
+    mssql_conninfo ci;
+    char why[128], server[300], sql[200];
+    assert_true(mssql_conninfo_parse(url + 6, &ci, why, sizeof why));
+    snprintf(server, sizeof server, "%s:%d", ci.host, ci.port);
+    LOGINREC *login = dblogin(); /* db-lib is initialised: the store was opened */
+    DBSETLUSER(login, ci.user);
+    DBSETLPWD(login, ci.password);
+    DBSETLDBNAME(login, ci.database);
+    b.db = dbopen(login, server);
+    dbloginfree(login);
+    assert_non_null(b.db);
+    snprintf(sql, sizeof sql,
+             "BEGIN TRAN; UPDATE dbo.PostVersion SET Version = Version WHERE PostId = '%s';",
+             post); /* a UUID this test made: nothing to escape */
+    blocker_exec(b.db, sql);
+    return b;
+}
+
+static void unblock(blocker *b)
+{
+    if (b->lite) {
+        sqlite3_exec(b->lite, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(b->lite);
+    }
+    if (b->db) {
+        blocker_exec(b->db, "ROLLBACK;");
+        dbclose(b->db);
+    }
+}
+
+typedef struct blocked_apply {
+    rm_store *s;
+    const char *post;
+} blocked_apply;
+
+static void *apply_blocked(void *arg)
+{
+    blocked_apply *a = arg;
+    sm_event e = ev_new(a->post, 1, SM_EV_POST_LIKED, T0);
+    rm_outcome o;
+    sm_error err = {0};
+    rm_apply(a->s, &e, &o, &err); /* waits for the lock; may fail, may not */
+    return NULL;
+}
+
+/* More callers than either adapter's pool has connections (8). */
+#define BLOCKED_CALLERS 16
+
+static void test_a_call_finding_every_connection_busy_gives_up_at_its_deadline(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str pid, other;
+    fresh(pid);
+    fresh(other);
+    apply_created(s, pid, "locked", "m", T0);
+    blocker b = block_post(pid);
+    pthread_t t[BLOCKED_CALLERS];
+    blocked_apply a = {s, pid};
+    for (int i = 0; i < BLOCKED_CALLERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, apply_blocked, &a), 0);
+    sm_sleep_ms(1000); /* every connection is taken, waiting for the lock */
+    /* a request with 300 ms left must not wait seconds for a connection */
+    int64_t t0 = sm_mono_ms();
+    sm_deadline_set(t0 + 300);
+    int64_t v = -2;
+    sm_error err = {0};
+    sm_status st = rm_post_version(s, other, &v, &err);
+    int64_t took = sm_mono_ms() - t0;
+    sm_deadline_set(0);
+    printf("# every connection busy: post_version -> %s after %lld ms (deadline 300 ms): %s\n",
+           sm_status_code(st), (long long)took, err.message);
+    unblock(&b);
+    for (int i = 0; i < BLOCKED_CALLERS; i++)
+        pthread_join(t[i], NULL);
+    if (took > 2000)
+        fail_msg("a call waited %lld ms for a connection, past its 300 ms deadline",
+                 (long long)took);
+    assert_int_equal(st, SM_ERR_UNAVAILABLE);
+}
+
 int main(void)
 {
     const char *which = getenv("SMPOST_TEST_RM_URL");
@@ -535,6 +650,7 @@ int main(void)
         T(test_text_at_the_api_limits_is_stored_verbatim),
         T(test_by_author_is_exact_with_no_wildcards_or_padding),
         T(test_concurrent_appliers_on_different_posts_all_succeed),
+        T(test_a_call_finding_every_connection_busy_gives_up_at_its_deadline),
     };
     int rc = cmocka_run_group_tests_name(mssql ? "read_model_mssql" : "read_model_sqlite", tests,
                                          NULL, NULL);

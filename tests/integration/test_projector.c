@@ -1,0 +1,402 @@
+/* test_projector.c — the projector's rare paths, in process: the real
+ * projector (query-api/projector.c) consuming from a private Kafka cluster
+ * (tests/support/mock_kafka.h, which can refuse produce requests) into a
+ * real SQLite read model wrapped in tests/support/faulty_rm.h (which fails
+ * applies on demand). /health and /metrics are read through the query
+ * API's own route handler.
+ *
+ * What it pins down (projector.h):
+ *  - an event that decodes but cannot be applied (an apply error other
+ *    than "unavailable") is retried with back-off, never dead-lettered:
+ *    once the fault clears every event is applied, nothing is in the DLQ,
+ *    the apply-error counter rose and /health showed the error meanwhile;
+ *  - a message that cannot be decoded is dead-lettered and consumption
+ *    goes on;
+ *  - a dead letter the broker refuses, or does not confirm in time, is not
+ *    committed: the message is retried, and a consumer restarted in the
+ *    same group sees it again;
+ *  - stopping ends a dead-letter wait and an apply back-off promptly. */
+#include "faulty_rm.h"
+#include "mock_kafka.h"
+#include "proc.h"
+#include "projector.h"
+#include "query_routes.h"
+#include "sm_log.h"
+#include "sm_time.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPIC "ProjectorTestEvents"
+#define DLQ TOPIC ".DLQ"
+#define GROUP "smpost-test-projector"
+#define WAIT_MS 60000 /* generous: a loaded 2-core machine, and a ~3 s group join */
+
+typedef struct fixture {
+    char dir[256];
+    mock_kafka *kafka;
+    rm_store *rm;
+    faulty_rm *fault;
+    query_app app;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f || !test_temp_dir("smpost-projector", f->dir, sizeof f->dir))
+        return -1;
+    char url[320];
+    snprintf(url, sizeof url, "sqlite:%s/readmodel.db", f->dir);
+    rm_store *inner = NULL;
+    sm_error err = {0};
+    if (rm_open(url, &inner, &err) != SM_OK)
+        return -1;
+    f->rm = faulty_rm_wrap(inner, &f->fault);
+    f->kafka = mock_kafka_start(TOPIC, 3);
+    f->app.rm = f->rm;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    projector_stop(f->app.proj);
+    rm_close(f->rm);
+    mock_kafka_stop(f->kafka);
+    test_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* dead_letter_wait_ms 0: the default */
+static void start_with(fixture *f, int dead_letter_wait_ms)
+{
+    sm_error err = {0};
+    projector_opts o = {f->rm, {mock_kafka_bootstrap(f->kafka), TOPIC, "smpost-test", NULL},
+                        GROUP, dead_letter_wait_ms};
+    f->app.proj = projector_start(&o, &err);
+    if (!f->app.proj)
+        fail_msg("projector_start: %s", err.message);
+}
+
+static void start(fixture *f) { start_with(f, 0); }
+
+static void stop(fixture *f)
+{
+    projector_stop(f->app.proj);
+    f->app.proj = NULL;
+}
+
+/* Produces event (post, version) of type t, keyed by its post. */
+static void produce_event(fixture *f, const char *post, int64_t v, sm_event_type t)
+{
+    sm_event e = {0};
+    sm_uuid_new(e.event_id);
+    strcpy(e.aggregate_id, post);
+    e.version = v;
+    e.type = t;
+    e.timestamp_ms = e.at_ms = 1700000000000 + v;
+    if (t == SM_EV_POST_CREATED) {
+        e.author = strdup("alice");
+        e.message = strdup("hello");
+    } else if (t == SM_EV_COMMENT_ADDED) {
+        sm_uuid_new(e.comment_id);
+        e.comment = strdup("nice");
+        e.username = strdup("bob");
+    }
+    char *text = sm_event_encode(&e);
+    assert_non_null(text);
+    mock_kafka_produce(f->kafka, TOPIC, post, text);
+    free(text);
+    sm_event_clear(&e);
+}
+
+/* Five events on post a (0..4), three on post b (0..2). */
+static void produce_two_posts(fixture *f, sm_uuid_str a, sm_uuid_str b)
+{
+    static const sm_event_type a_types[] = {SM_EV_POST_CREATED, SM_EV_POST_LIKED,
+                                            SM_EV_COMMENT_ADDED, SM_EV_MESSAGE_UPDATED,
+                                            SM_EV_POST_LIKED};
+    sm_uuid_new(a);
+    sm_uuid_new(b);
+    for (int v = 0; v < 5; v++) {
+        produce_event(f, a, v, a_types[v]);
+        if (v < 3)
+            produce_event(f, b, v, v == 0 ? SM_EV_POST_CREATED : SM_EV_POST_LIKED);
+    }
+}
+
+static int64_t version_of(fixture *f, const char *post)
+{
+    int64_t v = -2;
+    sm_error err = {0};
+    assert_int_equal(rm_post_version(f->rm, post, &v, &err), SM_OK);
+    return v;
+}
+
+/* Waits (bounded) until post is at version v; returns the version seen. */
+static int64_t wait_version(fixture *f, const char *post, int64_t v)
+{
+    int64_t seen = -1;
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(20))
+        if ((seen = version_of(f, post)) >= v)
+            break;
+    return seen;
+}
+
+static bool wait_failed(fixture *f, int n)
+{
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(10))
+        if (faulty_rm_failed(f->fault) >= n)
+            return true;
+    return false;
+}
+
+/* GET path through the query API's route handler; *out: the reply. */
+static void get(fixture *f, const char *path, http_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    http_request req = {.method = "GET", .path = path};
+    query_routes_handle(&f->app, &req, out);
+}
+
+/* The value of an unlabelled metric in /metrics, or -1 if absent. */
+static double metric(fixture *f, const char *name)
+{
+    http_reply r;
+    get(f, "/metrics", &r);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = r.body_text ? strstr(r.body_text, key) : NULL;
+    double v = at ? strtod(at + strlen(key), NULL) : -1;
+    http_reply_free(&r);
+    return v;
+}
+
+/* /health's consumer.projection.<key> as text ("" if absent). */
+static void projection_field(fixture *f, const char *key, char *out, size_t cap)
+{
+    http_reply r;
+    get(f, "/health", &r);
+    json_t *v = json_object_get(
+        json_object_get(json_object_get(r.body, "consumer"), "projection"), key);
+    if (json_is_string(v))
+        snprintf(out, cap, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, cap, "%s", "");
+    http_reply_free(&r);
+}
+
+/* The offsets group committed on the topic, summed over partitions. */
+static int64_t committed_total(fixture *f)
+{
+    int64_t sum = 0;
+    for (int part = 0; part < 3; part++) {
+        int64_t off = mock_kafka_committed(f->kafka, GROUP, TOPIC, part);
+        sum += off > 0 ? off : 0;
+    }
+    return sum;
+}
+
+static void test_an_apply_error_is_retried_and_never_dead_lettered(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a, b;
+    produce_two_posts(f, a, b);
+    /* e.g. the log is full: every apply fails until the fault clears */
+    faulty_rm_fail_applies(f->fault, -1, SM_ERR_INTERNAL);
+    start(f);
+    assert_true(wait_failed(f, 3));
+    int64_t dead = mock_kafka_count(f->kafka, DLQ);
+    if (dead != 0)
+        fail_msg("%lld events that decode were sent to the dead-letter topic on an apply error",
+                 (long long)dead);
+    char state_text[64], last[600];
+    projection_field(f, "state", state_text, sizeof state_text);
+    projection_field(f, "lastError", last, sizeof last);
+    printf("# while failing: projection state=%s lastError=%s apply_errors=%.0f\n", state_text,
+           last, metric(f, "smpost_projection_apply_errors_total"));
+    assert_string_equal(state_text, "retrying");
+    assert_non_null(strstr(last, "injected fault"));
+    assert_true(metric(f, "smpost_projection_apply_errors_total") >= 3);
+
+    faulty_rm_fail_applies(f->fault, 0, SM_OK); /* the fault clears */
+    assert_int_equal(wait_version(f, a, 4), 4);
+    assert_int_equal(wait_version(f, b, 2), 2);
+    projector_stats ps;
+    projector_get_stats(f->app.proj, &ps);
+    assert_int_equal(ps.applied, 8);
+    assert_int_equal(ps.gaps, 0);
+    assert_int_equal(ps.dead_lettered, 0);
+    assert_int_equal(mock_kafka_count(f->kafka, DLQ), 0);
+    assert_true(metric(f, "smpost_projection_apply_errors_total") >= faulty_rm_failed(f->fault));
+    projection_field(f, "state", state_text, sizeof state_text);
+    assert_string_equal(state_text, "ok");
+    stop(f);
+    assert_int_equal(committed_total(f), 8); /* every offset, once applied */
+}
+
+static void test_an_undecodable_message_is_dead_lettered_and_consumption_goes_on(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    /* same key as the post: the same partition, before its events */
+    mock_kafka_produce(f->kafka, TOPIC, a, "this is not an event {");
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    produce_event(f, a, 1, SM_EV_POST_LIKED);
+    start(f);
+    assert_int_equal(wait_version(f, a, 1), 1);
+    char why[256];
+    assert_int_equal(mock_kafka_find(f->kafka, DLQ, "this is not an event {", "error", why,
+                                     sizeof why), 1);
+    printf("# dead letter's error header: %s\n", why);
+    assert_true(strlen(why) > 0);
+    projector_stats ps;
+    projector_get_stats(f->app.proj, &ps);
+    assert_int_equal(ps.dead_lettered, 1);
+    assert_int_equal(faulty_rm_failed(f->fault), 0);
+}
+
+static void test_a_refused_dead_letter_is_not_committed_and_is_seen_again(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    mock_kafka_produce(f->kafka, TOPIC, a, "poison {");
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    /* the broker refuses every write to the dead-letter topic */
+    mock_kafka_fail_produce(f->kafka, 100000, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    start(f);
+    /* the poison is retried: the post's event behind it waits */
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(50))
+        if (metric(f, "smpost_events_dead_letter_failures_total") >= 3 || version_of(f, a) >= 0)
+            break;
+    printf("# DLQ refused: dead_letter_failures=%.0f post version=%lld\n",
+           metric(f, "smpost_events_dead_letter_failures_total"), (long long)version_of(f, a));
+    if (version_of(f, a) >= 0)
+        fail_msg("the consumer moved past a message whose dead letter the broker refused");
+    assert_true(metric(f, "smpost_events_dead_letter_failures_total") >= 3);
+    char last[600];
+    projection_field(f, "lastError", last, sizeof last);
+    printf("# lastError: %s\n", last);
+    assert_true(strlen(last) > 0);
+    stop(f);
+    assert_int_equal(committed_total(f), 0);
+
+    /* the broker accepts dead letters again; a consumer restarted in the
+     * same group starts from the poison again */
+    mock_kafka_fail_produce(f->kafka, 0, RD_KAFKA_RESP_ERR_NO_ERROR);
+    start(f);
+    assert_int_equal(wait_version(f, a, 0), 0);
+    char why[256];
+    assert_int_equal(mock_kafka_find(f->kafka, DLQ, "poison {", "error", why, sizeof why), 1);
+    stop(f);
+    assert_int_equal(committed_total(f), 2);
+}
+
+static void test_an_unconfirmed_dead_letter_is_not_committed_and_is_retried(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    mock_kafka_produce(f->kafka, TOPIC, a, "poison {");
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    /* a retriable error: the producer keeps trying, no answer comes */
+    mock_kafka_fail_produce(f->kafka, 100000, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    start_with(f, 1000);
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(50))
+        if (metric(f, "smpost_events_dead_letter_failures_total") >= 2 || version_of(f, a) >= 0)
+            break;
+    char last[600];
+    projection_field(f, "lastError", last, sizeof last);
+    printf("# DLQ unanswered: dead_letter_failures=%.0f lastError=%s\n",
+           metric(f, "smpost_events_dead_letter_failures_total"), last);
+    assert_int_equal(version_of(f, a), -1);
+    assert_non_null(strstr(last, "not confirmed"));
+    /* the broker answers again: the copy is confirmed, the consumer goes on */
+    mock_kafka_fail_produce(f->kafka, 0, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(wait_version(f, a, 0), 0);
+    char why[256];
+    int copies = mock_kafka_find(f->kafka, DLQ, "poison {", "error", why, sizeof why);
+    printf("# copies of the poison in the DLQ: %d\n", copies);
+    assert_int_equal(copies, 1); /* the copy in flight was waited for, not sent again */
+    stop(f);
+    assert_int_equal(committed_total(f), 2);
+}
+
+static void test_stop_ends_a_dead_letter_wait_promptly(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    mock_kafka_produce(f->kafka, TOPIC, a, "poison {");
+    /* a retriable error: the producer keeps trying, the projector waits */
+    mock_kafka_fail_produce(f->kafka, 100000, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    start(f);
+    int64_t t_start = sm_mono_ms();
+    projector_stats ps = {0};
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until && ps.assigned == 0;
+         sm_sleep_ms(20))
+        projector_get_stats(f->app.proj, &ps);
+    assert_true(ps.assigned > 0);
+    sm_sleep_ms(1500); /* the poison is in hand, its dead letter unconfirmed */
+    int64_t t0 = sm_mono_ms();
+    stop(f);
+    int64_t took = sm_mono_ms() - t0;
+    printf("# projector_stop with a dead letter waiting: %lld ms (started %lld ms before)\n",
+           (long long)took, (long long)(t0 - t_start));
+    if (took > 5000)
+        fail_msg("projector_stop took %lld ms with a dead letter waiting for the broker",
+                 (long long)took);
+    assert_int_equal(committed_total(f), 0);
+}
+
+static void test_stop_ends_an_apply_back_off_promptly(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    faulty_rm_fail_applies(f->fault, -1, SM_ERR_INTERNAL);
+    start(f);
+    /* by the 7th failure the back-off has grown to its cap (seconds) */
+    assert_true(wait_failed(f, 7));
+    int64_t t0 = sm_mono_ms();
+    stop(f);
+    int64_t took = sm_mono_ms() - t0;
+    printf("# projector_stop during a back-off: %lld ms\n", (long long)took);
+    if (took > 3000)
+        fail_msg("projector_stop took %lld ms during an apply back-off", (long long)took);
+    assert_int_equal(version_of(f, a), -1);
+}
+
+int main(void)
+{
+    sm_log_set_level(SM_LOG_WARN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_an_apply_error_is_retried_and_never_dead_lettered,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_undecodable_message_is_dead_lettered_and_consumption_goes_on, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_refused_dead_letter_is_not_committed_and_is_seen_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_unconfirmed_dead_letter_is_not_committed_and_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_ends_a_dead_letter_wait_promptly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_ends_an_apply_back_off_promptly, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests_name("projector", tests, NULL, NULL);
+}

@@ -200,9 +200,11 @@ void query_dispatch(query_app *app, query_type type, const char *arg, const char
     if (st == SM_OK) {
         reply_posts(&l, reply);
     } else {
-        if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL)
-            sm_log(SM_LOG_ERROR, "query_failed", "query=\"%s\" error=\"%s\"", handlers[type].what,
-                   err.message);
+        if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL) {
+            char q[SM_ERROR_MAX + 16];
+            sm_log(SM_LOG_ERROR, "query_failed", "query=\"%s\" error=%s", handlers[type].what,
+                   sm_log_quote(err.message, q, sizeof q));
+        }
         http_reply_from_error(reply, &err);
     }
     rm_post_list_free(&l);

@@ -173,27 +173,54 @@ static void server_changed(const mongoc_apm_server_changed_t *event)
     atomic_fetch_add(&s->epoch, 1);
 }
 
-/* One command for both indexes: the unique one, and the one that serves the
- * outbox's queries (es_mongo_outbox.c says how). */
-static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
+/* Each index has a createIndexes command of its own, never one command
+ * listing several. MongoDB accepts either, but FerretDB 1.x (1.24.2 at
+ * least; FerretDB issue #3858) filters the indexes that already exist out
+ * of a list by their position in the original list: once two listed
+ * indexes exist, as every reopen finds them, it panics and drops the
+ * connection, or, where existing and new indexes alternate, answers ok and
+ * silently skips a new one. A unique index silently missing would be
+ * optimistic concurrency silently gone; one index per command is read
+ * alike by every server. Idempotent: an identical index already there is
+ * success. */
+es_status mongo_create_index(mongo_store *s, mongoc_client_t *client, const char *collection,
+                             const bson_t *key, const char *name, bool unique, sm_error *err)
 {
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[",
-                           "{", "key", "{", "aggregateIdentifier", BCON_INT32(1),
-                           "version", BCON_INT32(1), "}",
-                           "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
-                           "{", "key", "{", "published", BCON_INT32(1),
-                           "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1), "}",
-                           "name", BCON_UTF8(OUTBOX_INDEX_NAME), "}",
-                           "]");
+    bson_t spec = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(&spec, "key", key);
+    BSON_APPEND_UTF8(&spec, "name", name);
+    if (unique) /* only when set: the specs stay those existing deployments have */
+        BSON_APPEND_BOOL(&spec, "unique", true);
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(collection), "indexes", "[",
+                           BCON_DOCUMENT(&spec), "]");
+    bson_destroy(&spec);
     mongoc_database_t *db = mongoc_client_get_database(client, s->db_name);
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
-    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e))
-        st = mongo_fail(&e, &reply, "create indexes", err);
+    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e)) {
+        char op[96];
+        snprintf(op, sizeof op, "create index %s", name);
+        st = mongo_fail(&e, &reply, op, err);
+    }
     bson_destroy(&reply);
     mongoc_database_destroy(db);
     bson_destroy(cmd);
+    return st;
+}
+
+/* The unique index first: it is the one appends wait for. The outbox's
+ * index serves its queries (es_mongo_outbox.c says how). */
+static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
+{
+    bson_t *unique = BCON_NEW("aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1));
+    bson_t *outbox = BCON_NEW("published", BCON_INT32(1), "aggregateIdentifier", BCON_INT32(1),
+                              "version", BCON_INT32(1));
+    es_status st = mongo_create_index(s, client, COLLECTION, unique, INDEX_NAME, true, err);
+    if (st == ES_OK)
+        st = mongo_create_index(s, client, COLLECTION, outbox, OUTBOX_INDEX_NAME, false, err);
+    bson_destroy(outbox);
+    bson_destroy(unique);
     return st;
 }
 

@@ -52,6 +52,13 @@ typedef struct mongo_conn {
 es_status mongo_checkout(mongo_store *s, mongo_conn *c, sm_error *err);
 void mongo_checkin(mongo_store *s, mongo_conn *c);
 
+/* Creates the index `name` on key (a key pattern, borrowed) in collection
+ * of the store's database, unique or not; an identical index already
+ * there is success. One createIndexes command per index, whatever the
+ * server (es_mongo.c says why). */
+es_status mongo_create_index(mongo_store *s, mongoc_client_t *client, const char *collection,
+                             const bson_t *key, const char *name, bool unique, sm_error *err);
+
 /* Fills err for a failed driver call (reply may be NULL) and returns the
  * port status: ES_UNAVAILABLE for an unreachable or stepping-down server,
  * ES_CONFLICT for a duplicate key, else ES_INTERNAL. op names the

@@ -353,7 +353,7 @@ static void oid_text(const bson_t *doc, char out[OID_HEX])
 /* Decodes a cursor of event documents, all or nothing, and destroys it. Used
  * by the finds here and the outbox's aggregation. */
 es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
-                            const char *op, sm_error *err)
+                            const char *op, bson_error_t *cause, sm_error *err)
 {
     size_t start = out->len;
     es_status st = ES_OK;
@@ -374,8 +374,11 @@ es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last
         }
     }
     bson_error_t e;
-    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
+    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply)) {
         st = mongo_fail(&e, reply, op, err);
+        if (cause)
+            *cause = e;
+    }
     mongoc_cursor_destroy(cur);
     if (st != ES_OK)
         while (out->len > start)
@@ -528,7 +531,7 @@ static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_v
     es_status st = mongo_checkout(s, &c, err);
     if (st == ES_OK) {
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
-        st = mongo_read_events(cur, out, NULL, "load", err);
+        st = mongo_read_events(cur, out, NULL, "load", NULL, err);
         mongo_checkin(s, &c);
     }
     bson_destroy(opts);
@@ -559,7 +562,7 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
     es_status st = mongo_checkout(s, &c, err);
     if (st == ES_OK) {
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, &filter, opts, NULL);
-        st = mongo_read_events(cur, out, last, "read_all", err);
+        st = mongo_read_events(cur, out, last, "read_all", NULL, err);
         mongo_checkin(s, &c);
     }
     if (st == ES_OK && last[0] && next)

@@ -30,6 +30,8 @@ typedef struct mongo_store {
     atomic_uint epoch;          /* bumped on every server change (es_mongo.c) */
     atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
     atomic_uint snap_indexed_epoch; /* same, for the snapshot index */
+    atomic_uint heads_by_find_epoch; /* epoch in which the server refused the heads'
+                                      * aggregation (es_mongo_outbox.c); 0: never */
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
 } mongo_store;
 
@@ -69,9 +71,10 @@ es_status mongo_fail_oom(sm_error *err);
 /* Decodes every event document of cur into out, all or nothing, and
  * destroys cur. If last_id is given it receives the hex _id of the last
  * document (25 bytes). A document that does not decode is ES_INTERNAL,
- * naming its _id and the bad field. */
+ * naming its _id and the bad field. If the cursor itself fails and cause is
+ * given, *cause receives the driver's error (domain and server code). */
 es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
-                            const char *op, sm_error *err);
+                            const char *op, bson_error_t *cause, sm_error *err);
 
 /* An integer field (int32 or int64) of doc; false if absent or not one. */
 bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);

@@ -22,8 +22,13 @@
  *
  * Atomic batches: an append of n > 1 events runs in a transaction, which real
  * MongoDB only offers on a replica set or mongos (the compose stack runs a
- * single-node replica set). A standalone server takes single-event appends
- * and refuses batches with an error that says why.
+ * single-node replica set). A standalone server, and FerretDB 1.x, which has
+ * no transactions at all (it refuses the insert's startTransaction field),
+ * take single-event appends and refuse batches whole, with an error that
+ * says why: nothing of the batch is written. The atomicity is never traded
+ * for a plain insert_many, which another process could interleave with.
+ * command-api appends one event per command; only tools (bench/seed_store)
+ * and the port's contract test send batches.
  *
  * The indexes (the unique one and the outbox's): created on open if the
  * server is up, else by the first append that reaches it, so a server that is
@@ -58,7 +63,7 @@
 #define POOL_WAIT_MS 5000
 #define OID_HEX 25              /* 24 hex digits + NUL */
 
-enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
+enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112 };
 
 /* ---- process-wide driver setup ------------------------------------------- */
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
@@ -124,11 +129,7 @@ static es_status map_error(const bson_error_t *e, const bson_t *reply)
 es_status mongo_fail(const bson_error_t *e, const bson_t *reply, const char *op, sm_error *err)
 {
     es_status st = map_error(e, reply);
-    const char *hint = e->domain == MONGOC_ERROR_SERVER && e->code == ILLEGAL_OPERATION
-                           ? " (multi-event appends need a replica set or mongos)"
-                           : "";
-    sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s%s", op, e->message,
-            hint);
+    sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s", op, e->message);
     return st;
 }
 
@@ -462,6 +463,10 @@ static es_status insert_docs(mongo_conn *c, bson_t **docs, const sm_event *evs, 
     if (st == ES_CONFLICT)
         sm_fail(err, SM_ERR_CONFLICT, "stream %s: %s already taken (a concurrent append won); "
                 "nothing was appended", evs[0].aggregate_id, versions);
+    else if (st == ES_INTERNAL && n > 1) /* most likely the transaction itself */
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) batch insert of %s failed: %s "
+                "(multi-event appends need multi-document transactions: a replica set or "
+                "mongos, not a standalone server; FerretDB 1.x has none)", versions, e.message);
     else if (st != ES_OK)
         mongo_fail(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
     bson_destroy(&reply);

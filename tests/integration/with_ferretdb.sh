@@ -6,8 +6,8 @@
 # The second MongoDB-wire stand-in beside jongodb (with_jongodb.sh): FerretDB
 # 1.x on its embedded SQLite backend, built from the Go module proxy and
 # started by scripts/mongo.sh in a temporary directory on a free port.
-# Exports SMPOST_TEST_MONGO_URL (and SMPOST_TEST_MONGO_TRANSACTIONS=0: no
-# multi-document transactions), runs the command, stops the server and
+# Exports SMPOST_TEST_MONGO_URL (and SMPOST_TEST_MONGO_LACKS, what FerretDB
+# lacks that the contract test checks), runs the command, stops the server and
 # removes its files whatever happens (kept, and named, if the command fails,
 # so its log can be read). Exits with the command's status.
 #
@@ -70,9 +70,12 @@ main() {
     line="$(tail -n 1 <<<"$out")"
     [[ "$line" == SMPOST_EVENT_STORE=mongodb://* ]] || die "unexpected output from mongo.sh: $line"
     export SMPOST_TEST_MONGO_URL="${line#SMPOST_EVENT_STORE=}"
-    # FerretDB 1.x has no multi-document transactions: the contract test
-    # then expects multi-event appends to be refused whole.
-    export SMPOST_TEST_MONGO_TRANSACTIONS=0
+    # FerretDB 1.x has no multi-document transactions (the contract test
+    # then expects multi-event appends to be refused whole), and runs a
+    # single-document update as a read and then a write, without isolation
+    # (the lease takeover race cannot hold: skipped). docs/operations.md,
+    # "MongoDB stand-ins".
+    export SMPOST_TEST_MONGO_LACKS="transactions,atomic-updates"
     echo "with_ferretdb: SMPOST_TEST_MONGO_URL=$SMPOST_TEST_MONGO_URL" >&2
     "$@" || status=$?
     [[ "$status" == 0 || "$status" == 77 ]] || keep=1

@@ -225,6 +225,34 @@ static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
     return st;
 }
 
+/* FerretDB (1.x, which names itself in buildInfo's ferretdbVersion) speaks
+ * the protocol but lacks two things the adapter's guarantees rest on:
+ * multi-document transactions (multi-event appends are refused, see
+ * insert_docs) and atomic single-document updates (it reads a document and
+ * writes it back without isolation, so two conditional updates of one
+ * document can both apply: a lease taken over by two instances at once, a
+ * relay's mark undoing a concurrent reset's). Appends and their unique
+ * index hold. Said once per server epoch, at warn, so nobody runs on it
+ * unaware; docs/operations.md, "MongoDB stand-ins", has the details. A
+ * server that does not answer buildInfo is not worth a word. */
+static void warn_server_limits(mongo_store *s, mongoc_client_t *client)
+{
+    bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
+    bson_t reply;
+    bson_iter_t it;
+    if (mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL) &&
+        bson_iter_init_find(&it, &reply, "ferretdbVersion") && BSON_ITER_HOLDS_UTF8(&it)) {
+        char quoted[80];
+        sm_log(SM_LOG_WARN, "event_store_server_limits", "adapter=mongodb db=%s server=ferretdb "
+               "version=%s lacks=transactions,atomic_updates multi_event_appends=refused "
+               "lease_takeover=not_exclusive outbox_marks_vs_reset=racy "
+               "see=docs/operations.md#mongodb-stand-ins", s->db_name,
+               sm_log_quote(bson_iter_utf8(&it, NULL), quoted, sizeof quoted));
+    }
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+}
+
 /* Appends must not run before the unique index exists, since it alone
  * rejects the second writer of a version. No lock: createIndexes is
  * idempotent, and concurrent attempts against a dead server then cost each
@@ -240,6 +268,7 @@ static es_status ensure_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
         atomic_store(&s->indexed_epoch, epoch);
         sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s indexes=%s,%s",
                s->db_name, INDEX_NAME, OUTBOX_INDEX_NAME);
+        warn_server_limits(s, client);
     }
     return st;
 }

@@ -46,10 +46,13 @@ cache_dir() { echo "${SMPOST_CACHE_DIR:-${HOME:-/tmp}/.cache/smpost}/ferretdb-$F
 # A go command that can build FerretDB: 1.21 or newer, which fetches the
 # toolchain FerretDB's go.mod asks for (go1.24) from the module proxy by
 # itself when it is older than that. CTest and CI may run with a PATH that
-# lacks Go's usual directory, so that is tried too.
+# lacks Go's usual directory, so that is tried too (/usr/local/go, or
+# $SMPOST_GO_ROOT: where scripts/bootstrap.sh installs Go); $SMPOST_GO
+# names a go command to use before any other.
 find_go() {
   local g v minor
-  for g in "${SMPOST_GO:-}" "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go; do
+  for g in "${SMPOST_GO:-}" "$(command -v go 2>/dev/null || true)" \
+           "${SMPOST_GO_ROOT:-/usr/local/go}/bin/go"; do
     [ -n "$g" ] && [ -x "$g" ] || continue
     v="$("$g" env GOVERSION 2>/dev/null)" || continue
     minor="$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$v")"

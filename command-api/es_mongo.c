@@ -232,15 +232,18 @@ static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
  * writes it back without isolation, so two conditional updates of one
  * document can both apply: a lease taken over by two instances at once, a
  * relay's mark undoing a concurrent reset's). Appends and their unique
- * index hold. Said once per server epoch, at warn, so nobody runs on it
- * unaware; docs/operations.md, "MongoDB stand-ins", has the details. A
- * server that does not answer buildInfo is not worth a word. */
+ * index hold. Said once per store, at warn, so nobody runs on it unaware;
+ * docs/operations.md, "MongoDB stand-ins", has the details. A server that
+ * does not answer buildInfo is asked again with the next indexes. */
 static void warn_server_limits(mongo_store *s, mongoc_client_t *client)
 {
+    if (atomic_load(&s->server_checked))
+        return;
     bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
     bson_t reply;
     bson_iter_t it;
-    if (mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL) &&
+    bool answered = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL);
+    if (answered && !atomic_exchange(&s->server_checked, true) &&
         bson_iter_init_find(&it, &reply, "ferretdbVersion") && BSON_ITER_HOLDS_UTF8(&it)) {
         char quoted[80];
         sm_log(SM_LOG_WARN, "event_store_server_limits", "adapter=mongodb db=%s server=ferretdb "

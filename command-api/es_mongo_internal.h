@@ -30,6 +30,7 @@ typedef struct mongo_store {
     atomic_uint epoch;          /* bumped on every server change (es_mongo.c) */
     atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
     atomic_uint snap_indexed_epoch; /* same, for the snapshot index */
+    atomic_bool server_checked;    /* buildInfo read (es_mongo.c, warn_server_limits) */
     atomic_uint heads_by_find_epoch; /* epoch in which the server refused the heads'
                                       * aggregation (es_mongo_outbox.c); 0: never */
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */

@@ -1,11 +1,12 @@
 /* es_mongo_internal.h — what the MongoDB adapter's files share. Not part of
- * the port: only the four files below (and the adapter's unit test of its
+ * the port: only the files below (and the adapter's unit test of its
  * URI defaults) include it.
  *
  *   es_mongo.c         the store (pool, index, error mapping), the document
  *                      format, append and the stream reads, and the es_ops
  *                      table;
  *   es_mongo_outbox.c  the outbox operations and the meta settings;
+ *   es_mongo_heads.c   the outbox's heads without the aggregation;
  *   es_mongo_snapshot.c  snapshots and the point-in-time lookup;
  *   es_mongo_lease.c   leases.
  *
@@ -91,6 +92,13 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
                              sm_error *err);
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
+
+/* The heads of up to limit posts whose events match `unpublished` (the
+ * outbox's filter, borrowed), appended to out all or nothing, by finds
+ * alone, for servers that refuse the heads aggregation
+ * (es_mongo_heads.c). */
+es_status mongo_heads_by_find(mongo_conn *c, size_t limit, const bson_t *unpublished,
+                              sm_event_list *out, sm_error *err);
 
 /* Snapshots and version_at (es_mongo_snapshot.c); semantics: event_store.h,
  * "Snapshots". */

@@ -19,9 +19,9 @@
  * but not $min, so "first after a sort" is the form both it and MongoDB
  * take. FerretDB 1.x has neither $first nor $replaceRoot (its $group knows
  * $sum and $count only); where the server refuses the pipeline as
- * unsupported, the same heads come from plain finds instead (heads_by_find:
- * a round trip per post, logged once per server as event_store_outbox_heads
- * method=find).
+ * unsupported, the same heads come from two finds instead
+ * (es_mongo_heads.c; logged once per server epoch as
+ * event_store_outbox_heads method=find).
  *
  * Reads that decide what the relay does next (heads, meta) go to the primary
  * whatever the URI's read preference: a lagging secondary would offer events
@@ -42,12 +42,9 @@
  * Meta: collection "meta" of the same database, { _id: key, value: string }. */
 #include "es_mongo_internal.h"
 
-#include "sm_hash.h"
 #include "sm_log.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define META_COLLECTION "meta"
 #define GEN_ID "outbox.generation"
@@ -164,116 +161,6 @@ static es_status heads_by_aggregation(mongo_conn *c, size_t limit, sm_event_list
     return st;
 }
 
-/* The distinct post ids met so far, in order of first meeting, with an
- * open-addressing table over them (cap a power of two, at least twice len). */
-typedef struct post_set {
-    char **ids;
-    size_t len;
-    size_t *slots; /* index + 1 into ids; 0: empty */
-    size_t cap;
-} post_set;
-
-static void post_set_free(post_set *ps)
-{
-    for (size_t i = 0; i < ps->len; i++)
-        free(ps->ids[i]);
-    free(ps->ids);
-    free(ps->slots);
-}
-
-static size_t *post_set_slot(const post_set *ps, const char *id)
-{
-    size_t i = sm_hash_text(id) & (ps->cap - 1);
-    while (ps->slots[i] && strcmp(ps->ids[ps->slots[i] - 1], id) != 0)
-        i = (i + 1) & (ps->cap - 1);
-    return &ps->slots[i];
-}
-
-/* Adds id unless present. false on OOM. */
-static bool post_set_add(post_set *ps, const char *id)
-{
-    if (ps->cap && *post_set_slot(ps, id))
-        return true;
-    if (2 * (ps->len + 1) > ps->cap) {
-        size_t cap = ps->cap ? 2 * ps->cap : 64;
-        size_t *slots = calloc(cap, sizeof *slots);
-        char **ids = realloc(ps->ids, cap / 2 * sizeof *ids);
-        if (!slots || !ids) {
-            free(slots);
-            if (ids)
-                ps->ids = ids;
-            return false;
-        }
-        free(ps->slots);
-        ps->ids = ids;
-        ps->slots = slots;
-        ps->cap = cap;
-        for (size_t i = 0; i < ps->len; i++)
-            *post_set_slot(ps, ps->ids[i]) = i + 1;
-    }
-    if (!(ps->ids[ps->len] = strdup(id)))
-        return false;
-    ps->len++;
-    *post_set_slot(ps, id) = ps->len;
-    return true;
-}
-
-/* Up to limit posts with unpublished events, in the order of their oldest
- * unpublished event (_id order, only the post id read). */
-static es_status waiting_posts(mongo_conn *c, size_t limit, const bson_t *filter,
-                               const mongoc_read_prefs_t *primary, post_set *ps, sm_error *err)
-{
-    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "projection", "{",
-                            "aggregateIdentifier", BCON_INT32(1), "}");
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c->events, filter, opts, primary);
-    const bson_t *doc, *reply;
-    bson_iter_t it;
-    bson_error_t e;
-    es_status st = ES_OK;
-    while (st == ES_OK && ps->len < limit && mongoc_cursor_next(cur, &doc))
-        if (bson_iter_init_find(&it, doc, "aggregateIdentifier") && BSON_ITER_HOLDS_UTF8(&it) &&
-            !post_set_add(ps, bson_iter_utf8(&it, NULL)))
-            st = mongo_fail_oom(err);
-    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
-        st = mongo_fail(&e, reply, "fetch unpublished (posts)", err);
-    mongoc_cursor_destroy(cur);
-    bson_destroy(opts);
-    return st;
-}
-
-/* The portable form, for servers that lack the aggregation's $first or
- * $replaceRoot (FerretDB 1.x): the waiting posts, then each one's head by
- * sort version + limit 1 on the outbox index. The same heads, in the order
- * of each post's oldest unpublished event rather than of the head's own
- * _id (the same unless two writer processes' ObjectIds disagree with the
- * version order), at the cost of a round trip per post. A post whose
- * events were all marked meanwhile is left out. */
-static es_status heads_by_find(mongo_conn *c, size_t limit, sm_event_list *out, sm_error *err)
-{
-    bson_t *filter = unpublished_filter();
-    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    post_set ps = {0};
-    size_t start = out->len;
-    es_status st = waiting_posts(c, limit, filter, primary, &ps, err);
-    bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}", "limit", BCON_INT64(1));
-    for (size_t i = 0; st == ES_OK && i < ps.len; i++) {
-        bson_t one;
-        bson_copy_to(filter, &one);
-        BSON_APPEND_UTF8(&one, "aggregateIdentifier", ps.ids[i]);
-        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c->events, &one, opts, primary);
-        st = mongo_read_events(cur, out, NULL, "fetch unpublished (head)", NULL, err);
-        bson_destroy(&one);
-    }
-    if (st != ES_OK)
-        while (out->len > start)
-            sm_event_clear(&out->items[--out->len]);
-    bson_destroy(opts);
-    post_set_free(&ps);
-    mongoc_read_prefs_destroy(primary);
-    bson_destroy(filter);
-    return st;
-}
-
 /* The aggregation, unless the server refused it in this server epoch: then
  * the portable form, until the server changes (a restart or a failover may
  * bring one that has them). */
@@ -299,8 +186,11 @@ es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
         by_find = true;
         st = ES_OK;
     }
-    if (st == ES_OK && by_find)
-        st = heads_by_find(&c, limit, out, err);
+    if (st == ES_OK && by_find) {
+        bson_t *filter = unpublished_filter();
+        st = mongo_heads_by_find(&c, limit, filter, out, err);
+        bson_destroy(filter);
+    }
     mongo_checkin(s, &c);
     return st;
 }

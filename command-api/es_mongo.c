@@ -68,8 +68,8 @@ enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112 };
 /* ---- process-wide driver setup ------------------------------------------- */
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
  * and trace chatter is dropped, and the "endSessions" warning that servers
- * lacking the command (jongodb) cause when a pool is destroyed is demoted:
- * it only means server-side sessions expire on their own. */
+ * lacking the command (jongodb, FerretDB) cause when a pool is destroyed is
+ * demoted: it only means server-side sessions expire on their own. */
 static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const char *message,
                              void *unused)
 {

@@ -815,7 +815,7 @@ static void test_racing_takeovers_of_an_expired_lease_have_exactly_one_winner(vo
     if (no_atomic_updates)
         skip(); /* FerretDB 1.x: docs/operations.md, "MongoDB stand-ins" */
     es_store *s = *state;
-    enum { ROUNDS = 10, N = 8 };
+    enum { ROUNDS = 30, N = 8 };
     for (int round = 0; round < ROUNDS; round++) {
         char name[64];
         sm_uuid_str k;

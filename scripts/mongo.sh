@@ -175,6 +175,8 @@ start() {
     fi
     sleep 0.05
   done
+  # a PORT given by the caller may belong to another server that answered
+  kill -0 "$pid" 2>/dev/null || { tail -n 5 "$log" >&2; die "FerretDB exited (port $port taken?)"; }
   echo "$port" >"$dir/port"
   echo "mongo.sh: FerretDB $FERRETDB_VERSION up in $(($(now_ms) - t0)) ms (pid $pid, port $port, log $log)" >&2
   echo "SMPOST_EVENT_STORE=mongodb://127.0.0.1:$port/socialMedia"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — smpost's benchmark: one run, one table, one RESULT line.
 #
-#   bench/run.sh [--smoke] [BUILD_DIR]
+#   bench/run.sh [--smoke] [--event-store mongodb] [BUILD_DIR]
 #
 # On the embedded default (SQLite event store and read model, the local
 # broker) it builds what it needs, starts devbroker + command-api +
@@ -29,6 +29,20 @@
 #                one connection, after one warm-up like per post; then the
 #                same with the aggregate cache off, and with snapshots off
 #                too (for information: what the cache and snapshots buy)
+# With --event-store mongodb it then measures the command side again on the
+# MongoDB adapter, beside SQLite's: a command-api without Kafka (no relay,
+# so no projection to wait for) on $SMPOST_BENCH_MONGO_URL (a MongoDB such
+# as the compose stack's; the run uses databases of its own there) or else
+# on FerretDB 1.x on its SQLite backend, which scripts/mongo.sh builds and
+# starts in the temporary directory:
+#   mongo like, mongo new post   as like and new post above, likes first
+#   mongo like cost              as like cost above, the long stream
+#                                SMPOST_BENCH_MONGO_COST_EVENTS [2000] long
+#                                (seed_store --batch SMPOST_BENCH_SEED_BATCH
+#                                [1]: FerretDB has no transactions)
+# On FerretDB these are FerretDB's figures, not MongoDB's: it reads the
+# whole collection for every query not by _id alone, so they fall as the
+# store grows (docs/operations.md, "MongoDB stand-ins").
 # After each write phase it waits for the projection to catch up (and
 # reports that backlog and how fast it was applied), so no phase shares the
 # CPUs with the previous one's tail. It prints a table (each figure also as
@@ -37,6 +51,7 @@
 #   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
 #          idle_p50_ms=.. idle_p99_ms=..
+#          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
 #
 # A missed target is reported, not a failure: performance figures are
 # measurements. The script exits non-zero only when it breaks: a build or
@@ -75,23 +90,31 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 smoke=0
 build=""
-for arg in "$@"; do
-  case "$arg" in
+store=sqlite
+while (($# > 0)); do
+  case "$1" in
     --smoke) smoke=1 ;;
+    --event-store) store="${2:-}"; shift ;;
+    --event-store=*) store="${1#*=}" ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "bench/run.sh: unknown option $arg" >&2; exit 2 ;;
-    *) build="$arg" ;;
+    -*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+    *) build="$1" ;;
   esac
+  shift
 done
+case "$store" in
+  sqlite | mongodb) ;;
+  *) echo "bench/run.sh: --event-store is sqlite (the default) or mongodb, not '$store'" >&2; exit 2 ;;
+esac
 build="${build:-${SMPOST_BENCH_BUILD_DIR:-$root/build-bench}}"
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 
 if [ "$smoke" = 1 ]; then
-  d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5
+  d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5 d_mcost=200
   d_idle_samples=20
 else
   d_secs=10 d_warm=2 d_conns=16 d_posts=1000 d_authors=100 d_rate=500 d_cost=100000 d_samples=21
-  d_idle_samples=200
+  d_mcost=2000 d_idle_samples=200
 fi
 cmd_url="${SMPOST_BENCH_COMMAND_URL:-}"
 query_url="${SMPOST_BENCH_QUERY_URL:-}"
@@ -101,6 +124,11 @@ if [ -n "$cmd_url$query_url" ]; then
     { echo "bench/run.sh: set both SMPOST_BENCH_COMMAND_URL and SMPOST_BENCH_QUERY_URL" >&2; exit 2; }
   external=1
   [ "$smoke" = 1 ] || d_cost=2000
+  if [ "$store" = mongodb ]; then
+    echo "bench/run.sh: --event-store mongodb starts a command-api of its own; it does not" \
+         "combine with SMPOST_BENCH_COMMAND_URL" >&2
+    exit 2
+  fi
 fi
 secs="${SMPOST_BENCH_SECONDS:-$d_secs}"
 warm="${SMPOST_BENCH_WARMUP:-$d_warm}"
@@ -112,6 +140,7 @@ cost_events="${SMPOST_BENCH_COST_EVENTS:-$d_cost}"
 cost_samples="${SMPOST_BENCH_COST_SAMPLES:-$d_samples}"
 idle_conns="${SMPOST_BENCH_IDLE_CONNS:-256}"
 idle_samples="${SMPOST_BENCH_IDLE_SAMPLES:-$d_idle_samples}"
+mongo_cost_events="${SMPOST_BENCH_MONGO_COST_EVENTS:-$d_mcost}"
 perf_dir="${SMPOST_BENCH_PERF:-}"
 
 started=$(date +%s)
@@ -152,6 +181,7 @@ stop_all() { # every process started, the broker last (so the services' Kafka cl
 }
 cleanup() {
   stop_all
+  [ -z "${mongo_dir:-}" ] || "$root/scripts/mongo.sh" stop "$mongo_dir" >/dev/null 2>&1 || true
   if [ "${SMPOST_BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -368,11 +398,13 @@ cost_likes() {
   printf -v "$1_first" '%s / %s' "$(target_p50 "$1-first" "$short")" "$(target_p50 "$1-first" "$long")"
 }
 # cost_server NAME ARGS...: a command-api without Kafka on the seeded store
+# ($cost_store)
+cost_store="sqlite:$work/cost.db"
 cost_server() {
   local name="$1" port
   shift
   port=$(free_port)
-  "$build/command-api/command-api" --port "$port" --event-store "sqlite:$work/cost.db" \
+  "$build/command-api/command-api" --port "$port" --event-store "$cost_store" \
     --kafka-bootstrap none "$@" 2>"$work/command-api-$name.log" &
   cost_pid=$!
   pids+=("$cost_pid")
@@ -382,7 +414,7 @@ cost_server() {
 variants=""
 if [ "$external" = 0 ]; then
   stop_all
-  "$build/bench/seed_store" "sqlite:$work/cost.db" 10 "$cost_events" >"$work/cost-ids.txt" \
+  "$build/bench/seed_store" "$cost_store" 10 "$cost_events" >"$work/cost-ids.txt" \
     2>"$work/seed.log" || die "seed_store failed: $(cat "$work/seed.log")"
   cost_server cost
   cost_likes cost
@@ -408,6 +440,49 @@ else
     echo "$id" >>"$work/cost-ids.txt"
   done
   cost_likes cost
+fi
+
+# ---- the command side on the MongoDB adapter (--event-store mongodb) -------------
+# mongo_db URL DB: URL with its database replaced by DB (its options kept)
+mongo_db() { sed -E "s#^(mongodb://[^/?]+)(/[^?]*)?(\?.*)?\$#\1/$2\3#" <<<"$1"; }
+if [ "$store" = mongodb ]; then
+  stop_all
+  mongo_url="${SMPOST_BENCH_MONGO_URL:-}"
+  if [ -n "$mongo_url" ]; then
+    mongo_what="MongoDB at $mongo_url"
+  else
+    mongo_dir="$work/mongo"
+    line="$("$root/scripts/mongo.sh" start "$mongo_dir" 2>"$work/mongo-start.log" | tail -n 1)" ||
+      { cat "$work/mongo-start.log" >&2; die "scripts/mongo.sh could not start FerretDB"; }
+    mongo_url="${line#SMPOST_EVENT_STORE=}"
+    mongo_what="FerretDB $(sed -n 's/^mongo.sh: FerretDB \(v[^ ]*\) up in \([0-9]*\) ms.*/\1 on SQLite (up in \2 ms)/p' \
+      "$work/mongo-start.log")"
+  fi
+  mongo_db_name="smpost_bench_${run_id}"
+  port=$(free_port)
+  "$build/command-api/command-api" --port "$port" --kafka-bootstrap none \
+    --event-store "$(mongo_db "$mongo_url" "$mongo_db_name")" 2>"$work/command-api-mongo.log" &
+  mongo_pid=$!
+  pids+=("$mongo_pid")
+  mongo_cmd="http://127.0.0.1:$port"
+  wait_http "$mongo_cmd/health" 30 || die "command-api on $mongo_what did not start ($work/command-api-mongo.log)"
+  run_lg mongo-seed-posts -c "$conns" -n "$posts" --rr --authors "$authors" \
+    --author-prefix "$run_id-ma" --ids-out "$work/mongo-ids.txt" "$mongo_cmd" newpost
+  # likes first: on FerretDB every like reads the whole collection, so it
+  # runs on the seeded posts alone rather than after thousands of new ones
+  run_lg mongo-like -c "$conns" -d "$secs" -w "$warm" --ids "$work/mongo-ids.txt" "$mongo_cmd" like
+  r_mlike="$line"
+  run_lg mongo-newpost -c "$conns" -d "$secs" -w "$warm" --authors 1000 \
+    --author-prefix "$run_id-mn" "$mongo_cmd" newpost
+  r_mnewpost="$line"
+  stop_pid "$mongo_pid" KILL
+  cost_store="$(mongo_db "$mongo_url" "${mongo_db_name}_cost")"
+  "$build/bench/seed_store" --batch "${SMPOST_BENCH_SEED_BATCH:-1}" "$cost_store" 10 \
+    "$mongo_cost_events" >"$work/cost-ids.txt" 2>"$work/seed-mongo.log" ||
+    die "seed_store on $mongo_what failed: $(tail -n 1 "$work/seed-mongo.log")"
+  cost_server mcost
+  cost_likes mcost
+  stop_pid "$cost_pid" KILL
 fi
 
 # ---- the table -------------------------------------------------------------------
@@ -451,6 +526,13 @@ idle_p50="$(kv "$r_idle" p50_ms)"
 idle_p99="$(kv "$r_idle" p99_ms)"
 printf "$fmt" "idle keep-alive" "$idle_conns idle" "$idle_p50" "$idle_p99" "" "p99 < 100" \
   "$(verdict "$idle_p99" "<" 100)"
+if [ "$store" = mongodb ]; then
+  mcost_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$mcost_long" "$mcost_short")"
+  row "mongo new post" "$r_mnewpost"
+  row "mongo like" "$r_mlike"
+  printf "$fmt" "mongo like cost" "10/${mongo_cost_events}" "$mcost_short" "$mcost_long" \
+    "${mcost_ratio}x" "" ""
+fi
 echo
 echo "closed loops with $conns connections; by author: $((posts / authors)) posts an author." \
      "Lag: offered $lag_rate commands/s (new posts and likes in turn), $(kv "$r_lag" lag_samples)" \
@@ -467,6 +549,14 @@ echo "Idle keep-alive: $idle_conns connections to command-api answered once each
      "time, each on a fresh connection: connect to the whole answer, max $(kv "$r_idle" max_ms) ms."
 echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \
      "events, p99 column on one of ~$cost_events; the first like after a start: $cost_first ms."
+if [ "$store" = mongodb ]; then
+  ok_of() { local v; v="$(kv "$1" ok)"; echo "${v:-0}"; }
+  echo "mongo rows: the MongoDB adapter on $mongo_what, a command-api without Kafka (no relay);" \
+       "likes first, on the $posts seeded posts, $((posts + $(ok_of "$r_mlike"))) events after" \
+       "them, then new posts, $((posts + $(ok_of "$r_mlike") + $(ok_of "$r_mnewpost"))) events" \
+       "after those (warm-ups not counted); like cost on a post of ~10 and one of" \
+       "~$mongo_cost_events events in a database of their own, the first like $mcost_first ms."
+fi
 for v in $variants; do
   vs="${v}_short" vl="${v}_long" vf="${v}_first"
   case "$v" in
@@ -493,6 +583,10 @@ result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r
 result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)") lag_p50_ms=${lag_p50:-x}"
 result+=" lag_p99_ms=${lag_p99:-x} like_cost_ratio_100k_vs_10=${cost_ratio}"
 result+=" idle_p50_ms=${idle_p50:-x} idle_p99_ms=${idle_p99:-x}"
+if [ "$store" = mongodb ]; then
+  result+=" mongo_newpost_rps=$(rps_int "$(kv "$r_mnewpost" rps)")"
+  result+=" mongo_like_rps=$(rps_int "$(kv "$r_mlike" rps)") mongo_like_cost_ratio=${mcost_ratio}"
+fi
 # every figure must be a number, else the benchmark is broken
 for pair in ${result#RESULT }; do
   num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"

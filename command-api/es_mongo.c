@@ -22,8 +22,13 @@
  *
  * Atomic batches: an append of n > 1 events runs in a transaction, which real
  * MongoDB only offers on a replica set or mongos (the compose stack runs a
- * single-node replica set). A standalone server takes single-event appends
- * and refuses batches with an error that says why.
+ * single-node replica set). A standalone server, and FerretDB 1.x, which has
+ * no transactions at all (it refuses the insert's startTransaction field),
+ * take single-event appends and refuse batches whole, with an error that
+ * says why: nothing of the batch is written. The atomicity is never traded
+ * for a plain insert_many, which another process could interleave with.
+ * command-api appends one event per command; only tools (bench/seed_store)
+ * and the port's contract test send batches.
  *
  * The indexes (the unique one and the outbox's): created on open if the
  * server is up, else by the first append that reaches it, so a server that is
@@ -58,13 +63,13 @@
 #define POOL_WAIT_MS 5000
 #define OID_HEX 25              /* 24 hex digits + NUL */
 
-enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112, ILLEGAL_OPERATION = 20 };
+enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112 };
 
 /* ---- process-wide driver setup ------------------------------------------- */
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
  * and trace chatter is dropped, and the "endSessions" warning that servers
- * lacking the command (jongodb) cause when a pool is destroyed is demoted:
- * it only means server-side sessions expire on their own. */
+ * lacking the command (jongodb, FerretDB) cause when a pool is destroyed is
+ * demoted: it only means server-side sessions expire on their own. */
 static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const char *message,
                              void *unused)
 {
@@ -124,11 +129,7 @@ static es_status map_error(const bson_error_t *e, const bson_t *reply)
 es_status mongo_fail(const bson_error_t *e, const bson_t *reply, const char *op, sm_error *err)
 {
     es_status st = map_error(e, reply);
-    const char *hint = e->domain == MONGOC_ERROR_SERVER && e->code == ILLEGAL_OPERATION
-                           ? " (multi-event appends need a replica set or mongos)"
-                           : "";
-    sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s%s", op, e->message,
-            hint);
+    sm_fail(err, es_to_sm_status(st), "event store (mongodb) %s failed: %s", op, e->message);
     return st;
 }
 
@@ -173,28 +174,86 @@ static void server_changed(const mongoc_apm_server_changed_t *event)
     atomic_fetch_add(&s->epoch, 1);
 }
 
-/* One command for both indexes: the unique one, and the one that serves the
- * outbox's queries (es_mongo_outbox.c says how). */
-static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
+/* Each index has a createIndexes command of its own, never one command
+ * listing several. MongoDB accepts either, but FerretDB 1.x (1.24.2 at
+ * least; FerretDB issue #3858) filters the indexes that already exist out
+ * of a list by their position in the original list: once two listed
+ * indexes exist, as every reopen finds them, it panics and drops the
+ * connection, or, where existing and new indexes alternate, answers ok and
+ * silently skips a new one. A unique index silently missing would be
+ * optimistic concurrency silently gone; one index per command is read
+ * alike by every server. Idempotent: an identical index already there is
+ * success. */
+es_status mongo_create_index(mongo_store *s, mongoc_client_t *client, const char *collection,
+                             const bson_t *key, const char *name, bool unique, sm_error *err)
 {
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(COLLECTION), "indexes", "[",
-                           "{", "key", "{", "aggregateIdentifier", BCON_INT32(1),
-                           "version", BCON_INT32(1), "}",
-                           "name", BCON_UTF8(INDEX_NAME), "unique", BCON_BOOL(true), "}",
-                           "{", "key", "{", "published", BCON_INT32(1),
-                           "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1), "}",
-                           "name", BCON_UTF8(OUTBOX_INDEX_NAME), "}",
-                           "]");
+    bson_t spec = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT(&spec, "key", key);
+    BSON_APPEND_UTF8(&spec, "name", name);
+    if (unique) /* only when set: the specs stay those existing deployments have */
+        BSON_APPEND_BOOL(&spec, "unique", true);
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(collection), "indexes", "[",
+                           BCON_DOCUMENT(&spec), "]");
+    bson_destroy(&spec);
     mongoc_database_t *db = mongoc_client_get_database(client, s->db_name);
     bson_t reply;
     bson_error_t e;
     es_status st = ES_OK;
-    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e))
-        st = mongo_fail(&e, &reply, "create indexes", err);
+    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e)) {
+        char op[96];
+        snprintf(op, sizeof op, "create index %s", name);
+        st = mongo_fail(&e, &reply, op, err);
+    }
     bson_destroy(&reply);
     mongoc_database_destroy(db);
     bson_destroy(cmd);
     return st;
+}
+
+/* The unique index first: it is the one appends wait for. The outbox's
+ * index serves its queries (es_mongo_outbox.c says how). */
+static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_error *err)
+{
+    bson_t *unique = BCON_NEW("aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1));
+    bson_t *outbox = BCON_NEW("published", BCON_INT32(1), "aggregateIdentifier", BCON_INT32(1),
+                              "version", BCON_INT32(1));
+    es_status st = mongo_create_index(s, client, COLLECTION, unique, INDEX_NAME, true, err);
+    if (st == ES_OK)
+        st = mongo_create_index(s, client, COLLECTION, outbox, OUTBOX_INDEX_NAME, false, err);
+    bson_destroy(outbox);
+    bson_destroy(unique);
+    return st;
+}
+
+/* FerretDB (1.x, which names itself in buildInfo's ferretdbVersion) speaks
+ * the protocol but lacks two things the adapter's guarantees rest on:
+ * multi-document transactions (multi-event appends are refused, see
+ * insert_docs) and atomic single-document updates (it reads a document and
+ * writes it back without isolation, so two conditional updates of one
+ * document can both apply: a lease taken over by two instances at once, a
+ * relay's mark undoing a concurrent reset's). Appends and their unique
+ * index hold. Said once per store, at warn, so nobody runs on it unaware;
+ * docs/operations.md, "MongoDB stand-ins", has the details. A server that
+ * does not answer buildInfo is asked again with the next indexes. */
+static void warn_server_limits(mongo_store *s, mongoc_client_t *client)
+{
+    if (atomic_load(&s->server_checked))
+        return;
+    bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
+    bson_t reply;
+    bson_iter_t it;
+    bool answered = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, NULL);
+    if (answered && !atomic_exchange(&s->server_checked, true) &&
+        bson_iter_init_find(&it, &reply, "ferretdbVersion") && BSON_ITER_HOLDS_UTF8(&it)) {
+        char quoted[80];
+        sm_log(SM_LOG_WARN, "event_store_server_limits", "adapter=mongodb db=%s server=ferretdb "
+               "version=%s lacks=transactions,atomic_updates multi_event_appends=refused "
+               "lease_takeover=not_exclusive outbox_marks_vs_reset=racy "
+               "see=docs/operations.md#mongodb-stand-ins", s->db_name,
+               sm_log_quote(bson_iter_utf8(&it, NULL), quoted, sizeof quoted));
+    }
+    bson_destroy(&reply);
+    bson_destroy(cmd);
 }
 
 /* Appends must not run before the unique index exists, since it alone
@@ -212,6 +271,7 @@ static es_status ensure_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
         atomic_store(&s->indexed_epoch, epoch);
         sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s indexes=%s,%s",
                s->db_name, INDEX_NAME, OUTBOX_INDEX_NAME);
+        warn_server_limits(s, client);
     }
     return st;
 }
@@ -326,7 +386,7 @@ static void oid_text(const bson_t *doc, char out[OID_HEX])
 /* Decodes a cursor of event documents, all or nothing, and destroys it. Used
  * by the finds here and the outbox's aggregation. */
 es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
-                            const char *op, sm_error *err)
+                            const char *op, bson_error_t *cause, sm_error *err)
 {
     size_t start = out->len;
     es_status st = ES_OK;
@@ -347,8 +407,11 @@ es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last
         }
     }
     bson_error_t e;
-    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply))
+    if (st == ES_OK && mongoc_cursor_error_document(cur, &e, &reply)) {
         st = mongo_fail(&e, reply, op, err);
+        if (cause)
+            *cause = e;
+    }
     mongoc_cursor_destroy(cur);
     if (st != ES_OK)
         while (out->len > start)
@@ -432,6 +495,10 @@ static es_status insert_docs(mongo_conn *c, bson_t **docs, const sm_event *evs, 
     if (st == ES_CONFLICT)
         sm_fail(err, SM_ERR_CONFLICT, "stream %s: %s already taken (a concurrent append won); "
                 "nothing was appended", evs[0].aggregate_id, versions);
+    else if (st == ES_INTERNAL && n > 1) /* most likely the transaction itself */
+        sm_fail(err, SM_ERR_INTERNAL, "event store (mongodb) batch insert of %s failed: %s "
+                "(multi-event appends need multi-document transactions: a replica set or "
+                "mongos, not a standalone server; FerretDB 1.x has none)", versions, e.message);
     else if (st != ES_OK)
         mongo_fail(&e, &reply, n == 1 ? "insert" : "batch insert (transaction)", err);
     bson_destroy(&reply);
@@ -501,7 +568,7 @@ static es_status mongo_load(void *impl, const char *aggregate_id, int64_t from_v
     es_status st = mongo_checkout(s, &c, err);
     if (st == ES_OK) {
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, NULL);
-        st = mongo_read_events(cur, out, NULL, "load", err);
+        st = mongo_read_events(cur, out, NULL, "load", NULL, err);
         mongo_checkin(s, &c);
     }
     bson_destroy(opts);
@@ -532,7 +599,7 @@ static es_status mongo_read_all(void *impl, const es_cursor *after, size_t limit
     es_status st = mongo_checkout(s, &c, err);
     if (st == ES_OK) {
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, &filter, opts, NULL);
-        st = mongo_read_events(cur, out, last, "read_all", err);
+        st = mongo_read_events(cur, out, last, "read_all", NULL, err);
         mongo_checkin(s, &c);
     }
     if (st == ES_OK && last[0] && next)

@@ -1,11 +1,12 @@
 /* es_mongo_internal.h — what the MongoDB adapter's files share. Not part of
- * the port: only the four files below (and the adapter's unit test of its
+ * the port: only the files below (and the adapter's unit test of its
  * URI defaults) include it.
  *
  *   es_mongo.c         the store (pool, index, error mapping), the document
  *                      format, append and the stream reads, and the es_ops
  *                      table;
  *   es_mongo_outbox.c  the outbox operations and the meta settings;
+ *   es_mongo_heads.c   the outbox's heads without the aggregation;
  *   es_mongo_snapshot.c  snapshots and the point-in-time lookup;
  *   es_mongo_lease.c   leases.
  *
@@ -30,6 +31,9 @@ typedef struct mongo_store {
     atomic_uint epoch;          /* bumped on every server change (es_mongo.c) */
     atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
     atomic_uint snap_indexed_epoch; /* same, for the snapshot index */
+    atomic_bool server_checked;    /* buildInfo read (es_mongo.c, warn_server_limits) */
+    atomic_uint heads_by_find_epoch; /* epoch in which the server refused the heads'
+                                      * aggregation (es_mongo_outbox.c); 0: never */
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
 } mongo_store;
 
@@ -52,6 +56,13 @@ typedef struct mongo_conn {
 es_status mongo_checkout(mongo_store *s, mongo_conn *c, sm_error *err);
 void mongo_checkin(mongo_store *s, mongo_conn *c);
 
+/* Creates the index `name` on key (a key pattern, borrowed) in collection
+ * of the store's database, unique or not; an identical index already
+ * there is success. One createIndexes command per index, whatever the
+ * server (es_mongo.c says why). */
+es_status mongo_create_index(mongo_store *s, mongoc_client_t *client, const char *collection,
+                             const bson_t *key, const char *name, bool unique, sm_error *err);
+
 /* Fills err for a failed driver call (reply may be NULL) and returns the
  * port status: ES_UNAVAILABLE for an unreachable or stepping-down server,
  * ES_CONFLICT for a duplicate key, else ES_INTERNAL. op names the
@@ -62,9 +73,10 @@ es_status mongo_fail_oom(sm_error *err);
 /* Decodes every event document of cur into out, all or nothing, and
  * destroys cur. If last_id is given it receives the hex _id of the last
  * document (25 bytes). A document that does not decode is ES_INTERNAL,
- * naming its _id and the bad field. */
+ * naming its _id and the bad field. If the cursor itself fails and cause is
+ * given, *cause receives the driver's error (domain and server code). */
 es_status mongo_read_events(mongoc_cursor_t *cur, sm_event_list *out, char *last_id,
-                            const char *op, sm_error *err);
+                            const char *op, bson_error_t *cause, sm_error *err);
 
 /* An integer field (int32 or int64) of doc; false if absent or not one. */
 bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);
@@ -80,6 +92,13 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
                              sm_error *err);
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
+
+/* The heads of up to limit posts whose events match `unpublished` (the
+ * outbox's filter, borrowed), appended to out all or nothing, by finds
+ * alone, for servers that refuse the heads aggregation
+ * (es_mongo_heads.c). */
+es_status mongo_heads_by_find(mongo_conn *c, size_t limit, const bson_t *unpublished,
+                              sm_event_list *out, sm_error *err);
 
 /* Snapshots and version_at (es_mongo_snapshot.c); semantics: event_store.h,
  * "Snapshots". */

@@ -16,7 +16,12 @@
  * aggregation, $match unpublished -> $sort by (post, version) -> $group per
  * post keeping $first -> the head documents, longest-waiting (lowest _id)
  * first -> $limit. jongodb, the in-memory test server, has $group with $first
- * but not $min, so "first after a sort" is also the portable form.
+ * but not $min, so "first after a sort" is the form both it and MongoDB
+ * take. FerretDB 1.x has neither $first nor $replaceRoot (its $group knows
+ * $sum and $count only); where the server refuses the pipeline as
+ * unsupported, the same heads come from two finds instead
+ * (es_mongo_heads.c; logged once per server epoch as
+ * event_store_outbox_heads method=find).
  *
  * Reads that decide what the relay does next (heads, meta) go to the primary
  * whatever the URI's read preference: a lagging secondary would offer events
@@ -36,6 +41,8 @@
  *
  * Meta: collection "meta" of the same database, { _id: key, value: string }. */
 #include "es_mongo_internal.h"
+
+#include "sm_log.h"
 
 #include <stdio.h>
 
@@ -112,22 +119,25 @@ static es_status bump_generation(mongo_store *s, mongo_conn *c, int64_t *gen, sm
 }
 
 /* ---- heads ---------------------------------------------------------------- */
-/* allowDiskUse: the $group holds one document per post with a backlog, which
- * after a reset (every post) can pass the 100 MB a stage may use in memory
- * on servers before 6.0. */
-es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
-                                  int64_t *generation, sm_error *err)
+/* Server error codes meaning "this server lacks a stage or an accumulator of
+ * that pipeline": FerretDB 1.x answers NotImplemented for $first (its $group
+ * has only $sum and $count) and for $replaceRoot; MongoDB itself would name
+ * an unknown stage or group operator. Any other failure is reported as is. */
+enum { NOT_IMPLEMENTED = 238, UNKNOWN_GROUP_OPERATOR = 15952, UNKNOWN_STAGE = 40324 };
+
+static bool pipeline_unsupported(const bson_error_t *e)
 {
-    mongo_store *s = impl;
-    mongo_conn c;
-    es_status st = mongo_checkout(s, &c, err);
-    if (st != ES_OK)
-        return st;
-    st = read_generation(s, &c, generation, err); /* before the heads */
-    if (st != ES_OK) {
-        mongo_checkin(s, &c);
-        return st;
-    }
+    return e->domain == MONGOC_ERROR_SERVER &&
+           (e->code == NOT_IMPLEMENTED || e->code == UNKNOWN_GROUP_OPERATOR ||
+            e->code == UNKNOWN_STAGE);
+}
+
+/* One aggregation (see the top). allowDiskUse: the $group holds one document
+ * per post with a backlog, which after a reset (every post) can pass the
+ * 100 MB a stage may use in memory on servers before 6.0. */
+static es_status heads_by_aggregation(mongo_conn *c, size_t limit, sm_event_list *out,
+                                      bson_error_t *cause, sm_error *err)
+{
     bson_t *filter = unpublished_filter();
     bson_t *pipeline = BCON_NEW(
         "pipeline", "[",
@@ -142,13 +152,46 @@ es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
     bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
     mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(c.events, MONGOC_QUERY_NONE, pipeline, opts, primary);
-    st = mongo_read_events(cur, out, NULL, "fetch unpublished", err);
-    mongo_checkin(s, &c);
+        mongoc_collection_aggregate(c->events, MONGOC_QUERY_NONE, pipeline, opts, primary);
+    es_status st = mongo_read_events(cur, out, NULL, "fetch unpublished", cause, err);
     mongoc_read_prefs_destroy(primary);
     bson_destroy(opts);
     bson_destroy(pipeline);
     bson_destroy(filter);
+    return st;
+}
+
+/* The aggregation, unless the server refused it in this server epoch: then
+ * the portable form, until the server changes (a restart or a failover may
+ * bring one that has them). */
+es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
+                                  int64_t *generation, sm_error *err)
+{
+    mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
+    st = read_generation(s, &c, generation, err); /* before the heads */
+    unsigned epoch = atomic_load(&s->epoch);
+    bool by_find = atomic_load(&s->heads_by_find_epoch) == epoch;
+    bson_error_t cause = {0};
+    if (st == ES_OK && !by_find &&
+        (st = heads_by_aggregation(&c, limit, out, &cause, err)) != ES_OK &&
+        pipeline_unsupported(&cause)) {
+        char quoted[SM_ERROR_MAX + 16];
+        sm_log(SM_LOG_INFO, "event_store_outbox_heads", "adapter=mongodb db=%s method=find "
+               "reason=%s", s->db_name, sm_log_quote(cause.message, quoted, sizeof quoted));
+        atomic_store(&s->heads_by_find_epoch, epoch);
+        by_find = true;
+        st = ES_OK;
+    }
+    if (st == ES_OK && by_find) {
+        bson_t *filter = unpublished_filter();
+        st = mongo_heads_by_find(&c, limit, filter, out, err);
+        bson_destroy(filter);
+    }
+    mongo_checkin(s, &c);
     return st;
 }
 

@@ -26,21 +26,13 @@ static es_status ensure_snapshot_index(mongo_store *s, mongoc_client_t *client, 
     unsigned epoch = atomic_load(&s->epoch);
     if (atomic_load(&s->snap_indexed_epoch) == epoch)
         return ES_OK;
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(SNAP_COLLECTION), "indexes", "[",
-                           "{", "key", "{", "aggregateIdentifier", BCON_INT32(1),
-                           "schema", BCON_INT32(1), "version", BCON_INT32(-1), "}",
-                           "name", BCON_UTF8(SNAP_INDEX_NAME), "}", "]");
-    mongoc_database_t *db = mongoc_client_get_database(client, s->db_name);
-    bson_t reply;
-    bson_error_t e;
-    es_status st = ES_OK;
-    if (!mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &e))
-        st = mongo_fail(&e, &reply, "create snapshot index", err);
-    else
+    bson_t *key = BCON_NEW("aggregateIdentifier", BCON_INT32(1), "schema", BCON_INT32(1),
+                           "version", BCON_INT32(-1));
+    es_status st = mongo_create_index(s, client, SNAP_COLLECTION, key, SNAP_INDEX_NAME, false,
+                                      err);
+    if (st == ES_OK)
         atomic_store(&s->snap_indexed_epoch, epoch);
-    bson_destroy(&reply);
-    mongoc_database_destroy(db);
-    bson_destroy(cmd);
+    bson_destroy(key);
     return st;
 }
 

@@ -5,7 +5,8 @@
 # Needs root for apt-get (uses sudo when not root).
 # Then installs Swagger UI's files (npm package swagger-ui-dist, pinned by
 # docs/swagger-ui/package-lock.json) into docs/swagger-ui/node_modules/,
-# which both binaries serve at /swagger/ (scripts/npm_ci.sh, idempotent).
+# which both binaries serve at /swagger/ (scripts/npm_ci.sh, idempotent),
+# and Go into /usr/local/go if no Go 1.21+ is there or on PATH (see below).
 set -euo pipefail
 
 packages=(
@@ -30,6 +31,11 @@ command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || packages+=(maven)
 
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,14 +44,62 @@ done
 if ((${#missing[@]} == 0)); then
   echo "bootstrap: all packages present"
 else
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "bootstrap: run as root or install sudo" >&2; exit 1; }
-    sudo="sudo"
+  if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "bootstrap: run as root or install sudo" >&2
+    exit 1
   fi
   echo "bootstrap: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Go 1.21 or newer builds FerretDB, the second MongoDB-wire stand-in of the
+# tests (scripts/mongo.sh, tests/integration/with_ferretdb.sh). Debian 12
+# packages Go 1.19 only, too old for FerretDB's go.mod, so where no usable Go
+# is found (on PATH, or in /usr/local/go, where CI machines have it) the Go
+# project's own toolchain module $GO_TOOLCHAIN is fetched from the Go module
+# proxy by Debian's Go 1.19, unpacked in a temporary directory for that
+# alone (not installed), and copied to $SMPOST_GO_ROOT (default
+# /usr/local/go). The same module the go command fetches by itself when a
+# go.mod asks for a newer toolchain; its executables come without their x
+# bits, which the go command would set itself.
+readonly GO_TOOLCHAIN="go1.24.3"
+go_usable() {
+  local g minor
+  for g in "$(command -v go 2>/dev/null || true)" "${SMPOST_GO_ROOT:-/usr/local/go}/bin/go"; do
+    [ -n "$g" ] && [ -x "$g" ] || continue
+    minor="$("$g" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+    [ -n "$minor" ] && [ "$minor" -ge 21 ] && return 0
+  done
+  return 1
+}
+install_go() {
+  local dest="${SMPOST_GO_ROOT:-/usr/local/go}" tmp old arch dir
+  if [ -e "$dest" ]; then # not ours to replace; the FerretDB tests will say so
+    echo "bootstrap: WARNING: $dest holds a Go older than 1.21; remove it or set" \
+         "SMPOST_GO_ROOT to install $GO_TOOLCHAIN elsewhere" >&2
+    return 0
+  fi
+  tmp="$(mktemp -d /tmp/smpost-go-XXXXXX)"
+  chmod 755 "$tmp" # apt-get download runs as _apt
+  echo "bootstrap: installing Go ($GO_TOOLCHAIN from the Go module proxy) into $dest"
+  $sudo apt-get update -qq
+  (cd "$tmp" && apt-get download -qq golang-1.19-go golang-1.19-src >/dev/null) &&
+    for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/old"; done
+  old="$tmp/old/usr/lib/go-1.19"
+  [ -x "$old/bin/go" ] || { echo "bootstrap: cannot unpack Debian's Go 1.19" >&2; exit 1; }
+  export GOROOT="$old" GOPATH="$tmp/gopath" GOMODCACHE="$tmp/mod" GOCACHE="$tmp/cache" GOENV=off
+  arch="$("$old/bin/go" env GOARCH)"
+  dir="$("$old/bin/go" mod download -json "golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch" |
+         sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' || true)"
+  unset GOROOT GOPATH GOMODCACHE GOCACHE GOENV
+  [ -n "$dir" ] && [ -x "$dir/bin" ] || { echo "bootstrap: cannot fetch $GO_TOOLCHAIN" >&2; exit 1; }
+  $sudo cp -r "$dir" "$dest"
+  $sudo chmod -R u+w,a+rX "$dest"
+  $sudo chmod a+x "$dest"/bin/* "$dest"/pkg/tool/*/*
+  chmod -R u+w "$tmp" && rm -rf "$tmp"
+  "$dest/bin/go" version
+}
+go_usable || install_go
 
 "$(dirname "${BASH_SOURCE[0]}")/npm_ci.sh" "$(dirname "${BASH_SOURCE[0]}")/../docs/swagger-ui"

@@ -2,8 +2,9 @@
 # Installs dependencies, builds, and runs every test with CTest.
 #   scripts/test.sh            all tests in ./build
 #   scripts/test.sh -L unit    extra arguments go to ctest
-# The MongoDB adapter's tests start an in-memory MongoDB-wire server
-# (jongodb, from npm) themselves; see tests/integration/with_jongodb.sh.
+# The MongoDB adapter's tests start their MongoDB-wire servers themselves:
+# jongodb (in memory, from npm; tests/integration/with_jongodb.sh) and
+# FerretDB (built with Go; tests/integration/with_ferretdb.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMPOST_BUILD_DIR:-$root/build}"

@@ -10,6 +10,12 @@
 # SMPOST_BUILD_DIR (default ./build) is where it builds and finds the
 # binaries; SMPOST_RUN_NO_BUILD=1 skips installing and building (a build
 # directory kept up to date otherwise, as tests/acceptance/run_sh_stop.sh does).
+#
+# On real servers: SMPOST_EVENT_STORE, SMPOST_READ_MODEL and
+# KAFKA_BOOTSTRAP_SERVERS, when set, are used as they are (and with a
+# KAFKA_BOOTSTRAP_SERVERS no local broker is started); scripts/servers.sh
+# starts a real Kafka, a MongoDB-wire server and a SQL Server stand-in and
+# prints those three variables (README, "On real servers").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMPOST_BUILD_DIR:-$root/build}"
@@ -42,31 +48,39 @@ stop_all() {
 }
 trap stop_all INT TERM HUP EXIT
 
-broker_out="$data/devbroker.out"
-: >"$broker_out"
-# Ctrl-C in a terminal sends SIGINT to the whole foreground process group:
-# the services may take it (they stop gracefully), but the broker must not,
-# or it is gone before they finish. In a session of its own it only stops
-# when stop_all tells it to.
-setsid "$build/tools/smpost-devbroker" >"$broker_out" &
-pids+=($!)
-for _ in $(seq 100); do
-  grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$broker_out" && break
-  sleep 0.1
-done
-bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$broker_out")"
-[ -n "$bootstrap" ] || { echo "smpost: the local broker did not start" >&2; exit 1; }
-export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
+query_extra=()
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  bootstrap="$KAFKA_BOOTSTRAP_SERVERS"
+else
+  broker_out="$data/devbroker.out"
+  : >"$broker_out"
+  # Ctrl-C in a terminal sends SIGINT to the whole foreground process
+  # group: the services may take it (they stop gracefully), but the broker
+  # must not, or it is gone before they finish. In a session of its own it
+  # only stops when stop_all tells it to.
+  setsid "$build/tools/smpost-devbroker" >"$broker_out" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$broker_out" && break
+    sleep 0.1
+  done
+  bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$broker_out")"
+  [ -n "$bootstrap" ] || { echo "smpost: the local broker did not start" >&2; exit 1; }
+  export KAFKA_BOOTSTRAP_SERVERS="$bootstrap"
+  # The local broker holds each fetch for the consumer's full wait time, so
+  # a short one keeps the projection lag in milliseconds (a real broker
+  # answers a fetch as soon as data arrives).
+  query_extra=(--kafka-config fetch.wait.max.ms=10)
+fi
 
 "$build/command-api/command-api" --port "$command_port" &
 pids+=($!)
-# The local broker holds each fetch for the consumer's full wait time, so a
-# short one keeps the projection lag in milliseconds.
-"$build/query-api/query-api" --port "$query_port" --kafka-config fetch.wait.max.ms=10 &
+"$build/query-api/query-api" --port "$query_port" "${query_extra[@]}" &
 pids+=($!)
 
 echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0.0.1:$query_port," \
-     "Kafka $bootstrap, data in $data (Ctrl-C to stop)"
+     "Kafka $bootstrap, event store ${SMPOST_EVENT_STORE%%:*}, read model ${SMPOST_READ_MODEL%%:*}," \
+     "data in $data (Ctrl-C to stop)"
 echo "smpost: Swagger UI http://127.0.0.1:$command_port/swagger/ and http://127.0.0.1:$query_port/swagger/"
 # Run until Ctrl-C or until any process exits.
 wait -n "${pids[@]}" || true

@@ -55,15 +55,19 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
-if ! python3 -c 'import jsonschema' 2>/dev/null; then
-  say "== installing python3-jsonschema (apt-get)"
+# Debian's Python, whose modules apt installs (python3 on PATH may be
+# another CPython, e.g. pyenv's, that cannot see them).
+py=/usr/bin/python3
+[ -x "$py" ] || py="$(command -v python3 || true)"
+[ -n "$py" ] || { say "FAIL python3 is missing" >&2; exit 1; }
+if ! "$py" -c 'import jsonschema, yaml' 2>/dev/null; then
+  say "== installing python3-jsonschema and python3-yaml (apt-get)"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y -qq --no-install-recommends python3-jsonschema >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends python3-jsonschema python3-yaml >/dev/null
 fi
-command -v python3 >/dev/null 2>&1 || { say "FAIL python3 is missing" >&2; exit 1; }
-python3 -c 'import yaml' 2>/dev/null || { say "FAIL python3-yaml is missing" >&2; exit 1; }
+"$py" -c 'import yaml' 2>/dev/null || { say "FAIL python3-yaml is missing" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 made_env=""
@@ -113,7 +117,7 @@ if [ ! -s "$spec" ]; then
   fi
 fi
 if [ -s "$spec" ]; then
-  python3 - "$spec" "$compose_file" <<'PY' || fail=1
+  "$py" - "$spec" "$compose_file" <<'PY' || fail=1
 import json
 import sys
 
@@ -189,7 +193,7 @@ else
   done
 fi
 
-python3 - "$compose_file" "$tmp/merged.yml" "$here/.env.example" "$root/.gitignore" \
+"$py" - "$compose_file" "$tmp/merged.yml" "$here/.env.example" "$root/.gitignore" \
   "${dockerfiles[@]}" <<'PY' || fail=1
 import os
 import re
@@ -365,6 +369,29 @@ if os.path.exists(gitignore):
         pats = [l.strip() for l in f if l.strip() and not l.startswith("#")]
     ignored = any(p in (".env", "*.env", "compose/.env", "/compose/.env", "**/.env") for p in pats)
 check(ignored, "compose/.env is ignored by git (.gitignore)")
+
+# The stack and scripts/servers.sh (the real servers on one machine, what
+# CI runs the walkthrough on) configure the services by the same variables:
+# the event store and Kafka for command-api, the read model and Kafka for
+# query-api, each of the scheme the other names.
+def env_of(name):
+    env = (services.get(name) or {}).get("environment") or {}
+    if isinstance(env, dict):
+        return {k: "" if v is None else str(v) for k, v in env.items()}
+    return dict(tuple(e.split("=", 1)) if "=" in e else (e, "") for e in env)
+
+servers_sh = os.path.join(os.path.dirname(gitignore), "scripts", "servers.sh")
+with open(servers_sh) as f:
+    printed = re.findall(r'^\s*echo "([A-Z_]+)=', f.read(), re.M)
+want = {"command-api": {"SMPOST_EVENT_STORE": "mongodb://", "KAFKA_BOOTSTRAP_SERVERS": ""},
+        "query-api": {"SMPOST_READ_MODEL": "mssql:", "KAFKA_BOOTSTRAP_SERVERS": ""}}
+check(sorted(printed) == sorted({k for w in want.values() for k in w}),
+      "scripts/servers.sh prints exactly the variables the stack sets (%s)" % ", ".join(printed))
+for n, keys in want.items():
+    env = env_of(n)
+    wrong = [k for k, scheme in keys.items() if k not in env or not env[k].startswith(scheme)]
+    check(not wrong, "%s gets %s as scripts/servers.sh names them" % (n, ", ".join(sorted(keys))),
+          "missing or of another kind: " + ", ".join(wrong))
 
 
 # ---- Dockerfiles ------------------------------------------------------------

@@ -5,6 +5,10 @@
 # Fails unless the walkthrough creates a post and query-api shows it, with
 # its like and comment, by id and by author.
 #   readme_walkthrough.sh README BUILD_DIR
+# SMPOST_TEST_BROKER=realkafka: on a real Kafka broker started through
+# $SMPOST_TEST_KAFKA (scripts/kafka.sh) instead of smpost-devbroker.
+# SMPOST_WALKTHROUGH_PORTS="CPORT QPORT": against services already running
+# there (tests/acceptance/servers_walkthrough.sh); starts nothing.
 set -euo pipefail
 readme="$1"
 build="$2"
@@ -23,22 +27,43 @@ awk '/^Try it/ { want = 1 } want && /^```sh/ { inblock = 1; next }
      inblock && /^```/ { exit } inblock { print }' "$readme" >"$work/walkthrough.sh"
 [ -s "$work/walkthrough.sh" ] || { echo "no walkthrough found in $readme" >&2; exit 1; }
 
-cport=$(free_port)
-qport=$(free_port)
+if [ -n "${SMPOST_WALKTHROUGH_PORTS:-}" ]; then
+  read -r cport qport <<<"$SMPOST_WALKTHROUGH_PORTS"
+else
+  cport=$(free_port)
+  qport=$(free_port)
+fi
 sed -i "s/127\.0\.0\.1:5001/127.0.0.1:$cport/g; s/127\.0\.0\.1:5002/127.0.0.1:$qport/g" \
     "$work/walkthrough.sh"
 
 export SMPOST_LOG_LEVEL=warn
-"$build/tools/smpost-devbroker" >"$work/broker.out" 2>"$work/broker.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q BOOTSTRAP "$work/broker.out" && break; sleep 0.1; done
-export KAFKA_BOOTSTRAP_SERVERS="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$work/broker.out")"
-"$build/command-api/command-api" --port "$cport" --event-store "sqlite:$work/events.db" \
-  2>"$work/command-api.log" &
-pids+=($!)
-"$build/query-api/query-api" --port "$qport" --read-model "sqlite:$work/readmodel.db" \
-  --kafka-config fetch.wait.max.ms=10 2>"$work/query-api.log" &
-pids+=($!)
+start_services() {
+  local query_extra=()
+  if [ "${SMPOST_TEST_BROKER:-}" = realkafka ]; then
+    if [ -z "${SMPOST_TEST_KAFKA:-}" ]; then
+      echo "SKIPPED: needs a real Kafka broker: set SMPOST_TEST_KAFKA to scripts/kafka.sh (.ci/run does)"
+      [ "${CI:-}" = true ] && { echo "FAILED: CI must run it" >&2; exit 1; }
+      exit 77
+    fi
+    trap 'cleanup; "$SMPOST_TEST_KAFKA" stop "$work/kafka" >/dev/null 2>&1 || true' EXIT
+    KAFKA_BOOTSTRAP_SERVERS="$("$SMPOST_TEST_KAFKA" start "$work/kafka" | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p')"
+    export KAFKA_BOOTSTRAP_SERVERS
+  else
+    "$build/tools/smpost-devbroker" >"$work/broker.out" 2>"$work/broker.log" &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q BOOTSTRAP "$work/broker.out" && break; sleep 0.1; done
+    export KAFKA_BOOTSTRAP_SERVERS="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$work/broker.out")"
+    # the local broker holds fetches for the whole wait (scripts/run.sh)
+    query_extra=(--kafka-config fetch.wait.max.ms=10)
+  fi
+  "$build/command-api/command-api" --port "$cport" --event-store "sqlite:$work/events.db" \
+    2>"$work/command-api.log" &
+  pids+=($!)
+  "$build/query-api/query-api" --port "$qport" --read-model "sqlite:$work/readmodel.db" \
+    "${query_extra[@]}" 2>"$work/query-api.log" &
+  pids+=($!)
+}
+[ -n "${SMPOST_WALKTHROUGH_PORTS:-}" ] || start_services
 for port in "$cport" "$qport"; do
   for _ in $(seq 150); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 done

@@ -9,6 +9,7 @@
  *    broker=up).
  * Binaries from SMPOST_QUERY_API_BIN and SMPOST_DEVBROKER_BIN (ctest). */
 #include "http_client.h"
+#include "broker.h"
 #include "proc.h"
 #include "sm_event.h"
 #include "sm_time.h"
@@ -183,6 +184,9 @@ static void test_query_api_confirms_its_offsets_at_sigterm_when_the_broker_is_up
 
 int main(void)
 {
+    int rc = test_broker_check("query_api_stop");
+    if (rc)
+        return rc;
     query_bin = getenv("SMPOST_QUERY_API_BIN");
     broker_bin = getenv("SMPOST_DEVBROKER_BIN");
     if (!query_bin || !broker_bin) {

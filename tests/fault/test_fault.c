@@ -44,6 +44,7 @@
 #include "sm_time.h"
 #include "sqlite_pool.h"
 #include "http_client.h"
+#include "broker.h"
 #include "proc.h"
 
 #include <setjmp.h>
@@ -180,12 +181,12 @@ static void inject_query_api_kill9(sys *s)
 
 static void inject_broker_down_up(sys *s)
 {
-    kill(s->broker.pid, SIGUSR1);
+    assert_true(test_broker_fault_inject(&s->broker, TEST_BROKER_DOWN));
     if (!wait_kafka(s, "down", 20000))
         fail_msg("command-api did not notice the broker going down");
     printf("# broker down (command-api /health: kafka down)\n");
     phase(s, 3000); /* commands go on meanwhile, into the outbox */
-    kill(s->broker.pid, SIGUSR2);
+    assert_true(test_broker_fault_inject(&s->broker, TEST_BROKER_UP));
     if (!wait_kafka(s, "up", 30000))
         fail_msg("command-api did not see the broker come back");
     printf("# broker up again\n");
@@ -399,7 +400,9 @@ static void test_scenario(void **state)
         check_in_flight(s, ops, n);
     fl_free(s->load);
     s->load = NULL;
-    fc_print(sc->name, &c);
+    char name[80];
+    snprintf(name, sizeof name, "%s%s", sc->name, test_broker_is_real() ? "_realkafka" : "");
+    fc_print(name, &c);
     printf("# load %lld ms, verification %lld ms, %zu requests\n", (long long)t_load,
            (long long)t_check, n);
     if (sc->flags & F_NO_REREAD) {
@@ -418,6 +421,9 @@ static void test_scenario(void **state)
 
 int main(int argc, char **argv)
 {
+    int rc = test_broker_check("fault");
+    if (rc)
+        return rc;
     api_bin = getenv("SMPOST_COMMAND_API_BIN");
     query_bin = getenv("SMPOST_QUERY_API_BIN");
     broker_bin = getenv("SMPOST_DEVBROKER_BIN");

@@ -53,6 +53,7 @@
 #include "fault_proc.h"
 #include "sm_time.h"
 #include "http_client.h"
+#include "broker.h"
 #include "proc.h"
 #include "relay_watch.h"
 
@@ -470,12 +471,12 @@ static void print_outcome(const scale *s, const outcome *o)
     const fc_counts *c = &o->c;
     long revokes = fp_count_lines(s->query[1].log, " event=partitions_revoked ");
     long refused = fp_count_lines(s->query[1].log, " committed=-1 ");
-    printf("SCALE accepted=%ld stored=%ld projected=%ld lost=%ld duplicated=%ld out_of_order=%ld "
+    printf("SCALE%s accepted=%ld stored=%ld projected=%ld lost=%ld duplicated=%ld out_of_order=%ld "
            "relay_takeover_ms=%lld first_publish_ms=%lld publishers_seen=%d "
            "publisher_overlaps=%ld query_takeover_ms=%lld kafka_duplicates=%lld reread=%.0f "
            "unknown=%ld not_sent=%ld rejected_503=%ld rejected_other=%ld max_latency_ms=%lld "
            "posts=%ld events=%ld\n",
-           c->accepted, c->stored, c->projected, c->lost, c->duplicated, o->out_of_order,
+           test_broker_is_real() ? "_realkafka" : "", c->accepted, c->stored, c->projected, c->lost, c->duplicated, o->out_of_order,
            (long long)o->relay.role_ms, (long long)o->relay.publish_ms, s->w.tenures,
            s->w.overlaps + s->w.stale, (long long)o->query_takeover_ms,
            (long long)o->kafka_dups, o->reread, c->unknown, c->not_sent, c->rejected_503,
@@ -532,6 +533,9 @@ static void test_two_of_each_on_one_store_topic_and_read_model(void **state)
 
 int main(void)
 {
+    int rc = test_broker_check("scale_out");
+    if (rc)
+        return rc;
     api_bin = getenv("SMPOST_COMMAND_API_BIN");
     query_bin = getenv("SMPOST_QUERY_API_BIN");
     broker_bin = getenv("SMPOST_DEVBROKER_BIN");

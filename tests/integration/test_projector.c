@@ -17,6 +17,7 @@
  *    same group sees it again;
  *  - stopping ends a dead-letter wait and an apply back-off promptly. */
 #include "faulty_rm.h"
+#include "broker.h"
 #include "mock_kafka.h"
 #include "proc.h"
 #include "projector.h"
@@ -381,6 +382,9 @@ static void test_stop_ends_an_apply_back_off_promptly(void **state)
 
 int main(void)
 {
+    int rc = test_broker_check("projector");
+    if (rc)
+        return rc;
     sm_log_set_level(SM_LOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
@@ -398,5 +402,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_ends_an_apply_back_off_promptly, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests_name("projector", tests, NULL, NULL);
+    return cmocka_run_group_tests_name(test_broker_is_real() ? "projector_realkafka" : "projector",
+                                       tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  * SMPOST_TEST_ES_URL picks the event store as in test_event_store.c
  * ("sqlite", or "mongodb" with SMPOST_TEST_MONGO_URL from with_jongodb.sh).
  * Each case gets its own broker, store and command-api. */
+#include "broker.h"
 #include "http_client.h"
 #include "proc.h"
 #include "sm_event.h"
@@ -270,7 +271,7 @@ static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **s
     char ids[2][40];
     new_post(e, ids[0]);
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
-    kill(e->broker.pid, SIGUSR1); /* every broker down */
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_DOWN));
     assert_true(wait_kafka(e, "down", 15000));
     new_post(e, ids[1]);
     for (int i = 0; i < 5; i++) {
@@ -278,7 +279,7 @@ static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **s
         like(e, ids[1]);
     }
     assert_true(metric(e, "smpost_outbox_pending") >= 6);
-    kill(e->broker.pid, SIGUSR2); /* back */
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_UP));
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 40000));
     assert_true(wait_kafka(e, "up", 15000));
     seen s[64];
@@ -291,7 +292,7 @@ static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **s
 static void test_acknowledged_events_survive_kill_9_before_publishing(void **state)
 {
     env *e = *state;
-    kill(e->broker.pid, SIGUSR1); /* hold publishing back */
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_DOWN)); /* hold publishing back */
     sleep_ms(300);
     char ids[3][40];
     for (int p = 0; p < 3; p++) {
@@ -299,7 +300,7 @@ static void test_acknowledged_events_survive_kill_9_before_publishing(void **sta
         like(e, ids[p]);
     }
     assert_int_equal(test_proc_stop(&e->api, SIGKILL, 2000), 128 + SIGKILL);
-    kill(e->broker.pid, SIGUSR2);
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_UP));
     start_api(e);
     seen s[64];
     size_t n = consume(e->bootstrap, 6, 30000, s);
@@ -333,8 +334,10 @@ static void test_a_fresh_broker_gets_the_whole_store_republished(void **state)
     assert_true(metric(e, "smpost_events_republished_total") >= 6);
 }
 
-/* A delivery the broker refuses for good (smpost-devbroker's SIGHUP: the
- * next Produce requests fail with a permanent error) is a failure, not a
+/* A delivery the broker refuses (smpost-devbroker's SIGHUP: the next
+ * Produce requests fail with a permanent error; a real broker: acks=all
+ * writes to a topic short of in-sync replicas, retried by librdkafka until
+ * message.timeout.ms) is a failure, not a
  * publication: the event stays in the outbox and reaches Kafka in a later
  * round. Counting the failed report as published would lose it. */
 static void test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_takes_it(
@@ -344,11 +347,13 @@ static void test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_tak
     char ids[1][40];
     new_post(e, ids[0]);
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
-    kill(e->broker.pid, SIGHUP);
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_REFUSE));
     sleep_ms(300);
     like(e, ids[0]);
-    if (!wait_metric_at_least(e, "smpost_events_publish_failures_total", 1, 10000))
+    if (!wait_metric_at_least(e, "smpost_events_publish_failures_total", 1,
+                              test_broker_refusal_ms()))
         fail_msg("no delivery failed: the broker did not refuse the like");
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_UP));
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 20000));
     seen s[16];
     size_t n = consume(e->bootstrap, 2, 20000, s);
@@ -370,12 +375,12 @@ static void test_kafka_that_stops_answering_is_noticed_while_a_round_waits(void 
     char ids[1][40];
     new_post(e, ids[0]);
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 10000));
-    kill(e->broker.pid, SIGWINCH); /* every answer comes 10 s late */
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_FREEZE));
     sleep_ms(300);
     like(e, ids[0]); /* a round now waits for its report */
     if (!wait_kafka(e, "down", 6000))
         fail_msg("/health still says Kafka is up 6 s after it stopped answering");
-    kill(e->broker.pid, SIGUSR2);
+    assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_UP));
     assert_true(wait_kafka(e, "up", 40000));
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 40000));
 }
@@ -417,6 +422,9 @@ static void test_a_standby_stopping_never_resets_the_store(void **state)
 
 int main(void)
 {
+    int rc = test_broker_check("relay");
+    if (rc)
+        return rc;
     api_bin = getenv("SMPOST_COMMAND_API_BIN");
     broker_bin = getenv("SMPOST_DEVBROKER_BIN");
     if (!api_bin || !broker_bin) {
@@ -446,6 +454,9 @@ int main(void)
         T(test_a_standby_stopping_never_resets_the_store),
         T(test_kafka_that_stops_answering_is_noticed_while_a_round_waits),
     };
-    return cmocka_run_group_tests_name(mongo_base[0] ? "relay_mongodb" : "relay_sqlite", tests,
+    return cmocka_run_group_tests_name(test_broker_is_real() ? "relay_realkafka"
+                                       : mongo_base[0]      ? "relay_mongodb"
+                                                            : "relay_sqlite",
+                                       tests,
                                        NULL, NULL);
 }

@@ -1,11 +1,15 @@
 /* mock_kafka.c — see mock_kafka.h. */
 #include "mock_kafka.h"
 
+#include "broker.h"
+#include "proc.h"
+
 #include <librdkafka/rdkafka_mock.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,10 @@ struct mock_kafka {
     rd_kafka_t *rk; /* a producer that owns the cluster and produces to it */
     rd_kafka_mock_cluster_t *mc;
     char bootstrap[128];
+    /* a realkafka test: the real broker in its place (broker.h) */
+    test_proc real;
+    char dir[256], dlq[300];
+    bool dlq_gone, dlq_refusing;
 };
 
 static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
@@ -25,10 +33,31 @@ static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v)
         fail_msg("kafka config %s: %s", k, errstr);
 }
 
+/* A realkafka test: a real broker with the same topics, and a plain
+ * producer to it. */
+static mock_kafka *start_real(mock_kafka *m, const char *topic, int partitions)
+{
+    char errstr[256];
+    assert_true(test_temp_dir("smpost-realkafka", m->dir, sizeof m->dir));
+    setenv("KAFKA_TOPIC", topic, 1);
+    if (!test_start_real_kafka(&m->real, m->dir, partitions, m->bootstrap, sizeof m->bootstrap))
+        fail_msg("the real Kafka broker did not start (see %s)", m->dir);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    conf_set(conf, "bootstrap.servers", m->bootstrap);
+    conf_set(conf, "log_level", "3");
+    m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!m->rk)
+        fail_msg("producer: %s", errstr);
+    return m;
+}
+
 mock_kafka *mock_kafka_start(const char *topic, int partitions)
 {
     mock_kafka *m = calloc(1, sizeof *m);
     assert_non_null(m);
+    snprintf(m->dlq, sizeof m->dlq, "%s.DLQ", topic);
+    if (test_broker_is_real())
+        return start_real(m, topic, partitions);
     char errstr[256], dlq[300];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* a client with its own mock cluster, bootstrapped to it */
@@ -60,8 +89,37 @@ void mock_kafka_produce(mock_kafka *m, const char *topic, const char *key, const
         fail_msg("produce to %s: not confirmed within 10 s", topic);
 }
 
+/* A real broker refuses the dead-letter topic's writes with its own
+ * means: retriable (no answer) by deleting the topic, which the producer
+ * then waits for; for good by max.message.bytes=1 (MSG_SIZE_TOO_LARGE).
+ * n = 0 undoes whichever is in force. */
+static void fail_real(mock_kafka *m, int n, rd_kafka_resp_err_t err)
+{
+    bool ok = true;
+    if (n > 0 && err == RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS) {
+        ok = test_broker_topic(&m->real, false, m->dlq, 1);
+        m->dlq_gone = true;
+    } else if (n > 0) {
+        ok = test_broker_topic_config(&m->real, m->dlq, "max.message.bytes=1");
+        m->dlq_refusing = true;
+    } else {
+        if (m->dlq_gone)
+            ok = test_broker_topic(&m->real, true, m->dlq, 1);
+        if (ok && m->dlq_refusing)
+            ok = test_broker_topic_config(&m->real, m->dlq,
+                                          "max.message.bytes=" TEST_KAFKA_MAX_MESSAGE_BYTES);
+        m->dlq_gone = m->dlq_refusing = false;
+    }
+    if (!ok)
+        fail_msg("cannot change %s on the real broker (see %s)", m->dlq, m->dir);
+}
+
 void mock_kafka_fail_produce(mock_kafka *m, int n, rd_kafka_resp_err_t err)
 {
+    if (!m->mc) {
+        fail_real(m, n, err);
+        return;
+    }
     rd_kafka_mock_clear_request_errors(m->mc, MOCK_PRODUCE_API_KEY);
     if (n <= 0)
         return;
@@ -157,5 +215,9 @@ void mock_kafka_stop(mock_kafka *m)
     if (!m)
         return;
     rd_kafka_destroy(m->rk); /* and its cluster */
+    if (m->real.pid > 0)
+        test_proc_stop(&m->real, SIGTERM, 20000);
+    if (m->dir[0] && !getenv("SMPOST_TEST_KEEP"))
+        test_rm_rf(m->dir);
     free(m);
 }

@@ -27,7 +27,12 @@ const char *mock_kafka_bootstrap(const mock_kafka *m);
 void mock_kafka_produce(mock_kafka *m, const char *topic, const char *key, const char *value);
 
 /* The next n Produce requests to the cluster, whatever the topic or
- * client, are answered with err; n = 0 forgets those not yet used. */
+ * client, are answered with err; n = 0 forgets those not yet used.
+ * In a realkafka test (broker.h) the cluster is a real broker, which is
+ * made to refuse writes to the dead-letter topic by its own means: for
+ * NOT_ENOUGH_REPLICAS (retriable: no answer) the topic is deleted, and the
+ * producer waits for it; for any other err, max.message.bytes=1 refuses
+ * them for good (MSG_SIZE_TOO_LARGE). n = 0 restores the topic. */
 void mock_kafka_fail_produce(mock_kafka *m, int n, rd_kafka_resp_err_t err);
 
 /* Messages the topic holds (sum over partitions of high - low watermark). */

@@ -1,6 +1,7 @@
 /* proc.c — see proc.h. */
 #include "proc.h"
 
+#include "broker.h"
 #include "http_client.h"
 
 #include <arpa/inet.h>
@@ -90,6 +91,8 @@ bool test_wait_for_line(const char *path, const char *key, char *out, size_t cap
 bool test_start_devbroker(test_proc *p, const char *bin, const char *dir, int partitions,
                           char *bootstrap, size_t cap)
 {
+    if (test_broker_is_real())
+        return test_start_real_kafka(p, dir, partitions, bootstrap, cap);
     char out[512], log[512], parts[16];
     static int n;
     snprintf(out, sizeof out, "%s/devbroker-%d.out", dir, ++n);

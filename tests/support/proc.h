@@ -8,6 +8,10 @@
 typedef struct test_proc {
     pid_t pid;
     int port;
+    /* A real Kafka broker (broker.h): its scripts/kafka.sh directory and
+     * the faults in force. */
+    char kafka_dir[300];
+    bool frozen, refused;
 } test_proc;
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0). */
@@ -31,7 +35,10 @@ bool test_wait_for_line(const char *path, const char *key, char *out, size_t cap
                         int timeout_ms);
 
 /* Starts smpost-devbroker (binary path bin) with its stdout/stderr in dir;
- * fills bootstrap. */
+ * fills bootstrap. In a realkafka test (broker.h) starts a real Kafka
+ * broker instead, in a directory under dir, with `partitions` partitions
+ * of the event topic; p->pid is then the broker's JVM, which this process
+ * adopts (it becomes a child subreaper) so that test_proc_stop can reap it. */
 bool test_start_devbroker(test_proc *p, const char *bin, const char *dir, int partitions,
                           char *bootstrap, size_t cap);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — smpost's benchmark: one run, one table, one RESULT line.
 #
-#   bench/run.sh [--smoke] [--event-store mongodb] [BUILD_DIR]
+#   bench/run.sh [--smoke] [--kafka devbroker|real] [--event-store mongodb] [BUILD_DIR]
 #
 # On the embedded default (SQLite event store and read model, the local
 # broker) it builds what it needs, starts devbroker + command-api +
@@ -29,6 +29,15 @@
 #                one connection, after one warm-up like per post; then the
 #                same with the aggregate cache off, and with snapshots off
 #                too (for information: what the cache and snapshots buy)
+# With --kafka real the broker is a real Apache Kafka broker instead of
+# smpost-devbroker: scripts/kafka.sh starts one (KRaft, one node, on
+# loopback, its data in the temporary directory; KAFKA_PARTITIONS [6]
+# partitions) and stops it on exit, and query-api runs without the local
+# run's fetch.wait.max.ms=10 (a real broker answers a fetch as soon as data
+# arrives; librdkafka's mock cluster holds it for the whole wait, hence the
+# setting there). Everything else is the same, so the two runs compare.
+# The first run downloads the broker's jars through Maven (see
+# scripts/kafka.sh).
 # With --event-store mongodb it then measures the command side again on the
 # MongoDB adapter, beside SQLite's: a command-api without Kafka (no relay,
 # so no projection to wait for) on $SMPOST_BENCH_MONGO_URL (a MongoDB such
@@ -50,8 +59,12 @@
 # processes took meanwhile, and, last, a machine-readable line:
 #   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
-#          idle_p50_ms=.. idle_p99_ms=..
+#          idle_p50_ms=.. idle_p99_ms=.. first_visible_ms=..
 #          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
+#          kafka=devbroker|real|external
+# (first_visible_ms: from both services answering /health to the first post
+# shown by the query side, i.e. mostly the consumer's first group join;
+# kafka=external when SMPOST_BENCH_*_URL name the services.)
 #
 # A missed target is reported, not a failure: performance figures are
 # measurements. The script exits non-zero only when it breaks: a build or
@@ -91,11 +104,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 smoke=0
 build=""
 store=sqlite
+kafka=devbroker
 while (($# > 0)); do
   case "$1" in
     --smoke) smoke=1 ;;
     --event-store) store="${2:-}"; shift ;;
     --event-store=*) store="${1#*=}" ;;
+    --kafka) kafka="${2:-}"; shift ;;
+    --kafka=*) kafka="${1#*=}" ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
     *) build="$1" ;;
@@ -105,6 +121,10 @@ done
 case "$store" in
   sqlite | mongodb) ;;
   *) echo "bench/run.sh: --event-store is sqlite (the default) or mongodb, not '$store'" >&2; exit 2 ;;
+esac
+case "$kafka" in
+  devbroker | real) ;;
+  *) echo "bench/run.sh: --kafka is devbroker (the default) or real, not '$kafka'" >&2; exit 2 ;;
 esac
 build="${build:-${SMPOST_BENCH_BUILD_DIR:-$root/build-bench}}"
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
@@ -126,6 +146,11 @@ if [ -n "$cmd_url$query_url" ]; then
   [ "$smoke" = 1 ] || d_cost=2000
   if [ "$store" = mongodb ]; then
     echo "bench/run.sh: --event-store mongodb starts a command-api of its own; it does not" \
+         "combine with SMPOST_BENCH_COMMAND_URL" >&2
+    exit 2
+  fi
+  if [ "$kafka" = real ]; then
+    echo "bench/run.sh: --kafka real starts a broker for services of its own; it does not" \
          "combine with SMPOST_BENCH_COMMAND_URL" >&2
     exit 2
   fi
@@ -178,6 +203,12 @@ stop_all() { # every process started, the broker last (so the services' Kafka cl
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
   broker_pid=""
+  stop_kafka
+}
+stop_kafka() { # the real broker (--kafka real), if one runs: a clean stop, KILL after 20 s
+  [ "${kafka_up:-0}" = 1 ] || return 0
+  kafka_up=0
+  "$root/scripts/kafka.sh" stop "$kafka_dir" >>"$work/kafka-start.log" 2>&1 || true
 }
 cleanup() {
   stop_all
@@ -243,14 +274,36 @@ r_ceiling="$line"
 stop_pid "$ceiling_pid" KILL # holds no data; TERM would wait out civetweb's 2 s poll
 
 # ---- the stack -----------------------------------------------------------
-start_stack() {
+kafka_dir="$work/kafka"
+query_kafka=() # query-api's extra Kafka settings
+start_broker() { # sets bootstrap and broker_what
+  local i line
+  if [ "$kafka" = real ]; then
+    kafka_up=1 # from here on, stop it whatever happens
+    line="$("$root/scripts/kafka.sh" start "$kafka_dir" 2>"$work/kafka-start.log" | tail -n 1)" ||
+      { cat "$work/kafka-start.log" >&2; die "scripts/kafka.sh could not start the broker"; }
+    bootstrap="${line#KAFKA_BOOTSTRAP_SERVERS=}"
+    [ -n "$bootstrap" ] && [ "$bootstrap" != "$line" ] ||
+      { cat "$work/kafka-start.log" >&2; die "scripts/kafka.sh printed no KAFKA_BOOTSTRAP_SERVERS"; }
+    broker_what="real Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' \
+      "$root/scripts/kafka/pom.xml") ($(sed -n 's/^kafka.sh: broker up in \([0-9]*\) s.*/up in \1 s/p' \
+      "$work/kafka-start.log"), ${KAFKA_PARTITIONS:-6} partitions)"
+    broker_what+=", query-api with its default fetch.wait.max.ms (100 ms, common/bus.c)"
+    query_kafka=()
+    return 0
+  fi
   "$build/tools/smpost-devbroker" >"$work/broker.out" 2>"$work/broker.log" &
   broker_pid=$!
   pids+=("$broker_pid")
-  local i
   for i in $(seq 100); do grep -q '^SMPOST_KAFKA_BOOTSTRAP=' "$work/broker.out" && break; sleep 0.1; done
   bootstrap="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$work/broker.out")"
   [ -n "$bootstrap" ] || die "the local broker did not start ($work/broker.log)"
+  broker_what="smpost-devbroker (librdkafka's mock cluster), query-api with fetch.wait.max.ms=10"
+  # the local broker holds each fetch for the full wait: keep it short (as scripts/run.sh)
+  query_kafka=(--kafka-config fetch.wait.max.ms=10)
+}
+start_stack() {
+  start_broker
   local cport qport
   cport=$(free_port)
   qport=$(free_port)
@@ -258,9 +311,8 @@ start_stack() {
     --event-store "sqlite:$work/events.db" 2>"$work/command-api.log" &
   command_pid=$!
   pids+=("$command_pid")
-  # the local broker holds each fetch for the full wait: keep it short (as scripts/run.sh)
   KAFKA_BOOTSTRAP_SERVERS="$bootstrap" "$build/query-api/query-api" --port "$qport" \
-    --read-model "sqlite:$work/readmodel.db" --kafka-config fetch.wait.max.ms=10 \
+    --read-model "sqlite:$work/readmodel.db" ${query_kafka[@]+"${query_kafka[@]}"} \
     2>"$work/query-api.log" &
   query_pid=$!
   pids+=("$query_pid")
@@ -302,9 +354,11 @@ wait_drained() {
 
 if [ "$external" = 0 ]; then
   start_stack
+  echo "broker: $broker_what"
 else
   wait_http "$cmd_url/health" 10 || die "no healthy command API at $cmd_url"
   wait_http "$query_url/health" 10 || die "no healthy query API at $query_url"
+  kafka=external
 fi
 run_id="b$(date +%s)$$"
 
@@ -317,6 +371,7 @@ new_post() { # new_post AUTHOR: creates a post, prints its id (or fails)
   [ -n "$id" ] || die "NewPost failed on $cmd_url"
   echo "$id"
 }
+t_up="$(date +%s%N)"
 first="$(new_post "$run_id-warm")"
 seen=0
 for i in $(seq 30); do # each try waits up to SMPOST_MIN_VERSION_WAIT_MS (2 s)
@@ -328,6 +383,7 @@ for i in $(seq 30); do # each try waits up to SMPOST_MIN_VERSION_WAIT_MS (2 s)
   sleep 0.1
 done
 [ "$seen" = 1 ] || die "the query side did not show a new post within a minute"
+first_visible_ms=$((($(date +%s%N) - t_up) / 1000000))
 
 # The posts of the like/byId/byAuthor phases (POSTS/AUTHORS each), projected
 # before use.
@@ -574,6 +630,9 @@ ours="$(awk '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 
              END { print s }' "$work/times")"
 others="$(awk -v b="$(($(busy_jiffies) - busy0))" -v o="$ours" -v hz="$(getconf CLK_TCK)" \
   -v e="$elapsed" -v n="$(nproc)" 'BEGIN { x = (b / hz - o) / (e * n); printf "%.0f%%", (x > 0 ? 100 * x : 0) }')"
+echo "Broker: ${broker_what:-that of the services named}; the first post was shown by the query side" \
+     "$first_visible_ms ms after both services answered /health (the consumer's first group" \
+     "join, mostly)."
 echo "elapsed $elapsed s; other processes used about $others of the CPUs meanwhile" \
      "(the load average counts this run too)${failures[0]:+; FAILURES: ${failures[*]}}"
 
@@ -582,7 +641,7 @@ result="RESULT ceiling_rps=$(rps_int "$ceiling") newpost_rps=$(rps_int "$(kv "$r
 result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r_byid" rps)")"
 result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)") lag_p50_ms=${lag_p50:-x}"
 result+=" lag_p99_ms=${lag_p99:-x} like_cost_ratio_100k_vs_10=${cost_ratio}"
-result+=" idle_p50_ms=${idle_p50:-x} idle_p99_ms=${idle_p99:-x}"
+result+=" idle_p50_ms=${idle_p50:-x} idle_p99_ms=${idle_p99:-x} first_visible_ms=$first_visible_ms"
 if [ "$store" = mongodb ]; then
   result+=" mongo_newpost_rps=$(rps_int "$(kv "$r_mnewpost" rps)")"
   result+=" mongo_like_rps=$(rps_int "$(kv "$r_mlike" rps)") mongo_like_cost_ratio=${mcost_ratio}"
@@ -591,5 +650,5 @@ fi
 for pair in ${result#RESULT }; do
   num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"
 done
-echo "$result"
+echo "$result kafka=$kafka"
 [ "${#failures[@]}" -eq 0 ]

@@ -110,7 +110,8 @@ typedef struct bus_consumer bus_consumer;
 #define BUS_REVOKE_COMMIT_MS 3000
 
 /* Creates a group consumer subscribed to cfg->topic, reading from the
- * earliest offset when the group has none, with manual offset commits.
+ * earliest offset when the group has none, committing only the offsets
+ * of messages passed to bus_consumer_commit.
  *
  * Instances in one group share the topic's partitions. When a rebalance
  * takes partitions away (inside bus_consumer_poll, so never while the
@@ -126,9 +127,16 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
  * timeout, -1 on a consumer error (err filled; keep polling). */
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
 
-/* Commits msg's offset + 1, asynchronously: a commit lost in a crash only
- * means the message is delivered again (callers are idempotent). The
- * offset is also remembered for the confirmed commit at close. */
+/* How often the offsets stored by bus_consumer_commit are committed. */
+#define BUS_COMMIT_INTERVAL_MS 500
+
+/* Marks msg done: its offset + 1 is committed asynchronously within
+ * BUS_COMMIT_INTERVAL_MS (by this call or a later poll; at once by a poll
+ * that finds nothing), in one request with those of the other partitions
+ * (a bounded rate of commits whatever the event rate). A commit lost in a
+ * crash only means messages are delivered again (callers are idempotent).
+ * The offset is also remembered for the confirmed commits at a revoke and
+ * at close. */
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err);
 
 /* Makes the next poll deliver msg again (e.g. the read model was down). */

@@ -43,13 +43,21 @@ jars() {
   local version cache
   version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
   [ -n "$version" ] || die "no kafka.version in $pom"
-  cache="${SMPOST_CACHE_DIR:-$HOME/.cache/smpost}/kafka-$version"
+  # keyed by the pom's content: a changed pom resolves again
+  cache="${SMPOST_CACHE_DIR:-$HOME/.cache/smpost}/kafka-$version-$(sha256sum "$pom" | cut -c1-12)"
   if [ ! -f "$cache/.complete" ]; then
     command -v mvn >/dev/null || die "maven is not installed (run scripts/bootstrap.sh)"
-    rm -rf "$cache" && mkdir -p "$cache"
-    mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
-        -DoutputDirectory="$cache/libs" >&2 || die "cannot fetch Kafka $version from Maven Central"
-    touch "$cache/.complete"
+    mkdir -p "$(dirname "$cache")"
+    # tests start brokers in parallel: one resolves, the others wait
+    exec 9>"$cache.lock"
+    flock 9
+    if [ ! -f "$cache/.complete" ]; then
+      rm -rf "$cache" && mkdir -p "$cache"
+      mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+          -DoutputDirectory="$cache/libs" >&2 || die "cannot fetch Kafka $version from Maven Central"
+      touch "$cache/.complete"
+    fi
+    exec 9>&-
   fi
   echo "$cache/libs"
 }

@@ -205,9 +205,21 @@ stop_all() { # every process started, the broker last (so the services' Kafka cl
   broker_pid=""
   stop_kafka
 }
+# kafka_cpu: CPU seconds the real broker's JVM has used. It is nobody's child
+# here (kafka.sh starts it in the background and exits), so `times` below
+# would not count it as this run's.
+kafka_cpu() {
+  local pid
+  pid="$(cat "$kafka_dir/kafka.pid" 2>/dev/null)" || return 0
+  sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($12 + $13) / hz }' # utime + stime
+}
+kafka_cpu_s=0
 stop_kafka() { # the real broker (--kafka real), if one runs: a clean stop, KILL after 20 s
   [ "${kafka_up:-0}" = 1 ] || return 0
   kafka_up=0
+  kafka_cpu_s="$(kafka_cpu)" || kafka_cpu_s=0
+  kafka_cpu_s="${kafka_cpu_s:-0}"
   "$root/scripts/kafka.sh" stop "$kafka_dir" >>"$work/kafka-start.log" 2>&1 || true
 }
 cleanup() {
@@ -470,6 +482,7 @@ cost_server() {
 variants=""
 if [ "$external" = 0 ]; then
   stop_all
+  [ "$kafka" != real ] || broker_pid_note="; the broker's JVM used $kafka_cpu_s CPU seconds (counted as this run's) until it was stopped before the like cost phase"
   "$build/bench/seed_store" "$cost_store" 10 "$cost_events" >"$work/cost-ids.txt" \
     2>"$work/seed.log" || die "seed_store failed: $(cat "$work/seed.log")"
   cost_server cost
@@ -626,13 +639,13 @@ done
 # (already reaped) children's, as a share of all CPUs over the run.
 elapsed=$(($(date +%s) - started))
 times >"$work/times" # a builtin in this shell: not in a pipe, whose subshell has no children
-ours="$(awk '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } }
-             END { print s }' "$work/times")"
+ours="$(awk -v k="$kafka_cpu_s" '{ for (i = 1; i <= NF; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } }
+             END { print s + k }' "$work/times")" # the real broker's JVM is ours too
 others="$(awk -v b="$(($(busy_jiffies) - busy0))" -v o="$ours" -v hz="$(getconf CLK_TCK)" \
   -v e="$elapsed" -v n="$(nproc)" 'BEGIN { x = (b / hz - o) / (e * n); printf "%.0f%%", (x > 0 ? 100 * x : 0) }')"
 echo "Broker: ${broker_what:-that of the services named}; the first post was shown by the query side" \
      "$first_visible_ms ms after both services answered /health (the consumer's first group" \
-     "join, mostly)."
+     "join, mostly)${broker_pid_note:-}."
 echo "elapsed $elapsed s; other processes used about $others of the CPUs meanwhile" \
      "(the load average counts this run too)${failures[0]:+; FAILURES: ${failures[*]}}"
 

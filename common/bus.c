@@ -266,10 +266,14 @@ struct bus_consumer {
     rd_kafka_topic_partition_list_t *done;
     bool dirty;             /* done holds offsets not yet sent */
     int64_t last_commit_ms; /* when commit_due last sent them */
+    atomic_bool commit_in_flight;
+    atomic_uint_fast64_t commits_sent; /* read by /metrics threads */
 };
 
 static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t *within,
                           int64_t deadline, const char *when);
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque);
 
 /* Hands partitions to or back from librdkafka's assignment: the whole set
  * with an eager assignor (range, roundrobin: the default), just these with
@@ -391,6 +395,7 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_opaque(conf, c);
     char strategy[256] = "";
     size_t len = sizeof strategy;
@@ -435,16 +440,42 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
  * close without a broker for the answer. */
 static void commit_due(bus_consumer *c, bool idle)
 {
-    int64_t now = sm_mono_ms();
-    if (!c->dirty || c->done->cnt == 0 ||
-        (!idle && now - c->last_commit_ms < BUS_COMMIT_INTERVAL_MS))
+    int64_t now = sm_mono_ms(), since = now - c->last_commit_ms;
+    if (!c->dirty || c->done->cnt == 0)
+        return;
+    /* One at a time (an answer lost for good frees the slot after a
+     * while), and a consumer that catches up after every event, a trickle
+     * of them, commits no more than every BUS_COMMIT_IDLE_MS. */
+    if (atomic_load(&c->commit_in_flight) && since < BUS_COMMIT_STUCK_MS)
+        return;
+    if (since < (idle ? BUS_COMMIT_IDLE_MS : BUS_COMMIT_INTERVAL_MS))
         return;
     c->dirty = false;
     c->last_commit_ms = now;
+    atomic_store(&c->commit_in_flight, true);
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, c->done, 1); /* copies the list */
-    if (e)
+    if (e) {
+        atomic_store(&c->commit_in_flight, false);
         sm_log(SM_LOG_DEBUG, "offset_commit_not_sent", "error=%s", rd_kafka_err2name(e));
+        return;
+    }
+    atomic_fetch_add(&c->commits_sent, 1);
 }
+
+/* The answer to commit_due's commit (librdkafka calls it from
+ * rd_kafka_consumer_poll, on the polling thread). */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk, (void)offsets;
+    bus_consumer *c = opaque;
+    atomic_store(&c->commit_in_flight, false);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        sm_log(SM_LOG_DEBUG, "offset_commit_failed", "when=interval error=%s",
+               rd_kafka_err2name(err));
+}
+
+uint64_t bus_consumer_commits_sent(bus_consumer *c) { return atomic_load(&c->commits_sent); }
 
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err)
 {

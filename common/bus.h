@@ -127,17 +127,27 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
  * timeout, -1 on a consumer error (err filled; keep polling). */
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
 
-/* How often the offsets stored by bus_consumer_commit are committed. */
+/* How often the offsets of bus_consumer_commit are committed under load,
+ * at least how far apart when the consumer keeps catching up (a trickle
+ * of events), and after how long an unanswered commit stops holding the
+ * next one back. */
 #define BUS_COMMIT_INTERVAL_MS 500
+#define BUS_COMMIT_IDLE_MS 100
+#define BUS_COMMIT_STUCK_MS 10000
 
 /* Marks msg done: its offset + 1 is committed asynchronously within
- * BUS_COMMIT_INTERVAL_MS (by this call or a later poll; at once by a poll
- * that finds nothing), in one request with those of the other partitions
- * (a bounded rate of commits whatever the event rate). A commit lost in a
+ * BUS_COMMIT_INTERVAL_MS (by this call or a later poll; sooner, but no
+ * more often than every BUS_COMMIT_IDLE_MS, by a poll that finds nothing
+ * fetched), in one request with those of the other partitions, one
+ * request at a time: a bounded rate of commits whatever the event rate. A commit lost in a
  * crash only means messages are delivered again (callers are idempotent).
  * The offset is also remembered for the confirmed commits at a revoke and
  * at close. */
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err);
+
+/* Offset commits sent for bus_consumer_commit since the consumer was
+ * made (not those of a revoke or close). Any thread. */
+uint64_t bus_consumer_commits_sent(bus_consumer *c);
 
 /* Makes the next poll deliver msg again (e.g. the read model was down). */
 sm_status bus_consumer_rewind(bus_consumer *c, const bus_message *msg, sm_error *err);

@@ -292,6 +292,7 @@ void projector_get_stats(projector *p, projector_stats *out)
     *out = p->stats;
     pthread_mutex_unlock(&p->lock);
     out->lag = bus_consumer_lag(p->consumer);
+    out->offset_commits = bus_consumer_commits_sent(p->consumer);
     out->assigned = bus_consumer_assigned(p->consumer);
 }
 

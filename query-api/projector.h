@@ -58,6 +58,7 @@ typedef struct projector_stats {
     uint64_t apply_errors;         /* failed rm_apply calls (each retried) */
     uint64_t dead_letter_failures; /* dead letters refused or unconfirmed (each retried) */
     int64_t lag;             /* messages not yet consumed on assigned partitions */
+    uint64_t offset_commits; /* offset commits sent while consuming */
     int assigned;            /* partitions assigned to this instance */
     int64_t last_applied_ms; /* wall time of the last applied event, 0 if none */
     bool read_model_ok;      /* the last apply did not fail for unavailability */

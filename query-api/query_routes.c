@@ -130,6 +130,10 @@ static void handle_metrics(query_app *app, http_reply *reply)
     sm_metrics_render_value(&b, "smpost_projection_retrying", "gauge",
                             "1 while the message in hand failed and waits for its retry.",
                             ps.retrying ? 1 : 0);
+    sm_metrics_render_value(&b, "smpost_consumer_offset_commits_total", "counter",
+                            "Offset commits sent while consuming (bounded in rate, not one per "
+                            "event).",
+                            (double)ps.offset_commits);
     sm_metrics_render_value(&b, "smpost_consumer_lag", "gauge",
                             "Messages not yet consumed on the assigned partitions.",
                             (double)ps.lag);

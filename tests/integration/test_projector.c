@@ -18,6 +18,7 @@
  *  - stopping ends a dead-letter wait and an apply back-off promptly. */
 #include "faulty_rm.h"
 #include "broker.h"
+#include "bus.h"
 #include "mock_kafka.h"
 #include "proc.h"
 #include "projector.h"
@@ -76,10 +77,15 @@ static int teardown(void **state)
 }
 
 /* dead_letter_wait_ms 0: the default */
+/* The mock cluster holds every fetch for the whole wait: short, as
+ * scripts/run.sh sets it for the local broker, so the consumer sees each
+ * event as it comes (a real broker answers a fetch when data arrives). */
+static const char *const fetch_now[] = {"fetch.wait.max.ms=10", NULL};
+
 static void start_with(fixture *f, int dead_letter_wait_ms)
 {
     sm_error err = {0};
-    projector_opts o = {f->rm, {mock_kafka_bootstrap(f->kafka), TOPIC, "smpost-test", NULL},
+    projector_opts o = {f->rm, {mock_kafka_bootstrap(f->kafka), TOPIC, "smpost-test", fetch_now},
                         GROUP, dead_letter_wait_ms};
     f->app.proj = projector_start(&o, &err);
     if (!f->app.proj)
@@ -380,6 +386,47 @@ static void test_stop_ends_an_apply_back_off_promptly(void **state)
     assert_int_equal(version_of(f, a), -1);
 }
 
+/* A trickle of events, each applied before the next arrives: the consumer
+ * catches up after every one. Committing then, once per event, is one
+ * OffsetCommit round trip per event, which a real group coordinator serves
+ * one at a time (~10 ms each): at a few hundred events/s the queue grew
+ * until heartbeats waited behind it and the group was lost. The commits
+ * must stay bounded in rate, and what was applied must still be committed
+ * soon after the trickle stops. */
+static void test_a_trickle_of_events_costs_a_bounded_number_of_commits(void **state)
+{
+    fixture *f = *state;
+    start(f);
+    projector_stats ps = {0};
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until && ps.assigned < 3;
+         sm_sleep_ms(20))
+        projector_get_stats(f->app.proj, &ps);
+    assert_int_equal(ps.assigned, 3);
+    enum { EVENTS = 150 };
+    sm_uuid_str post;
+    sm_uuid_new(post);
+    int64_t t0 = sm_mono_ms();
+    for (int v = 0; v < EVENTS; v++) { /* ~50/s: each applied before the next comes */
+        produce_event(f, post, v, v == 0 ? SM_EV_POST_CREATED : SM_EV_POST_LIKED);
+        sm_sleep_ms(20);
+    }
+    assert_int_equal(wait_version(f, post, EVENTS - 1), EVENTS - 1);
+    int64_t took = sm_mono_ms() - t0;
+    projector_get_stats(f->app.proj, &ps);
+    long bound = (long)(took / 100) + 3; /* ten a second, not one per event */
+    printf("# %d events one at a time in %lld ms: %llu offset commits (bound %ld)\n", EVENTS,
+           (long long)took, (unsigned long long)ps.offset_commits, bound);
+    if ((long)ps.offset_commits > bound)
+        fail_msg("%llu offset commits for %d events in %lld ms: about one per event",
+                 (unsigned long long)ps.offset_commits, EVENTS, (long long)took);
+    /* ... and the last of them is committed without waiting for a stop */
+    int64_t committed = 0;
+    for (int64_t until = sm_mono_ms() + 5000; sm_mono_ms() < until; sm_sleep_ms(50))
+        if ((committed = committed_total(f)) >= EVENTS)
+            break;
+    assert_int_equal(committed, EVENTS);
+}
+
 int main(void)
 {
     int rc = test_broker_check("projector");
@@ -401,6 +448,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_ends_an_apply_back_off_promptly, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_trickle_of_events_costs_a_bounded_number_of_commits, setup, teardown),
     };
     return cmocka_run_group_tests_name(test_broker_is_real() ? "projector_realkafka" : "projector",
                                        tests, NULL, NULL);

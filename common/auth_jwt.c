@@ -1,0 +1,812 @@
+/* auth_jwt.c — the JWT verifier: key sets, reload, the checks, the cache.
+ *
+ * The contract is in auth_jwt.h. How it is built:
+ *
+ * - The key set (JWKS keys plus the HS256 secret) is one immutable object
+ *   with a reference count. A verification takes a reference under v->mu,
+ *   verifies without any lock, and drops it; a reload builds a new set and
+ *   swaps the pointer under v->mu. So a reload never waits for a signature
+ *   check and a check never sees half a set. cjose's own refcounts are not
+ *   atomic, so we never retain cjose keys from worker threads: a key
+ *   lives exactly as long as its set.
+ * - Every set has a generation number. A cache entry records the generation
+ *   it was verified under and counts only while that generation is current:
+ *   that is how a reload "drops" the cache without touching it.
+ * - Everything the token says is parsed here, before cjose sees it: the
+ *   alg is decided from our parse of the header, and the key is chosen by
+ *   (kid, alg) from the set, so cjose is only ever asked "does this
+ *   signature verify under this key", never which key or alg to use.
+ *   EdDSA does not reach cjose at all (0.6.2 has no OKP keys). */
+#include "auth_jwt.h"
+
+#include <cjose/cjose.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef enum { AUTH_ALG_RS256, AUTH_ALG_ES256, AUTH_ALG_EDDSA, AUTH_ALG_HS256 } auth_alg;
+
+static const char *const alg_names[] = {"RS256", "ES256", "EdDSA", "HS256"};
+
+typedef struct auth_key {
+    char *kid;
+    auth_alg alg;     /* the one alg this key verifies */
+    cjose_jwk_t *jwk; /* RS256, ES256 */
+    EVP_PKEY *ed;     /* EdDSA */
+} auth_key;
+
+typedef struct keyset {
+    int refs; /* guarded by auth_verifier.mu */
+    uint64_t gen;
+    auth_key *keys;
+    size_t nkeys;
+    cjose_jwk_t *hs256; /* NULL: HS256 refused */
+} keyset;
+
+/* What a file looked like when it was last (tried to be) loaded. */
+typedef struct file_id {
+    int present;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+} file_id;
+
+typedef struct cache_slot {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    uint64_t gen; /* 0: empty (generations start at 1) */
+    double exp, nbf;
+    auth_identity id;
+} cache_slot;
+
+#define CACHE_STRIPES 64
+
+struct auth_verifier {
+    char *jwks_file, *secret_file, *issuer, *audience, *name_claim, *roles_claim;
+    double leeway;
+
+    pthread_mutex_t mu; /* guards ks and every keyset's refs */
+    keyset *ks;
+
+    pthread_mutex_t reload_mu; /* one reload at a time; guards the file_ids, next_gen */
+    file_id seen_jwks, seen_secret;
+    uint64_t next_gen;
+
+    cache_slot *slots;
+    size_t nslots;
+    pthread_mutex_t stripes[CACHE_STRIPES];
+
+    pthread_mutex_t stats_mu;
+    auth_stats stats;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void auth_config_init(auth_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->leeway_s = -1;
+}
+
+int auth_identity_has_role(const auth_identity *id, const char *role)
+{
+    for (int i = 0; i < id->nroles; i++)
+        if (strcmp(id->roles[i], role) == 0)
+            return 1;
+    return 0;
+}
+
+static void count(auth_verifier *v, uint64_t *field)
+{
+    pthread_mutex_lock(&v->stats_mu);
+    (*field)++;
+    pthread_mutex_unlock(&v->stats_mu);
+}
+
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+/* Strict base64url without padding (RFC 7515 2): only the 64 letters, no
+ * '=', no length that leaves 1 sextet, no stray bits in the last one.
+ * Returns a malloc'd buffer (caller frees; one NUL byte beyond *outlen, so
+ * JSON text can be handed on), or NULL. */
+static unsigned char *b64url_decode(const char *in, size_t len, size_t *outlen)
+{
+    if (len % 4 == 1)
+        return NULL;
+    unsigned char *out = malloc(len / 4 * 3 + 3);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int d = b64url_value((unsigned char)in[i]);
+        if (d < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+        free(out);
+        return NULL;
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+static int b64url_decode_ok(const char *in, size_t len)
+{
+    size_t n;
+    unsigned char *out = b64url_decode(in, len, &n);
+    free(out);
+    return out != NULL;
+}
+
+/* A claim by name: the exact key first (namespaced claims such as
+ * "https://example.com/roles" contain dots), then as a dotted path into
+ * nested objects ("realm_access.roles"). Borrowed reference or NULL. */
+static json_t *claim_at(json_t *obj, const char *name)
+{
+    json_t *j = json_object_get(obj, name);
+    if (j || !strchr(name, '.'))
+        return j;
+    const char *p = name;
+    j = obj;
+    while (j && json_is_object(j)) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        j = json_object_getn(j, p, n);
+        if (!dot)
+            return j;
+        p = dot + 1;
+    }
+    return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---- key sets --------------------------------------------------------- */
+
+static void keyset_free(keyset *ks)
+{
+    if (!ks)
+        return;
+    for (size_t i = 0; i < ks->nkeys; i++) {
+        free(ks->keys[i].kid);
+        if (ks->keys[i].jwk)
+            cjose_jwk_release(ks->keys[i].jwk);
+        EVP_PKEY_free(ks->keys[i].ed);
+    }
+    free(ks->keys);
+    if (ks->hs256)
+        cjose_jwk_release(ks->hs256);
+    free(ks);
+}
+
+static void stat_id(const char *path, file_id *id)
+{
+    struct stat st;
+    memset(id, 0, sizeof *id);
+    if (path && stat(path, &st) == 0) {
+        id->present = 1;
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        id->size = st.st_size;
+        id->mtim = st.st_mtim;
+    }
+}
+
+static int same_id(const file_id *a, const file_id *b)
+{
+    return a->present == b->present && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->mtim.tv_sec == b->mtim.tv_sec &&
+           a->mtim.tv_nsec == b->mtim.tv_nsec;
+}
+
+/* Reads a whole file of at most max bytes. Caller frees. */
+static unsigned char *read_file(const char *path, size_t max, size_t *len, sm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sm_fail(err, SM_ERR_INVALID, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int bad = !buf || ferror(f);
+    fclose(f);
+    if (bad || n > max) {
+        free(buf);
+        sm_fail(err, SM_ERR_INVALID, "%s: %s", path, bad ? "cannot read" : "too large");
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* One JWKS entry into *k. Returns 1 when used, 0 when skipped (a kind we
+ * never verify with: encryption keys, oct keys, other curves, no kid),
+ * -1 with err filled when a key we would use is malformed. */
+static int key_from_jwk(json_t *j, auth_key *k, sm_error *err)
+{
+    const char *kid = json_string_value(json_object_get(j, "kid"));
+    const char *kty = json_string_value(json_object_get(j, "kty"));
+    const char *crv = json_string_value(json_object_get(j, "crv"));
+    const char *use = json_string_value(json_object_get(j, "use"));
+    const char *alg = json_string_value(json_object_get(j, "alg"));
+    if (!kid || !*kid || !kty || (use && strcmp(use, "sig") != 0))
+        return 0;
+    if (strcmp(kty, "RSA") == 0)
+        k->alg = AUTH_ALG_RS256;
+    else if (strcmp(kty, "EC") == 0 && crv && strcmp(crv, "P-256") == 0)
+        k->alg = AUTH_ALG_ES256;
+    else if (strcmp(kty, "OKP") == 0 && crv && strcmp(crv, "Ed25519") == 0)
+        k->alg = AUTH_ALG_EDDSA;
+    else
+        return 0;
+    if (alg && strcmp(alg, alg_names[k->alg]) != 0)
+        return 0; /* e.g. an RSA key published for PS256 only */
+    if (k->alg == AUTH_ALG_EDDSA) {
+        const char *x = json_string_value(json_object_get(j, "x"));
+        size_t n = 0;
+        unsigned char *raw = x ? b64url_decode(x, strlen(x), &n) : NULL;
+        if (raw && n == 32)
+            k->ed = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, n);
+        free(raw);
+        if (!k->ed) {
+            sm_fail(err, SM_ERR_INVALID, "JWKS key %s: bad Ed25519 x", kid);
+            return -1;
+        }
+    } else {
+        cjose_err cerr;
+        k->jwk = cjose_jwk_import_json((cjose_header_t *)j, &cerr);
+        if (!k->jwk) {
+            sm_fail(err, SM_ERR_INVALID, "JWKS key %s: %s", kid, cerr.message);
+            return -1;
+        }
+    }
+    k->kid = strdup(kid);
+    return 1;
+}
+
+static keyset *keyset_from_jwks(const char *text, size_t len, sm_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *arr = root ? json_object_get(root, "keys") : NULL;
+    if (!json_is_array(arr)) {
+        json_decref(root);
+        sm_fail(err, SM_ERR_INVALID, "JWKS: not a JSON object with a \"keys\" array");
+        return NULL;
+    }
+    keyset *ks = calloc(1, sizeof *ks);
+    if (ks)
+        ks->keys = calloc(json_array_size(arr) + 1, sizeof *ks->keys);
+    if (!ks || !ks->keys) {
+        free(ks);
+        json_decref(root);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    size_t i;
+    json_t *j;
+    json_array_foreach(arr, i, j)
+    {
+        auth_key *k = &ks->keys[ks->nkeys];
+        int r = json_is_object(j) ? key_from_jwk(j, k, err) : 0;
+        if (r < 0 || (r > 0 && !k->kid)) {
+            ks->nkeys++; /* so keyset_free releases what was made */
+            keyset_free(ks);
+            json_decref(root);
+            if (r > 0)
+                sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+            return NULL;
+        }
+        ks->nkeys += (size_t)r;
+    }
+    json_decref(root);
+    return ks;
+}
+
+/* Reads both files into a new set (refs 1), recording what they looked like. */
+static keyset *keyset_load(auth_verifier *v, sm_error *err)
+{
+    keyset *ks = NULL;
+    stat_id(v->jwks_file, &v->seen_jwks);
+    stat_id(v->secret_file, &v->seen_secret);
+    if (v->jwks_file) {
+        size_t len;
+        unsigned char *text = read_file(v->jwks_file, AUTH_MAX_JWKS, &len, err);
+        if (!text)
+            return NULL;
+        ks = keyset_from_jwks((const char *)text, len, err);
+        free(text);
+        if (!ks)
+            return NULL;
+    } else if (!(ks = calloc(1, sizeof *ks))) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (v->secret_file) {
+        size_t len;
+        unsigned char *s = read_file(v->secret_file, 4096, &len, err);
+        if (!s) {
+            keyset_free(ks);
+            return NULL;
+        }
+        if (len > 0 && s[len - 1] == '\n')
+            len--;
+        if (len > 0 && s[len - 1] == '\r')
+            len--;
+        cjose_err cerr;
+        if (len >= AUTH_MIN_HS256_SECRET)
+            ks->hs256 = cjose_jwk_create_oct_spec(s, len, &cerr);
+        OPENSSL_cleanse(s, len);
+        free(s);
+        if (!ks->hs256) {
+            keyset_free(ks);
+            sm_fail(err, SM_ERR_INVALID, "%s: an HS256 secret needs at least %d bytes",
+                    v->secret_file, AUTH_MIN_HS256_SECRET);
+            return NULL;
+        }
+    }
+    if (ks->nkeys == 0 && !ks->hs256) {
+        keyset_free(ks);
+        sm_fail(err, SM_ERR_INVALID, "%s: no usable signing key (RSA, EC P-256, Ed25519 with kid)",
+                v->jwks_file);
+        return NULL;
+    }
+    ks->refs = 1;
+    ks->gen = ++v->next_gen;
+    return ks;
+}
+
+static keyset *keyset_acquire(auth_verifier *v)
+{
+    pthread_mutex_lock(&v->mu);
+    keyset *ks = v->ks;
+    ks->refs++;
+    pthread_mutex_unlock(&v->mu);
+    return ks;
+}
+
+static void keyset_release(auth_verifier *v, keyset *ks)
+{
+    pthread_mutex_lock(&v->mu);
+    int last = --ks->refs == 0;
+    pthread_mutex_unlock(&v->mu);
+    if (last)
+        keyset_free(ks);
+}
+
+/* ---- the verifier ----------------------------------------------------- */
+
+auth_verifier *auth_verifier_new(const auth_config *cfg, sm_error *err)
+{
+    if (!cfg->issuer || !*cfg->issuer || !cfg->audience || !*cfg->audience) {
+        sm_fail(err, SM_ERR_INVALID, "JWT verification needs an issuer and an audience");
+        return NULL;
+    }
+    if (!cfg->jwks_file && !cfg->hs256_secret_file) {
+        sm_fail(err, SM_ERR_INVALID, "JWT verification needs a JWKS file");
+        return NULL;
+    }
+    auth_verifier *v = calloc(1, sizeof *v);
+    if (!v) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    v->jwks_file = dup_or_null(cfg->jwks_file);
+    v->secret_file = dup_or_null(cfg->hs256_secret_file);
+    v->issuer = strdup(cfg->issuer);
+    v->audience = strdup(cfg->audience);
+    v->name_claim = strdup(cfg->name_claim ? cfg->name_claim : AUTH_DEFAULT_NAME_CLAIM);
+    v->roles_claim = strdup(cfg->roles_claim ? cfg->roles_claim : AUTH_DEFAULT_ROLES_CLAIM);
+    v->leeway = cfg->leeway_s < 0 ? AUTH_DEFAULT_LEEWAY_S : cfg->leeway_s;
+    v->nslots = cfg->cache_slots == 0 ? AUTH_DEFAULT_CACHE_SLOTS
+                : cfg->cache_slots < 0 ? 0 : (size_t)cfg->cache_slots;
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_mutex_init(&v->reload_mu, NULL);
+    pthread_mutex_init(&v->stats_mu, NULL);
+    for (int i = 0; i < CACHE_STRIPES; i++)
+        pthread_mutex_init(&v->stripes[i], NULL);
+    if (v->nslots)
+        v->slots = calloc(v->nslots, sizeof *v->slots);
+    if ((cfg->jwks_file && !v->jwks_file) || (cfg->hs256_secret_file && !v->secret_file) ||
+        !v->issuer || !v->audience || !v->name_claim || !v->roles_claim ||
+        (v->nslots && !v->slots)) {
+        auth_verifier_free(v);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    v->ks = keyset_load(v, err);
+    if (!v->ks) {
+        auth_verifier_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void auth_verifier_free(auth_verifier *v)
+{
+    if (!v)
+        return;
+    if (v->ks)
+        keyset_release(v, v->ks);
+    pthread_mutex_destroy(&v->mu);
+    pthread_mutex_destroy(&v->reload_mu);
+    pthread_mutex_destroy(&v->stats_mu);
+    for (int i = 0; i < CACHE_STRIPES; i++)
+        pthread_mutex_destroy(&v->stripes[i]);
+    free(v->slots);
+    free(v->jwks_file);
+    free(v->secret_file);
+    free(v->issuer);
+    free(v->audience);
+    free(v->name_claim);
+    free(v->roles_claim);
+    free(v);
+}
+
+static sm_status reload_locked(auth_verifier *v, sm_error *err)
+{
+    keyset *fresh = keyset_load(v, err);
+    if (!fresh)
+        return err ? err->status : SM_ERR_INVALID;
+    pthread_mutex_lock(&v->mu);
+    keyset *old = v->ks;
+    v->ks = fresh;
+    pthread_mutex_unlock(&v->mu);
+    keyset_release(v, old);
+    count(v, &v->stats.reloads);
+    return SM_OK;
+}
+
+sm_status auth_verifier_reload(auth_verifier *v, sm_error *err)
+{
+    pthread_mutex_lock(&v->reload_mu);
+    sm_status st = reload_locked(v, err);
+    pthread_mutex_unlock(&v->reload_mu);
+    return st;
+}
+
+sm_status auth_verifier_check_reload(auth_verifier *v, sm_error *err)
+{
+    file_id jwks, secret;
+    stat_id(v->jwks_file, &jwks);
+    stat_id(v->secret_file, &secret);
+    sm_status st = SM_OK;
+    pthread_mutex_lock(&v->reload_mu);
+    if (!same_id(&jwks, &v->seen_jwks) || !same_id(&secret, &v->seen_secret))
+        st = reload_locked(v, err);
+    pthread_mutex_unlock(&v->reload_mu);
+    return st;
+}
+
+void auth_verifier_stats(auth_verifier *v, auth_stats *out)
+{
+    pthread_mutex_lock(&v->stats_mu);
+    *out = v->stats;
+    pthread_mutex_unlock(&v->stats_mu);
+}
+
+/* ---- the cache -------------------------------------------------------- */
+
+static size_t slot_of(const auth_verifier *v, const unsigned char *digest)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof h);
+    return (size_t)(h % v->nslots);
+}
+
+/* 1 and *slot copied out when digest is cached under generation gen. */
+static int cache_get(auth_verifier *v, const unsigned char *digest, uint64_t gen,
+                     cache_slot *copy)
+{
+    if (!v->nslots)
+        return 0;
+    size_t i = slot_of(v, digest);
+    pthread_mutex_t *m = &v->stripes[i % CACHE_STRIPES];
+    pthread_mutex_lock(m);
+    int hit = v->slots[i].gen == gen &&
+              CRYPTO_memcmp(v->slots[i].digest, digest, SHA256_DIGEST_LENGTH) == 0;
+    if (hit)
+        *copy = v->slots[i];
+    pthread_mutex_unlock(m);
+    return hit;
+}
+
+/* Direct-mapped: a new token takes its slot from whatever held it. */
+static void cache_put(auth_verifier *v, const cache_slot *entry)
+{
+    if (!v->nslots)
+        return;
+    size_t i = slot_of(v, entry->digest);
+    pthread_mutex_t *m = &v->stripes[i % CACHE_STRIPES];
+    pthread_mutex_lock(m);
+    v->slots[i] = *entry;
+    pthread_mutex_unlock(m);
+}
+
+/* ---- the checks ------------------------------------------------------- */
+
+#define REFUSE(msg) sm_fail(err, SM_ERR_INVALID, "%s", (msg))
+
+static sm_status check_times(const auth_verifier *v, double exp, double nbf, int64_t now,
+                             sm_error *err)
+{
+    if ((double)now >= exp + v->leeway)
+        return REFUSE("token expired");
+    if ((double)now + v->leeway < nbf)
+        return REFUSE("token not yet valid");
+    return SM_OK;
+}
+
+static int64_t clamp_time(double t)
+{
+    if (t > 1e15)
+        return (int64_t)1e15;
+    if (t < -1e15)
+        return (int64_t)-1e15;
+    return (int64_t)t;
+}
+
+/* The claims of a verified payload into e (times and identity). */
+static sm_status check_claims(const auth_verifier *v, json_t *p, int64_t now, cache_slot *e,
+                              sm_error *err)
+{
+    const char *iss = json_string_value(json_object_get(p, "iss"));
+    if (!iss || strcmp(iss, v->issuer) != 0)
+        return REFUSE("wrong issuer");
+
+    json_t *aud = json_object_get(p, "aud");
+    int aud_ok = json_is_string(aud) && strcmp(json_string_value(aud), v->audience) == 0;
+    if (json_is_array(aud)) {
+        size_t i;
+        json_t *a;
+        json_array_foreach(aud, i, a) if (json_is_string(a) &&
+                                          strcmp(json_string_value(a), v->audience) == 0)
+            aud_ok = 1;
+    }
+    if (!aud_ok)
+        return REFUSE("wrong audience");
+
+    json_t *exp = json_object_get(p, "exp"), *nbf = json_object_get(p, "nbf");
+    if (!json_is_number(exp))
+        return REFUSE("missing expiry");
+    if (nbf && !json_is_number(nbf))
+        return REFUSE("invalid nbf");
+    e->exp = json_number_value(exp);
+    e->nbf = nbf ? json_number_value(nbf) : -1e300;
+    sm_status st = check_times(v, e->exp, e->nbf, now, err);
+    if (st != SM_OK)
+        return st;
+
+    auth_identity *id = &e->id;
+    memset(id, 0, sizeof *id);
+    id->exp = clamp_time(e->exp);
+    json_t *sub = json_object_get(p, "sub");
+    if (!json_is_string(sub) || json_string_length(sub) == 0)
+        return REFUSE("missing subject");
+    if (json_string_length(sub) > AUTH_MAX_SUB || strlen(json_string_value(sub)) !=
+                                                      json_string_length(sub))
+        return REFUSE("invalid subject");
+    memcpy(id->sub, json_string_value(sub), json_string_length(sub));
+
+    json_t *name = claim_at(p, v->name_claim);
+    if (name) {
+        if (!json_is_string(name) || json_string_length(name) > AUTH_MAX_NAME ||
+            strlen(json_string_value(name)) != json_string_length(name))
+            return REFUSE("invalid name claim");
+        memcpy(id->name, json_string_value(name), json_string_length(name));
+    }
+
+    json_t *roles = claim_at(p, v->roles_claim);
+    if (roles) {
+        if (!json_is_array(roles) || json_array_size(roles) > AUTH_MAX_ROLES)
+            return REFUSE("invalid roles claim");
+        size_t i;
+        json_t *r;
+        json_array_foreach(roles, i, r)
+        {
+            if (!json_is_string(r) || json_string_length(r) > AUTH_MAX_ROLE ||
+                strlen(json_string_value(r)) != json_string_length(r))
+                return REFUSE("invalid roles claim");
+            memcpy(id->roles[id->nroles++], json_string_value(r), json_string_length(r));
+        }
+    }
+    return SM_OK;
+}
+
+/* The header's alg against the allowlist and the key set. */
+static sm_status choose_alg(const keyset *ks, json_t *hdr, auth_alg *alg, sm_error *err)
+{
+    const char *a = json_string_value(json_object_get(hdr, "alg"));
+    if (!a)
+        return REFUSE("missing algorithm");
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(a, alg_names[i]) == 0) {
+            *alg = (auth_alg)i;
+            if (*alg == AUTH_ALG_HS256 && !ks->hs256)
+                return REFUSE("algorithm not allowed");
+            return SM_OK;
+        }
+    }
+    if (strcasecmp(a, "none") == 0)
+        return REFUSE("algorithm none refused");
+    return REFUSE("algorithm not allowed");
+}
+
+static sm_status choose_key(const keyset *ks, json_t *hdr, auth_alg alg, const auth_key **key,
+                            sm_error *err)
+{
+    const char *kid = json_string_value(json_object_get(hdr, "kid"));
+    if (!kid)
+        return REFUSE("missing key id");
+    int kid_seen = 0;
+    for (size_t i = 0; i < ks->nkeys; i++) {
+        if (strcmp(ks->keys[i].kid, kid) != 0)
+            continue;
+        kid_seen = 1;
+        if (ks->keys[i].alg == alg) {
+            *key = &ks->keys[i];
+            return SM_OK;
+        }
+    }
+    return REFUSE(kid_seen ? "key does not fit algorithm" : "unknown key id");
+}
+
+static int ed25519_ok(EVP_PKEY *key, const char *token, size_t signed_len, const char *sig_b64,
+                      size_t sig_b64_len)
+{
+    size_t n = 0;
+    unsigned char *sig = b64url_decode(sig_b64, sig_b64_len, &n);
+    int ok = 0;
+    EVP_MD_CTX *ctx = sig && n == 64 ? EVP_MD_CTX_new() : NULL;
+    if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1)
+        ok = EVP_DigestVerify(ctx, sig, n, (const unsigned char *)token, signed_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    free(sig);
+    return ok;
+}
+
+static int cjose_ok(const cjose_jwk_t *jwk, const char *token, size_t len)
+{
+    cjose_err cerr;
+    cjose_jws_t *jws = cjose_jws_import(token, len, &cerr);
+    int ok = jws && cjose_jws_verify(jws, jwk, &cerr);
+    if (jws)
+        cjose_jws_release(jws);
+    return ok;
+}
+
+/* Everything after the cache lookup: parse, pick the key, verify, check. */
+static sm_status verify_cold(auth_verifier *v, const keyset *ks, const char *token, size_t len,
+                             const char *dot1, const char *dot2, int64_t now, cache_slot *e,
+                             sm_error *err)
+{
+    size_t hlen = (size_t)(dot1 - token), plen = (size_t)(dot2 - dot1 - 1);
+    size_t n;
+    json_t *hdr = NULL, *payload = NULL;
+    const auth_key *key = NULL;
+    auth_alg alg = AUTH_ALG_RS256;
+    sm_status st = SM_ERR_INVALID;
+
+    unsigned char *text = b64url_decode(token, hlen, &n);
+    if (!text) {
+        REFUSE("malformed base64");
+        goto out;
+    }
+    hdr = json_loadb((const char *)text, n, JSON_REJECT_DUPLICATES, NULL);
+    free(text);
+    if (!json_is_object(hdr)) {
+        REFUSE("header is not a JSON object");
+        goto out;
+    }
+    if (json_object_get(hdr, "crit")) {
+        REFUSE("unsupported critical header");
+        goto out;
+    }
+    if ((st = choose_alg(ks, hdr, &alg, err)) != SM_OK)
+        goto out;
+    if (alg != AUTH_ALG_HS256 && (st = choose_key(ks, hdr, alg, &key, err)) != SM_OK)
+        goto out;
+
+    st = SM_ERR_INVALID;
+    text = b64url_decode(dot1 + 1, plen, &n);
+    if (!text || !b64url_decode_ok(dot2 + 1, len - (size_t)(dot2 + 1 - token))) {
+        free(text);
+        REFUSE("malformed base64");
+        goto out;
+    }
+    payload = json_loadb((const char *)text, n, JSON_REJECT_DUPLICATES, NULL);
+    free(text);
+
+    count(v, &v->stats.signature_checks);
+    int sig_ok = alg == AUTH_ALG_EDDSA
+                     ? ed25519_ok(key->ed, token, (size_t)(dot2 - token), dot2 + 1,
+                                  len - (size_t)(dot2 + 1 - token))
+                     : cjose_ok(alg == AUTH_ALG_HS256 ? ks->hs256 : key->jwk, token, len);
+    if (!sig_ok) {
+        REFUSE("signature invalid");
+        goto out;
+    }
+    if (!json_is_object(payload)) {
+        REFUSE("payload is not a JSON object");
+        goto out;
+    }
+    st = check_claims(v, payload, now, e, err);
+out:
+    json_decref(hdr);
+    json_decref(payload);
+    return st;
+}
+
+sm_status auth_verify(auth_verifier *v, const char *token, int64_t now, auth_identity *out,
+                      sm_error *err)
+{
+    size_t len = strnlen(token, AUTH_MAX_TOKEN + 1);
+    if (len > AUTH_MAX_TOKEN)
+        return REFUSE("token too large");
+    const char *dot1 = memchr(token, '.', len);
+    if (dot1 && (size_t)(dot1 - token) > AUTH_MAX_HEADER)
+        return REFUSE("header too large");
+    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+    if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) ||
+        dot1 == token)
+        return REFUSE("malformed token");
+
+    cache_slot e;
+    memset(&e, 0, sizeof e);
+    SHA256((const unsigned char *)token, len, e.digest);
+    keyset *ks = keyset_acquire(v);
+    sm_status st;
+    cache_slot hit;
+    if (cache_get(v, e.digest, ks->gen, &hit)) {
+        count(v, &v->stats.cache_hits);
+        st = check_times(v, hit.exp, hit.nbf, now, err);
+        if (st == SM_OK)
+            *out = hit.id;
+    } else {
+        st = verify_cold(v, ks, token, len, dot1, dot2, now, &e, err);
+        if (st == SM_OK) {
+            e.gen = ks->gen;
+            cache_put(v, &e);
+            *out = e.id;
+        }
+    }
+    keyset_release(v, ks);
+    return st;
+}

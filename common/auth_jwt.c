@@ -1,4 +1,5 @@
-/* auth_jwt.c — the JWT verifier: key sets, reload, the checks, the cache.
+/* auth_jwt.c — the JWT verifier: reload, the checks, the cache. Loading a
+ * key set (the JWKS and the HS256 secret) is auth_keys.c's.
  *
  * The contract is in auth_jwt.h. How it is built:
  *
@@ -18,6 +19,7 @@
  *   signature verify under this key", never which key or alg to use.
  *   EdDSA does not reach cjose at all (0.6.2 has no OKP keys). */
 #include "auth_jwt.h"
+#include "auth_keys.h"
 
 #include <cjose/cjose.h>
 #include <jansson.h>
@@ -32,34 +34,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef enum { AUTH_ALG_RS256, AUTH_ALG_ES256, AUTH_ALG_EDDSA, AUTH_ALG_HS256 } auth_alg;
-
-static const char *const alg_names[] = {"RS256", "ES256", "EdDSA", "HS256"};
-
-typedef struct auth_key {
-    char *kid;
-    auth_alg alg;     /* the one alg this key verifies */
-    cjose_jwk_t *jwk; /* RS256, ES256 */
-    EVP_PKEY *ed;     /* EdDSA */
-} auth_key;
-
-typedef struct keyset {
-    int refs; /* guarded by auth_verifier.mu */
-    uint64_t gen;
-    auth_key *keys;
-    size_t nkeys;
-    cjose_jwk_t *hs256; /* NULL: HS256 refused */
-} keyset;
-
-/* What a file looked like when it was last (tried to be) loaded. */
-typedef struct file_id {
-    int present;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtim;
-} file_id;
-
 typedef struct cache_slot {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     uint64_t gen; /* 0: empty (generations start at 1) */
@@ -73,11 +47,11 @@ struct auth_verifier {
     char *jwks_file, *secret_file, *issuer, *audience, *name_claim, *roles_claim;
     double leeway;
 
-    pthread_mutex_t mu; /* guards ks and every keyset's refs */
-    keyset *ks;
+    pthread_mutex_t mu; /* guards ks and every auth_keyset's refs */
+    auth_keyset *ks;
 
     pthread_mutex_t reload_mu; /* one reload at a time; guards the file_ids, next_gen */
-    file_id seen_jwks, seen_secret;
+    auth_file_id seen_jwks, seen_secret;
     uint64_t next_gen;
 
     cache_slot *slots;
@@ -111,61 +85,10 @@ static void count(auth_verifier *v, uint64_t *field)
     pthread_mutex_unlock(&v->stats_mu);
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding (RFC 7515 2): only the 64 letters, no
- * '=', no length that leaves 1 sextet, no stray bits in the last one.
- * Returns a malloc'd buffer (caller frees; one NUL byte beyond *outlen, so
- * JSON text can be handed on), or NULL. */
-static unsigned char *b64url_decode(const char *in, size_t len, size_t *outlen)
-{
-    if (len % 4 == 1)
-        return NULL;
-    unsigned char *out = malloc(len / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int d = b64url_value((unsigned char)in[i]);
-        if (d < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)d;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
-        free(out);
-        return NULL;
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-}
-
 static int b64url_decode_ok(const char *in, size_t len)
 {
     size_t n;
-    unsigned char *out = b64url_decode(in, len, &n);
+    unsigned char *out = auth_b64url_decode(in, len, &n);
     free(out);
     return out != NULL;
 }
@@ -198,217 +121,37 @@ static char *dup_or_null(const char *s)
 
 /* ---- key sets --------------------------------------------------------- */
 
-static void keyset_free(keyset *ks)
+/* A new key set from the files (refs 1, the next generation), recording
+ * what the files looked like. Called with reload_mu held (or alone, from
+ * auth_verifier_new). */
+static auth_keyset *keyset_load(auth_verifier *v, sm_error *err)
 {
-    if (!ks)
-        return;
-    for (size_t i = 0; i < ks->nkeys; i++) {
-        free(ks->keys[i].kid);
-        if (ks->keys[i].jwk)
-            cjose_jwk_release(ks->keys[i].jwk);
-        EVP_PKEY_free(ks->keys[i].ed);
+    auth_file_stat(v->jwks_file, &v->seen_jwks);
+    auth_file_stat(v->secret_file, &v->seen_secret);
+    auth_keyset *ks = auth_keyset_load(v->jwks_file, v->secret_file, err);
+    if (ks) {
+        ks->refs = 1;
+        ks->gen = ++v->next_gen;
     }
-    free(ks->keys);
-    if (ks->hs256)
-        cjose_jwk_release(ks->hs256);
-    free(ks);
-}
-
-static void stat_id(const char *path, file_id *id)
-{
-    struct stat st;
-    memset(id, 0, sizeof *id);
-    if (path && stat(path, &st) == 0) {
-        id->present = 1;
-        id->dev = st.st_dev;
-        id->ino = st.st_ino;
-        id->size = st.st_size;
-        id->mtim = st.st_mtim;
-    }
-}
-
-static int same_id(const file_id *a, const file_id *b)
-{
-    return a->present == b->present && a->dev == b->dev && a->ino == b->ino &&
-           a->size == b->size && a->mtim.tv_sec == b->mtim.tv_sec &&
-           a->mtim.tv_nsec == b->mtim.tv_nsec;
-}
-
-/* Reads a whole file of at most max bytes. Caller frees. */
-static unsigned char *read_file(const char *path, size_t max, size_t *len, sm_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sm_fail(err, SM_ERR_INVALID, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad || n > max) {
-        free(buf);
-        sm_fail(err, SM_ERR_INVALID, "%s: %s", path, bad ? "cannot read" : "too large");
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-/* One JWKS entry into *k. Returns 1 when used, 0 when skipped (a kind we
- * never verify with: encryption keys, oct keys, other curves, no kid),
- * -1 with err filled when a key we would use is malformed. */
-static int key_from_jwk(json_t *j, auth_key *k, sm_error *err)
-{
-    const char *kid = json_string_value(json_object_get(j, "kid"));
-    const char *kty = json_string_value(json_object_get(j, "kty"));
-    const char *crv = json_string_value(json_object_get(j, "crv"));
-    const char *use = json_string_value(json_object_get(j, "use"));
-    const char *alg = json_string_value(json_object_get(j, "alg"));
-    if (!kid || !*kid || !kty || (use && strcmp(use, "sig") != 0))
-        return 0;
-    if (strcmp(kty, "RSA") == 0)
-        k->alg = AUTH_ALG_RS256;
-    else if (strcmp(kty, "EC") == 0 && crv && strcmp(crv, "P-256") == 0)
-        k->alg = AUTH_ALG_ES256;
-    else if (strcmp(kty, "OKP") == 0 && crv && strcmp(crv, "Ed25519") == 0)
-        k->alg = AUTH_ALG_EDDSA;
-    else
-        return 0;
-    if (alg && strcmp(alg, alg_names[k->alg]) != 0)
-        return 0; /* e.g. an RSA key published for PS256 only */
-    if (k->alg == AUTH_ALG_EDDSA) {
-        const char *x = json_string_value(json_object_get(j, "x"));
-        size_t n = 0;
-        unsigned char *raw = x ? b64url_decode(x, strlen(x), &n) : NULL;
-        if (raw && n == 32)
-            k->ed = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, n);
-        free(raw);
-        if (!k->ed) {
-            sm_fail(err, SM_ERR_INVALID, "JWKS key %s: bad Ed25519 x", kid);
-            return -1;
-        }
-    } else {
-        cjose_err cerr;
-        k->jwk = cjose_jwk_import_json((cjose_header_t *)j, &cerr);
-        if (!k->jwk) {
-            sm_fail(err, SM_ERR_INVALID, "JWKS key %s: %s", kid, cerr.message);
-            return -1;
-        }
-    }
-    k->kid = strdup(kid);
-    return 1;
-}
-
-static keyset *keyset_from_jwks(const char *text, size_t len, sm_error *err)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *arr = root ? json_object_get(root, "keys") : NULL;
-    if (!json_is_array(arr)) {
-        json_decref(root);
-        sm_fail(err, SM_ERR_INVALID, "JWKS: not a JSON object with a \"keys\" array");
-        return NULL;
-    }
-    keyset *ks = calloc(1, sizeof *ks);
-    if (ks)
-        ks->keys = calloc(json_array_size(arr) + 1, sizeof *ks->keys);
-    if (!ks || !ks->keys) {
-        free(ks);
-        json_decref(root);
-        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    size_t i;
-    json_t *j;
-    json_array_foreach(arr, i, j)
-    {
-        auth_key *k = &ks->keys[ks->nkeys];
-        int r = json_is_object(j) ? key_from_jwk(j, k, err) : 0;
-        if (r < 0 || (r > 0 && !k->kid)) {
-            ks->nkeys++; /* so keyset_free releases what was made */
-            keyset_free(ks);
-            json_decref(root);
-            if (r > 0)
-                sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-            return NULL;
-        }
-        ks->nkeys += (size_t)r;
-    }
-    json_decref(root);
     return ks;
 }
 
-/* Reads both files into a new set (refs 1), recording what they looked like. */
-static keyset *keyset_load(auth_verifier *v, sm_error *err)
-{
-    keyset *ks = NULL;
-    stat_id(v->jwks_file, &v->seen_jwks);
-    stat_id(v->secret_file, &v->seen_secret);
-    if (v->jwks_file) {
-        size_t len;
-        unsigned char *text = read_file(v->jwks_file, AUTH_MAX_JWKS, &len, err);
-        if (!text)
-            return NULL;
-        ks = keyset_from_jwks((const char *)text, len, err);
-        free(text);
-        if (!ks)
-            return NULL;
-    } else if (!(ks = calloc(1, sizeof *ks))) {
-        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-        return NULL;
-    }
-    if (v->secret_file) {
-        size_t len;
-        unsigned char *s = read_file(v->secret_file, 4096, &len, err);
-        if (!s) {
-            keyset_free(ks);
-            return NULL;
-        }
-        if (len > 0 && s[len - 1] == '\n')
-            len--;
-        if (len > 0 && s[len - 1] == '\r')
-            len--;
-        cjose_err cerr;
-        if (len >= AUTH_MIN_HS256_SECRET)
-            ks->hs256 = cjose_jwk_create_oct_spec(s, len, &cerr);
-        OPENSSL_cleanse(s, len);
-        free(s);
-        if (!ks->hs256) {
-            keyset_free(ks);
-            sm_fail(err, SM_ERR_INVALID, "%s: an HS256 secret needs at least %d bytes",
-                    v->secret_file, AUTH_MIN_HS256_SECRET);
-            return NULL;
-        }
-    }
-    if (ks->nkeys == 0 && !ks->hs256) {
-        keyset_free(ks);
-        sm_fail(err, SM_ERR_INVALID, "%s: no usable signing key (RSA, EC P-256, Ed25519 with kid)",
-                v->jwks_file);
-        return NULL;
-    }
-    ks->refs = 1;
-    ks->gen = ++v->next_gen;
-    return ks;
-}
-
-static keyset *keyset_acquire(auth_verifier *v)
+static auth_keyset *keyset_acquire(auth_verifier *v)
 {
     pthread_mutex_lock(&v->mu);
-    keyset *ks = v->ks;
+    auth_keyset *ks = v->ks;
     ks->refs++;
     pthread_mutex_unlock(&v->mu);
     return ks;
 }
 
-static void keyset_release(auth_verifier *v, keyset *ks)
+static void keyset_release(auth_verifier *v, auth_keyset *ks)
 {
     pthread_mutex_lock(&v->mu);
     int last = --ks->refs == 0;
     pthread_mutex_unlock(&v->mu);
     if (last)
-        keyset_free(ks);
+        auth_keyset_free(ks);
 }
 
 /* ---- the verifier ----------------------------------------------------- */
@@ -482,11 +225,11 @@ void auth_verifier_free(auth_verifier *v)
 
 static sm_status reload_locked(auth_verifier *v, sm_error *err)
 {
-    keyset *fresh = keyset_load(v, err);
+    auth_keyset *fresh = keyset_load(v, err);
     if (!fresh)
         return err ? err->status : SM_ERR_INVALID;
     pthread_mutex_lock(&v->mu);
-    keyset *old = v->ks;
+    auth_keyset *old = v->ks;
     v->ks = fresh;
     pthread_mutex_unlock(&v->mu);
     keyset_release(v, old);
@@ -504,12 +247,12 @@ sm_status auth_verifier_reload(auth_verifier *v, sm_error *err)
 
 sm_status auth_verifier_check_reload(auth_verifier *v, sm_error *err)
 {
-    file_id jwks, secret;
-    stat_id(v->jwks_file, &jwks);
-    stat_id(v->secret_file, &secret);
+    auth_file_id jwks, secret;
+    auth_file_stat(v->jwks_file, &jwks);
+    auth_file_stat(v->secret_file, &secret);
     sm_status st = SM_OK;
     pthread_mutex_lock(&v->reload_mu);
-    if (!same_id(&jwks, &v->seen_jwks) || !same_id(&secret, &v->seen_secret))
+    if (!auth_file_same(&jwks, &v->seen_jwks) || !auth_file_same(&secret, &v->seen_secret))
         st = reload_locked(v, err);
     pthread_mutex_unlock(&v->reload_mu);
     return st;
@@ -651,13 +394,13 @@ static sm_status check_claims(const auth_verifier *v, json_t *p, int64_t now, ca
 }
 
 /* The header's alg against the allowlist and the key set. */
-static sm_status choose_alg(const keyset *ks, json_t *hdr, auth_alg *alg, sm_error *err)
+static sm_status choose_alg(const auth_keyset *ks, json_t *hdr, auth_alg *alg, sm_error *err)
 {
     const char *a = json_string_value(json_object_get(hdr, "alg"));
     if (!a)
         return REFUSE("missing algorithm");
     for (int i = 0; i < 4; i++) {
-        if (strcmp(a, alg_names[i]) == 0) {
+        if (strcmp(a, auth_alg_names[i]) == 0) {
             *alg = (auth_alg)i;
             if (*alg == AUTH_ALG_HS256 && !ks->hs256)
                 return REFUSE("algorithm not allowed");
@@ -669,7 +412,7 @@ static sm_status choose_alg(const keyset *ks, json_t *hdr, auth_alg *alg, sm_err
     return REFUSE("algorithm not allowed");
 }
 
-static sm_status choose_key(const keyset *ks, json_t *hdr, auth_alg alg, const auth_key **key,
+static sm_status choose_key(const auth_keyset *ks, json_t *hdr, auth_alg alg, const auth_key **key,
                             sm_error *err)
 {
     const char *kid = json_string_value(json_object_get(hdr, "kid"));
@@ -692,7 +435,7 @@ static int ed25519_ok(EVP_PKEY *key, const char *token, size_t signed_len, const
                       size_t sig_b64_len)
 {
     size_t n = 0;
-    unsigned char *sig = b64url_decode(sig_b64, sig_b64_len, &n);
+    unsigned char *sig = auth_b64url_decode(sig_b64, sig_b64_len, &n);
     int ok = 0;
     EVP_MD_CTX *ctx = sig && n == 64 ? EVP_MD_CTX_new() : NULL;
     if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1)
@@ -713,7 +456,7 @@ static int cjose_ok(const cjose_jwk_t *jwk, const char *token, size_t len)
 }
 
 /* Everything after the cache lookup: parse, pick the key, verify, check. */
-static sm_status verify_cold(auth_verifier *v, const keyset *ks, const char *token, size_t len,
+static sm_status verify_cold(auth_verifier *v, const auth_keyset *ks, const char *token, size_t len,
                              const char *dot1, const char *dot2, int64_t now, cache_slot *e,
                              sm_error *err)
 {
@@ -724,7 +467,7 @@ static sm_status verify_cold(auth_verifier *v, const keyset *ks, const char *tok
     auth_alg alg = AUTH_ALG_RS256;
     sm_status st = SM_ERR_INVALID;
 
-    unsigned char *text = b64url_decode(token, hlen, &n);
+    unsigned char *text = auth_b64url_decode(token, hlen, &n);
     if (!text) {
         REFUSE("malformed base64");
         goto out;
@@ -745,7 +488,7 @@ static sm_status verify_cold(auth_verifier *v, const keyset *ks, const char *tok
         goto out;
 
     st = SM_ERR_INVALID;
-    text = b64url_decode(dot1 + 1, plen, &n);
+    text = auth_b64url_decode(dot1 + 1, plen, &n);
     if (!text || !b64url_decode_ok(dot2 + 1, len - (size_t)(dot2 + 1 - token))) {
         free(text);
         REFUSE("malformed base64");
@@ -791,7 +534,7 @@ sm_status auth_verify(auth_verifier *v, const char *token, int64_t now, auth_ide
     cache_slot e;
     memset(&e, 0, sizeof e);
     SHA256((const unsigned char *)token, len, e.digest);
-    keyset *ks = keyset_acquire(v);
+    auth_keyset *ks = keyset_acquire(v);
     sm_status st;
     cache_slot hit;
     if (cache_get(v, e.digest, ks->gen, &hit)) {

@@ -672,6 +672,37 @@ static void test_verification_races_reloads_safely(void **state)
     auth_verifier_free(v);
 }
 
+static void test_jwks_oct_keys_and_small_rsa_keys_are_never_used(void **state)
+{
+    (void)state;
+    const char *secret = SECRET;
+    char path[160];
+    snprintf(path, sizeof path, "%s/oct.json", g.dir);
+    char *k = jwt_b64url(secret, strlen(secret));
+    json_t *jwks = json_pack("{s:[{s:s,s:s,s:s},o]}", "keys", "kty", "oct", "kid", "hmac", "k", k,
+                             jwt_mint_public_jwk(g.key[K_ED], g.kid[K_ED]));
+    assert_int_equal(json_dump_file(jwks, path, 0), 0);
+    json_decref(jwks);
+    free(k);
+    /* a symmetric key in the JWKS is skipped: HS256 stays refused */
+    auth_config cfg = config();
+    cfg.jwks_file = path;
+    auth_verifier *v = verifier_with(&cfg);
+    expect(v, hs256_token(secret, strlen(secret), "hmac", claims()), "algorithm not allowed");
+    expect(v, token(K_ED, claims()), NULL);
+    auth_verifier_free(v);
+
+    /* an RSA key under 2048 bits fails the load */
+    EVP_PKEY *weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    jwks = json_pack("{s:[o]}", "keys", jwt_mint_public_jwk(weak, "weak"));
+    assert_int_equal(json_dump_file(jwks, path, 0), 0);
+    json_decref(jwks);
+    EVP_PKEY_free(weak);
+    sm_error err = {0};
+    assert_null(auth_verifier_new(&cfg, &err));
+    assert_non_null(strstr(err.message, "under 2048 bits"));
+}
+
 static void test_bad_settings_are_refused_at_start(void **state)
 {
     (void)state;
@@ -711,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_cached_token_returns_the_same_identity_until_it_expires),
         cmocka_unit_test(test_without_a_cache_every_token_is_checked),
         cmocka_unit_test(test_verification_races_reloads_safely),
+        cmocka_unit_test(test_jwks_oct_keys_and_small_rsa_keys_are_never_used),
         cmocka_unit_test(test_bad_settings_are_refused_at_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -42,6 +42,7 @@ typedef struct cache_slot {
 } cache_slot;
 
 #define CACHE_STRIPES 64
+#define CACHE_WAYS 4
 
 struct auth_verifier {
     char *jwks_file, *secret_file, *issuer, *audience, *name_claim, *roles_claim;
@@ -180,6 +181,7 @@ auth_verifier *auth_verifier_new(const auth_config *cfg, sm_error *err)
     v->leeway = cfg->leeway_s < 0 ? AUTH_DEFAULT_LEEWAY_S : cfg->leeway_s;
     v->nslots = cfg->cache_slots == 0 ? AUTH_DEFAULT_CACHE_SLOTS
                 : cfg->cache_slots < 0 ? 0 : (size_t)cfg->cache_slots;
+    v->nslots = (v->nslots + CACHE_WAYS - 1) / CACHE_WAYS * CACHE_WAYS; /* whole sets */
     pthread_mutex_init(&v->mu, NULL);
     pthread_mutex_init(&v->reload_mu, NULL);
     pthread_mutex_init(&v->stats_mu, NULL);
@@ -267,39 +269,60 @@ void auth_verifier_stats(auth_verifier *v, auth_stats *out)
 
 /* ---- the cache -------------------------------------------------------- */
 
-static size_t slot_of(const auth_verifier *v, const unsigned char *digest)
+/* 4-way set associative: a token's digest picks a set of CACHE_WAYS slots,
+ * guarded by one of the stripes. A new entry takes a slot of its own token,
+ * else an empty or stale one (older generation, or past its exp), else the
+ * one that expires first: those are worth least. */
+
+static cache_slot *set_of(const auth_verifier *v, const unsigned char *digest,
+                          pthread_mutex_t **m)
 {
     uint64_t h;
     memcpy(&h, digest, sizeof h);
-    return (size_t)(h % v->nslots);
+    size_t set = (size_t)(h % (v->nslots / CACHE_WAYS));
+    *m = (pthread_mutex_t *)&v->stripes[set % CACHE_STRIPES];
+    return &v->slots[set * CACHE_WAYS];
 }
 
-/* 1 and *slot copied out when digest is cached under generation gen. */
+/* 1 and the entry copied out when digest is cached under generation gen. */
 static int cache_get(auth_verifier *v, const unsigned char *digest, uint64_t gen,
                      cache_slot *copy)
 {
     if (!v->nslots)
         return 0;
-    size_t i = slot_of(v, digest);
-    pthread_mutex_t *m = &v->stripes[i % CACHE_STRIPES];
+    pthread_mutex_t *m;
+    cache_slot *set = set_of(v, digest, &m);
+    int hit = 0;
     pthread_mutex_lock(m);
-    int hit = v->slots[i].gen == gen &&
-              CRYPTO_memcmp(v->slots[i].digest, digest, SHA256_DIGEST_LENGTH) == 0;
-    if (hit)
-        *copy = v->slots[i];
+    for (int w = 0; w < CACHE_WAYS && !hit; w++) {
+        hit = set[w].gen == gen &&
+              CRYPTO_memcmp(set[w].digest, digest, SHA256_DIGEST_LENGTH) == 0;
+        if (hit)
+            *copy = set[w];
+    }
     pthread_mutex_unlock(m);
     return hit;
 }
 
-/* Direct-mapped: a new token takes its slot from whatever held it. */
-static void cache_put(auth_verifier *v, const cache_slot *entry)
+static void cache_put(auth_verifier *v, const cache_slot *entry, int64_t now)
 {
     if (!v->nslots)
         return;
-    size_t i = slot_of(v, entry->digest);
-    pthread_mutex_t *m = &v->stripes[i % CACHE_STRIPES];
+    pthread_mutex_t *m;
+    cache_slot *set = set_of(v, entry->digest, &m);
     pthread_mutex_lock(m);
-    v->slots[i] = *entry;
+    cache_slot *victim = &set[0];
+    for (int w = 0; w < CACHE_WAYS; w++) {
+        cache_slot *s = &set[w];
+        if (memcmp(s->digest, entry->digest, SHA256_DIGEST_LENGTH) == 0 ||
+            s->gen != entry->gen || s->exp + v->leeway <= (double)now) {
+            victim = s;
+            break;
+        }
+        if (s->exp < victim->exp)
+            victim = s;
+    }
+    *victim = *entry;
     pthread_mutex_unlock(m);
 }
 
@@ -546,7 +569,7 @@ sm_status auth_verify(auth_verifier *v, const char *token, int64_t now, auth_ide
         st = verify_cold(v, ks, token, len, dot1, dot2, now, &e, err);
         if (st == SM_OK) {
             e.gen = ks->gen;
-            cache_put(v, &e);
+            cache_put(v, &e, now);
             *out = e.id;
         }
     }

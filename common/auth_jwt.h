@@ -39,9 +39,11 @@
  * file's inode, size or mtime changed, cheaply enough (one stat) to call per
  * request. A failed reload keeps the keys in use.
  *
- * Verified tokens are cached (bounded; keyed by the SHA-256 of the whole
- * token; an entry lives until the token's exp) so a repeated token costs no
- * signature check. exp and nbf are checked against `now` on every hit. A
+ * Verified tokens are cached (bounded: cache_slots entries in sets of 4,
+ * about 1.6 KiB each; keyed by the SHA-256 of the whole token; an entry
+ * lives until the token's exp or until a newer token needs its slot, the
+ * entry expiring first going first) so a repeated token costs no signature
+ * check. A refused token is never cached. exp and nbf are checked against `now` on every hit. A
  * reload drops the cache: entries verified under older keys are never used.
  *
  * Thread-safety: one auth_verifier is shared by every HTTP worker thread.
@@ -81,7 +83,8 @@ typedef struct auth_config {
     int leeway_s;                  /* < 0: AUTH_DEFAULT_LEEWAY_S; 0 is honoured */
     const char *name_claim;        /* NULL: AUTH_DEFAULT_NAME_CLAIM */
     const char *roles_claim;       /* NULL: AUTH_DEFAULT_ROLES_CLAIM */
-    int cache_slots;               /* 0: AUTH_DEFAULT_CACHE_SLOTS; < 0: no cache */
+    int cache_slots;               /* 0: AUTH_DEFAULT_CACHE_SLOTS; < 0: no cache;
+                                      rounded up to a multiple of 4 */
 } auth_config;
 
 /* Fills cfg with the defaults (every pointer NULL, leeway -1, cache 0). */

@@ -122,6 +122,14 @@ static json_t *claims(void)
                      "iat", (json_int_t)(NOW - 10), "exp", (json_int_t)(NOW + 600));
 }
 
+static char *claims_text(void)
+{
+    json_t *c = claims();
+    char *text = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    return text;
+}
+
 static const char *alg_of(int k)
 {
     return jwt_mint_alg(g.key[k]);
@@ -449,7 +457,7 @@ static void test_unknown_kid_is_refused(void **state)
     expect(v, token_as(K_RSA, "RS256", "rsa-2", claims()), "unknown key id");
     json_t *h = json_pack("{s:s}", "alg", "EdDSA");
     char *hs = json_dumps(h, JSON_COMPACT);
-    char *cs = json_dumps(claims(), JSON_COMPACT);
+    char *cs = claims_text();
     expect(v, jwt_mint_sign(g.key[K_ED], hs, cs), "missing key id");
     free(hs);
     free(cs);
@@ -525,7 +533,7 @@ static void test_header_over_8_kib_is_refused_before_parsing(void **state)
     pad[8999] = '\0';
     json_t *h = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "kid", "ed-1", "pad", pad);
     char *hs = json_dumps(h, JSON_COMPACT);
-    char *cs = json_dumps(claims(), JSON_COMPACT);
+    char *cs = claims_text();
     expect(v, jwt_mint_sign(g.key[K_ED], hs, cs), "header too large");
     free(hs);
     free(cs);
@@ -611,6 +619,36 @@ static void test_cached_token_returns_the_same_identity_until_it_expires(void **
     auth_verifier_stats(v, &st);
     assert_int_equal(st.signature_checks, 3);
     free(t);
+    auth_verifier_free(v);
+}
+
+static void test_full_cache_evicts_the_entry_expiring_first(void **state)
+{
+    (void)state;
+    auth_config cfg = config();
+    cfg.cache_slots = 4; /* one set */
+    auth_verifier *v = verifier_with(&cfg);
+    char *t[5];
+    for (int i = 0; i < 5; i++) {
+        json_t *c = claims();
+        json_object_set_new(c, "exp", json_integer(NOW + 100 * (5 - i))); /* t[4] expires first */
+        t[i] = token(K_ED, c);
+        expect(v, strdup(t[i]), NULL);
+    }
+    auth_stats st;
+    auth_verifier_stats(v, &st);
+    assert_int_equal(st.signature_checks, 5);
+    /* t[4] came last and took the slot of the entry expiring first, t[3] */
+    for (int i = 0; i < 5; i++)
+        if (i != 3)
+            expect(v, strdup(t[i]), NULL);
+    auth_verifier_stats(v, &st);
+    assert_int_equal(st.signature_checks, 5);
+    expect(v, strdup(t[3]), NULL);
+    auth_verifier_stats(v, &st);
+    assert_int_equal(st.signature_checks, 6);
+    for (int i = 0; i < 5; i++)
+        free(t[i]);
     auth_verifier_free(v);
 }
 
@@ -740,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_header_over_8_kib_is_refused_before_parsing),
         cmocka_unit_test(test_replaced_jwks_is_picked_up_by_the_change_check),
         cmocka_unit_test(test_cached_token_returns_the_same_identity_until_it_expires),
+        cmocka_unit_test(test_full_cache_evicts_the_entry_expiring_first),
         cmocka_unit_test(test_without_a_cache_every_token_is_checked),
         cmocka_unit_test(test_verification_races_reloads_safely),
         cmocka_unit_test(test_jwks_oct_keys_and_small_rsa_keys_are_never_used),

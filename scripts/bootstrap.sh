@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git curl ca-certificates
   libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
-  librdkafka-dev libcmocka-dev freetds-dev
+  librdkafka-dev libcmocka-dev freetds-dev libcjose-dev libssl-dev
   sqlite3 kcat valgrind python3
   python3-yaml
   chromium
@@ -22,7 +22,8 @@ packages=(
 # embedded /openapi.json (cmake/openapi_split.py). chromium: the browser
 # test of the Swagger UI pages (tests/browser). unicode-data: only the test
 # that the committed case folding table matches Unicode's CaseFolding.txt
-# (unit_casefold_table_current; the build does not need it).
+# (unit_casefold_table_current; the build does not need it). libcjose-dev
+# and libssl-dev: the JWT verifier (common/auth_jwt.c).
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -34,7 +34,7 @@ fi
 
 harnesses=("$@")
 if ((${#harnesses[@]} == 0)); then
-  harnesses=(fuzz_event_decode fuzz_command_body fuzz_command_route fuzz_query_params)
+  harnesses=(fuzz_event_decode fuzz_command_body fuzz_command_route fuzz_query_params fuzz_jwt)
 fi
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -267,6 +267,7 @@ struct bus_consumer {
     bool dirty;             /* done holds offsets not yet sent */
     int64_t last_commit_ms; /* when commit_due last sent them */
     atomic_bool commit_in_flight;
+    atomic_bool broker_down; /* a connection was lost and no message came since */
     atomic_uint_fast64_t commits_sent; /* read by /metrics threads */
 };
 
@@ -274,6 +275,7 @@ static int commit_applied(bus_consumer *c, const rd_kafka_topic_partition_list_t
                           int64_t deadline, const char *when);
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque);
+static void on_consumer_error(rd_kafka_t *rk, int code, const char *reason, void *opaque);
 
 /* Hands partitions to or back from librdkafka's assignment: the whole set
  * with an eager assignor (range, roundrobin: the default), just these with
@@ -396,6 +398,7 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_error_cb(conf, on_consumer_error);
     rd_kafka_conf_set_opaque(conf, c);
     char strategy[256] = "";
     size_t len = sizeof strategy;
@@ -443,6 +446,12 @@ static void commit_due(bus_consumer *c, bool idle)
     int64_t now = sm_mono_ms(), since = now - c->last_commit_ms;
     if (!c->dirty || c->done->cnt == 0)
         return;
+    /* Not to a broker known to be gone: the commit would wait for a
+     * coordinator, and librdkafka's destroy waits for it (seconds). A lost
+     * connection with the cluster still there (an idle one closed) is
+     * tried again after a while, and a success clears the mark. */
+    if (atomic_load(&c->broker_down) && since < BUS_COMMIT_STUCK_MS)
+        return;
     /* One at a time (an answer lost for good frees the slot after a
      * while), and a consumer that catches up after every event, a trickle
      * of them, commits no more than every BUS_COMMIT_IDLE_MS. */
@@ -462,6 +471,19 @@ static void commit_due(bus_consumer *c, bool idle)
     atomic_fetch_add(&c->commits_sent, 1);
 }
 
+/* librdkafka's error callback for the consumer: a lost connection or
+ * every broker down holds commit_due back until messages come again. */
+static void on_consumer_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    bus_consumer *c = opaque;
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
+        atomic_store(&c->broker_down, true);
+    char q[400];
+    sm_log(SM_LOG_DEBUG, "kafka_consumer_error", "code=%s reason=%s", rd_kafka_err2name(code),
+           sm_log_quote(reason, q, sizeof q));
+}
+
 /* The answer to commit_due's commit (librdkafka calls it from
  * rd_kafka_consumer_poll, on the polling thread). */
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -470,6 +492,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     (void)rk, (void)offsets;
     bus_consumer *c = opaque;
     atomic_store(&c->commit_in_flight, false);
+    if (!err)
+        atomic_store(&c->broker_down, false);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
         sm_log(SM_LOG_DEBUG, "offset_commit_failed", "when=interval error=%s",
                rd_kafka_err2name(err));
@@ -498,6 +522,7 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
         rd_kafka_message_destroy(m);
         return -1;
     }
+    atomic_store(&c->broker_down, false); /* a message came: a broker answers */
     c->last = m;
     *msg = (bus_message){m->key, m->key_len, m->payload, m->len, m->partition, m->offset, m};
     return 1;

@@ -130,7 +130,7 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
 /* How often the offsets of bus_consumer_commit are committed under load,
  * at least how far apart when the consumer keeps catching up (a trickle
  * of events), and after how long an unanswered commit stops holding the
- * next one back. */
+ * next one back (and how long a lost connection holds commits back). */
 #define BUS_COMMIT_INTERVAL_MS 500
 #define BUS_COMMIT_IDLE_MS 100
 #define BUS_COMMIT_STUCK_MS 10000

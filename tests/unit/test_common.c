@@ -652,6 +652,7 @@ static void test_http_status_for_maps_every_status(void **state)
         {SM_ERR_NOT_FOUND, 404}, {SM_ERR_METHOD, 405},       {SM_ERR_CONFLICT, 409},
         {SM_ERR_PRECONDITION, 412}, {SM_ERR_TOO_LARGE, 413}, {SM_ERR_MEDIA_TYPE, 415},
         {SM_ERR_UNAVAILABLE, 503}, {SM_ERR_INTERNAL, 500},  {(sm_status)99, 500},
+        {SM_ERR_UNAUTHENTICATED, 401}, {SM_ERR_FORBIDDEN, 403},
     };
     for (size_t i = 0; i < COUNT(table); i++)
         assert_int_equal(http_status_for(table[i].st), table[i].code);

@@ -129,7 +129,10 @@ static sm_status bind_identity(command *cmd, json_t **body, const auth_identity 
         return SM_OK;
     if (!*body && !(*body = json_object()))
         return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-    const char *given = json_string_value(json_object_get(*body, field));
+    json_t *v = sm_json_get_ci(*body, field); /* field names match ignoring case */
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return sm_fail(err, SM_ERR_INVALID, "The %s field must be a string.", field);
+    const char *given = json_string_value(v);
     bool ci = cmd->type == CMD_NEW_POST || cmd->type == CMD_DELETE_POST;
     if (given && !(ci ? sm_text_equal_ci(given, who->name) : strcmp(given, who->name) == 0))
         return sm_fail(err, SM_ERR_FORBIDDEN,

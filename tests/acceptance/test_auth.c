@@ -225,6 +225,7 @@ static void test_new_post_takes_the_author_from_the_token(void **state)
     http_resp_free(&r);
     expect_author(id2, "alice");
     expect(403, alice, "POST", "/api/v1/NewPost", "{\"author\":\"bob\",\"message\":\"x\"}");
+    expect(403, alice, "POST", "/api/v1/NewPost", "{\"Author\":\"bob\",\"message\":\"x\"}");
     free(alice);
 }
 

@@ -151,9 +151,10 @@ int main(int argc, char **argv)
         goto out;
     }
     sm_log(SM_LOG_INFO, "listening",
-           "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s",
+           "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s"
+           " auth=%s",
            listen_addr, http_server_port(server), rm_adapter_name(app.rm), kafka_bootstrap,
-           kafka_topic, kafka_group);
+           kafka_topic, kafka_group, mode == AUTH_MODE_JWT ? "jwt" : "off");
     int sig = 0;
     sigwait(&stop, &sig);
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);

@@ -40,6 +40,12 @@ typedef struct command {
     const char *comment;
     const char *username;
     int64_t if_match;         /* -2: none; -1: "*"; else the expected version */
+    /* Set when the caller is authenticated (SMPOST_AUTH=jwt): the token's
+     * name (the route has put it in author / username) and whether it has
+     * role moderator; the owner rules follow post_actor (post.h). NULL:
+     * the seed's rules on the body's names. Borrowed. */
+    const char *actor;
+    bool moderator;
 } command;
 
 #define CMD_NO_IF_MATCH (-2)

@@ -17,9 +17,21 @@
 typedef sm_status (*cmd_decide_fn)(const post_state *p, const command *c, int64_t now,
                                    sm_event *out, sm_error *err);
 
+/* The authenticated caller of c, or NULL (auth off: the seed's rules). */
+static const post_actor *actor_of(const command *c, post_actor *buf)
+{
+    if (!c->actor)
+        return NULL;
+    *buf = (post_actor){c->actor, c->moderator};
+    return buf;
+}
+
 static sm_status decide_edit_message(const post_state *p, const command *c, int64_t now,
                                      sm_event *out, sm_error *err)
 {
+    post_actor a;
+    if (actor_of(c, &a))
+        return post_decide_edit_message_as(p, c->message, &a, now, out, err);
     return post_decide_edit_message(p, c->message, now, out, err);
 }
 
@@ -39,18 +51,27 @@ static sm_status decide_add_comment(const post_state *p, const command *c, int64
 static sm_status decide_edit_comment(const post_state *p, const command *c, int64_t now,
                                      sm_event *out, sm_error *err)
 {
+    post_actor a;
+    if (actor_of(c, &a))
+        return post_decide_edit_comment_as(p, c->comment_id, c->comment, &a, now, out, err);
     return post_decide_edit_comment(p, c->comment_id, c->comment, c->username, now, out, err);
 }
 
 static sm_status decide_remove_comment(const post_state *p, const command *c, int64_t now,
                                        sm_event *out, sm_error *err)
 {
+    post_actor a;
+    if (actor_of(c, &a))
+        return post_decide_remove_comment_as(p, c->comment_id, &a, now, out, err);
     return post_decide_remove_comment(p, c->comment_id, c->username, now, out, err);
 }
 
 static sm_status decide_delete(const post_state *p, const command *c, int64_t now,
                                sm_event *out, sm_error *err)
 {
+    post_actor a;
+    if (actor_of(c, &a))
+        return post_decide_delete_as(p, &a, now, out, err);
     return post_decide_delete(p, c->username, now, out, err);
 }
 

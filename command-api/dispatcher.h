@@ -59,6 +59,7 @@ void cmd_context_destroy(cmd_context *ctx);
 /* Runs cmd. For CMD_NEW_POST, cmd->post_id must already hold the new id.
  * On SM_OK fills *res. Errors: SM_ERR_NOT_FOUND (unknown post or comment),
  * SM_ERR_RULE (a business rule, with the original text),
+ * SM_ERR_FORBIDDEN (cmd->actor set and not the owner: post_actor, post.h),
  * SM_ERR_PRECONDITION (If-Match), SM_ERR_CONFLICT (retries exhausted),
  * SM_ERR_UNAVAILABLE (event store down), SM_ERR_INTERNAL. */
 sm_status cmd_dispatch(cmd_context *ctx, const command *cmd, cmd_result *res, sm_error *err);

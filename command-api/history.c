@@ -159,6 +159,32 @@ static sm_status run_at(cmd_context *ctx, const hist_query *q, json_t **out, sm_
     return st;
 }
 
+/* ---- who may read ------------------------------------------------------- */
+/* With an authenticated caller: the post's owner or a moderator (issue 16:
+ * old texts of edited and deleted posts are not public). The owner is
+ * decided by the aggregate's rule from the post's first event. */
+static sm_status check_reader(cmd_context *ctx, const char *id, const post_actor *actor,
+                              sm_error *err)
+{
+    if (!actor || actor->moderator)
+        return SM_OK;
+    sm_event_list evs = {0};
+    es_status es = es_load(ctx->store, id, 0, 1, &evs, err);
+    sm_status st = es == ES_OK ? SM_OK : es_to_sm_status(es);
+    post_state p;
+    post_init(&p);
+    if (st == SM_OK && evs.len == 0)
+        st = unknown_post(err, id);
+    if (st == SM_OK)
+        st = post_apply(&p, &evs.items[0], err);
+    if (st == SM_OK)
+        st = post_check_owner(&p, actor,
+                              "Only the post's author or a moderator may read its history.", err);
+    post_free(&p);
+    sm_event_list_free(&evs);
+    return st;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 static const struct {
     hist_parse_fn parse;
@@ -169,7 +195,7 @@ static const struct {
 };
 
 void hist_handle(cmd_context *ctx, hist_kind kind, const char *post_arg, size_t post_len,
-                 const char *query, http_reply *reply)
+                 const char *query, const post_actor *actor, http_reply *reply)
 {
     hist_query q = {0};
     sm_error err = {0};
@@ -182,6 +208,8 @@ void hist_handle(cmd_context *ctx, hist_kind kind, const char *post_arg, size_t 
         st = sm_fail(&err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", raw);
     if (st == SM_OK)
         st = handlers[kind].parse(query, &q, &err);
+    if (st == SM_OK)
+        st = check_reader(ctx, q.post_id, actor, &err);
     json_t *body = NULL;
     if (st == SM_OK)
         st = handlers[kind].run(ctx, &q, &body, &err);

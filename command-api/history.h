@@ -19,6 +19,7 @@
 
 #include "dispatcher.h"
 #include "http_util.h"
+#include "post.h"
 
 #define HIST_DEFAULT_LIMIT 100
 #define HIST_MAX_LIMIT 1000
@@ -28,8 +29,10 @@ typedef enum { HIST_POST_HISTORY, HIST_POST_AT, HIST_COUNT } hist_kind;
 /* Answers one history query: post_arg is the {postId} path segment (not
  * NUL-terminated), query the raw query string. Fills reply with 200 and the
  * JSON of docs/api.md, or an error: 400 bad id or parameter, 404 unknown
- * post (or not yet existing at that point), 503 store down. */
+ * post (or not yet existing at that point), 503 store down. actor: the
+ * authenticated caller (SMPOST_AUTH=jwt), who must be the post's owner or a
+ * moderator (else 403); NULL with auth off: anyone reads. */
 void hist_handle(cmd_context *ctx, hist_kind kind, const char *post_arg, size_t post_len,
-                 const char *query, http_reply *reply);
+                 const char *query, const post_actor *actor, http_reply *reply);
 
 #endif

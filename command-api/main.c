@@ -1,5 +1,6 @@
 /* main.c — command-api: configuration, event store, HTTP server, signals.
  * Everything it wires together lives in the smpost_cmd library. */
+#include "auth_mode.h"
 #include "event_store.h"
 #include "http_server.h"
 #include "post_repo.h"
@@ -20,6 +21,10 @@ static sm_log_level log_level;
 static char *swagger_ui_dir, *instance_id;
 static long lease_ms;
 static bool swagger;
+/* authentication (common/auth_mode.h, common/auth_jwt.h) */
+static char *auth_setting, *jwks_file, *hs256_secret_file, *jwt_issuer, *jwt_audience;
+static char *jwt_name_claim, *jwt_roles_claim;
+static long jwt_leeway_s;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5001", 0, 65535, "HTTP port (0: any free port)", &port},
@@ -60,6 +65,23 @@ static const sm_option options[] = {
     {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
      "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
      &swagger_ui_dir},
+    {"auth", "SMPOST_AUTH", SM_OPT_STRING, NULL, 0, 0,
+     "jwt (commands need a bearer token) or off (names from the body); unset: off on"
+     " loopback, refused elsewhere", &auth_setting},
+    {"jwks-file", "SMPOST_JWKS_FILE", SM_OPT_STRING, NULL, 0, 0,
+     "JWKS of the token issuer's public keys (reloaded on change and on SIGHUP)", &jwks_file},
+    {"jwt-hs256-secret-file", "SMPOST_JWT_HS256_SECRET_FILE", SM_OPT_STRING, NULL, 0, 0,
+     "file with an HS256 secret (unset: HS256 tokens are refused)", &hs256_secret_file},
+    {"jwt-issuer", "SMPOST_JWT_ISSUER", SM_OPT_STRING, NULL, 0, 0,
+     "required iss of tokens", &jwt_issuer},
+    {"jwt-audience", "SMPOST_JWT_AUDIENCE", SM_OPT_STRING, NULL, 0, 0,
+     "required aud of tokens", &jwt_audience},
+    {"jwt-leeway-s", "SMPOST_JWT_LEEWAY_S", SM_OPT_INT, "60", 0, 3600,
+     "clock skew allowed on exp and nbf, seconds", &jwt_leeway_s},
+    {"jwt-name-claim", "SMPOST_JWT_NAME_CLAIM", SM_OPT_STRING, AUTH_DEFAULT_NAME_CLAIM, 0, 0,
+     "claim holding the user's name (author / username)", &jwt_name_claim},
+    {"jwt-roles-claim", "SMPOST_JWT_ROLES_CLAIM", SM_OPT_STRING, AUTH_DEFAULT_ROLES_CLAIM, 0, 0,
+     "claim holding the roles (moderator, admin), a string array", &jwt_roles_claim},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -73,6 +95,35 @@ static void startup_failed(const char *component, const sm_error *err)
     char q[SM_ERROR_MAX + 16];
     sm_log(SM_LOG_ERROR, "startup_failed", "component=%s error=%s", component,
            sm_log_quote(err->message, q, sizeof q));
+}
+
+/* The verifier for SMPOST_AUTH=jwt; NULL and err filled when a setting or
+ * the key file is missing or wrong. */
+static auth_verifier *open_verifier(sm_error *err)
+{
+    auth_config ac;
+    auth_config_init(&ac);
+    ac.jwks_file = jwks_file;
+    ac.hs256_secret_file = hs256_secret_file;
+    ac.issuer = jwt_issuer;
+    ac.audience = jwt_audience;
+    ac.leeway_s = (int)jwt_leeway_s;
+    ac.name_claim = jwt_name_claim;
+    ac.roles_claim = jwt_roles_claim;
+    return auth_verifier_new(&ac, err);
+}
+
+/* SIGHUP: reread the JWKS, here in the main thread's sigwait loop, never in
+ * a signal handler. */
+static void reload_keys(auth_verifier *v)
+{
+    sm_error err = {0};
+    char q[SM_ERROR_MAX + 16];
+    if (auth_verifier_reload(v, &err) == SM_OK)
+        sm_log(SM_LOG_INFO, "jwks_reloaded", "reason=SIGHUP");
+    else
+        sm_log(SM_LOG_WARN, "jwks_reload_failed", "reason=SIGHUP error=%s effect=\"old keys kept\"",
+               sm_log_quote(err.message, q, sizeof q));
 }
 
 int main(int argc, char **argv)
@@ -91,9 +142,23 @@ int main(int argc, char **argv)
         return 2;
     }
     sm_log_set_instance(app.instance);
+    auth_mode mode;
+    if (auth_mode_resolve(auth_setting, listen_addr, &mode, &err) != SM_OK) {
+        fprintf(stderr, "command-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
+    if (mode == AUTH_MODE_JWT && !(app.auth = open_verifier(&err))) {
+        fprintf(stderr, "command-api: SMPOST_AUTH=jwt, but the token verifier cannot start: %s "
+                "(set SMPOST_JWKS_FILE, SMPOST_JWT_ISSUER and SMPOST_JWT_AUDIENCE; "
+                "docs/operations.md, Authentication)\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
 
     sigset_t stop;
-    sm_block_stop_signals(&stop, 0, 0);
+    /* with tokens, SIGHUP rereads the keys (the loop at the end) */
+    sm_block_stop_signals(&stop, app.auth ? SIGHUP : 0, 0);
 
     int rc = 1;
     http_server *server = NULL;
@@ -143,11 +208,12 @@ int main(int argc, char **argv)
         goto out_cmd;
     }
     sm_log(SM_LOG_INFO, "listening",
-           "service=command-api addr=%s port=%d event_store=%s kafka=%s kafka_topic=%s",
+           "service=command-api addr=%s port=%d event_store=%s kafka=%s kafka_topic=%s auth=%s",
            listen_addr, http_server_port(server), es_adapter_name(app.store), kafka_bootstrap,
-           kafka_topic);
+           kafka_topic, app.auth ? "jwt" : "off");
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+        reload_keys(app.auth);
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);
     http_server_stop(server); /* waits for in-flight requests */
     rc = 0;
@@ -159,6 +225,7 @@ out_cmd:
     free(extra);
 out:
     es_close(app.store);
+    auth_verifier_free(app.auth);
     sm_config_free(options, NOPTIONS);
     return rc;
 }

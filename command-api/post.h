@@ -80,6 +80,39 @@ sm_status post_decide_remove_comment(const post_state *p, const char *comment_id
 sm_status post_decide_delete(const post_state *p, const char *username, int64_t now_ms,
                              sm_event *out, sm_error *err);
 
+/* Who acts, when callers are authenticated (SMPOST_AUTH=jwt). The seed's
+ * rules compare a name taken from the request body and refuse a wrong owner
+ * with SM_ERR_RULE (400); with tokens the name is the token's, a wrong owner
+ * is SM_ERR_FORBIDDEN (403), EditMessage joins the owner rule (only the
+ * author, ignoring case as DeletePost compares), and a moderator passes the
+ * owner rules (never the others: an inactive post stays inactive). The
+ * post's owner is still its author's name: owner ids come with the events'
+ * authorId (issue 16, later). Borrowed; name never NULL. */
+typedef struct post_actor {
+    const char *name;
+    bool moderator;
+} post_actor;
+
+/* SM_OK if actor may act as the post's owner (moderator, or the author's
+ * name ignoring case), else SM_ERR_FORBIDDEN with `refusal` as the text. */
+sm_status post_check_owner(const post_state *p, const post_actor *actor, const char *refusal,
+                           sm_error *err);
+
+/* The rules for an authenticated actor: as the ones above, with the owner
+ * rules of post_actor. actor->name is the username / author written into
+ * the event. */
+sm_status post_decide_edit_message_as(const post_state *p, const char *message,
+                                      const post_actor *actor, int64_t now_ms, sm_event *out,
+                                      sm_error *err);
+sm_status post_decide_edit_comment_as(const post_state *p, const char *comment_id,
+                                      const char *comment, const post_actor *actor,
+                                      int64_t now_ms, sm_event *out, sm_error *err);
+sm_status post_decide_remove_comment_as(const post_state *p, const char *comment_id,
+                                        const post_actor *actor, int64_t now_ms, sm_event *out,
+                                        sm_error *err);
+sm_status post_decide_delete_as(const post_state *p, const post_actor *actor, int64_t now_ms,
+                                sm_event *out, sm_error *err);
+
 /* The post's state as JSON (id, author, message, datePosted, likes, active,
  * version, comments[]): used by point-in-time reads and tests. New ref. */
 json_t *post_to_json(const post_state *p);

@@ -1,11 +1,13 @@
 /* routes.c — route table and the HTTP <-> command translation. */
 #include "routes.h"
 
+#include "auth_mode.h"
 #include "history.h"
 #include "post_repo.h"
 #include "sm_json.h"
 #include "sm_log.h"
 #include "sm_metrics.h"
+#include "sm_text.h"
 #include "sm_time.h"
 
 #include <stdio.h>
@@ -16,6 +18,9 @@ typedef enum {
     R_COMMAND, R_HISTORY, R_RESTORE, R_HEALTH, R_METRICS, R_OPENAPI, R_SWAGGER
 } route_kind;
 
+/* What a route needs when auth is on (routes.h). */
+typedef enum { NEED_NOTHING, NEED_TOKEN, NEED_ADMIN } route_need;
+
 typedef struct route {
     const char *method;
     const char *prefix;  /* matched case-insensitively */
@@ -23,31 +28,34 @@ typedef struct route {
     route_kind kind;
     int op;              /* R_COMMAND: a cmd_type; R_HISTORY: a hist_kind */
     const char *pattern; /* as documented */
+    route_need need;     /* with SMPOST_AUTH=jwt */
 } route;
 
 static const route routes[] = {
-    {"POST", "/api/v1/NewPost", false, R_COMMAND, CMD_NEW_POST, "/api/v1/NewPost"},
+    {"POST", "/api/v1/NewPost", false, R_COMMAND, CMD_NEW_POST, "/api/v1/NewPost", NEED_TOKEN},
     {"PUT", "/api/v1/EditMessage", true, R_COMMAND, CMD_EDIT_MESSAGE,
-     "/api/v1/EditMessage/{postId}"},
-    {"PUT", "/api/v1/LikePost", true, R_COMMAND, CMD_LIKE_POST, "/api/v1/LikePost/{postId}"},
+     "/api/v1/EditMessage/{postId}", NEED_TOKEN},
+    {"PUT", "/api/v1/LikePost", true, R_COMMAND, CMD_LIKE_POST, "/api/v1/LikePost/{postId}",
+     NEED_TOKEN},
     {"PUT", "/api/v1/AddComment", true, R_COMMAND, CMD_ADD_COMMENT,
-     "/api/v1/AddComment/{postId}"},
+     "/api/v1/AddComment/{postId}", NEED_TOKEN},
     {"PUT", "/api/v1/EditComment", true, R_COMMAND, CMD_EDIT_COMMENT,
-     "/api/v1/EditComment/{postId}"},
+     "/api/v1/EditComment/{postId}", NEED_TOKEN},
     {"DELETE", "/api/v1/RemoveComment", true, R_COMMAND, CMD_REMOVE_COMMENT,
-     "/api/v1/RemoveComment/{postId}"},
+     "/api/v1/RemoveComment/{postId}", NEED_TOKEN},
     {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
-     "/api/v1/DeletePost/{postId}"},
+     "/api/v1/DeletePost/{postId}", NEED_TOKEN},
     {"GET", "/api/v1/PostHistory", true, R_HISTORY, HIST_POST_HISTORY,
-     "/api/v1/PostHistory/{postId}"},
-    {"GET", "/api/v1/PostAt", true, R_HISTORY, HIST_POST_AT, "/api/v1/PostAt/{postId}"},
-    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, 0, "/api/v1/RestoreReadDb"},
-    {"GET", "/health", false, R_HEALTH, 0, "/health"},
-    {"GET", "/metrics", false, R_METRICS, 0, "/metrics"},
+     "/api/v1/PostHistory/{postId}", NEED_TOKEN},
+    {"GET", "/api/v1/PostAt", true, R_HISTORY, HIST_POST_AT, "/api/v1/PostAt/{postId}",
+     NEED_TOKEN},
+    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, 0, "/api/v1/RestoreReadDb", NEED_ADMIN},
+    {"GET", "/health", false, R_HEALTH, 0, "/health", NEED_NOTHING},
+    {"GET", "/metrics", false, R_METRICS, 0, "/metrics", NEED_ADMIN},
     /* the API documentation (common/http_docs.h) */
-    {"GET", "/openapi.json", false, R_OPENAPI, 0, "/openapi.json"},
-    {"GET", "/swagger", false, R_SWAGGER, 0, "/swagger"},
-    {"GET", "/swagger", true, R_SWAGGER, 0, "/swagger/{file}"},
+    {"GET", "/openapi.json", false, R_OPENAPI, 0, "/openapi.json", NEED_NOTHING},
+    {"GET", "/swagger", false, R_SWAGGER, 0, "/swagger", NEED_NOTHING},
+    {"GET", "/swagger", true, R_SWAGGER, 0, "/swagger/{file}", NEED_NOTHING},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -86,8 +94,58 @@ static sm_status read_json_body(const http_request *req, json_t **body, sm_error
     return sm_json_parse_object(req->body, req->body_len, body, err);
 }
 
+/* The body field that names the caller, or NULL (EditMessage, LikePost). */
+static const char *name_field(cmd_type type)
+{
+    switch (type) {
+    case CMD_NEW_POST:
+        return "author";
+    case CMD_ADD_COMMENT:
+    case CMD_EDIT_COMMENT:
+    case CMD_REMOVE_COMMENT:
+    case CMD_DELETE_POST:
+        return "username";
+    default:
+        return NULL;
+    }
+}
+
+/* With a verified token: the token's name stands for the body's author /
+ * username. A body value that names someone else is 403; one that matches
+ * (compared as the aggregate compares it: posts' authors ignoring case,
+ * comments' usernames exactly) or none is replaced by the token's name. */
+static sm_status bind_identity(command *cmd, json_t **body, const auth_identity *who,
+                               sm_error *err)
+{
+    cmd->actor = who->name;
+    cmd->moderator = auth_identity_has_role(who, "moderator");
+    if (cmd->type == CMD_LIKE_POST)
+        return SM_OK;
+    if (!who->name[0])
+        return sm_fail(err, SM_ERR_FORBIDDEN,
+                       "The token carries no name claim; this command needs the caller's name.");
+    const char *field = name_field(cmd->type);
+    if (!field)
+        return SM_OK;
+    if (!*body && !(*body = json_object()))
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    json_t *v = sm_json_get_ci(*body, field); /* field names match ignoring case */
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return sm_fail(err, SM_ERR_INVALID, "The %s field must be a string.", field);
+    const char *given = json_string_value(v);
+    bool ci = cmd->type == CMD_NEW_POST || cmd->type == CMD_DELETE_POST;
+    if (given && !(ci ? sm_text_equal_ci(given, who->name) : strcmp(given, who->name) == 0))
+        return sm_fail(err, SM_ERR_FORBIDDEN,
+                       "The %s in the body is not the name in the bearer token; "
+                       "omit it or give the same name.", field);
+    if (json_object_set_new(*body, field, json_string(who->name)) != 0)
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    return SM_OK;
+}
+
 static void handle_command(cmd_app *app, const route *r, const char *id, size_t id_len,
-                           const http_request *req, http_reply *reply)
+                           const http_request *req, const auth_identity *who,
+                           http_reply *reply)
 {
     command cmd = {.type = (cmd_type)r->op, .if_match = CMD_NO_IF_MATCH};
     sm_error err = {0};
@@ -104,8 +162,11 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
     if (!st && req->if_match && !http_parse_if_match(req->if_match, &cmd.if_match))
         st = sm_fail(&err, SM_ERR_INVALID,
                      "If-Match must be a version in quotes, e.g. If-Match: \"3\".");
-    if (!st && cmd_takes_body(cmd.type))
+    /* with a token the name may be left out, and with it the whole body */
+    if (!st && cmd_takes_body(cmd.type) && !(who && req->body_len == 0))
         st = read_json_body(req, &body, &err);
+    if (!st && who)
+        st = bind_identity(&cmd, &body, who, &err);
     if (!st)
         st = cmd_parse(cmd.type, body, &cmd, &err);
     cmd_result res;
@@ -262,10 +323,56 @@ static void handle_metrics(cmd_app *app, http_reply *reply)
                             "Times this instance became the relay's publisher.",
                             (double)rs.leader_acquired_total);
     render_repo_metrics(&b, app->cmd.repo);
+    if (app->auth) {
+        auth_stats as;
+        auth_verifier_stats(app->auth, &as);
+        sm_metrics_render_value(&b, "smpost_auth_cache_hits_total", "counter",
+                                "Bearer tokens answered from the verified-token cache.",
+                                (double)as.cache_hits);
+        sm_metrics_render_value(&b, "smpost_auth_signature_checks_total", "counter",
+                                "Bearer token signatures checked.",
+                                (double)as.signature_checks);
+        sm_metrics_render_value(&b, "smpost_auth_key_reloads_total", "counter",
+                                "Successful reloads of the JWKS (file change or SIGHUP).",
+                                (double)as.reloads);
+    }
     sm_metrics_render_http(&b);
     reply->status = 200;
     reply->body_text = b.data; /* ownership moves to the reply */
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* The caller's identity for a route that needs one (auth on). false: the
+ * reply is filled, 401 (no or refused token) or 403 (role missing). */
+static bool authenticate(cmd_app *app, const route *r, const http_request *req,
+                         http_reply *reply, auth_identity *who)
+{
+    sm_error err = {0};
+    char q[SM_ERROR_MAX + 16];
+    /* keys rotate by replacing the file: one stat per request notices it */
+    if (auth_verifier_check_reload(app->auth, &err) != SM_OK)
+        sm_log(SM_LOG_WARN, "jwks_reload_failed", "req=%s error=%s effect=\"old keys kept\"",
+               req->request_id, sm_log_quote(err.message, q, sizeof q));
+    const char *token = auth_bearer_token(req->authorization);
+    if (!token) {
+        auth_reply_unauthenticated(reply,
+                                   req->authorization ? "not a Bearer token" : NULL);
+        return false;
+    }
+    sm_status st = auth_verify(app->auth, token, sm_now_ms() / 1000, who, &err);
+    if (st == SM_ERR_INVALID) {
+        auth_reply_unauthenticated(reply, err.message);
+        return false;
+    }
+    if (st != SM_OK) {
+        http_reply_from_error(reply, &err);
+        return false;
+    }
+    if (r->need == NEED_ADMIN && !auth_identity_has_role(who, "admin")) {
+        http_reply_error(reply, SM_ERR_FORBIDDEN, "This route needs a token with role admin.");
+        return false;
+    }
+    return true;
 }
 
 void routes_handle(void *appv, const http_request *req, http_reply *reply)
@@ -284,6 +391,15 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
             continue;
         }
         reply->route = r->pattern;
+        auth_identity who_buf;
+        const auth_identity *who = NULL;
+        if (app->auth && r->need != NEED_NOTHING) {
+            if (!authenticate(app, r, req, reply, &who_buf))
+                return;
+            who = &who_buf;
+        }
+        post_actor actor = {who ? who->name : "",
+                            who && auth_identity_has_role(who, "moderator")};
         if (r->kind == R_HEALTH)
             handle_health(app, reply);
         else if (r->kind == R_METRICS)
@@ -293,11 +409,12 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
         else if (r->kind == R_SWAGGER)
             http_docs_swagger(&app->docs, req->path, id, id_len, reply);
         else if (r->kind == R_HISTORY)
-            hist_handle(&app->cmd, (hist_kind)r->op, id, id_len, req->query, reply);
+            hist_handle(&app->cmd, (hist_kind)r->op, id, id_len, req->query,
+                        who ? &actor : NULL, reply);
         else if (r->kind == R_RESTORE)
             handle_restore(app, req, reply);
         else
-            handle_command(app, r, id, id_len, req, reply);
+            handle_command(app, r, id, id_len, req, who, reply);
         return;
     }
     if (path_hit) {

@@ -3,10 +3,19 @@
  *
  * Paths are matched case-insensitively, as the original's were. The route
  * table in routes.c is the single list of what this binary serves; the
- * acceptance test and docs/api.md follow it. */
+ * acceptance test and docs/api.md follow it.
+ *
+ * With a verifier (SMPOST_AUTH=jwt) each route says what it needs: public
+ * (/health, the docs), a bearer token (the commands, PostHistory, PostAt),
+ * or a token with role admin (RestoreReadDb, /metrics). A missing or
+ * refused token is 401 with WWW-Authenticate (auth_mode.h), a missing role
+ * 403. The token's name then stands for the body's author / username
+ * (a different value in the body is 403), and the owner rules of the
+ * aggregate (post_actor, post.h) apply to it. */
 #ifndef ROUTES_H
 #define ROUTES_H
 
+#include "auth_jwt.h"
 #include "dispatcher.h"
 #include "http_docs.h"
 #include "http_util.h"
@@ -18,6 +27,7 @@ typedef struct cmd_app {
     relay *relay;      /* owned by main; NULL when publishing is disabled */
     http_docs docs;    /* /openapi.json and /swagger/; zeroed: both answer 404 */
     char instance[100]; /* instance id (sm_config_instance_id); "" in tests */
+    auth_verifier *auth; /* owned by main; NULL: SMPOST_AUTH=off, names come from bodies */
 } cmd_app;
 
 /* This binary's part of docs/openapi.yaml as JSON, generated and compiled in

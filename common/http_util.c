@@ -30,6 +30,8 @@ static const struct {
     {SM_ERR_TOO_LARGE, 413},
     {SM_ERR_MEDIA_TYPE, 415},
     {SM_ERR_TIMEOUT, 408},
+    {SM_ERR_UNAUTHENTICATED, 401},
+    {SM_ERR_FORBIDDEN, 403},
     {SM_ERR_UNAVAILABLE, 503},
     {SM_ERR_INTERNAL, 500},
 };
@@ -349,6 +351,7 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
         .query = ri->query_string,
         .content_type = mg_get_header(conn, "Content-Type"),
         .if_match = mg_get_header(conn, "If-Match"),
+        .authorization = mg_get_header(conn, "Authorization"),
     };
     pick_request_id(conn, req.request_id);
     http_reply reply = {0};

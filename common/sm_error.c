@@ -38,6 +38,8 @@ const char *sm_status_code(sm_status status)
     case SM_ERR_UNAVAILABLE:  return "unavailable";
     case SM_ERR_INTERNAL:     return "internal";
     case SM_ERR_TIMEOUT:      return "request_timeout";
+    case SM_ERR_UNAUTHENTICATED: return "unauthenticated";
+    case SM_ERR_FORBIDDEN:    return "forbidden";
     }
     return "internal";
 }

@@ -21,7 +21,9 @@ typedef enum {
     SM_ERR_MEDIA_TYPE,     /* body is not JSON: 415 */
     SM_ERR_UNAVAILABLE,    /* a dependency is down; retry later: 503 */
     SM_ERR_INTERNAL,       /* anything else: 500 */
-    SM_ERR_TIMEOUT         /* the client did not send its request in time: 408 */
+    SM_ERR_TIMEOUT,        /* the client did not send its request in time: 408 */
+    SM_ERR_UNAUTHENTICATED, /* no bearer token, or one the verifier refused: 401 */
+    SM_ERR_FORBIDDEN       /* authenticated, but not allowed to do this: 403 */
 } sm_status;
 
 #define SM_ERROR_MAX 512

@@ -1,5 +1,6 @@
 /* main.c — query-api: configuration, read model, Kafka projector, HTTP
  * server, signals. */
+#include "auth_mode.h"
 #include "http_server.h"
 #include "projector.h"
 #include "queries.h"
@@ -24,6 +25,10 @@ static sm_log_level log_level;
 /* the API documentation (common/http_docs.h) */
 static char *swagger_ui_dir, *instance_id;
 static bool swagger;
+/* Protected mode (common/auth_mode.h). query-api serves only public reads
+ * so far: jwt here only tells protected mode that tokens are configured;
+ * protecting /metrics comes with the admin listener (issue 16). */
+static char *auth_setting;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port (0: any free port)", &port},
@@ -61,6 +66,9 @@ static const sm_option options[] = {
     {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
      "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
      &swagger_ui_dir},
+    {"auth", "SMPOST_AUTH", SM_OPT_STRING, NULL, 0, 0,
+     "jwt or off; unset: off on loopback, refused elsewhere (queries stay public)",
+     &auth_setting},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -104,6 +112,12 @@ int main(int argc, char **argv)
         return 2;
     }
     sm_log_set_instance(app.instance);
+    auth_mode mode;
+    if (auth_mode_resolve(auth_setting, listen_addr, &mode, &err) != SM_OK) {
+        fprintf(stderr, "query-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
 
@@ -137,9 +151,10 @@ int main(int argc, char **argv)
         goto out;
     }
     sm_log(SM_LOG_INFO, "listening",
-           "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s",
+           "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s"
+           " auth=%s",
            listen_addr, http_server_port(server), rm_adapter_name(app.rm), kafka_bootstrap,
-           kafka_topic, kafka_group);
+           kafka_topic, kafka_group, mode == AUTH_MODE_JWT ? "jwt" : "off");
     int sig = 0;
     sigwait(&stop, &sig);
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);

@@ -69,7 +69,7 @@ static int teardown(void **state)
 static int ask(fixture *f, hist_kind kind, const char *id, const char *query, json_t **body)
 {
     http_reply reply = {0};
-    hist_handle(&f->ctx, kind, id, strlen(id), query, &reply);
+    hist_handle(&f->ctx, kind, id, strlen(id), query, NULL, &reply);
     int status = reply.status;
     *body = json_incref(reply.body);
     http_reply_free(&reply);

@@ -3,6 +3,7 @@
  * request helpers, configuration precedence and --help, log quoting, and the
  * socket-free half of the HTTP edge (status table, content type, If-Match,
  * query strings, error replies). No network; the only "files" are in memory. */
+#include "auth_mode.h"
 #include "http_util.h"
 #include "sm_config.h"
 #include "sm_json.h"
@@ -652,9 +653,63 @@ static void test_http_status_for_maps_every_status(void **state)
         {SM_ERR_NOT_FOUND, 404}, {SM_ERR_METHOD, 405},       {SM_ERR_CONFLICT, 409},
         {SM_ERR_PRECONDITION, 412}, {SM_ERR_TOO_LARGE, 413}, {SM_ERR_MEDIA_TYPE, 415},
         {SM_ERR_UNAVAILABLE, 503}, {SM_ERR_INTERNAL, 500},  {(sm_status)99, 500},
+        {SM_ERR_UNAUTHENTICATED, 401}, {SM_ERR_FORBIDDEN, 403},
     };
     for (size_t i = 0; i < COUNT(table); i++)
         assert_int_equal(http_status_for(table[i].st), table[i].code);
+}
+
+/* ---- auth_mode: protected mode and bearer headers ------------------------------------------ */
+
+static void test_auth_loopback_addresses(void **state)
+{
+    (void)state;
+    const char *yes[] = {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LocalHost",
+                         "::ffff:127.0.0.1"};
+    const char *no[] = {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "127.0.0.1x", "", "1270.0.0.1",
+                        "127.0.0.256", "example.com", NULL};
+    for (size_t i = 0; i < COUNT(yes); i++)
+        if (!auth_listen_is_loopback(yes[i]))
+            fail_msg("'%s' not taken for loopback", yes[i]);
+    for (size_t i = 0; i < COUNT(no); i++)
+        if (auth_listen_is_loopback(no[i]))
+            fail_msg("'%s' taken for loopback", no[i] ? no[i] : "(null)");
+}
+
+static void test_auth_mode_protected_mode(void **state)
+{
+    (void)state;
+    auth_mode m = AUTH_MODE_JWT;
+    sm_error err = {0};
+    assert_int_equal(auth_mode_resolve(NULL, "127.0.0.1", &m, &err), SM_OK);
+    assert_int_equal(m, AUTH_MODE_OFF);
+    assert_int_equal(auth_mode_resolve("", "0.0.0.0", &m, &err), SM_ERR_INVALID);
+    assert_non_null(strstr(err.message, "SMPOST_AUTH=off"));
+    assert_int_equal(auth_mode_resolve("off", "0.0.0.0", &m, &err), SM_OK);
+    assert_int_equal(m, AUTH_MODE_OFF);
+    assert_int_equal(auth_mode_resolve("jwt", "127.0.0.1", &m, &err), SM_OK);
+    assert_int_equal(m, AUTH_MODE_JWT);
+    assert_int_equal(auth_mode_resolve("JWT", "127.0.0.1", &m, &err), SM_ERR_INVALID);
+}
+
+static void test_auth_bearer_token_and_401_reply(void **state)
+{
+    (void)state;
+    assert_string_equal(auth_bearer_token("Bearer abc.def.ghi"), "abc.def.ghi");
+    assert_string_equal(auth_bearer_token("bearer   t"), "t");
+    assert_null(auth_bearer_token("Bearer "));
+    assert_null(auth_bearer_token("Basic YWxpY2U6eA=="));
+    assert_null(auth_bearer_token("Bearerx t"));
+    assert_null(auth_bearer_token(NULL));
+    http_reply r = {0};
+    auth_reply_unauthenticated(&r, NULL);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(r.extra_headers, "WWW-Authenticate: Bearer\r\n");
+    auth_reply_unauthenticated(&r, "token \"expired\"");
+    assert_string_equal(r.extra_headers, "WWW-Authenticate: Bearer error=\"invalid_token\", "
+                                         "error_description=\"token 'expired'\"\r\n");
+    assert_string_equal(json_string_value(json_object_get(r.body, "error")), "unauthenticated");
+    http_reply_free(&r);
 }
 
 static void test_http_is_json_type(void **state)
@@ -817,6 +872,9 @@ int main(void)
         cmocka_unit_test(test_log_quote_truncates_long_text_within_the_buffer),
         cmocka_unit_test(test_log_quote_keeps_text_that_fits),
         cmocka_unit_test(test_http_status_for_maps_every_status),
+        cmocka_unit_test(test_auth_loopback_addresses),
+        cmocka_unit_test(test_auth_mode_protected_mode),
+        cmocka_unit_test(test_auth_bearer_token_and_401_reply),
         cmocka_unit_test(test_http_is_json_type),
         cmocka_unit_test(test_http_parse_if_match),
         cmocka_unit_test(test_http_parse_if_match_rejects_overflowing_versions),

@@ -706,11 +706,75 @@ static void test_post_to_json_has_the_documented_shape(void **state)
     json_decref(j);
 }
 
+/* ---- authenticated actors (post_actor: SMPOST_AUTH=jwt) ------------------ */
+#define MSG_NOT_EDITOR "You are not allowed to edit a post that was made by somebody else!"
+
+static void test_authenticated_wrong_owner_is_forbidden_not_a_rule(void **state)
+{
+    fixture *f = *state;
+    post_actor eve = {"eve", false};
+    REFUSED(post_decide_edit_message_as(&f->p, "x", &eve, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_EDITOR);
+    REFUSED(post_decide_delete_as(&f->p, &eve, T0, &f->ev, &f->err), SM_ERR_FORBIDDEN,
+            MSG_NOT_AUTHOR);
+    REFUSED(post_decide_edit_comment_as(&f->p, f->cid, "x", &eve, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+    REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &eve, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+    /* the post author is not the comment's owner either */
+    post_actor alice = {"alice", false};
+    REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &alice, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+}
+
+static void test_authenticated_owner_acts_with_the_seed_name_rules(void **state)
+{
+    fixture *f = *state;
+    post_actor alice = {"ALICE", false}, bob = {"bob", false};
+    assert_int_equal(post_decide_edit_message_as(&f->p, "x", &alice, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &bob, T0, &f->ev, &f->err),
+                     SM_OK);
+    assert_string_equal(f->ev.username, "bob");
+    sm_event_clear(&f->ev);
+    post_actor bob_upper = {"Bob", false}; /* comment owners match exactly */
+    REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &bob_upper, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+    assert_int_equal(post_decide_delete_as(&f->p, &alice, T0, &f->ev, &f->err), SM_OK);
+    assert_int_equal(f->ev.type, SM_EV_POST_REMOVED);
+}
+
+static void test_moderator_passes_owner_rules_but_not_the_others(void **state)
+{
+    fixture *f = *state;
+    post_actor mod = {"mona", true};
+    assert_int_equal(post_decide_edit_message_as(&f->p, "x", &mod, T0, &f->ev, &f->err), SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &mod, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    REFUSED(post_decide_edit_message_as(&f->p, " ", &mod, T0, &f->ev, &f->err), SM_ERR_RULE,
+            MSG_BLANK_MESSAGE);
+    assert_int_equal(post_decide_remove_comment_as(&f->p, f->cid, &mod, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_delete_as(&f->p, &mod, T0, &f->ev, &f->err), SM_OK);
+    apply_and_clear(&f->p, &f->ev);
+    REFUSED(post_decide_delete_as(&f->p, &mod, T0, &f->ev, &f->err), SM_ERR_RULE,
+            MSG_ALREADY_REMOVED);
+    REFUSED(post_decide_edit_message_as(&f->p, "x", &mod, T0, &f->ev, &f->err), SM_ERR_RULE,
+            MSG_EDIT_INACTIVE);
+}
+
 #define WITH(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        WITH(test_authenticated_wrong_owner_is_forbidden_not_a_rule, setup_post),
+        WITH(test_authenticated_owner_acts_with_the_seed_name_rules, setup_post),
+        WITH(test_moderator_passes_owner_rules_but_not_the_others, setup_post),
         WITH(test_create_raises_post_created_at_version_zero, setup_empty),
         WITH(test_create_with_blank_author_is_rejected, setup_empty),
         WITH(test_create_with_blank_message_is_rejected, setup_empty),

@@ -437,9 +437,10 @@ bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_e
  * 4.1): above ~100 events/s they queued without bound, heartbeats waited
  * behind them until the session expired, and a close waited for the whole
  * queue. A consumer that has caught up (nothing fetched is waiting)
- * commits at once, so what it applied is confirmed while the broker is
- * there, and a close seldom has a commit in flight to wait for. librdkafka's own
- * auto-commit is not used: it also commits when closing, and holds a
+ * commits sooner, after BUS_COMMIT_IDLE_MS, so what it applied is
+ * confirmed while the broker is there; it would otherwise catch up after
+ * every event of a trickle and commit once per event again. librdkafka's
+ * own auto-commit is not used: it also commits when closing, and holds a
  * close without a broker for the answer. */
 static void commit_due(bus_consumer *c, bool idle)
 {

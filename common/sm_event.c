@@ -6,6 +6,7 @@
 #include "sm_json.h"
 #include "sm_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,9 @@ enum {
     F_COMMENT = 1 << 2,
     F_USERNAME = 1 << 3,
     F_COMMENT_ID = 1 << 4,
-    F_AT = 1 << 5
+    F_AT = 1 << 5,
+    F_AUTHOR_ID = 1 << 6, /* optional: absent before auth */
+    F_USER_ID = 1 << 7    /* optional: absent before auth */
 };
 
 static const struct {
@@ -24,11 +27,13 @@ static const struct {
     const char *at_name; /* JSON name of at_ms when F_AT is set */
 } types[SM_EV_TYPE_COUNT] = {
     [SM_EV_NONE] = {NULL, 0, NULL},
-    [SM_EV_POST_CREATED] = {"PostCreatedEvent", F_AUTHOR | F_MESSAGE | F_AT, "datePosted"},
+    [SM_EV_POST_CREATED] = {"PostCreatedEvent", F_AUTHOR | F_MESSAGE | F_AT | F_AUTHOR_ID,
+                            "datePosted"},
     [SM_EV_MESSAGE_UPDATED] = {"MessageUpdatedEvent", F_MESSAGE, NULL},
     [SM_EV_POST_LIKED] = {"PostLikedEvent", 0, NULL},
     [SM_EV_COMMENT_ADDED] = {"CommentAddedEvent",
-                             F_COMMENT_ID | F_COMMENT | F_USERNAME | F_AT, "commentDate"},
+                             F_COMMENT_ID | F_COMMENT | F_USERNAME | F_AT | F_USER_ID,
+                             "commentDate"},
     [SM_EV_COMMENT_UPDATED] = {"CommentUpdatedEvent",
                                F_COMMENT_ID | F_COMMENT | F_USERNAME | F_AT, "editDate"},
     [SM_EV_COMMENT_REMOVED] = {"CommentRemovedEvent", F_COMMENT_ID, NULL},
@@ -56,6 +61,9 @@ void sm_event_clear(sm_event *ev)
     free(ev->message);
     free(ev->comment);
     free(ev->username);
+    free(ev->author_id);
+    free(ev->user_id);
+    free(ev->meta.user_id);
     memset(ev, 0, sizeof *ev);
 }
 
@@ -72,8 +80,11 @@ bool sm_event_copy(sm_event *dst, const sm_event *src)
 {
     *dst = *src;
     dst->author = dst->message = dst->comment = dst->username = NULL;
+    dst->author_id = dst->user_id = dst->meta.user_id = NULL;
     if (dup_field(&dst->author, src->author) && dup_field(&dst->message, src->message) &&
-        dup_field(&dst->comment, src->comment) && dup_field(&dst->username, src->username))
+        dup_field(&dst->comment, src->comment) && dup_field(&dst->username, src->username) &&
+        dup_field(&dst->author_id, src->author_id) && dup_field(&dst->user_id, src->user_id) &&
+        dup_field(&dst->meta.user_id, src->meta.user_id))
         return true;
     sm_event_clear(dst);
     return false;
@@ -104,6 +115,11 @@ json_t *sm_event_data_to_json(const sm_event *ev)
         bad |= json_object_set_new(d, "username", jstr(ev->username));
     if (!bad && (f & F_AT))
         bad |= json_object_set_new(d, types[ev->type].at_name, sm_json_time(ev->at_ms));
+    /* only when known, so an event raised without auth encodes as before */
+    if (!bad && (f & F_AUTHOR_ID) && ev->author_id)
+        bad |= json_object_set_new(d, "authorId", json_string(ev->author_id));
+    if (!bad && (f & F_USER_ID) && ev->user_id)
+        bad |= json_object_set_new(d, "userId", json_string(ev->user_id));
     if (bad) {
         json_decref(d);
         return NULL;
@@ -111,15 +127,101 @@ json_t *sm_event_data_to_json(const sm_event *ev)
     return d;
 }
 
+bool sm_traceparent_valid(const char *s)
+{
+    /* 00-<trace-id 32>-<parent-id 16>-<flags 2>, lower-case hex */
+    static const char shape[] = "00-................................-................-..";
+    if (!s || strlen(s) != SM_EVENT_TRACEPARENT_LEN)
+        return false;
+    bool trace_zero = true, parent_zero = true;
+    for (size_t i = 0; i < SM_EVENT_TRACEPARENT_LEN; i++) {
+        if (shape[i] != '.') {
+            if (s[i] != shape[i])
+                return false;
+            continue;
+        }
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+        if (s[i] != '0' && i < 35)
+            trace_zero = false;
+        else if (s[i] != '0' && i > 35 && i < 52)
+            parent_zero = false;
+    }
+    return !trace_zero && !parent_zero;
+}
+
+json_t *sm_event_meta_to_json(const sm_event_meta *meta)
+{
+    json_t *m = json_object();
+    int bad = !m;
+    if (!bad)
+        bad |= json_object_set_new(m, "userId",
+                                   meta->user_id ? json_string(meta->user_id) : json_null());
+    if (!bad && meta->request_id[0])
+        bad |= json_object_set_new(m, "requestId", json_string(meta->request_id));
+    if (!bad && meta->traceparent[0])
+        bad |= json_object_set_new(m, "traceparent", json_string(meta->traceparent));
+    if (bad) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* An optional string member: absent or null leaves *out untouched. */
+static sm_status get_optional(const json_t *obj, const char *key, size_t max, const char **out,
+                              sm_error *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return SM_OK;
+    if (!json_is_string(v))
+        return sm_fail(err, SM_ERR_INVALID, "metadata: field '%s' must be a string", key);
+    if (json_string_length(v) > max)
+        return sm_fail(err, SM_ERR_INVALID, "metadata: field '%s' is longer than %zu bytes", key,
+                       max);
+    *out = json_string_value(v);
+    return SM_OK;
+}
+
+sm_status sm_event_meta_from_json(sm_event_meta *meta, const json_t *obj, sm_error *err)
+{
+    memset(meta, 0, sizeof *meta);
+    if (!obj || json_is_null(obj))
+        return SM_OK;
+    if (!json_is_object(obj))
+        return sm_fail(err, SM_ERR_INVALID, "field 'metadata' must be an object");
+    const char *user = NULL, *req = NULL, *tp = NULL;
+    sm_status st = get_optional(obj, "userId", SM_EVENT_USER_ID_MAX, &user, err);
+    if (st == SM_OK)
+        st = get_optional(obj, "requestId", SM_EVENT_REQUEST_ID_MAX, &req, err);
+    if (st == SM_OK)
+        st = get_optional(obj, "traceparent", SM_EVENT_TRACEPARENT_LEN, &tp, err);
+    if (st == SM_OK && tp && !sm_traceparent_valid(tp))
+        st = sm_fail(err, SM_ERR_INVALID, "metadata: 'traceparent' is not a W3C traceparent");
+    if (st != SM_OK)
+        return st;
+    if (user && !(meta->user_id = strdup(user)))
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    snprintf(meta->request_id, sizeof meta->request_id, "%s", req ? req : "");
+    snprintf(meta->traceparent, sizeof meta->traceparent, "%s", tp ? tp : "");
+    return SM_OK;
+}
+
 json_t *sm_event_to_json(const sm_event *ev)
 {
     json_t *data = sm_event_data_to_json(ev);
     if (!data)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "eventId", ev->event_id, "type",
+    json_t *meta = sm_event_meta_to_json(&ev->meta);
+    if (!meta) {
+        json_decref(data);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "eventId", ev->event_id, "type",
                      types[ev->type].name, "aggregateId", ev->aggregate_id, "version",
                      (json_int_t)ev->version, "timestamp", sm_json_time(ev->timestamp_ms), "data",
-                     data);
+                     data, "metadata", meta);
 }
 
 char *sm_event_encode(const sm_event *ev)
@@ -169,6 +271,22 @@ static sm_status get_time(const json_t *obj, const char *key, const char *where,
     return SM_OK;
 }
 
+/* An optional id in data: absent or null is NULL; a string is copied. */
+static sm_status get_owned_optional(const json_t *obj, const char *key, char **out,
+                                    sm_error *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return SM_OK;
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > SM_EVENT_USER_ID_MAX)
+        return sm_fail(err, SM_ERR_INVALID,
+                       "data: field '%s' must be a non-empty string of at most %d bytes", key,
+                       SM_EVENT_USER_ID_MAX);
+    *out = strdup(json_string_value(v));
+    return *out ? SM_OK : sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+}
+
 static sm_status get_owned(const json_t *obj, const char *key, char **out, sm_error *err)
 {
     const char *s = NULL;
@@ -199,6 +317,10 @@ sm_status sm_event_data_from_json(sm_event *ev, const json_t *data, sm_error *er
         st = get_owned(data, "username", &ev->username, err);
     if (st == SM_OK && (f & F_AT))
         st = get_time(data, types[ev->type].at_name, "data", &ev->at_ms, err);
+    if (st == SM_OK && (f & F_AUTHOR_ID))
+        st = get_owned_optional(data, "authorId", &ev->author_id, err);
+    if (st == SM_OK && (f & F_USER_ID))
+        st = get_owned_optional(data, "userId", &ev->user_id, err);
     return st;
 }
 
@@ -230,6 +352,8 @@ sm_status sm_event_from_json(sm_event *ev, const json_t *obj, sm_error *err)
         ev->version = (int64_t)json_integer_value(ver);
         st = sm_event_data_from_json(ev, json_object_get(obj, "data"), err);
     }
+    if (st == SM_OK)
+        st = sm_event_meta_from_json(&ev->meta, json_object_get(obj, "metadata"), err);
     if (st != SM_OK)
         sm_event_clear(ev);
     return st;

@@ -2,16 +2,24 @@
  *
  * Envelope (docs/api.md, "Events"):
  *   {"eventId":"<uuid>","type":"PostLikedEvent","aggregateId":"<uuid>",
- *    "version":3,"timestamp":"2026-11-26T23:05:01.123Z","data":{...}}
+ *    "version":3,"timestamp":"2026-11-26T23:05:01.123Z","data":{...},
+ *    "metadata":{"userId":"<sub>"|null,"requestId":"...","traceparent":"..."}}
  *
  * Payloads (camelCase):
- *   PostCreatedEvent     author, message, datePosted
+ *   PostCreatedEvent     author, message, datePosted [, authorId]
  *   MessageUpdatedEvent  message
  *   PostLikedEvent       (none)
- *   CommentAddedEvent    commentId, comment, username, commentDate
+ *   CommentAddedEvent    commentId, comment, username, commentDate [, userId]
  *   CommentUpdatedEvent  commentId, comment, username, editDate
  *   CommentRemovedEvent  commentId
  *   PostRemovedEvent     (none)
+ *
+ * authorId / userId are the owner's user id (the token's `sub`) when the
+ * command was authenticated; events written without auth (or before it
+ * existed) have none, and decode with NULL. "metadata" is optional on
+ * decode for the same reason: events stored before it existed lack it.
+ * Encoding writes "metadata" always (userId null when unknown), and
+ * requestId / traceparent only when known.
  *
  * An sm_event owns its strings; sm_event_clear() frees them. The struct is
  * flat on purpose: every payload is a subset of the same few fields, and a
@@ -39,6 +47,19 @@ typedef enum {
 
 #define SM_EV_TYPE_COUNT 8 /* including SM_EV_NONE */
 
+/* Limits of the metadata strings (decode refuses longer ones). */
+#define SM_EVENT_USER_ID_MAX 255
+#define SM_EVENT_REQUEST_ID_MAX 64
+#define SM_EVENT_TRACEPARENT_LEN 55 /* "00-<32 hex>-<16 hex>-<2 hex>" */
+
+/* Who raised an event and on which request: not part of the fact, so it is
+ * never used by the rules; kept for audit and tracing. */
+typedef struct sm_event_meta {
+    char *user_id;                                    /* NULL: no authenticated caller */
+    char request_id[SM_EVENT_REQUEST_ID_MAX + 1];     /* "" if none */
+    char traceparent[SM_EVENT_TRACEPARENT_LEN + 1];   /* W3C trace context, "" if none */
+} sm_event_meta;
+
 typedef struct sm_event {
     sm_uuid_str event_id;
     sm_event_type type;
@@ -52,6 +73,9 @@ typedef struct sm_event {
     char *username;
     sm_uuid_str comment_id;
     int64_t at_ms;        /* datePosted, commentDate or editDate */
+    char *author_id;      /* PostCreated: the author's user id, or NULL */
+    char *user_id;        /* CommentAdded: the commenter's user id, or NULL */
+    sm_event_meta meta;
 } sm_event;
 
 /* Wire name of a type ("PostLikedEvent"), or NULL for SM_EV_NONE / unknown. */
@@ -69,6 +93,16 @@ bool sm_event_copy(sm_event *dst, const sm_event *src);
 
 /* The payload alone as a new JSON object (caller owns the reference). */
 json_t *sm_event_data_to_json(const sm_event *ev);
+
+/* The metadata object alone, and back: stores keep it apart from the
+ * payload. meta_from_json accepts NULL (absent: all unset) and refuses
+ * wrong types and over-long values. */
+json_t *sm_event_meta_to_json(const sm_event_meta *meta);
+sm_status sm_event_meta_from_json(sm_event_meta *meta, const json_t *obj, sm_error *err);
+
+/* True if s is a valid W3C traceparent (version 00, lower-case hex, ids
+ * not all zero). */
+bool sm_traceparent_valid(const char *s);
 
 /* The whole envelope as a new JSON object (caller owns the reference). */
 json_t *sm_event_to_json(const sm_event *ev);

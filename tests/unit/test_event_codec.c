@@ -107,6 +107,11 @@ static void assert_events_equal(const sm_event *a, const sm_event *b)
     assert_same_str(a->username, b->username);
     assert_string_equal(a->comment_id, b->comment_id);
     assert_int_equal(a->at_ms, b->at_ms);
+    assert_same_str(a->author_id, b->author_id);
+    assert_same_str(a->user_id, b->user_id);
+    assert_same_str(a->meta.user_id, b->meta.user_id);
+    assert_string_equal(a->meta.request_id, b->meta.request_id);
+    assert_string_equal(a->meta.traceparent, b->meta.traceparent);
 }
 
 static void assert_cleared(const sm_event *ev)
@@ -198,7 +203,12 @@ static void test_encoding_uses_the_documented_field_names(void **state)
         json_error_t jerr;
         json_t *j = json_loads(text, 0, &jerr);
         assert_non_null(j);
-        assert_int_equal(json_object_size(j), 6);
+        assert_int_equal(json_object_size(j), 7);
+        /* raised without auth: no owner id, and the metadata says so */
+        json_t *meta = json_object_get(j, "metadata");
+        assert_true(json_is_object(meta));
+        assert_int_equal(json_object_size(meta), 1);
+        assert_true(json_is_null(json_object_get(meta, "userId")));
         assert_string_equal(json_string_value(json_object_get(j, "eventId")), ev.event_id);
         assert_string_equal(json_string_value(json_object_get(j, "type")), TYPE_NAMES[t]);
         assert_string_equal(json_string_value(json_object_get(j, "aggregateId")),
@@ -396,6 +406,103 @@ static void test_payload_of_another_type_is_ignored_not_required(void **state)
 
 /* ---- type names, copy, list ------------------------------------------------------- */
 
+/* ---- owner ids and metadata (issue 16) --------------------------------------- */
+
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static void test_owner_ids_and_metadata_round_trip(void **state)
+{
+    for (int t = 1; t < SM_EV_TYPE_COUNT; t++) {
+        sm_event src, back;
+        sm_error err = {0};
+        make_event(&src, (sm_event_type)t, T0, T0);
+        if (t == SM_EV_POST_CREATED)
+            src.author_id = strdup("auth0|user-\xc3\xa9");
+        if (t == SM_EV_COMMENT_ADDED)
+            src.user_id = strdup("f:1234");
+        src.meta.user_id = strdup("auth0|user-\xc3\xa9");
+        strcpy(src.meta.request_id, "9b2c4f0e-1d1e-4a8a-9c39-0f1b7a1a2b3c");
+        strcpy(src.meta.traceparent, TRACEPARENT);
+        char *text = sm_event_encode(&src);
+        assert_non_null(text);
+        if (sm_event_decode(&back, text, strlen(text), &err) != SM_OK)
+            fail_msg("%s did not decode: %s\n%s", TYPE_NAMES[t], err.message, text);
+        assert_events_equal(&src, &back);
+        json_t *j = json_loads(text, 0, NULL);
+        json_t *data = json_object_get(j, "data");
+        assert_int_equal(json_object_get(data, "authorId") != NULL, t == SM_EV_POST_CREATED);
+        assert_int_equal(json_object_get(data, "userId") != NULL, t == SM_EV_COMMENT_ADDED);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(j, "metadata"), "traceparent")),
+            TRACEPARENT);
+        json_decref(j);
+        free(text);
+        sm_event_clear(&back);
+        sm_event_clear(&src);
+    }
+}
+
+/* An envelope as main wrote it before issue 16: no metadata, no ids. */
+static void test_envelope_written_before_owner_ids_still_decodes(void **state)
+{
+    const char *text =
+        "{\"eventId\":\"aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee\",\"type\":\"PostCreatedEvent\","
+        "\"aggregateId\":\"01234567-89ab-4def-8123-456789abcdef\",\"version\":0,"
+        "\"timestamp\":\"2026-11-26T23:05:01.123Z\",\"data\":{\"author\":\"ann\","
+        "\"message\":\"hi\",\"datePosted\":\"2026-11-26T23:05:01.123Z\"}}";
+    sm_event ev;
+    sm_error err = {0};
+    assert_int_equal(sm_event_decode(&ev, text, strlen(text), &err), SM_OK);
+    assert_string_equal(ev.author, "ann");
+    assert_null(ev.author_id);
+    assert_null(ev.meta.user_id);
+    assert_string_equal(ev.meta.request_id, "");
+    assert_string_equal(ev.meta.traceparent, "");
+    sm_event_clear(&ev);
+    /* null ids read as absent too */
+    const char *nulls =
+        "{\"eventId\":\"aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee\",\"type\":\"CommentAddedEvent\","
+        "\"aggregateId\":\"01234567-89ab-4def-8123-456789abcdef\",\"version\":1,"
+        "\"timestamp\":\"2026-11-26T23:05:01.123Z\",\"data\":{\"commentId\":"
+        "\"ffffffff-0000-4000-8000-00000000000a\",\"comment\":\"c\",\"username\":\"bo\","
+        "\"commentDate\":\"2026-11-26T23:05:01.123Z\",\"userId\":null},"
+        "\"metadata\":{\"userId\":null}}";
+    assert_int_equal(sm_event_decode(&ev, nulls, strlen(nulls), &err), SM_OK);
+    assert_null(ev.user_id);
+    assert_null(ev.meta.user_id);
+    sm_event_clear(&ev);
+}
+
+static void test_decode_rejects_bad_owner_ids_and_metadata(void **state)
+{
+    assert_field_rejected(SM_EV_POST_CREATED, "data.authorId", json_integer(7), "authorId");
+    assert_field_rejected(SM_EV_POST_CREATED, "data.authorId", json_string(""), "authorId");
+    assert_field_rejected(SM_EV_COMMENT_ADDED, "data.userId", json_true(), "userId");
+    char long_id[SM_EVENT_USER_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    assert_field_rejected(SM_EV_COMMENT_ADDED, "data.userId", json_string(long_id), "userId");
+    assert_field_rejected(SM_EV_POST_LIKED, "metadata", json_string("x"), "metadata");
+    assert_field_rejected(SM_EV_POST_LIKED, "metadata", json_pack("{s:i}", "userId", 3),
+                          "userId");
+    assert_field_rejected(SM_EV_POST_LIKED, "metadata", json_pack("{s:s}", "userId", long_id),
+                          "userId");
+    static const char *const bad_tp[] = {
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",    /* short */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01", /* separator */
+    };
+    for (size_t i = 0; i < sizeof bad_tp / sizeof bad_tp[0]; i++) {
+        assert_false(sm_traceparent_valid(bad_tp[i]));
+        assert_field_rejected(SM_EV_POST_LIKED, "metadata",
+                              json_pack("{s:s}", "traceparent", bad_tp[i]), "traceparent");
+    }
+    assert_true(sm_traceparent_valid(TRACEPARENT));
+}
+
 static void test_type_names_map_both_ways(void **state)
 {
     for (int t = 1; t < SM_EV_TYPE_COUNT; t++) {
@@ -433,9 +540,13 @@ static void test_copy_is_deep(void **state)
 {
     sm_event src, dst;
     make_event(&src, SM_EV_POST_CREATED, T0, T0 + 5);
+    src.author_id = strdup("sub-1");
+    src.meta.user_id = strdup("sub-1");
     memset(&dst, 0, sizeof dst);
     assert_true(sm_event_copy(&dst, &src));
     assert_events_equal(&src, &dst);
+    assert_ptr_not_equal(dst.author_id, src.author_id);
+    assert_ptr_not_equal(dst.meta.user_id, src.meta.user_id);
     assert_ptr_not_equal(dst.author, src.author);
     assert_ptr_not_equal(dst.message, src.message);
     src.message[0] = 'X';
@@ -508,6 +619,9 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_missing_or_wrongly_typed_payload_fields),
         cmocka_unit_test(test_failed_decode_after_payload_strings_leaves_event_cleared),
         cmocka_unit_test(test_payload_of_another_type_is_ignored_not_required),
+        cmocka_unit_test(test_owner_ids_and_metadata_round_trip),
+        cmocka_unit_test(test_envelope_written_before_owner_ids_still_decodes),
+        cmocka_unit_test(test_decode_rejects_bad_owner_ids_and_metadata),
         cmocka_unit_test(test_type_names_map_both_ways),
         cmocka_unit_test(test_copy_is_deep),
         cmocka_unit_test(test_encoding_text_that_is_not_utf8_fails_instead_of_dropping_it),

@@ -223,16 +223,29 @@ bool bus_producer_topic_end(bus_producer *p, int64_t *sum, int timeout_ms)
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(p->rk, 0, p->topic, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return false;
-    bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
-    *sum = 0;
-    for (int i = 0; ok && i < md->topics[0].partition_cnt; i++) {
-        int64_t lo = 0, hi = 0;
-        ok = rd_kafka_query_watermark_offsets(p->rk, md->topics[0].topic,
-                                              md->topics[0].partitions[i].id, &lo, &hi,
-                                              timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        *sum += hi;
-    }
+    bool ok = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+              md->topics[0].partition_cnt > 0;
+    rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_topic_partition_list_new(ok ? md->topics[0].partition_cnt : 1);
+    for (int i = 0; ok && i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(parts, md->topics[0].topic,
+                                          md->topics[0].partitions[i].id)
+            ->offset = RD_KAFKA_OFFSET_END; /* as a timestamp: "latest" */
     rd_kafka_metadata_destroy(md);
+    /* Not rd_kafka_query_watermark_offsets: it waits for the broker's
+     * answer however long that takes, past its timeout (librdkafka 2.0), and
+     * a relay stopping with its broker gone sat there for a minute.
+     * offsets_for_times keeps the timeout, asks each leader once for all its
+     * partitions, and leaves a partition it got no answer for at
+     * RD_KAFKA_OFFSET_END, which is negative. */
+    if (ok)
+        ok = rd_kafka_offsets_for_times(p->rk, parts, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    *sum = 0;
+    for (int i = 0; ok && i < parts->cnt; i++) {
+        ok = parts->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && parts->elems[i].offset >= 0;
+        *sum += parts->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
     return ok;
 }
 

@@ -131,6 +131,17 @@ void mock_kafka_fail_produce(mock_kafka *m, int n, rd_kafka_resp_err_t err)
     free(errs);
 }
 
+bool mock_kafka_slow_requests(mock_kafka *m, int16_t api_key, int n, int rtt_ms)
+{
+    if (!m->mc)
+        return false;
+    for (int i = 0; i < n; i++)
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             m->mc, 1, api_key, 1, RD_KAFKA_RESP_ERR_NO_ERROR, rtt_ms),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    return true;
+}
+
 int64_t mock_kafka_count(mock_kafka *m, const char *topic)
 {
     const struct rd_kafka_metadata *md = NULL;

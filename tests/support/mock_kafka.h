@@ -35,6 +35,12 @@ void mock_kafka_produce(mock_kafka *m, const char *topic, const char *key, const
  * them for good (MSG_SIZE_TOO_LARGE). n = 0 restores the topic. */
 void mock_kafka_fail_produce(mock_kafka *m, int n, rd_kafka_resp_err_t err);
 
+/* The next n requests of Kafka API api_key (2: ListOffsets, 3: Metadata)
+ * to broker 1 are answered after rtt_ms: a broker that stops answering
+ * mid-request. Mock cluster only: returns false in a realkafka test, whose
+ * broker cannot be told to (callers print why they skip). */
+bool mock_kafka_slow_requests(mock_kafka *m, int16_t api_key, int n, int rtt_ms);
+
 /* Messages the topic holds (sum over partitions of high - low watermark). */
 int64_t mock_kafka_count(mock_kafka *m, const char *topic);
 

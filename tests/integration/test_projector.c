@@ -521,6 +521,61 @@ static void expect_line(const char *log, const char *event, const char *const *p
     free(line);
 }
 
+/* What RestoreReadDb's replay and the live stream both rely on: the owner
+ * ids in an envelope travel through decoding and the projection into the
+ * read model and the query API's answer; an envelope without them (an
+ * older event) reads null. */
+static void test_owner_ids_travel_from_the_envelope_to_the_query_api(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a, cid, old;
+    sm_uuid_new(a), sm_uuid_new(cid), sm_uuid_new(old);
+    sm_event e[3];
+    memset(e, 0, sizeof e);
+    for (int i = 0; i < 3; i++) {
+        sm_uuid_new(e[i].event_id);
+        strcpy(e[i].aggregate_id, i < 2 ? a : old);
+        e[i].version = i == 1 ? 1 : 0;
+        e[i].type = i == 1 ? SM_EV_COMMENT_ADDED : SM_EV_POST_CREATED;
+        e[i].timestamp_ms = e[i].at_ms = 1700000000000 + i;
+        e[i].author = strdup("alice");
+        e[i].message = strdup("hello");
+    }
+    e[0].author_id = strdup("sub-alice");
+    strcpy(e[1].comment_id, cid);
+    e[1].comment = strdup("nice");
+    e[1].username = strdup("bob");
+    e[1].user_id = strdup("sub-bob");
+    for (int i = 0; i < 3; i++) {
+        char *text = sm_event_encode(&e[i]);
+        assert_non_null(text);
+        if (i < 2)
+            assert_non_null(strstr(text, i ? "\"userId\":\"sub-bob\"" : "\"authorId\":\"sub-alice\""));
+        mock_kafka_produce(f->kafka, TOPIC, e[i].aggregate_id, text);
+        free(text);
+        sm_event_clear(&e[i]);
+    }
+    start(f);
+    assert_int_equal(wait_version(f, a, 1), 1);
+    assert_int_equal(wait_version(f, old, 0), 0);
+    char path[128];
+    http_reply r;
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", a);
+    get(f, path, &r);
+    assert_int_equal(r.status, 200);
+    json_t *post = json_array_get(json_object_get(r.body, "posts"), 0);
+    json_t *comment = json_array_get(json_object_get(post, "comments"), 0);
+    assert_string_equal(json_string_value(json_object_get(post, "authorId")), "sub-alice");
+    assert_string_equal(json_string_value(json_object_get(comment, "userId")), "sub-bob");
+    http_reply_free(&r);
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", old);
+    get(f, path, &r);
+    assert_int_equal(r.status, 200);
+    post = json_array_get(json_object_get(r.body, "posts"), 0);
+    assert_true(json_is_null(json_object_get(post, "authorId")));
+    http_reply_free(&r);
+}
+
 #define TP_HEADER "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 #define TP_META "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 #define TP_DEAD "00-11111111111111111111111111111111-2222222222222222-01"
@@ -589,6 +644,8 @@ int main(void)
             test_a_trickle_of_events_costs_a_bounded_number_of_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_lines_carry_the_trace_context_of_the_message,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_owner_ids_travel_from_the_envelope_to_the_query_api, setup, teardown),
     };
     return cmocka_run_group_tests_name(test_broker_is_real() ? "projector_realkafka" : "projector",
                                        tests, NULL, NULL);

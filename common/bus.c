@@ -515,6 +515,26 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 uint64_t bus_consumer_commits_sent(bus_consumer *c) { return atomic_load(&c->commits_sent); }
 
+/* Copies m's last "traceparent" header into out if it is safe to log
+ * (see bus_message in bus.h); "" otherwise. */
+static void read_traceparent(const rd_kafka_message_t *m, char out[BUS_TRACEPARENT_MAX + 1])
+{
+    out[0] = '\0';
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t n = 0;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, "traceparent", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !v || n == 0 || n > BUS_TRACEPARENT_MAX)
+        return;
+    const unsigned char *b = v;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] <= 0x20 || b[i] >= 0x7f || b[i] == '"' || b[i] == '\\')
+            return;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err)
 {
     commit_due(c, false);
@@ -538,7 +558,10 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
     }
     atomic_store(&c->broker_down, false); /* a message came: a broker answers */
     c->last = m;
-    *msg = (bus_message){m->key, m->key_len, m->payload, m->len, m->partition, m->offset, m};
+    *msg = (bus_message){.key = m->key, .key_len = m->key_len, .value = m->payload,
+                         .value_len = m->len, .partition = m->partition, .offset = m->offset,
+                         .handle = m};
+    read_traceparent(m, msg->traceparent);
     return 1;
 }
 

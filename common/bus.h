@@ -3,7 +3,8 @@
  *
  * Messages: key = post id (so one post's events stay in one partition, in
  * order), value = the JSON envelope (sm_event.h), headers "type" and
- * "eventId". The producer is idempotent with acks=all: a message the broker
+ * "eventId" (and "traceparent" when the event has one; the consumer hands
+ * it back in bus_message). The producer is idempotent with acks=all: a message the broker
  * confirmed is stored once, and per-partition order survives retries.
  *
  * Threading: a bus_producer may be used from one thread at a time for
@@ -92,7 +93,17 @@ sm_status bus_produce_raw(bus_producer *p, const void *key, size_t key_len, cons
  * still outstanding are reported as failed. */
 void bus_producer_free(bus_producer *p, int timeout_ms);
 
-/* A received message. Pointers stay valid until the next poll or close. */
+/* Longest "traceparent" header value kept (a W3C traceparent, version 00,
+ * is 55 characters; later versions may append fields). */
+#define BUS_TRACEPARENT_MAX 127
+
+/* A received message. Pointers stay valid until the next poll or close.
+ * traceparent is the message's "traceparent" header (W3C trace context, as
+ * the producer copied it from the command's request), "" if it has none or
+ * one that is empty, longer than BUS_TRACEPARENT_MAX or not printable
+ * ASCII: a header is outside input, so it is bounded here, and a bad one is
+ * as good as none. Only that it is safe to log is checked, not its syntax
+ * (sm_traceparent_valid does that). */
 typedef struct bus_message {
     const char *key;
     size_t key_len;
@@ -100,6 +111,7 @@ typedef struct bus_message {
     size_t value_len;
     int32_t partition;
     int64_t offset;
+    char traceparent[BUS_TRACEPARENT_MAX + 1];
     void *handle; /* internal */
 } bus_message;
 

@@ -65,4 +65,17 @@ json_t *sm_json_post(const char *id, const char *author, const char *message,
                      int64_t date_posted_ms, int64_t likes, int active, int64_t version,
                      json_t *comments);
 
+/* The same entities with their owner: "userId" after "username" and
+ * "authorId" after "author", the user id (the token's `sub`) of whoever
+ * made the comment or post, or JSON null when none is known (made with
+ * auth off, or before owner ids existed). The query side writes them on
+ * every entity; the two above leave the keys out altogether, for callers
+ * that do not know the owner yet. */
+json_t *sm_json_comment_owned(const char *comment_id, const char *post_id, const char *username,
+                              const char *user_id, const char *comment, int64_t comment_date_ms,
+                              bool edited, int64_t edited_at_ms);
+json_t *sm_json_post_owned(const char *id, const char *author, const char *author_id,
+                           const char *message, int64_t date_posted_ms, int64_t likes, int active,
+                           int64_t version, json_t *comments);
+
 #endif

@@ -220,15 +220,15 @@ char *mssql_params_statement(const mssql_params *p, const char *sql)
 
 static const char *const apply_sql[SM_EV_TYPE_COUNT] = {
     [SM_EV_POST_CREATED] = APPLY_HEAD
-    "INSERT INTO dbo.Post (Id, Author, Message, DatePosted, Likes, Version)"
-    " VALUES (@id, @author, @message, @at, 0, @v);" APPLY_TAIL,
+    "INSERT INTO dbo.Post (Id, Author, Message, DatePosted, Likes, Version, AuthorId)"
+    " VALUES (@id, @author, @message, @at, 0, @v, @author_id);" APPLY_TAIL,
     [SM_EV_MESSAGE_UPDATED] = APPLY_HEAD
     "UPDATE dbo.Post SET Message = @message, Version = @v WHERE Id = @id;" APPLY_TAIL,
     [SM_EV_POST_LIKED] = APPLY_HEAD
     "UPDATE dbo.Post SET Likes = Likes + 1, Version = @v WHERE Id = @id;" APPLY_TAIL,
     [SM_EV_COMMENT_ADDED] = APPLY_HEAD TOUCH_POST
-    "INSERT INTO dbo.Comment (CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt)"
-    " VALUES (@cid, @id, @username, @comment, @at, 0, NULL);" APPLY_TAIL,
+    "INSERT INTO dbo.Comment (CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt,"
+    " UserId) VALUES (@cid, @id, @username, @comment, @at, 0, NULL, @user_id);" APPLY_TAIL,
     [SM_EV_COMMENT_UPDATED] = APPLY_HEAD TOUCH_POST
     "UPDATE dbo.Comment SET Comment = @comment, Edited = 1, EditedAt = @at"
     " WHERE CommentId = @cid AND PostId = @id;" APPLY_TAIL,
@@ -241,6 +241,9 @@ static const char *const apply_sql[SM_EV_TYPE_COUNT] = {
 /* Every text is sent, never NULL: an event without one stores ''. */
 static const char *str(const char *s) { return s ? s : ""; }
 
+/* Owner ids are the exception: none is SQL NULL, not ''. */
+static const char *owner(const char *s) { return s && *s ? s : NULL; }
+
 static void bind_event(mssql_params *p, const sm_event *ev)
 {
     mssql_params_uuid(p, "@id", ev->aggregate_id);
@@ -250,6 +253,7 @@ static void bind_event(mssql_params *p, const sm_event *ev)
         mssql_params_text(p, "@author", str(ev->author), 0);
         mssql_params_text(p, "@message", str(ev->message), 0);
         mssql_params_time(p, "@at", ev->at_ms);
+        mssql_params_text(p, "@author_id", owner(ev->author_id), 0);
         break;
     case SM_EV_MESSAGE_UPDATED:
         mssql_params_text(p, "@message", str(ev->message), 0);
@@ -259,6 +263,7 @@ static void bind_event(mssql_params *p, const sm_event *ev)
         mssql_params_text(p, "@username", str(ev->username), 0);
         mssql_params_text(p, "@comment", str(ev->comment), 0);
         mssql_params_time(p, "@at", ev->at_ms);
+        mssql_params_text(p, "@user_id", owner(ev->user_id), 0);
         break;
     case SM_EV_COMMENT_UPDATED:
         mssql_params_uuid(p, "@cid", ev->comment_id);
@@ -297,19 +302,20 @@ const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
  * variable: on Babelfish 4.2 creating one breaks the session's later
  * foreign key checks (relation "smpost_smpost_dbo.post" does not exist). */
 #define PAGE_HEAD                                                                          \
-    "WITH page AS (SELECT p.Id, p.Author, p.Message, p.DatePosted, p.Likes, p.Version"     \
-    " FROM dbo.Post p "
+    "WITH page AS (SELECT p.Id, p.Author, p.Message, p.DatePosted, p.Likes, p.Version,"    \
+    " p.AuthorId FROM dbo.Post p "
 #define PAGE_TAIL                                                                          \
     " ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id)"                                 \
     " OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY),\n"                                 \
     "r AS (SELECT g.*, c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited,"       \
-    " c.EditedAt, ROW_NUMBER() OVER (PARTITION BY g.Id"                                    \
+    " c.EditedAt, c.UserId, ROW_NUMBER() OVER (PARTITION BY g.Id"                          \
     " ORDER BY c.CommentDate, CONVERT(char(36), c.CommentId)) AS Rn"                       \
     " FROM page g LEFT JOIN dbo.Comment c ON c.PostId = g.Id)\n"                           \
     "SELECT Id, Rn, CASE WHEN Rn = 1 THEN Author ELSE " NO_TEXT " END,"                    \
     " CASE WHEN Rn = 1 THEN Message ELSE " NO_TEXT " END, "                                  \
     MS("DatePosted") ", Likes, Version, CommentId, Username, Comment, " MS("CommentDate")  \
-    ", Edited, " MS("EditedAt") " FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
+    ", Edited, " MS("EditedAt") ", CASE WHEN Rn = 1 THEN AuthorId ELSE " NO_TEXT " END,"   \
+    " UserId FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
 
 static const char *const query_sql[] = {
     [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,

@@ -122,14 +122,15 @@ const char *mssql_apply_statement(const sm_event *ev, mssql_params *p);
 /* The page of posts q asks for, with its comments, q's values bound into
  * p; NULL for an unknown kind. One row per comment, or one row for a post
  * without any, in page order; the columns are numbered below (db-lib
- * counts from 1). Author and message are NULL except on a post's row 1. */
+ * counts from 1). Author, message and the author's id are NULL except on
+ * a post's row 1; the owner ids are NULL too when none was recorded. */
 const char *mssql_query_statement(const rm_query *q, mssql_params *p);
 
 enum {
     MSSQL_COL_ID = 1, MSSQL_COL_ROW, MSSQL_COL_AUTHOR, MSSQL_COL_MESSAGE,
     MSSQL_COL_DATE_POSTED, MSSQL_COL_LIKES, MSSQL_COL_VERSION, MSSQL_COL_COMMENT_ID,
     MSSQL_COL_USERNAME, MSSQL_COL_COMMENT, MSSQL_COL_COMMENT_DATE, MSSQL_COL_EDITED,
-    MSSQL_COL_EDITED_AT
+    MSSQL_COL_EDITED_AT, MSSQL_COL_AUTHOR_ID, MSSQL_COL_USER_ID
 };
 
 /* A post's last applied version: one row (Version) or none. */

@@ -4,7 +4,16 @@
  * the next: applied and committed, dead-lettered and committed, or failed,
  * in which case it rewinds to the message and waits out a back-off. The
  * dead-letter producer is polled on the same thread, so its delivery
- * reports need no lock. */
+ * reports need no lock.
+ *
+ * Tracing: every line about one message carries traceparent=, the W3C
+ * trace context of the command that raised the event, so a request can be
+ * followed from command-api into the read model. It comes from the Kafka
+ * header, or, for a message without one (published by an older relay),
+ * from the envelope's metadata; "-" if neither has it. An applied event is
+ * logged at debug level only (event_applied): one line per event would
+ * drown the info log under load; gaps, failures and dead letters are
+ * logged at warn and error as before. */
 #include "projector.h"
 
 #include "sm_log.h"
@@ -116,6 +125,17 @@ static bool dead_letter_send(projector *p, const bus_message *m, const char *rea
  * waits (bounded, and not past a stop) for the broker to confirm it, so
  * the evidence is kept before the original's offset is committed. Returns
  * true once confirmed; false if refused or unanswered (retry later). */
+/* The trace context to log for m: its header, else ev's metadata (ev may
+ * be NULL: not decoded), else "-". Borrowed from m or ev. */
+static const char *trace_of(const bus_message *m, const sm_event *ev)
+{
+    if (m->traceparent[0])
+        return m->traceparent;
+    if (ev && ev->meta.traceparent[0])
+        return ev->meta.traceparent;
+    return "-";
+}
+
 static bool dead_letter(projector *p, const bus_message *m, const char *reason)
 {
     char q[600], why[SM_ERROR_MAX + 64];
@@ -127,8 +147,9 @@ static bool dead_letter(projector *p, const bus_message *m, const char *reason)
              p->dl.result == 0 && sm_mono_ms() < until && !stopping(p);)
             bus_producer_poll(p->dlq, 50);
         if (p->dl.result == 1) {
-            sm_log(SM_LOG_WARN, "event_dead_lettered", "partition=%d offset=%lld reason=%s",
-                   (int)m->partition, (long long)m->offset, sm_log_quote(reason, q, sizeof q));
+            sm_log(SM_LOG_WARN, "event_dead_lettered",
+                   "partition=%d offset=%lld reason=%s traceparent=%s", (int)m->partition,
+                   (long long)m->offset, sm_log_quote(reason, q, sizeof q), trace_of(m, NULL));
             pthread_mutex_lock(&p->lock);
             p->stats.dead_lettered++;
             p->stats.retrying = false;
@@ -142,9 +163,10 @@ static bool dead_letter(projector *p, const bus_message *m, const char *reason)
         else
             snprintf(why, sizeof why, "dead letter not confirmed within %d ms", p->dlq_wait_ms);
     }
-    sm_log(SM_LOG_ERROR, "dead_letter_failed", "partition=%d offset=%lld error=%s effect=%s",
-           (int)m->partition, (long long)m->offset, sm_log_quote(why, q, sizeof q),
-           "\"not committed; retried\"");
+    sm_log(SM_LOG_ERROR, "dead_letter_failed",
+           "partition=%d offset=%lld error=%s effect=%s traceparent=%s", (int)m->partition,
+           (long long)m->offset, sm_log_quote(why, q, sizeof q), "\"not committed; retried\"",
+           trace_of(m, NULL));
     record_failure(p, &p->stats.dead_letter_failures, why);
     return false;
 }
@@ -154,9 +176,16 @@ static void record_applied(projector *p, const bus_message *m, const sm_event *e
                            rm_outcome outcome)
 {
     if (outcome == RM_GAP)
-        sm_log(SM_LOG_WARN, "event_gap", "post=%s version=%lld partition=%d offset=%lld",
-               ev->aggregate_id, (long long)ev->version, (int)m->partition,
-               (long long)m->offset);
+        sm_log(SM_LOG_WARN, "event_gap",
+               "post=%s version=%lld partition=%d offset=%lld traceparent=%s", ev->aggregate_id,
+               (long long)ev->version, (int)m->partition, (long long)m->offset,
+               trace_of(m, ev));
+    else if (sm_log_enabled(SM_LOG_DEBUG))
+        sm_log(SM_LOG_DEBUG, "event_applied",
+               "post=%s version=%lld type=%s outcome=%s partition=%d offset=%lld traceparent=%s",
+               ev->aggregate_id, (long long)ev->version, sm_event_type_name(ev->type),
+               outcome == RM_APPLIED ? "applied" : "duplicate", (int)m->partition,
+               (long long)m->offset, trace_of(m, ev));
     pthread_mutex_lock(&p->lock);
     p->stats.read_model_ok = true;
     p->stats.retrying = false;
@@ -180,9 +209,9 @@ static void record_apply_error(projector *p, const bus_message *m, const sm_even
     bool down = st == SM_ERR_UNAVAILABLE;
     sm_log(down ? SM_LOG_WARN : SM_LOG_ERROR,
            down ? "read_model_unavailable" : "event_apply_failed",
-           "post=%s version=%lld partition=%d offset=%lld status=%s error=%s", ev->aggregate_id,
-           (long long)ev->version, (int)m->partition, (long long)m->offset, sm_status_code(st),
-           sm_log_quote(err->message, q, sizeof q));
+           "post=%s version=%lld partition=%d offset=%lld status=%s error=%s traceparent=%s",
+           ev->aggregate_id, (long long)ev->version, (int)m->partition, (long long)m->offset,
+           sm_status_code(st), sm_log_quote(err->message, q, sizeof q), trace_of(m, ev));
     record_failure(p, &p->stats.apply_errors, err->message);
     pthread_mutex_lock(&p->lock);
     p->stats.read_model_ok = !down; /* for /health: which kind of failure */
@@ -199,8 +228,8 @@ static bool handle(projector *p, const bus_message *m)
     if (sm_event_decode(&ev, m->value, m->value_len, &err) != SM_OK)
         return dead_letter(p, m, err.message);
     if (m->key_len != SM_UUID_LEN || memcmp(m->key, ev.aggregate_id, SM_UUID_LEN) != 0)
-        sm_log(SM_LOG_WARN, "event_key_mismatch", "partition=%d offset=%lld post=%s",
-               (int)m->partition, (long long)m->offset, ev.aggregate_id);
+        sm_log(SM_LOG_WARN, "event_key_mismatch", "partition=%d offset=%lld post=%s traceparent=%s",
+               (int)m->partition, (long long)m->offset, ev.aggregate_id, trace_of(m, &ev));
     rm_outcome outcome = RM_DUPLICATE;
     sm_status st = rm_apply(p->rm, &ev, &outcome, &err);
     if (st == SM_OK)

@@ -97,9 +97,11 @@ void rm_post_list_free(rm_post_list *l)
     for (size_t i = 0; i < l->len; i++) {
         rm_post *p = &l->items[i];
         free(p->author);
+        free(p->author_id);
         free(p->message);
         for (size_t j = 0; j < p->ncomments; j++) {
             free(p->comments[j].username);
+            free(p->comments[j].user_id);
             free(p->comments[j].comment);
         }
         free(p->comments);

@@ -16,6 +16,12 @@
  *   v >  a + 1  RM_GAP: nothing changes; the caller logs and counts it
  * (a = -1 for a post never seen.)
  *
+ * Owners: a post keeps its PostCreatedEvent's authorId and a comment its
+ * CommentAddedEvent's userId (the token's `sub`), NULL for events without
+ * one (auth off, or written before owner ids existed). Both columns were
+ * added after the first release: opening an older database adds them,
+ * nullable, so its rows read with NULL owners.
+ *
  * Thread-safety: an rm_store may be shared by threads (the consumer applies
  * while HTTP workers query); adapters pool or lock their connections. */
 #ifndef READ_MODEL_H
@@ -32,6 +38,7 @@ typedef struct rm_comment {
     sm_uuid_str comment_id;
     sm_uuid_str post_id;
     char *username;
+    char *user_id;          /* the commenter's user id; NULL if unknown */
     char *comment;
     int64_t comment_date_ms;
     bool edited;
@@ -41,6 +48,7 @@ typedef struct rm_comment {
 typedef struct rm_post {
     sm_uuid_str id;
     char *author;
+    char *author_id;        /* the author's user id; NULL if unknown */
     char *message;
     int64_t date_posted_ms;
     int64_t likes;

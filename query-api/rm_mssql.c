@@ -406,6 +406,13 @@ static char *col_text(DBPROCESS *db, int col)
     return s;
 }
 
+/* A nullable text column: *out NULL for SQL NULL. False on OOM. */
+static bool col_text_or_null(DBPROCESS *db, int col, char **out)
+{
+    *out = dbdata(db, col) ? col_text(db, col) : NULL;
+    return *out || !dbdata(db, col);
+}
+
 static bool col_uuid(DBPROCESS *db, int col, sm_uuid_str out)
 {
     BYTE *data = dbdata(db, col);
@@ -492,9 +499,11 @@ static void truncate_list(rm_post_list *l, size_t start)
     for (size_t i = start; i < l->len; i++) {
         rm_post *p = &l->items[i];
         free(p->author);
+        free(p->author_id);
         free(p->message);
         for (size_t j = 0; j < p->ncomments; j++) {
             free(p->comments[j].username);
+            free(p->comments[j].user_id);
             free(p->comments[j].comment);
         }
         free(p->comments);
@@ -509,7 +518,8 @@ static sm_status read_post(DBPROCESS *db, query_args *a, sm_error *err)
     if (!p)
         return oom(err);
     if (!(p->author = col_text(db, MSSQL_COL_AUTHOR)) ||
-        !(p->message = col_text(db, MSSQL_COL_MESSAGE)))
+        !(p->message = col_text(db, MSSQL_COL_MESSAGE)) ||
+        !col_text_or_null(db, MSSQL_COL_AUTHOR_ID, &p->author_id))
         return oom(err);
     p->date_posted_ms = col_int64(db, MSSQL_COL_DATE_POSTED);
     p->likes = col_int64(db, MSSQL_COL_LIKES);
@@ -524,7 +534,8 @@ static sm_status read_comment(DBPROCESS *db, rm_post *p, sm_error *err)
         return oom(err);
     memcpy(cm->post_id, p->id, sizeof cm->post_id);
     if (!(cm->username = col_text(db, MSSQL_COL_USERNAME)) ||
-        !(cm->comment = col_text(db, MSSQL_COL_COMMENT)))
+        !(cm->comment = col_text(db, MSSQL_COL_COMMENT)) ||
+        !col_text_or_null(db, MSSQL_COL_USER_ID, &cm->user_id))
         return oom(err);
     cm->comment_date_ms = col_int64(db, MSSQL_COL_COMMENT_DATE);
     cm->edited = col_int64(db, MSSQL_COL_EDITED) != 0;

@@ -5,8 +5,9 @@
  * (duplicate or gap) or makes the change and records the new version, so a
  * crash or a redelivery can never apply an event twice. Queries run in a
  * read transaction (a WAL snapshot), so a page and its comments agree.
- * Opening a file first brings its SM_NOCASE index into this binary's order
- * (see "The collation's version" below). */
+ * Opening a file first adds the columns an older file lacks ("Columns
+ * added after the first release") and brings its SM_NOCASE index into this
+ * binary's order ("The collation's version"), both below. */
 #include "read_model.h"
 
 #include "sm_log.h"
@@ -42,26 +43,27 @@ enum {
     ST_COUNT
 };
 
-#define POST_COLS "SELECT Id, Author, Message, DatePosted, Likes, Version FROM Post "
+#define POST_COLS "SELECT Id, Author, Message, DatePosted, Likes, Version, AuthorId FROM Post "
 #define PAGE " ORDER BY DatePosted DESC, Id LIMIT ?1 OFFSET ?2"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_VERSION_GET] = "SELECT Version FROM PostVersion WHERE PostId = ?1",
     [ST_VERSION_SET] = "INSERT INTO PostVersion (PostId, Version) VALUES (?1, ?2)"
                        " ON CONFLICT (PostId) DO UPDATE SET Version = excluded.Version",
-    [ST_POST_INSERT] = "INSERT INTO Post (Id, Author, Message, DatePosted, Likes, Version)"
-                       " VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+    [ST_POST_INSERT] = "INSERT INTO Post (Id, Author, Message, DatePosted, Likes, Version,"
+                       " AuthorId) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
     [ST_POST_MESSAGE] = "UPDATE Post SET Message = ?3, Version = ?2 WHERE Id = ?1",
     [ST_POST_LIKE] = "UPDATE Post SET Likes = Likes + 1, Version = ?2 WHERE Id = ?1",
     [ST_POST_TOUCH] = "UPDATE Post SET Version = ?2 WHERE Id = ?1",
     [ST_POST_DELETE] = "DELETE FROM Post WHERE Id = ?1", /* comments: ON DELETE CASCADE */
     [ST_COMMENT_INSERT] = "INSERT INTO Comment (CommentId, PostId, Username, Comment,"
-                          " CommentDate, Edited, EditedAt) VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL)",
+                          " CommentDate, Edited, EditedAt, UserId)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL, ?6)",
     [ST_COMMENT_UPDATE] = "UPDATE Comment SET Comment = ?3, Edited = 1, EditedAt = ?4"
                           " WHERE CommentId = ?1 AND PostId = ?2",
     [ST_COMMENT_DELETE] = "DELETE FROM Comment WHERE CommentId = ?1 AND PostId = ?2",
-    [ST_COMMENTS] = "SELECT CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt"
-                    " FROM Comment WHERE PostId = ?1 ORDER BY CommentDate, CommentId",
+    [ST_COMMENTS] = "SELECT CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt,"
+                    " UserId FROM Comment WHERE PostId = ?1 ORDER BY CommentDate, CommentId",
     [ST_PING] = "SELECT 1",
     [ST_Q_ALL] = POST_COLS PAGE,
     [ST_Q_BY_ID] = POST_COLS "WHERE Id = ?3" PAGE,
@@ -109,6 +111,16 @@ static sqlite3_stmt *stmt_for(sqlite_conn *c, int which, const sm_event *ev)
     return q;
 }
 
+/* An owner id, or NULL when the event has none. Bound explicitly: a
+ * prepared statement keeps a parameter's last value across resets. */
+static void bind_owner(sqlite3_stmt *q, int i, const char *id)
+{
+    if (id && *id)
+        sqlite3_bind_text(q, i, id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, i);
+}
+
 /* The state change of one event (its version already checked). */
 static sm_status project(rm_sqlite *s, sqlite_conn *c, const sm_event *ev, sm_error *err)
 {
@@ -122,6 +134,7 @@ static sm_status project(rm_sqlite *s, sqlite_conn *c, const sm_event *ev, sm_er
         sqlite3_bind_text(q, 3, ev->message ? ev->message : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 4, ev->at_ms);
         sqlite3_bind_int64(q, 5, ev->version);
+        bind_owner(q, 6, ev->author_id);
         return exec_stmt(s, c, q, "insert post", err);
     case SM_EV_MESSAGE_UPDATED:
         q = stmt_for(c, ST_POST_MESSAGE, ev);
@@ -136,6 +149,7 @@ static sm_status project(rm_sqlite *s, sqlite_conn *c, const sm_event *ev, sm_er
         sqlite3_bind_text(q, 3, ev->username ? ev->username : "", -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 4, ev->comment ? ev->comment : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 5, ev->at_ms);
+        bind_owner(q, 6, ev->user_id);
         st = exec_stmt(s, c, q, "add comment", err);
         break;
     case SM_EV_COMMENT_UPDATED:
@@ -209,6 +223,13 @@ static char *col_dup(sqlite3_stmt *q, int i)
     return strdup(t ? t : "");
 }
 
+/* A nullable column: NULL stays NULL. */
+static char *col_dup_or_null(sqlite3_stmt *q, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return t ? strdup(t) : NULL;
+}
+
 static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_error *err)
 {
     sqlite3_stmt *q = c->st[ST_COMMENTS];
@@ -228,6 +249,7 @@ static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_erro
         cm->comment_date_ms = sqlite3_column_int64(q, 4);
         cm->edited = sqlite3_column_int(q, 5) != 0;
         cm->edited_at_ms = sqlite3_column_int64(q, 6);
+        cm->user_id = col_dup_or_null(q, 7);
     }
     if (!st && rc != SQLITE_DONE)
         st = sqlite_pool_fail(s->pool, c, rc, "read comments", err);
@@ -261,6 +283,7 @@ static sm_status run_posts(rm_sqlite *s, sqlite_conn *c, const rm_query *rq, rm_
         p->date_posted_ms = sqlite3_column_int64(q, 3);
         p->likes = sqlite3_column_int64(q, 4);
         p->version = sqlite3_column_int64(q, 5);
+        p->author_id = col_dup_or_null(q, 6);
     }
     if (!st && rc != SQLITE_DONE)
         st = sqlite_pool_fail(s->pool, c, rc, "query posts", err);
@@ -434,9 +457,83 @@ static sm_status sync_collation(rm_sqlite *s, const char *path, sm_error *err)
     return st;
 }
 
+/* ---- Columns added after the first release ---------------------------------
+ *
+ * CREATE TABLE IF NOT EXISTS leaves the tables of a file written by an
+ * older query-api as they were, and the statements above name every
+ * column, so they would not even prepare on it. So the open goes in two
+ * steps: a first pool applies the schema and adds the missing columns (in
+ * one write transaction, so two processes opening the same old file at
+ * once add each column once: the second finds it there), then the pool
+ * the store keeps is opened and prepares its statements. The columns are
+ * nullable and added without a default, so the rows already there read as
+ * NULL: an owner nobody recorded. ALTER TABLE ... ADD COLUMN only rewrites
+ * the schema, not the rows, so this costs the same on a large file. */
+
+static const struct {
+    const char *table, *column, *type;
+} added_columns[] = {
+    {"Post", "AuthorId", "TEXT"},
+    {"Comment", "UserId", "TEXT"},
+};
+
+#define N_ADDED_COLUMNS (sizeof added_columns / sizeof added_columns[0])
+
+static const char *const migrate_sql[] = {
+    "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+};
+
+typedef struct migration {
+    sqlite_pool *pool;
+    bool added[N_ADDED_COLUMNS];
+} migration;
+
+static sm_status do_migrate(sqlite_conn *c, void *arg, sm_error *err)
+{
+    migration *m = arg;
+    sqlite3_stmt *q = c->st[0];
+    for (size_t i = 0; i < N_ADDED_COLUMNS; i++) {
+        sqlite3_bind_text(q, 1, added_columns[i].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, added_columns[i].column, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc == SQLITE_ROW)
+            continue;
+        if (rc != SQLITE_DONE)
+            return sqlite_pool_fail(m->pool, c, rc, "read columns", err);
+        char sql[128]; /* names from the table above, never from outside */
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+                 added_columns[i].column, added_columns[i].type);
+        rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return sqlite_pool_fail(m->pool, c, rc, "add column", err);
+        m->added[i] = true;
+    }
+    return SM_OK;
+}
+
+static sm_status migrate_columns(const char *path, sm_error *err)
+{
+    migration m = {0};
+    m.pool = sqlite_pool_open(path, "read model", sm_sql_read_model_sqlite, migrate_sql, 1, err);
+    if (!m.pool)
+        return err ? err->status : SM_ERR_INTERNAL;
+    sm_status st = sqlite_pool_write(m.pool, do_migrate, &m, err);
+    sqlite_pool_close(m.pool);
+    for (size_t i = 0; st == SM_OK && i < N_ADDED_COLUMNS; i++)
+        if (m.added[i])
+            sm_log(SM_LOG_INFO, "read_model_migrated",
+                   "adapter=sqlite table=%s column=%s path=%s", added_columns[i].table,
+                   added_columns[i].column, path);
+    return st;
+}
+
 sm_status rm_sqlite_open(const char *path, rm_store **out, sm_error *err)
 {
     *out = NULL;
+    sm_status mst = migrate_columns(path, err);
+    if (mst != SM_OK)
+        return mst;
     rm_sqlite *s = calloc(1, sizeof *s);
     if (!s)
         return sm_fail(err, SM_ERR_INTERNAL, "out of memory");

@@ -18,12 +18,16 @@
 -- the collation is explicit so a database created with a case-sensitive
 -- default still behaves. nvarchar(64) because an index key needs a bound
 -- (authors are at most 64 bytes of UTF-8, so at most 64 UTF-16 units).
+-- AuthorId and UserId are the owner's user id (the token's `sub`), NULL when
+-- the event had none; sm_event.h bounds them at 255 bytes of UTF-8, so
+-- nvarchar(255) always holds them.
 
 IF OBJECT_ID(N'dbo.Post', N'U') IS NULL
 BEGIN
     CREATE TABLE dbo.Post (
         Id         uniqueidentifier NOT NULL CONSTRAINT PK_Post PRIMARY KEY,
         Author     nvarchar(64) COLLATE SQL_Latin1_General_CP1_CI_AS NOT NULL,
+        AuthorId   nvarchar(255)    NULL,
         Message    nvarchar(max)    NOT NULL,
         DatePosted datetime2(3)     NOT NULL,
         Likes      int              NOT NULL CONSTRAINT DF_Post_Likes DEFAULT 0,
@@ -40,6 +44,7 @@ BEGIN
         PostId      uniqueidentifier NOT NULL
                     CONSTRAINT FK_Comment_Post REFERENCES dbo.Post (Id) ON DELETE CASCADE,
         Username    nvarchar(64)     NOT NULL,
+        UserId      nvarchar(255)    NULL,
         Comment     nvarchar(max)    NOT NULL,
         CommentDate datetime2(3)     NOT NULL,
         Edited      bit              NOT NULL CONSTRAINT DF_Comment_Edited DEFAULT 0,
@@ -47,6 +52,18 @@ BEGIN
     );
     CREATE INDEX IX_Comment_PostId ON dbo.Comment (PostId, CommentDate);
 END;
+
+-- Columns added after the first release: a database created before them
+-- gets them here, nullable and without a default, so its rows read NULL (an
+-- owner nobody recorded). COL_LENGTH is NULL for a missing column on both
+-- servers. Nothing later in this batch names them: SQL Server compiles a
+-- batch before running it, and a column added by the batch itself would
+-- not be known yet.
+IF COL_LENGTH(N'dbo.Post', N'AuthorId') IS NULL
+    ALTER TABLE dbo.Post ADD AuthorId nvarchar(255) NULL;
+
+IF COL_LENGTH(N'dbo.Comment', N'UserId') IS NULL
+    ALTER TABLE dbo.Comment ADD UserId nvarchar(255) NULL;
 
 IF OBJECT_ID(N'dbo.PostVersion', N'U') IS NULL
     CREATE TABLE dbo.PostVersion (

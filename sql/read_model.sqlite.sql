@@ -6,11 +6,19 @@
 -- PostVersion is what idempotency needs: the last event version applied
 -- per post. It outlives the Post row, so a removed post cannot be brought
 -- back by a redelivered old event. Times are UTC milliseconds.
+--
+-- Post.AuthorId and Comment.UserId are the owner's user id (the token's
+-- `sub`), NULL when the event had none. They came after the first release,
+-- and CREATE TABLE IF NOT EXISTS leaves an older file's tables as they are:
+-- query-api/rm_sqlite.c adds the columns it finds missing before anything
+-- else reads the file (migrate_columns). A column added here later needs an
+-- entry in its table there as well.
 PRAGMA foreign_keys = ON;
 
 CREATE TABLE IF NOT EXISTS Post (
     Id         TEXT    PRIMARY KEY,
     Author     TEXT    NOT NULL,
+    AuthorId   TEXT,
     Message    TEXT    NOT NULL,
     DatePosted INTEGER NOT NULL,
     Likes      INTEGER NOT NULL DEFAULT 0,
@@ -34,6 +42,7 @@ CREATE TABLE IF NOT EXISTS Comment (
     CommentId   TEXT    PRIMARY KEY,
     PostId      TEXT    NOT NULL REFERENCES Post (Id) ON DELETE CASCADE,
     Username    TEXT    NOT NULL,
+    UserId      TEXT,
     Comment     TEXT    NOT NULL,
     CommentDate INTEGER NOT NULL,
     Edited      INTEGER NOT NULL DEFAULT 0,

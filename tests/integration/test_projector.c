@@ -15,7 +15,9 @@
  *  - a dead letter the broker refuses, or does not confirm in time, is not
  *    committed: the message is retried, and a consumer restarted in the
  *    same group sees it again;
- *  - stopping ends a dead-letter wait and an apply back-off promptly. */
+ *  - stopping ends a dead-letter wait and an apply back-off promptly;
+ *  - the lines about a message carry its trace context (traceparent=):
+ *    the Kafka header's, else the envelope metadata's, else "-". */
 #include "faulty_rm.h"
 #include "broker.h"
 #include "bus.h"
@@ -30,9 +32,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TOPIC "ProjectorTestEvents"
 #define DLQ TOPIC ".DLQ"
@@ -120,6 +124,31 @@ static void produce_event(fixture *f, const char *post, int64_t v, sm_event_type
     char *text = sm_event_encode(&e);
     assert_non_null(text);
     mock_kafka_produce(f->kafka, TOPIC, post, text);
+    free(text);
+    sm_event_clear(&e);
+}
+
+/* Produces event (post, v) of type t with a "traceparent" header (unless
+ * header is NULL) and traceparent meta in its envelope's metadata (unless
+ * "" ). */
+static void produce_traced(fixture *f, const char *post, int64_t v, sm_event_type t,
+                           const char *header, const char *meta)
+{
+    sm_event e = {0};
+    sm_uuid_new(e.event_id);
+    strcpy(e.aggregate_id, post);
+    e.version = v;
+    e.type = t;
+    e.timestamp_ms = e.at_ms = 1700000000000 + v;
+    if (t == SM_EV_POST_CREATED) {
+        e.author = strdup("alice");
+        e.message = strdup("hello");
+    }
+    snprintf(e.meta.traceparent, sizeof e.meta.traceparent, "%s", meta);
+    char *text = sm_event_encode(&e);
+    assert_non_null(text);
+    const char *headers[] = {"traceparent", header, NULL};
+    mock_kafka_produce_headers(f->kafka, TOPIC, post, text, header ? headers : NULL);
     free(text);
     sm_event_clear(&e);
 }
@@ -427,6 +456,169 @@ static void test_a_trickle_of_events_costs_a_bounded_number_of_commits(void **st
     assert_int_equal(committed, EVENTS);
 }
 
+/* This process's stderr (where sm_log writes) goes to a file meanwhile. */
+typedef struct captured {
+    char path[300];
+    int saved;
+} captured;
+
+static captured capture_stderr(fixture *f)
+{
+    captured c;
+    snprintf(c.path, sizeof c.path, "%s/stderr.log", f->dir);
+    fflush(stderr);
+    c.saved = dup(2);
+    int fd = open(c.path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(c.saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    return c;
+}
+
+/* Restores stderr; the captured text (caller frees), also echoed. */
+static char *release_stderr(captured *c)
+{
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    FILE *in = fopen(c->path, "r");
+    assert_non_null(in);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, in);
+    fclose(in);
+    buf[n] = '\0';
+    fputs(buf, stderr);
+    return strdup(buf);
+}
+
+/* The first log line with event=<event> that contains every part given
+ * (NULL-terminated); NULL if none. Returns a copy (caller frees). */
+static char *log_line(const char *log, const char *event, const char *const *parts)
+{
+    char key[64];
+    snprintf(key, sizeof key, " event=%s ", event);
+    for (const char *line = log; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, len);
+        bool match = strstr(copy, key) != NULL;
+        for (const char *const *p = parts; match && *p; p++)
+            match = strstr(copy, *p) != NULL;
+        if (match)
+            return copy;
+        free(copy);
+        line = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static void expect_line(const char *log, const char *event, const char *const *parts)
+{
+    char *line = log_line(log, event, parts);
+    if (!line)
+        fail_msg("no %s line with %s %s", event, parts[0], parts[1] ? parts[1] : "");
+    printf("# %s\n", line);
+    free(line);
+}
+
+/* What RestoreReadDb's replay and the live stream both rely on: the owner
+ * ids in an envelope travel through decoding and the projection into the
+ * read model and the query API's answer; an envelope without them (an
+ * older event) reads null. */
+static void test_owner_ids_travel_from_the_envelope_to_the_query_api(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a, cid, old;
+    sm_uuid_new(a), sm_uuid_new(cid), sm_uuid_new(old);
+    sm_event e[3];
+    memset(e, 0, sizeof e);
+    for (int i = 0; i < 3; i++) {
+        sm_uuid_new(e[i].event_id);
+        strcpy(e[i].aggregate_id, i < 2 ? a : old);
+        e[i].version = i == 1 ? 1 : 0;
+        e[i].type = i == 1 ? SM_EV_COMMENT_ADDED : SM_EV_POST_CREATED;
+        e[i].timestamp_ms = e[i].at_ms = 1700000000000 + i;
+        e[i].author = strdup("alice");
+        e[i].message = strdup("hello");
+    }
+    e[0].author_id = strdup("sub-alice");
+    strcpy(e[1].comment_id, cid);
+    e[1].comment = strdup("nice");
+    e[1].username = strdup("bob");
+    e[1].user_id = strdup("sub-bob");
+    for (int i = 0; i < 3; i++) {
+        char *text = sm_event_encode(&e[i]);
+        assert_non_null(text);
+        if (i < 2)
+            assert_non_null(strstr(text, i ? "\"userId\":\"sub-bob\"" : "\"authorId\":\"sub-alice\""));
+        mock_kafka_produce(f->kafka, TOPIC, e[i].aggregate_id, text);
+        free(text);
+        sm_event_clear(&e[i]);
+    }
+    start(f);
+    assert_int_equal(wait_version(f, a, 1), 1);
+    assert_int_equal(wait_version(f, old, 0), 0);
+    char path[128];
+    http_reply r;
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", a);
+    get(f, path, &r);
+    assert_int_equal(r.status, 200);
+    json_t *post = json_array_get(json_object_get(r.body, "posts"), 0);
+    json_t *comment = json_array_get(json_object_get(post, "comments"), 0);
+    assert_string_equal(json_string_value(json_object_get(post, "authorId")), "sub-alice");
+    assert_string_equal(json_string_value(json_object_get(comment, "userId")), "sub-bob");
+    http_reply_free(&r);
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", old);
+    get(f, path, &r);
+    assert_int_equal(r.status, 200);
+    post = json_array_get(json_object_get(r.body, "posts"), 0);
+    assert_true(json_is_null(json_object_get(post, "authorId")));
+    http_reply_free(&r);
+}
+
+#define TP_HEADER "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TP_META "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+#define TP_DEAD "00-11111111111111111111111111111111-2222222222222222-01"
+
+static void test_log_lines_carry_the_trace_context_of_the_message(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a;
+    sm_uuid_new(a);
+    mock_kafka_produce_headers(f->kafka, TOPIC, a, "not an event {",
+                               (const char *const[]){"traceparent", TP_DEAD, NULL});
+    produce_traced(f, a, 0, SM_EV_POST_CREATED, TP_HEADER, TP_META); /* the header wins */
+    produce_traced(f, a, 1, SM_EV_POST_LIKED, NULL, TP_META);  /* an older relay: no header */
+    produce_traced(f, a, 2, SM_EV_POST_LIKED, "x\" y=1", ""); /* not fit to log: ignored */
+    produce_traced(f, a, 4, SM_EV_POST_LIKED, TP_HEADER, ""); /* a gap */
+    captured c = capture_stderr(f);
+    sm_log_set_level(SM_LOG_DEBUG);
+    start(f);
+    int64_t seen = wait_version(f, a, 2);
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(20)) {
+        projector_stats ps;
+        projector_get_stats(f->app.proj, &ps);
+        if (ps.gaps >= 1 && ps.dead_lettered >= 1)
+            break;
+    }
+    stop(f);
+    sm_log_set_level(SM_LOG_WARN);
+    char *log = release_stderr(&c);
+    assert_int_equal(seen, 2);
+    char post[64];
+    snprintf(post, sizeof post, "post=%s", a);
+    expect_line(log, "event_applied",
+                (const char *const[]){post, "version=0 ", "traceparent=" TP_HEADER, NULL});
+    expect_line(log, "event_applied",
+                (const char *const[]){post, "version=1 ", "traceparent=" TP_META, NULL});
+    expect_line(log, "event_applied",
+                (const char *const[]){post, "version=2 ", "traceparent=-", NULL});
+    expect_line(log, "event_gap",
+                (const char *const[]){post, "version=4 ", "traceparent=" TP_HEADER, NULL});
+    expect_line(log, "event_dead_lettered", (const char *const[]){"traceparent=" TP_DEAD, NULL});
+    free(log);
+}
+
 int main(void)
 {
     int rc = test_broker_check("projector");
@@ -450,6 +642,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_a_trickle_of_events_costs_a_bounded_number_of_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_lines_carry_the_trace_context_of_the_message,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_owner_ids_travel_from_the_envelope_to_the_query_api, setup, teardown),
     };
     return cmocka_run_group_tests_name(test_broker_is_real() ? "projector_realkafka" : "projector",
                                        tests, NULL, NULL);

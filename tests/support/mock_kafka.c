@@ -79,12 +79,23 @@ const char *mock_kafka_bootstrap(const mock_kafka *m) { return m->bootstrap; }
 
 void mock_kafka_produce(mock_kafka *m, const char *topic, const char *key, const char *value)
 {
+    mock_kafka_produce_headers(m, topic, key, value, NULL);
+}
+
+void mock_kafka_produce_headers(mock_kafka *m, const char *topic, const char *key,
+                                const char *value, const char *const *headers)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    for (const char *const *kv = headers; kv && kv[0] && kv[1]; kv += 2)
+        rd_kafka_header_add(h, kv[0], -1, kv[1], -1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         m->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
-    if (e)
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h); /* owned by the message only on success */
         fail_msg("produce to %s: %s", topic, rd_kafka_err2str(e));
+    }
     if (rd_kafka_flush(m->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         fail_msg("produce to %s: not confirmed within 10 s", topic);
 }

@@ -26,6 +26,10 @@ const char *mock_kafka_bootstrap(const mock_kafka *m);
 /* Produces one message (key may be NULL) and waits for the broker's ack. */
 void mock_kafka_produce(mock_kafka *m, const char *topic, const char *key, const char *value);
 
+/* The same with headers: NULL-terminated name/value pairs. */
+void mock_kafka_produce_headers(mock_kafka *m, const char *topic, const char *key,
+                                const char *value, const char *const *headers);
+
 /* The next n Produce requests to the cluster, whatever the topic or
  * client, are answered with err; n = 0 forgets those not yet used.
  * In a realkafka test (broker.h) the cluster is a real broker, which is

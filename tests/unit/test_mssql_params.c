@@ -321,13 +321,14 @@ static void test_each_event_declares_exactly_the_parameters_its_batch_uses(void 
     } cases[] = {
         {SM_EV_POST_CREATED,
          "@id nvarchar(36), @v bigint, @author nvarchar(max), @message nvarchar(max), "
-         "@at datetime2(3)", "@id, @v, @author, @message, @at"},
+         "@at datetime2(3), @author_id nvarchar(max)", "@id, @v, @author, @message, @at, @author_id"},
         {SM_EV_MESSAGE_UPDATED, "@id nvarchar(36), @v bigint, @message nvarchar(max)",
          "@id, @v, @message"},
         {SM_EV_POST_LIKED, "@id nvarchar(36), @v bigint", "@id, @v"},
         {SM_EV_COMMENT_ADDED,
          "@id nvarchar(36), @v bigint, @cid nvarchar(36), @username nvarchar(max), "
-         "@comment nvarchar(max), @at datetime2(3)", "@id, @v, @cid, @username, @comment, @at"},
+         "@comment nvarchar(max), @at datetime2(3), @user_id nvarchar(max)",
+         "@id, @v, @cid, @username, @comment, @at, @user_id"},
         {SM_EV_COMMENT_UPDATED, /* the username is not changed, so not sent */
          "@id nvarchar(36), @v bigint, @cid nvarchar(36), @comment nvarchar(max), "
          "@at datetime2(3)", "@id, @v, @comment, @at, @cid"},
@@ -409,6 +410,35 @@ static void test_missing_event_text_is_stored_as_empty(void **state)
     assert_non_null(stmt);
     assert_memory_equal(stmt, "SET @author = N''; SET @message = N'';\nSET XACT_ABORT ON;", 57);
     free(stmt);
+}
+
+static void test_owner_ids_are_sent_as_text_or_as_sql_null_never_as_empty(void **state)
+{
+    sm_event e = event(SM_EV_POST_CREATED, 0);
+    e.author_id = "auth0|alice";
+    mssql_params p;
+    mssql_params_init(&p);
+    mssql_apply_statement(&e, &p);
+    assert_param(&p, 5, "@author_id", SYBNTEXT, "auth0|alice", 11);
+    e.author_id = NULL; /* an event from before owner ids, or with auth off */
+    mssql_params_init(&p);
+    mssql_apply_statement(&e, &p);
+    assert_string_equal(p.items[5].name, "@author_id");
+    assert_true(p.items[5].is_null);
+    assert_null(mssql_param_value(&p.items[5]));
+    assert_null(strstr(p.prologue, "@author_id")); /* stays NULL: no SET @author_id = N'' */
+
+    e = event(SM_EV_COMMENT_ADDED, 1);
+    e.user_id = "bob-sub";
+    mssql_params_init(&p);
+    const char *sql = mssql_apply_statement(&e, &p);
+    assert_non_null(strstr(sql, "@user_id)"));
+    assert_param(&p, 6, "@user_id", SYBNTEXT, "bob-sub", 7);
+    e.user_id = NULL;
+    mssql_params_init(&p);
+    mssql_apply_statement(&e, &p);
+    assert_true(p.items[6].is_null);
+    assert_null(strstr(p.prologue, "@user_id"));
 }
 
 static void test_an_event_with_a_bad_id_or_type_is_refused(void **state)
@@ -577,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_an_apply_batch_is_one_transaction_that_claims_the_version_first),
         cmocka_unit_test(test_a_comment_edit_sends_the_new_text_and_the_edit_time),
         cmocka_unit_test(test_missing_event_text_is_stored_as_empty),
+        cmocka_unit_test(test_owner_ids_are_sent_as_text_or_as_sql_null_never_as_empty),
         cmocka_unit_test(test_an_event_with_a_bad_id_or_type_is_refused),
         cmocka_unit_test(test_each_query_kind_binds_paging_and_its_filter),
         cmocka_unit_test(test_a_query_with_a_bad_id_or_kind_is_refused),

@@ -19,8 +19,10 @@ typedef struct fixture {
     sm_uuid_str ids[3];
 } fixture;
 
-static void add_post(rm_store *rm, const char *id, const char *author, int64_t at, int likes,
-                     bool comment)
+/* author_id / user_id: the owners' user ids, NULL as in events written
+ * with auth off. */
+static void add_post(rm_store *rm, const char *id, const char *author, const char *author_id,
+                     int64_t at, int likes, bool comment, const char *user_id)
 {
     sm_event e = {0};
     sm_uuid_new(e.event_id);
@@ -29,6 +31,7 @@ static void add_post(rm_store *rm, const char *id, const char *author, int64_t a
     e.at_ms = e.timestamp_ms = at;
     e.author = strdup(author);
     e.message = strdup("hello");
+    e.author_id = author_id ? strdup(author_id) : NULL;
     rm_outcome o;
     sm_error err = {0};
     assert_int_equal(rm_apply(rm, &e, &o, &err), SM_OK);
@@ -45,6 +48,7 @@ static void add_post(rm_store *rm, const char *id, const char *author, int64_t a
         sm_uuid_new(c.comment_id);
         c.comment = strdup("nice");
         c.username = strdup("bob");
+        c.user_id = user_id ? strdup(user_id) : NULL;
         assert_int_equal(rm_apply(rm, &c, &o, &err), SM_OK);
         sm_event_clear(&c);
     }
@@ -63,9 +67,9 @@ static int setup(void **state)
     f->app.min_version_wait_ms = 50;
     for (int i = 0; i < 3; i++)
         sm_uuid_new(f->ids[i]);
-    add_post(f->app.rm, f->ids[0], "alice", 1000, 0, false);
-    add_post(f->app.rm, f->ids[1], "Alice", 2000, 2, true);
-    add_post(f->app.rm, f->ids[2], "bob", 3000, 5, false);
+    add_post(f->app.rm, f->ids[0], "alice", NULL, 1000, 0, false, NULL);
+    add_post(f->app.rm, f->ids[1], "Alice", "sub-alice", 2000, 2, true, "sub-bob");
+    add_post(f->app.rm, f->ids[2], "bob", NULL, 3000, 5, false, NULL);
     *state = f;
     return 0;
 }
@@ -113,18 +117,52 @@ static void test_all_posts_newest_first_with_the_original_message(void **state)
     assert_string_equal(post_field(f, 0, "id"), f->ids[2]);
     assert_string_equal(post_field(f, 2, "id"), f->ids[0]);
     json_t *p = json_array_get(json_object_get(f->reply.body, "posts"), 1);
-    const char *keys[] = {"id", "author", "message", "datePosted", "likes", "version", "comments"};
-    assert_int_equal(json_object_size(p), 7);
-    for (size_t i = 0; i < 7; i++)
+    const char *keys[] = {"id",    "author",  "authorId", "message", "datePosted",
+                          "likes", "version", "comments"};
+    assert_int_equal(json_object_size(p), 8);
+    for (size_t i = 0; i < 8; i++)
         assert_non_null(json_object_get(p, keys[i]));
     json_t *c = json_array_get(json_object_get(p, "comments"), 0);
-    const char *ckeys[] = {"commentId", "postId", "username", "comment", "commentDate", "edited",
-                           "editedAt"};
-    assert_int_equal(json_object_size(c), 7);
-    for (size_t i = 0; i < 7; i++)
+    const char *ckeys[] = {"commentId", "postId", "username",  "userId",
+                           "comment",   "commentDate", "edited", "editedAt"};
+    assert_int_equal(json_object_size(c), 8);
+    for (size_t i = 0; i < 8; i++)
         assert_non_null(json_object_get(c, ckeys[i]));
     assert_string_equal(json_string_value(json_object_get(p, "datePosted")),
                         "1970-01-01T00:00:02.000Z");
+}
+
+/* A post's JSON in the last reply, by id (NULL if absent). */
+static json_t *post_in_reply(fixture *f, const char *id)
+{
+    json_t *posts = json_object_get(f->reply.body, "posts"), *p;
+    size_t i;
+    json_array_foreach(posts, i, p)
+        if (!strcmp(json_string_value(json_object_get(p, "id")), id))
+            return p;
+    return NULL;
+}
+
+static void test_owner_ids_are_returned_and_null_when_unknown(void **state)
+{
+    fixture *f = *state;
+    char by_id[120];
+    snprintf(by_id, sizeof by_id, "/api/v1/PostLookup/byId/%s", f->ids[1]);
+    const char *paths[] = {"/api/v1/PostLookup", by_id, "/api/v1/PostLookup/byAuthor/alice",
+                           "/api/v1/PostLookup/withComments"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        assert_int_equal(get(f, paths[i], NULL), 200);
+        json_t *owned = post_in_reply(f, f->ids[1]);
+        assert_non_null(owned);
+        assert_string_equal(json_string_value(json_object_get(owned, "authorId")), "sub-alice");
+        json_t *c = json_array_get(json_object_get(owned, "comments"), 0);
+        assert_string_equal(json_string_value(json_object_get(c, "userId")), "sub-bob");
+        json_t *old = post_in_reply(f, f->ids[0]); /* all and byAuthor only */
+        if (old)
+            assert_true(json_is_null(json_object_get(old, "authorId")));
+    }
+    assert_int_equal(get(f, "/api/v1/PostLookup/byAuthor/bob", NULL), 200);
+    assert_true(json_is_null(json_object_get(post_in_reply(f, f->ids[2]), "authorId")));
 }
 
 static void test_by_id_answers_one_post_or_204(void **state)
@@ -273,7 +311,7 @@ static void test_by_author_with_sql_or_pattern_text_is_an_exact_match(void **sta
     sm_uuid_str ids[N];
     for (size_t i = 0; i < N; i++) {
         sm_uuid_new(ids[i]);
-        add_post(f->app.rm, ids[i], authors[i], 10000 + (int64_t)i, 0, false);
+        add_post(f->app.rm, ids[i], authors[i], NULL, 10000 + (int64_t)i, 0, false, NULL);
     }
     for (size_t i = 0; i < N; i++) {
         char path[160];
@@ -329,6 +367,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_all_posts_newest_first_with_the_original_message),
+        T(test_owner_ids_are_returned_and_null_when_unknown),
         T(test_by_id_answers_one_post_or_204),
         T(test_by_id_rejects_ids_that_are_not_uuids),
         T(test_min_version_not_reached_answers_stale_with_headers),

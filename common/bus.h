@@ -2,8 +2,9 @@
  * event envelopes, and a consumer that reads them back.
  *
  * Messages: key = post id (so one post's events stay in one partition, in
- * order), value = the JSON envelope (sm_event.h), headers "type" and
- * "eventId". The producer is idempotent with acks=all: a message the broker
+ * order), value = the JSON envelope (sm_event.h), headers "type",
+ * "eventId" and, when the event has one, "traceparent" (W3C, from its
+ * metadata). The producer is idempotent with acks=all: a message the broker
  * confirmed is stored once, and per-partition order survives retries.
  *
  * Threading: a bus_producer may be used from one thread at a time for

@@ -46,6 +46,16 @@ typedef struct command {
      * the seed's rules on the body's names. Borrowed. */
     const char *actor;
     bool moderator;
+    /* The token's sub (set with actor): the owner id written into NewPost's
+     * authorId / AddComment's userId and checked by the owner rules, and the
+     * metadata userId of every event raised. NULL with auth off. Borrowed. */
+    const char *user_id;
+    /* Stamped on every event the command raises (sm_event_meta): the HTTP
+     * request id and a W3C traceparent (the request's, or a new one: the
+     * route makes sure there is one). NULL or "": none. An invalid
+     * traceparent is dropped. Borrowed. */
+    const char *request_id;
+    const char *traceparent;
 } command;
 
 #define CMD_NO_IF_MATCH (-2)

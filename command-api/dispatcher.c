@@ -9,6 +9,7 @@
 #include "sm_time.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -22,8 +23,23 @@ static const post_actor *actor_of(const command *c, post_actor *buf)
 {
     if (!c->actor)
         return NULL;
-    *buf = (post_actor){c->actor, c->moderator};
+    *buf = (post_actor){.name = c->actor, .moderator = c->moderator, .user_id = c->user_id};
     return buf;
+}
+
+/* Stamps the command's metadata on an event it raised: who (the token's
+ * sub), the request id and the trace context. On OOM clears ev. */
+static sm_status stamp_meta(const command *c, sm_event *ev, sm_error *err)
+{
+    if (c->actor && c->user_id && !(ev->meta.user_id = strdup(c->user_id))) {
+        sm_event_clear(ev);
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    }
+    snprintf(ev->meta.request_id, sizeof ev->meta.request_id, "%s",
+             c->request_id ? c->request_id : "");
+    if (c->traceparent && sm_traceparent_valid(c->traceparent))
+        snprintf(ev->meta.traceparent, sizeof ev->meta.traceparent, "%s", c->traceparent);
+    return SM_OK;
 }
 
 static sm_status decide_edit_message(const post_state *p, const command *c, int64_t now,
@@ -45,6 +61,9 @@ static sm_status decide_like(const post_state *p, const command *c, int64_t now,
 static sm_status decide_add_comment(const post_state *p, const command *c, int64_t now,
                                     sm_event *out, sm_error *err)
 {
+    post_actor a;
+    if (actor_of(c, &a))
+        return post_decide_add_comment_as(p, c->comment, &a, now, out, err);
     return post_decide_add_comment(p, c->comment, c->username, now, out, err);
 }
 
@@ -155,8 +174,14 @@ static sm_status run_new_post(cmd_context *ctx, const command *cmd, cmd_result *
                               sm_error *err)
 {
     sm_event ev;
-    sm_status st = post_decide_create(cmd->post_id, cmd->author, cmd->message, ctx->now_ms(),
-                                      &ev, err);
+    post_actor a;
+    sm_status st = actor_of(cmd, &a)
+                       ? post_decide_create_as(cmd->post_id, cmd->message, &a, ctx->now_ms(),
+                                               &ev, err)
+                       : post_decide_create(cmd->post_id, cmd->author, cmd->message,
+                                            ctx->now_ms(), &ev, err);
+    if (st == SM_OK)
+        st = stamp_meta(cmd, &ev, err);
     if (st != SM_OK)
         return st;
     st = append_one(ctx, &ev, -1, err);
@@ -197,6 +222,8 @@ static sm_status attempt(cmd_context *ctx, const command *cmd, cmd_result *res, 
     sm_event ev = {0};
     if (st == SM_OK)
         st = handlers[cmd->type].decide(&p, cmd, ctx->now_ms(), &ev, err);
+    if (st == SM_OK)
+        st = stamp_meta(cmd, &ev, err);
     /* The state stays a true prefix of the stream unless the append hit a
      * conflict (someone else wrote: drop it) or stored ev (fold it in). */
     bool current = st != SM_ERR_CONFLICT;

@@ -5,7 +5,11 @@
  *   { _id: ObjectId, eventId, aggregateIdentifier, aggregateType:
  *     "PostAggregate", version: int64, eventType: "PostLikedEvent",
  *     timeStamp: Date, eventData: { ...payload as in sm_event.h... },
- *     published: false }
+ *     metadata: { userId, requestId, traceparent }, published: false }
+ * metadata is the envelope's (sm_event_meta); documents written before it
+ * existed have none and read with empty metadata. Every read path (load,
+ * read_all, the outbox heads, by find or by aggregation) decodes whole
+ * documents through mongo_read_events, so the relay publishes it.
  * The unique index { aggregateIdentifier: 1, version: 1 } is what makes
  * optimistic concurrency hold across processes: of two writers of version n
  * the server lets exactly one in, and the other gets ES_CONFLICT. The
@@ -279,28 +283,40 @@ static es_status ensure_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
 /* ---- documents ----------------------------------------------------------- */
 /* The payload goes through sm_event_data_to_json so field names and formats
  * are defined in one place (sm_event.c). Returns NULL on OOM. */
+/* j as a BSON document in *out (which the caller destroys on true);
+ * releases j. */
+static bool bson_from_json_new(json_t *j, bson_t *out)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    bool ok = text && bson_init_from_json(out, text, -1, NULL);
+    free(text);
+    return ok;
+}
+
 static bson_t *build_doc(const sm_event *ev)
 {
-    json_t *data = sm_event_data_to_json(ev);
-    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    json_decref(data);
-    bson_t payload;
-    bool ok = text && bson_init_from_json(&payload, text, -1, NULL);
-    free(text);
-    if (!ok)
+    bson_t payload, meta;
+    if (!bson_from_json_new(sm_event_data_to_json(ev), &payload))
         return NULL;
+    if (!bson_from_json_new(sm_event_meta_to_json(&ev->meta), &meta)) {
+        bson_destroy(&payload);
+        return NULL;
+    }
     bson_oid_t oid;
     bson_oid_init(&oid, NULL);
     bson_t *doc = bson_new();
-    ok = BSON_APPEND_OID(doc, "_id", &oid) && BSON_APPEND_UTF8(doc, "eventId", ev->event_id) &&
+    bool ok = BSON_APPEND_OID(doc, "_id", &oid) && BSON_APPEND_UTF8(doc, "eventId", ev->event_id) &&
          BSON_APPEND_UTF8(doc, "aggregateIdentifier", ev->aggregate_id) &&
          BSON_APPEND_UTF8(doc, "aggregateType", AGGREGATE_TYPE) &&
          BSON_APPEND_INT64(doc, "version", ev->version) &&
          BSON_APPEND_UTF8(doc, "eventType", sm_event_type_name(ev->type)) &&
          BSON_APPEND_DATE_TIME(doc, "timeStamp", ev->timestamp_ms) &&
          BSON_APPEND_DOCUMENT(doc, "eventData", &payload) &&
+         BSON_APPEND_DOCUMENT(doc, "metadata", &meta) &&
          BSON_APPEND_BOOL(doc, "published", false);
     bson_destroy(&payload);
+    bson_destroy(&meta);
     if (!ok) {
         bson_destroy(doc);
         doc = NULL;
@@ -327,10 +343,12 @@ bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out)
     return true;
 }
 
-static json_t *payload_json(const bson_t *doc)
+/* The subdocument doc[key] as JSON, or NULL if it is absent, not a
+ * document, or does not convert. */
+static json_t *subdoc_json(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "eventData") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_DOCUMENT(&it))
         return NULL;
     uint32_t len;
     const uint8_t *raw;
@@ -367,10 +385,19 @@ static bool decode_doc(const bson_t *doc, sm_event *ev, const char **why)
         return false;
     ev->timestamp_ms = bson_iter_date_time(&it);
     *why = "eventData";
-    json_t *data = payload_json(doc);
+    json_t *data = subdoc_json(doc, "eventData");
     sm_error ignored;
     bool ok = data && sm_event_data_from_json(ev, data, &ignored) == SM_OK;
     json_decref(data);
+    if (!ok)
+        return false;
+    /* absent or null: stored before events carried metadata */
+    *why = "metadata";
+    if (!bson_iter_init_find(&it, doc, "metadata") || BSON_ITER_HOLDS_NULL(&it))
+        return true;
+    json_t *meta = subdoc_json(doc, "metadata");
+    ok = meta && sm_event_meta_from_json(&ev->meta, meta, &ignored) == SM_OK;
+    json_decref(meta);
     return ok;
 }
 

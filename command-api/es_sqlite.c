@@ -5,7 +5,12 @@
  * 2xx only for durable events. Readers never block the writer and vice versa.
  * Connections come from a small pool (common/sqlite_pool.h). Appends take the
  * write lock up front (BEGIN IMMEDIATE) so the version check and the insert
- * see the same state; UNIQUE (aggregate_id, version) backs that up. */
+ * see the same state; UNIQUE (aggregate_id, version) backs that up.
+ *
+ * Every read (load, read_all, the outbox heads) returns the envelope's
+ * metadata from the `metadata` column, so the relay publishes it; rows
+ * stored before the column existed have NULL there and read with empty
+ * metadata. Files from before it get the column at open (add_metadata_column). */
 #include "event_store.h"
 
 #include "sm_log.h"
@@ -45,18 +50,19 @@ enum {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_MAX_VERSION] = "SELECT MAX(version) FROM events WHERE aggregate_id = ?1",
-    [ST_INSERT] = "INSERT INTO events (event_id, aggregate_id, version, type, timestamp_ms, data)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_LOAD] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position"
-                " FROM events WHERE aggregate_id = ?1 AND version >= ?2"
+    [ST_INSERT] = "INSERT INTO events (event_id, aggregate_id, version, type, timestamp_ms, data,"
+                  " metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* reads: the columns read_row() expects, in its order */
+    [ST_LOAD] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position,"
+                " metadata FROM events WHERE aggregate_id = ?1 AND version >= ?2"
                 " ORDER BY version LIMIT ?3",
-    [ST_READ_ALL] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position"
-                    " FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+    [ST_READ_ALL] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position,"
+                    " metadata FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
     [ST_PING] = "SELECT 1",
     /* The lowest unpublished version of each post, longest-waiting post
      * first; served from the partial index events_unpublished. */
     [ST_HEADS] = "SELECT e.event_id, e.aggregate_id, e.version, e.type, e.timestamp_ms, e.data,"
-                 " e.position FROM (SELECT aggregate_id, MIN(version) AS v, MIN(position) AS p"
+                 " e.position, e.metadata FROM (SELECT aggregate_id, MIN(version) AS v, MIN(position) AS p"
                  " FROM events WHERE published = 0 GROUP BY aggregate_id ORDER BY p LIMIT ?1) h"
                  " JOIN events e ON e.aggregate_id = h.aggregate_id AND e.version = h.v"
                  " ORDER BY h.p",
@@ -167,13 +173,23 @@ static sm_status check_version(append_args *a, sqlite_conn *c, sm_error *err)
     return SM_OK;
 }
 
+/* j as compact text, releasing j; NULL on failure. */
+static char *dump_new(json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
 static sm_status insert_event(append_args *a, sqlite_conn *c, const sm_event *ev, sm_error *err)
 {
-    json_t *data = sm_event_data_to_json(ev);
-    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    json_decref(data);
-    if (!text)
+    char *text = dump_new(sm_event_data_to_json(ev));
+    char *meta = dump_new(sm_event_meta_to_json(&ev->meta));
+    if (!text || !meta) {
+        free(text);
+        free(meta);
         return sm_fail(err, SM_ERR_INTERNAL, "event store (sqlite): cannot encode event");
+    }
     sqlite3_stmt *q = stmt(c, ST_INSERT);
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, ev->event_id, -1, SQLITE_STATIC);
@@ -182,6 +198,7 @@ static sm_status insert_event(append_args *a, sqlite_conn *c, const sm_event *ev
     sqlite3_bind_text(q, 4, sm_event_type_name(ev->type), -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 5, ev->timestamp_ms);
     sqlite3_bind_text(q, 6, text, -1, free);
+    sqlite3_bind_text(q, 7, meta, -1, free);
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(a->s->pool, c, rc, "insert", err);
@@ -216,18 +233,22 @@ static es_status read_row(sqlite3_stmt *q, sm_event_list *out, sm_error *err)
     const char *agg = (const char *)sqlite3_column_text(q, 1);
     const char *type = (const char *)sqlite3_column_text(q, 3);
     const char *data = (const char *)sqlite3_column_text(q, 5);
+    const char *meta = (const char *)sqlite3_column_text(q, 7); /* NULL: stored before it */
     ev->type = sm_event_type_from_name(type);
     ev->version = sqlite3_column_int64(q, 2);
     ev->timestamp_ms = sqlite3_column_int64(q, 4);
     es_status st = ES_OK;
     json_t *j = data ? json_loads(data, 0, NULL) : NULL;
+    json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
     if (!id || !agg || !sm_uuid_parse(id, ev->event_id) || !sm_uuid_parse(agg, ev->aggregate_id) ||
-        ev->type == SM_EV_NONE || !j || sm_event_data_from_json(ev, j, err) != SM_OK) {
+        ev->type == SM_EV_NONE || !j || sm_event_data_from_json(ev, j, err) != SM_OK ||
+        (meta && !m) || sm_event_meta_from_json(&ev->meta, m, err) != SM_OK) {
         sm_fail(err, SM_ERR_INTERNAL, "event store (sqlite): corrupt event at position %lld",
                 (long long)sqlite3_column_int64(q, 6));
         st = ES_INTERNAL;
     }
     json_decref(j);
+    json_decref(m);
     if (st != ES_OK) {
         sm_event_clear(ev);
         out->len--;
@@ -661,9 +682,58 @@ static const es_ops sqlite_ops = {
     .lease_release = sqlite_lease_release,
 };
 
+/* A file written before events carried metadata has an `events` table
+ * without the column, and CREATE TABLE IF NOT EXISTS leaves it so: add it
+ * before the pool prepares statements that name it. Checked and altered in
+ * one write transaction, so two processes opening the same old file do it
+ * once. A file that does not exist yet is left to the schema. */
+static es_status add_metadata_column(const char *path, sm_error *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_CANTOPEN) {
+        sqlite3_close(db);
+        return ES_OK;
+    }
+    sqlite3_stmt *q = NULL;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 10000);
+        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'metadata')"
+                                " FROM pragma_table_info('events')",
+                                -1, &q, NULL);
+    bool alter = false;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        alter = sqlite3_column_int(q, 0) > 0 && sqlite3_column_int(q, 1) == 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc == SQLITE_OK && alter)
+        rc = sqlite3_exec(db, "ALTER TABLE events ADD COLUMN metadata TEXT", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    es_status st = ES_OK;
+    if (rc != SQLITE_OK) {
+        sm_fail(err, SM_ERR_UNAVAILABLE, "event store: cannot add the metadata column to %s: %s",
+                path, db ? sqlite3_errmsg(db) : "out of memory");
+        st = ES_UNAVAILABLE;
+    } else if (alter) {
+        sm_log(SM_LOG_INFO, "event_store_migrated", "adapter=sqlite path=%s added=events.metadata",
+               path);
+    }
+    sqlite3_close(db); /* an open transaction is rolled back */
+    return st;
+}
+
 es_status es_sqlite_open(const char *path, es_store **out, sm_error *err)
 {
     *out = NULL;
+    es_status migrated = add_metadata_column(path, err);
+    if (migrated != ES_OK)
+        return migrated;
     sqlite_store *s = calloc(1, sizeof *s);
     if (!s) {
         sm_fail(err, SM_ERR_INTERNAL, "out of memory");

@@ -13,6 +13,11 @@
  *  - Versions are dense: a post's first event is 0, then +1 each.
  *  - ES_UNAVAILABLE when the backing server or file cannot be reached; the
  *    store recovers by itself once it is back (no reopen needed).
+ *  - An event reads back whole: payload (owner ids included) and the
+ *    envelope's metadata (sm_event.meta), from every read (load, read_all,
+ *    fetch_unpublished). Events stored before metadata existed read with
+ *    empty metadata; opening a store written before it upgrades it in place
+ *    (SQLite adds the events.metadata column).
  *
  * Thread-safety: an es_store may be shared by any number of threads; each
  * adapter pools its own connections. */

@@ -34,11 +34,13 @@ static void comment_free(post_comment *c)
 {
     free(c->text);
     free(c->username);
+    free(c->user_id);
 }
 
 void post_free(post_state *p)
 {
     free(p->author);
+    free(p->author_id);
     free(p->message);
     for (size_t i = 0; i < p->ncomments; i++)
         comment_free(&p->comments[i]);
@@ -67,6 +69,17 @@ static bool replace_str(char **dst, const char *src)
     return true;
 }
 
+/* As replace_str, but NULL stays NULL (owner ids of events without one). */
+static bool replace_opt(char **dst, const char *src)
+{
+    if (!src) {
+        free(*dst);
+        *dst = NULL;
+        return true;
+    }
+    return replace_str(dst, src);
+}
+
 static bool add_comment(post_state *p, const sm_event *ev)
 {
     if (p->ncomments == p->comments_cap) {
@@ -80,7 +93,8 @@ static bool add_comment(post_state *p, const sm_event *ev)
     post_comment c = {0};
     memcpy(c.id, ev->comment_id, sizeof c.id);
     c.date_ms = ev->at_ms;
-    if (!replace_str(&c.text, ev->comment) || !replace_str(&c.username, ev->username)) {
+    if (!replace_str(&c.text, ev->comment) || !replace_str(&c.username, ev->username) ||
+        !replace_opt(&c.user_id, ev->user_id)) {
         comment_free(&c);
         return false;
     }
@@ -110,7 +124,8 @@ static bool apply_payload(post_state *p, const sm_event *ev)
         p->active = true;
         p->date_posted_ms = ev->at_ms;
         p->likes = 0;
-        return replace_str(&p->author, ev->author) && replace_str(&p->message, ev->message);
+        return replace_str(&p->author, ev->author) && replace_str(&p->message, ev->message) &&
+               replace_opt(&p->author_id, ev->author_id);
     case SM_EV_MESSAGE_UPDATED:
         return replace_str(&p->message, ev->message);
     case SM_EV_POST_LIKED:
@@ -185,6 +200,17 @@ static sm_status set_texts(sm_event *out, const char *message, const char *comme
     return SM_OK;
 }
 
+/* Records the owner id (authorId / userId) of a create / add comment; on OOM
+ * clears the event. id NULL: nothing (auth off). */
+static sm_status set_owner_id(sm_event *out, char **field, const char *id, sm_error *err)
+{
+    if (id && !(*field = strdup(id))) {
+        sm_event_clear(out);
+        return sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    }
+    return SM_OK;
+}
+
 static sm_status require_post(const post_state *p, sm_error *err)
 {
     if (!post_exists(p))
@@ -201,6 +227,13 @@ sm_status post_decide_create(const char *post_id, const char *author, const char
         return sm_fail(err, SM_ERR_RULE, MSG_BLANK_MESSAGE);
     sm_status st = new_event(post_id, 0, SM_EV_POST_CREATED, now_ms, out, err);
     return st ? st : set_texts(out, message, NULL, NULL, author, err);
+}
+
+sm_status post_decide_create_as(const char *post_id, const char *message, const post_actor *actor,
+                                int64_t now_ms, sm_event *out, sm_error *err)
+{
+    sm_status st = post_decide_create(post_id, actor->name, message, now_ms, out, err);
+    return st ? st : set_owner_id(out, &out->author_id, actor->user_id, err);
 }
 
 sm_status post_decide_edit_message(const post_state *p, const char *message, int64_t now_ms,
@@ -248,19 +281,27 @@ sm_status post_decide_add_comment(const post_state *p, const char *comment,
     return st ? st : set_texts(out, NULL, comment, username, NULL, err);
 }
 
+sm_status post_decide_add_comment_as(const post_state *p, const char *comment,
+                                     const post_actor *actor, int64_t now_ms, sm_event *out,
+                                     sm_error *err)
+{
+    sm_status st = post_decide_add_comment(p, comment, actor->name, now_ms, out, err);
+    return st ? st : set_owner_id(out, &out->user_id, actor->user_id, err);
+}
+
 /* Shared checks of edit and remove: the comment exists and is the caller's.
- * actor NULL: the seed's rule on the body's username (400); else the
- * authenticated rule (403, moderators pass). Names compare exactly. */
+ * actor NULL: the seed's rule on the body's username, exact match (400);
+ * else post_check_comment_owner (403, moderators pass). */
 static sm_status check_commenter(const post_state *p, const char *comment_id,
                                  const char *username, const post_actor *actor, sm_error *err)
 {
     const post_comment *c = post_find_comment(p, comment_id);
     if (!c)
         return sm_fail(err, SM_ERR_NOT_FOUND, "Comment not found! %s", comment_id);
-    if (actor && actor->moderator)
-        return SM_OK;
+    if (actor)
+        return post_check_comment_owner(c, actor, MSG_NOT_COMMENTER, err);
     if (strcmp(c->username, username ? username : "") != 0)
-        return sm_fail(err, actor ? SM_ERR_FORBIDDEN : SM_ERR_RULE, MSG_NOT_COMMENTER);
+        return sm_fail(err, SM_ERR_RULE, MSG_NOT_COMMENTER);
     return SM_OK;
 }
 
@@ -333,7 +374,20 @@ sm_status post_decide_remove_comment_as(const post_state *p, const char *comment
 sm_status post_check_owner(const post_state *p, const post_actor *actor, const char *refusal,
                            sm_error *err)
 {
-    if (actor->moderator || (p->author && sm_text_equal_ci(p->author, actor->name)))
+    bool owner = p->author_id ? actor->user_id && strcmp(p->author_id, actor->user_id) == 0
+                              : p->author && sm_text_equal_ci(p->author, actor->name);
+    if (actor->moderator || owner)
+        return SM_OK;
+    return sm_fail(err, SM_ERR_FORBIDDEN, "%s", refusal);
+}
+
+sm_status post_check_comment_owner(const post_comment *c, const post_actor *actor,
+                                   const char *refusal, sm_error *err)
+{
+    /* an owner id decides alone: a name is only a display name */
+    bool owner = c->user_id ? actor->user_id && strcmp(c->user_id, actor->user_id) == 0
+                            : c->username && strcmp(c->username, actor->name) == 0;
+    if (actor->moderator || owner)
         return SM_OK;
     return sm_fail(err, SM_ERR_FORBIDDEN, "%s", refusal);
 }

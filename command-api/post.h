@@ -13,7 +13,8 @@
  * reference): nothing but delete-checks works on a removed post; only the
  * author deletes a post (ignoring case); only a comment's author edits or
  * removes it (exact match); anyone edits a post's message; likes are
- * unlimited; blank text is refused.
+ * unlimited; blank text is refused. With authentication the owners are user
+ * ids instead (post_actor below).
  *
  * A post_state owns its strings and comments; post_free() releases them.
  * Not thread-safe: one state per request. */
@@ -30,6 +31,7 @@ typedef struct post_comment {
     sm_uuid_str id;
     char *text;
     char *username;
+    char *user_id;      /* the commenter's user id (token sub); NULL if made without auth */
     int64_t date_ms;
     bool edited;
     int64_t edited_at_ms;
@@ -40,6 +42,7 @@ typedef struct post_state {
     int64_t version;    /* -1 until the first event is applied */
     bool active;        /* false once removed */
     char *author;
+    char *author_id;    /* the owner's user id (token sub); NULL if made without auth */
     char *message;
     int64_t date_posted_ms;
     int64_t likes;
@@ -82,25 +85,45 @@ sm_status post_decide_delete(const post_state *p, const char *username, int64_t 
 
 /* Who acts, when callers are authenticated (SMPOST_AUTH=jwt). The seed's
  * rules compare a name taken from the request body and refuse a wrong owner
- * with SM_ERR_RULE (400); with tokens the name is the token's, a wrong owner
- * is SM_ERR_FORBIDDEN (403), EditMessage joins the owner rule (only the
- * author, ignoring case as DeletePost compares), and a moderator passes the
- * owner rules (never the others: an inactive post stays inactive). The
- * post's owner is still its author's name: owner ids come with the events'
- * authorId (issue 16, later). Borrowed; name never NULL. */
+ * with SM_ERR_RULE (400); with tokens a wrong owner is SM_ERR_FORBIDDEN
+ * (403), EditMessage joins the owner rule, and a moderator passes the owner
+ * rules (never the others: an inactive post stays inactive).
+ *
+ * Owners are user ids (docs/api.md, "Authorization"): a post belongs to the
+ * user_id that created it (PostCreated authorId), a comment to the one that
+ * added it (CommentAdded userId); names are display names and two users may
+ * share one. Posts and comments written before auth (no owner id) belong to
+ * whoever has the owner's name, as the seed's rule had it: the post's author
+ * ignoring case, the comment's username exactly.
+ *
+ * user_id is the token's sub; NULL only for callers without one (it then
+ * owns nothing that has an owner id). Borrowed; name never NULL. */
 typedef struct post_actor {
     const char *name;
     bool moderator;
+    const char *user_id;
 } post_actor;
 
-/* SM_OK if actor may act as the post's owner (moderator, or the author's
- * name ignoring case), else SM_ERR_FORBIDDEN with `refusal` as the text. */
+/* SM_OK if actor may act as the post's owner (moderator; the post's
+ * author_id when it has one; else the author's name ignoring case), else
+ * SM_ERR_FORBIDDEN with `refusal` as the text. */
 sm_status post_check_owner(const post_state *p, const post_actor *actor, const char *refusal,
                            sm_error *err);
 
+/* SM_OK if actor may act as the comment's owner (moderator; the comment's
+ * user_id when it has one; else its username, exact match), else
+ * SM_ERR_FORBIDDEN with `refusal` as the text. */
+sm_status post_check_comment_owner(const post_comment *c, const post_actor *actor,
+                                   const char *refusal, sm_error *err);
+
 /* The rules for an authenticated actor: as the ones above, with the owner
  * rules of post_actor. actor->name is the username / author written into
- * the event. */
+ * the event, actor->user_id its authorId (create) / userId (add comment). */
+sm_status post_decide_create_as(const char *post_id, const char *message, const post_actor *actor,
+                                int64_t now_ms, sm_event *out, sm_error *err);
+sm_status post_decide_add_comment_as(const post_state *p, const char *comment,
+                                     const post_actor *actor, int64_t now_ms, sm_event *out,
+                                     sm_error *err);
 sm_status post_decide_edit_message_as(const post_state *p, const char *message,
                                       const post_actor *actor, int64_t now_ms, sm_event *out,
                                       sm_error *err);

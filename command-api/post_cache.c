@@ -31,9 +31,12 @@ static size_t state_bytes(const post_state *p)
 {
     size_t n = sizeof(entry) + 64;
     n += (p->author ? strlen(p->author) : 0) + (p->message ? strlen(p->message) : 0);
+    n += p->author_id ? strlen(p->author_id) + 1 : 0;
     n += p->comments_cap * sizeof(post_comment);
-    for (size_t i = 0; i < p->ncomments; i++)
-        n += strlen(p->comments[i].text) + strlen(p->comments[i].username) + 32;
+    for (size_t i = 0; i < p->ncomments; i++) {
+        const post_comment *c = &p->comments[i];
+        n += strlen(c->text) + strlen(c->username) + 32 + (c->user_id ? strlen(c->user_id) : 0);
+    }
     return n;
 }
 

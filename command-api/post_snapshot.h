@@ -21,7 +21,8 @@
 
 #include "post.h"
 
-#define POST_SNAPSHOT_SCHEMA 1
+/* 2: owner ids (authorId, comments' userId) joined the state. */
+#define POST_SNAPSHOT_SCHEMA 2
 
 /* p as snapshot text, taken after the event last_event_id (p->version).
  * Caller frees; NULL on OOM. */

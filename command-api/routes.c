@@ -119,6 +119,7 @@ static sm_status bind_identity(command *cmd, json_t **body, const auth_identity 
 {
     cmd->actor = who->name;
     cmd->moderator = auth_identity_has_role(who, "moderator");
+    cmd->user_id = who->sub;
     if (cmd->type == CMD_LIKE_POST)
         return SM_OK;
     if (!who->name[0])
@@ -147,10 +148,18 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
                            const http_request *req, const auth_identity *who,
                            http_reply *reply)
 {
-    command cmd = {.type = (cmd_type)r->op, .if_match = CMD_NO_IF_MATCH};
+    command cmd = {.type = (cmd_type)r->op, .if_match = CMD_NO_IF_MATCH,
+                   .request_id = req->request_id};
     sm_error err = {0};
     json_t *body = NULL;
     sm_status st = SM_OK;
+    /* every event carries a trace context: the caller's when it sent a
+     * valid one, else a new trace starting here */
+    char trace[SM_EVENT_TRACEPARENT_LEN + 1] = "";
+    if (req->traceparent && sm_traceparent_valid(req->traceparent))
+        cmd.traceparent = req->traceparent;
+    else if (sm_traceparent_new(trace))
+        cmd.traceparent = trace;
     if (id) {
         char raw[64];
         snprintf(raw, sizeof raw, "%.*s", (int)(id_len < 60 ? id_len : 60), id);
@@ -183,6 +192,12 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
                    sm_log_quote(err.message, q, sizeof q));
         }
     }
+    /* tell the caller which trace its events joined */
+    size_t used = strlen(reply->extra_headers);
+    if (cmd.traceparent && used + sizeof "traceparent: \r\n" + SM_EVENT_TRACEPARENT_LEN <=
+                               sizeof reply->extra_headers)
+        snprintf(reply->extra_headers + used, sizeof reply->extra_headers - used,
+                 "traceparent: %s\r\n", cmd.traceparent);
     json_decref(body);
 }
 
@@ -398,8 +413,9 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
                 return;
             who = &who_buf;
         }
-        post_actor actor = {who ? who->name : "",
-                            who && auth_identity_has_role(who, "moderator")};
+        post_actor actor = {.name = who ? who->name : "",
+                            .moderator = who && auth_identity_has_role(who, "moderator"),
+                            .user_id = who ? who->sub : NULL};
         if (r->kind == R_HEALTH)
             handle_health(app, reply);
         else if (r->kind == R_METRICS)

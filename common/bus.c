@@ -160,13 +160,19 @@ sm_status bus_produce(bus_producer *p, const sm_event *ev, void *opaque, sm_erro
     char *value = sm_event_encode(ev);
     if (!value)
         return sm_fail(err, SM_ERR_INTERNAL, "cannot encode event %s", ev->event_id);
-    const char *type = sm_event_type_name(ev->type);
+    /* headers: type and eventId always, the W3C trace context when the
+     * event has one (consumers continue the trace without parsing) */
+    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, "type", -1, sm_event_type_name(ev->type), -1);
+    rd_kafka_header_add(h, "eventId", -1, ev->event_id, -1);
+    if (ev->meta.traceparent[0])
+        rd_kafka_header_add(h, "traceparent", -1, ev->meta.traceparent, -1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(p->topic), RD_KAFKA_V_KEY(ev->aggregate_id, strlen(ev->aggregate_id)),
         RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER("type", type, -1), RD_KAFKA_V_HEADER("eventId", ev->event_id, -1),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h); /* the message owns both only on success */
         free(value); /* F_FREE only takes ownership on success */
         return sm_fail(err, SM_ERR_UNAVAILABLE, "kafka produce: %s", rd_kafka_err2str(e));
     }

@@ -2,10 +2,11 @@
  * event envelopes, and a consumer that reads them back.
  *
  * Messages: key = post id (so one post's events stay in one partition, in
- * order), value = the JSON envelope (sm_event.h), headers "type" and
- * "eventId" (and "traceparent" when the event has one; the consumer hands
- * it back in bus_message). The producer is idempotent with acks=all: a message the broker
- * confirmed is stored once, and per-partition order survives retries.
+ * order), value = the JSON envelope (sm_event.h), headers "type",
+ * "eventId" and, when the event has one, "traceparent" (W3C, from its
+ * metadata; the consumer hands it back in bus_message). The producer is
+ * idempotent with acks=all: a message the broker confirmed is stored once,
+ * and per-partition order survives retries.
  *
  * Threading: a bus_producer may be used from one thread at a time for
  * produce/poll (the outbox relay owns it); bus_producer_state() may be read

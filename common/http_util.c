@@ -352,6 +352,7 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
         .content_type = mg_get_header(conn, "Content-Type"),
         .if_match = mg_get_header(conn, "If-Match"),
         .authorization = mg_get_header(conn, "Authorization"),
+        .traceparent = mg_get_header(conn, "traceparent"),
     };
     pick_request_id(conn, req.request_id);
     http_reply reply = {0};

@@ -32,6 +32,7 @@ typedef struct http_request {
     const char *content_type; /* header value or NULL */
     const char *if_match;     /* header value or NULL */
     const char *authorization; /* header value or NULL */
+    const char *traceparent;  /* W3C trace context header value (unchecked) or NULL */
     const char *body;         /* NUL-terminated copy of the body, or NULL */
     size_t body_len;
     char request_id[HTTP_REQUEST_ID_MAX + 1];

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 enum {
     F_AUTHOR = 1 << 0,
@@ -125,6 +126,34 @@ json_t *sm_event_data_to_json(const sm_event *ev)
         return NULL;
     }
     return d;
+}
+
+bool sm_traceparent_new(char out[SM_EVENT_TRACEPARENT_LEN + 1])
+{
+    static const char hexdig[] = "0123456789abcdef";
+    uint8_t b[24]; /* trace id 16, parent id 8: the same source as sm_uuid_new */
+    for (int tries = 0; tries < 4; tries++) {
+        size_t got = 0;
+        while (got < sizeof b) {
+            ssize_t n = getrandom(b + got, sizeof b - got, 0);
+            if (n < 0)
+                return false;
+            got += (size_t)n;
+        }
+        char *p = out;
+        memcpy(p, "00-", 3);
+        p += 3;
+        for (size_t k = 0; k < sizeof b; k++) {
+            if (k == 16)
+                *p++ = '-';
+            *p++ = hexdig[b[k] >> 4];
+            *p++ = hexdig[b[k] & 15];
+        }
+        memcpy(p, "-01", 4); /* sampled; includes the NUL */
+        if (sm_traceparent_valid(out)) /* all-zero ids are invalid: draw again */
+            return true;
+    }
+    return false;
 }
 
 bool sm_traceparent_valid(const char *s)

@@ -104,6 +104,11 @@ sm_status sm_event_meta_from_json(sm_event_meta *meta, const json_t *obj, sm_err
  * not all zero). */
 bool sm_traceparent_valid(const char *s);
 
+/* Writes a new traceparent into out: version 00, a random trace id and
+ * parent id (getrandom, as sm_uuid_new), flags 01 (sampled). False if the
+ * system gave no randomness. Thread-safe. */
+bool sm_traceparent_new(char out[SM_EVENT_TRACEPARENT_LEN + 1]);
+
 /* The whole envelope as a new JSON object (caller owns the reference). */
 json_t *sm_event_to_json(const sm_event *ev);
 

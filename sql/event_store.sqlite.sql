@@ -15,6 +15,11 @@ CREATE TABLE IF NOT EXISTS events (
     timestamp_ms INTEGER NOT NULL,
     data         TEXT    NOT NULL, -- the payload as JSON (see docs/api.md, Events)
     published    INTEGER NOT NULL DEFAULT 0,
+    -- the envelope's "metadata" as JSON ({"userId","requestId","traceparent"});
+    -- NULL for events stored before it existed. Files created before it get
+    -- the column from es_sqlite.c at open (ALTER TABLE cannot be written
+    -- idempotently here).
+    metadata     TEXT,
     UNIQUE (aggregate_id, version)
 );
 

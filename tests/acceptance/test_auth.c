@@ -10,6 +10,7 @@
 #include "http_client.h"
 #include "jwt_mint.h"
 #include "proc.h"
+#include "sm_event.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,8 +46,8 @@ static void write_jwks(EVP_PKEY *key, const char *kid)
 
 /* A token for name with roles ("" for none), signed by key as kid, valid
  * from now for ttl seconds (negative: expired that long ago). Caller frees. */
-static char *token_full(EVP_PKEY *key, const char *kid, const char *name, const char *roles,
-                        long ttl, const char *aud)
+static char *token_sub_full(EVP_PKEY *key, const char *kid, const char *sub, const char *name,
+                            const char *roles, long ttl, const char *aud)
 {
     json_t *r = json_array();
     char buf[128];
@@ -55,7 +56,7 @@ static char *token_full(EVP_PKEY *key, const char *kid, const char *name, const 
         json_array_append_new(r, json_string(t));
     long now = (long)time(NULL);
     json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I}", "iss", ISS, "aud", aud, "sub",
-                          name, "preferred_username", name, "roles", r, "iat",
+                          sub, "preferred_username", name, "roles", r, "iat",
                           (json_int_t)(now - 5), "exp",
                           (json_int_t)(ttl > 0 ? now + ttl : now + ttl - 120));
     char *payload = json_dumps(c, JSON_COMPACT);
@@ -66,6 +67,13 @@ static char *token_full(EVP_PKEY *key, const char *kid, const char *name, const 
     json_decref(c);
     assert_non_null(tok);
     return tok;
+}
+
+/* As token_sub_full with sub = name. */
+static char *token_full(EVP_PKEY *key, const char *kid, const char *name, const char *roles,
+                        long ttl, const char *aud)
+{
+    return token_sub_full(key, kid, name, name, roles, ttl, aud);
 }
 
 static char *token(const char *name, const char *roles)
@@ -321,6 +329,75 @@ static void test_history_is_for_the_author_or_a_moderator(void **state)
     free(mod);
 }
 
+/* Owners are subs, not names (issue 16): a second user with the same
+ * display name owns nothing of the first's, and the owner keeps the post
+ * under a new name. The events record the sub (authorId / userId and
+ * metadata.userId), the request id and the caller's traceparent, which the
+ * reply echoes; a command without one starts a new trace. */
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+static void test_owners_are_subs_and_events_carry_metadata(void **state)
+{
+    (void)state;
+    char *alice1 = token_sub_full(key1, "k1", "sub-alice-1", "alice", "", 600, AUD);
+    char *alice2 = token_sub_full(key1, "k1", "sub-alice-2", "alice", "", 600, AUD);
+    char *renamed = token_sub_full(key1, "k1", "sub-alice-1", "Alice Smith", "", 600, AUD);
+    char headers[2048], h[100], id[40], cid[40], p[160], body[300];
+    snprintf(headers, sizeof headers,
+             "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+             "traceparent: " TRACEPARENT "\r\n", alice1);
+    const char *msg = "{\"message\":\"hello\"}";
+    http_resp r;
+    assert_int_equal(http_call(proc.port, "POST", "/api/v1/NewPost", headers, msg, strlen(msg),
+                               10000, &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_non_null(http_resp_header(&r, "traceparent", h, sizeof h));
+    assert_string_equal(h, TRACEPARENT);
+    strcpy(id, http_resp_str(&r, "id"));
+    http_resp_free(&r);
+
+    PATH(p, "EditMessage", id);
+    expect(403, alice2, "PUT", p, "{\"message\":\"same name, other user\"}");
+    r = call(200, renamed, "PUT", p, "{\"message\":\"still mine\"}");
+    assert_non_null(http_resp_header(&r, "traceparent", h, sizeof h));
+    assert_string_not_equal(h, TRACEPARENT); /* a new trace */
+    http_resp_free(&r);
+    PATH(p, "DeletePost", id);
+    expect(403, alice2, "DELETE", p, NULL);
+
+    PATH(p, "AddComment", id);
+    r = call(200, alice2, "PUT", p, "{\"comment\":\"by the other alice\"}");
+    strcpy(cid, http_resp_str(&r, "commentId"));
+    http_resp_free(&r);
+    PATH(p, "RemoveComment", id);
+    snprintf(body, sizeof body, "{\"commentId\":\"%s\"}", cid);
+    expect(403, alice1, "DELETE", p, body);
+    PATH(p, "EditComment", id);
+    snprintf(body, sizeof body, "{\"commentId\":\"%s\",\"comment\":\"edited\"}", cid);
+    expect(200, alice2, "PUT", p, body);
+
+    PATH(p, "PostHistory", id);
+    expect(403, alice2, "GET", p, NULL);
+    r = call(200, alice1, "GET", p, NULL);
+    json_t *evs = json_object_get(r.json, "events");
+    assert_int_equal(json_array_size(evs), 4);
+    json_t *created = json_array_get(evs, 0), *edited = json_array_get(evs, 1);
+    json_t *added = json_array_get(evs, 2);
+    json_t *m0 = json_object_get(created, "metadata"), *m1 = json_object_get(edited, "metadata");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(created, "data"),
+                                                          "authorId")), "sub-alice-1");
+    assert_string_equal(json_string_value(json_object_get(m0, "userId")), "sub-alice-1");
+    assert_string_equal(json_string_value(json_object_get(m0, "traceparent")), TRACEPARENT);
+    assert_true(json_string_length(json_object_get(m0, "requestId")) > 0);
+    assert_string_equal(json_string_value(json_object_get(m1, "userId")), "sub-alice-1");
+    assert_true(sm_traceparent_valid(json_string_value(json_object_get(m1, "traceparent"))));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(added, "data"),
+                                                          "userId")), "sub-alice-2");
+    http_resp_free(&r);
+    free(alice1);
+    free(alice2);
+    free(renamed);
+}
+
 static void test_restore_and_metrics_need_role_admin(void **state)
 {
     (void)state;
@@ -470,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_comments_belong_to_their_author_or_a_moderator),
         cmocka_unit_test(test_any_user_likes_with_a_token),
         cmocka_unit_test(test_history_is_for_the_author_or_a_moderator),
+        cmocka_unit_test(test_owners_are_subs_and_events_carry_metadata),
         cmocka_unit_test(test_restore_and_metrics_need_role_admin),
         cmocka_unit_test(test_a_replaced_jwks_file_rotates_the_keys),
         cmocka_unit_test(test_sighup_rereads_the_jwks),

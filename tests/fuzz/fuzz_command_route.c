@@ -5,7 +5,7 @@
  * store of the unit tests. Input:
  *
  *   METHOD TARGET\n            e.g. "PUT /api/v1/AddComment/<id>?x=1"
- *   Name: value\n ...          If-Match and Content-Type are used
+ *   Name: value\n ...          If-Match, Content-Type and traceparent are used
  *   \n
  *   body                       the rest, as sent
  *
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body_copy, body, body_len);
         body_copy[body_len] = '\0';
     }
-    char ctype[128], if_match[64];
+    char ctype[128], if_match[64], trace[128];
     const char *headers = nl ? nl + 1 : NULL;
     http_request req = {
         .method = method,
@@ -136,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .query = query,
         .content_type = header(headers, "Content-Type", ctype, sizeof ctype),
         .if_match = header(headers, "If-Match", if_match, sizeof if_match),
+        .traceparent = header(headers, "traceparent", trace, sizeof trace),
         .body = body_copy,
         .body_len = body_copy ? body_len : 0,
         .request_id = "fuzz",

@@ -55,6 +55,16 @@ static int teardown(void **state)
 
 /* Fills ev as event `version` of stream id, with every payload field set so
  * round trips check them all. */
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static void assert_opt_equal(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
 static void make_event(sm_event *ev, const char *id, int64_t version, sm_event_type type)
 {
     memset(ev, 0, sizeof *ev);
@@ -64,15 +74,22 @@ static void make_event(sm_event *ev, const char *id, int64_t version, sm_event_t
     ev->version = version;
     ev->timestamp_ms = 1764198301123 + version;
     ev->at_ms = 1764198300456 + version;
+    /* metadata on every event (sm_event_meta), owner ids where they go */
+    ev->meta.user_id = strdup("auth0|ålice-1");
+    snprintf(ev->meta.request_id, sizeof ev->meta.request_id, "req-%lld", (long long)version);
+    strcpy(ev->meta.traceparent, TRACEPARENT);
     switch (type) {
     case SM_EV_POST_CREATED:
         ev->author = strdup("ålice \"the\" author");
+        ev->author_id = strdup("auth0|ålice-1");
         ev->message = strdup("hello\nworld ✓");
         break;
     case SM_EV_MESSAGE_UPDATED:
         ev->message = strdup("edited '; DROP TABLE events; --");
         break;
     case SM_EV_COMMENT_ADDED:
+        ev->user_id = strdup("auth0|bob-2");
+        /* fall through */
     case SM_EV_COMMENT_UPDATED:
         ev->comment = strdup("nice \\ comment");
         ev->username = strdup("bob");
@@ -97,6 +114,11 @@ static void assert_event_equal(const sm_event *a, const sm_event *b)
     assert_string_equal(a->comment ? a->comment : "", b->comment ? b->comment : "");
     assert_string_equal(a->username ? a->username : "", b->username ? b->username : "");
     assert_string_equal(a->comment_id, b->comment_id);
+    assert_opt_equal(a->author_id, b->author_id);
+    assert_opt_equal(a->user_id, b->user_id);
+    assert_opt_equal(a->meta.user_id, b->meta.user_id);
+    assert_string_equal(a->meta.request_id, b->meta.request_id);
+    assert_string_equal(a->meta.traceparent, b->meta.traceparent);
     if (a->type == SM_EV_POST_CREATED || a->type == SM_EV_COMMENT_ADDED ||
         a->type == SM_EV_COMMENT_UPDATED)
         assert_int_equal(a->at_ms, b->at_ms);
@@ -887,6 +909,132 @@ static void test_raw_duplicate_of_a_post_version_is_refused_by_the_schema(void *
     assert_int_equal(stream_len(s, id), 1);
 }
 
+/* Owner ids (in the payload) and the envelope's metadata come back from
+ * every read path: load, read_all and the outbox heads (what the relay
+ * publishes). An event without them (auth off) reads back without. */
+static void test_metadata_and_owner_ids_come_back_from_every_read(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id;
+    new_id(id);
+    sm_event evs[2];
+    make_event(&evs[0], id, 0, SM_EV_POST_CREATED);
+    make_event(&evs[1], id, 1, SM_EV_COMMENT_ADDED);
+    free(evs[1].user_id); /* a comment made with auth off */
+    evs[1].user_id = NULL;
+    free(evs[1].meta.user_id);
+    evs[1].meta.user_id = NULL;
+    evs[1].meta.traceparent[0] = '\0';
+    sm_error err = {0};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(es_append(s, id, i - 1, &evs[i], 1, &err), ES_OK);
+
+    sm_event_list got = {0};
+    assert_int_equal(es_load(s, id, 0, 0, &got, &err), ES_OK);
+    assert_int_equal(got.len, 2);
+    assert_event_equal(&got.items[0], &evs[0]);
+    assert_event_equal(&got.items[1], &evs[1]);
+    assert_string_equal(got.items[0].author_id, "auth0|ålice-1");
+    assert_string_equal(got.items[0].meta.traceparent, TRACEPARENT);
+    assert_null(got.items[1].meta.user_id);
+    sm_event_list_free(&got);
+
+    es_cursor from = {0}, next = {0};
+    size_t found = 0;
+    for (;;) { /* the whole store, in pages: other tests' events are there too */
+        sm_event_list page = {0};
+        assert_int_equal(es_read_all(s, &from, 500, &page, &next, &err), ES_OK);
+        for (size_t i = 0; i < page.len; i++)
+            if (strcmp(page.items[i].aggregate_id, id) == 0)
+                assert_event_equal(&page.items[i], &evs[page.items[i].version]), found++;
+        size_t n = page.len;
+        sm_event_list_free(&page);
+        if (n == 0)
+            break;
+        from = next;
+    }
+    assert_int_equal(found, 2);
+
+    int64_t gen;
+    sm_event_list heads = {0};
+    assert_int_equal(es_fetch_unpublished(s, 100000, &heads, &gen, &err), ES_OK);
+    found = 0;
+    for (size_t i = 0; i < heads.len; i++)
+        if (strcmp(heads.items[i].aggregate_id, id) == 0)
+            assert_event_equal(&heads.items[i], &evs[0]), found++;
+    assert_int_equal(found, 1);
+    sm_event_list_free(&heads);
+    sm_event_clear(&evs[0]);
+    sm_event_clear(&evs[1]);
+}
+
+/* An event as stores wrote them before metadata existed (a row with
+ * metadata NULL, a document without the field), written behind the
+ * adapter's back, reads back with empty metadata and no owner id. */
+static void test_event_stored_without_metadata_reads_back_without(void **state)
+{
+    es_store *s = *state;
+    sm_uuid_str id, ev_id;
+    new_id(id);
+    new_id(ev_id);
+    const char *data = "{\"author\":\"old\",\"message\":\"from before\","
+                       "\"datePosted\":\"2026-11-26T23:05:01.123Z\"}";
+    if (!is_mongo) {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(url + strlen("sqlite:"), &db), SQLITE_OK);
+        char sql[600];
+        snprintf(sql, sizeof sql, "INSERT INTO events (event_id, aggregate_id, version, type,"
+                 " timestamp_ms, data) VALUES ('%s', '%s', 0, 'PostCreatedEvent', 1, '%s')",
+                 ev_id, id, data);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    } else {
+        bson_error_t e;
+        mongoc_uri_t *uri = mongoc_uri_new_with_error(url, &e);
+        assert_non_null(uri);
+        mongoc_client_t *client = mongoc_client_new_from_uri(uri);
+        const char *dbname = mongoc_uri_get_database(uri);
+        mongoc_collection_t *coll = mongoc_client_get_collection(
+            client, dbname && *dbname ? dbname : "socialMedia", "eventStore");
+        bson_t payload;
+        assert_true(bson_init_from_json(&payload, data, -1, &e));
+        bson_oid_t oid;
+        bson_oid_init(&oid, NULL);
+        bson_t *doc = BCON_NEW("_id", BCON_OID(&oid), "eventId", BCON_UTF8(ev_id),
+                               "aggregateIdentifier", BCON_UTF8(id), "aggregateType",
+                               BCON_UTF8("PostAggregate"), "version", BCON_INT64(0),
+                               "eventType", BCON_UTF8("PostCreatedEvent"), "timeStamp",
+                               BCON_DATE_TIME(1), "eventData", BCON_DOCUMENT(&payload),
+                               "published", BCON_BOOL(false));
+        bool inserted = mongoc_collection_insert_one(coll, doc, NULL, NULL, &e);
+        bson_destroy(doc);
+        bson_destroy(&payload);
+        mongoc_collection_destroy(coll);
+        mongoc_client_destroy(client);
+        mongoc_uri_destroy(uri);
+        if (!inserted)
+            fail_msg("raw insert: %s", e.message);
+    }
+    sm_event_list got = {0};
+    sm_error err = {0};
+    assert_int_equal(es_load(s, id, 0, 0, &got, &err), ES_OK);
+    assert_int_equal(got.len, 1);
+    assert_string_equal(got.items[0].author, "old");
+    assert_null(got.items[0].author_id);
+    assert_null(got.items[0].meta.user_id);
+    assert_string_equal(got.items[0].meta.request_id, "");
+    assert_string_equal(got.items[0].meta.traceparent, "");
+    sm_event_list_free(&got);
+    /* and the stream goes on with events that have it */
+    sm_event next;
+    make_event(&next, id, 1, SM_EV_POST_LIKED);
+    assert_int_equal(es_append(s, id, 0, &next, 1, &err), ES_OK);
+    assert_int_equal(es_load(s, id, 1, 0, &got, &err), ES_OK);
+    assert_event_equal(&got.items[0], &next);
+    sm_event_list_free(&got);
+    sm_event_clear(&next);
+}
+
 static void test_unknown_url_scheme_is_invalid(void **state)
 {
     (void)state;
@@ -944,6 +1092,8 @@ int main(void)
         T(test_racing_lease_takers_have_exactly_one_winner),
         T(test_racing_takeovers_of_an_expired_lease_have_exactly_one_winner),
         T(test_raw_duplicate_of_a_post_version_is_refused_by_the_schema),
+        T(test_metadata_and_owner_ids_come_back_from_every_read),
+        T(test_event_stored_without_metadata_reads_back_without),
         cmocka_unit_test(test_unreachable_server_is_unavailable_not_fatal),
         cmocka_unit_test(test_unknown_url_scheme_is_invalid),
     };

@@ -179,7 +179,7 @@ typedef struct seen {
 
 /* Reads the whole topic from the beginning (all partitions assigned, no
  * group) until `want` messages arrived or timeout_ms passed. Checks that
- * each message's key and "type" header match its envelope. */
+ * each message's key, "type" and "traceparent" headers match its envelope. */
 static size_t consume(const char *bootstrap, size_t want, int timeout_ms, seen *out)
 {
     char errstr[256];
@@ -211,6 +211,13 @@ static size_t consume(const char *bootstrap, size_t want, int timeout_ms, seen *
             assert_int_equal(rd_kafka_message_headers(m, &h), 0);
             assert_int_equal(rd_kafka_header_get_last(h, "type", &tv, &tl), 0);
             assert_memory_equal(tv, sm_event_type_name(ev.type), tl);
+            /* every command's events carry a trace context (the request's or
+             * a new one) and the request id, and the trace is a header too */
+            assert_true(sm_traceparent_valid(ev.meta.traceparent));
+            assert_true(ev.meta.request_id[0] != '\0');
+            assert_int_equal(rd_kafka_header_get_last(h, "traceparent", &tv, &tl), 0);
+            assert_int_equal(tl, SM_EVENT_TRACEPARENT_LEN);
+            assert_memory_equal(tv, ev.meta.traceparent, tl);
             strcpy(out[n].key, ev.aggregate_id);
             out[n].version = ev.version;
             out[n].type = ev.type;

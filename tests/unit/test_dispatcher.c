@@ -341,6 +341,63 @@ static void *like_thread(void *arg)
     return NULL;
 }
 
+/* An authenticated command records the owner id in the payload and stamps
+ * every event with the caller's sub, the request id and the trace context;
+ * with auth off the ids are NULL. An invalid traceparent is dropped, never
+ * stored. Across snapshots and the cache (SETUP setup_repo) the owner stays
+ * the sub: the same display name with another sub is forbidden. */
+#define TRACE_A "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+static void test_commands_carry_owner_ids_and_metadata_into_events(void **state)
+{
+    fixture *f = *state;
+    cmd_result r;
+    sm_error err;
+    command c = make_cmd(CMD_NEW_POST, NULL);
+    assert_true(sm_uuid_new(c.post_id));
+    c.author = c.actor = "alice";
+    c.user_id = "sub-alice";
+    c.message = "hello";
+    c.request_id = "req-1";
+    c.traceparent = TRACE_A;
+    assert_int_equal(run(f, &c, &r, &err), SM_OK);
+    sm_uuid_str id;
+    strcpy(id, c.post_id);
+    command add = make_cmd(CMD_ADD_COMMENT, id);
+    add.username = add.actor = "bob";
+    add.user_id = "sub-bob";
+    add.comment = "nice";
+    add.request_id = "req-2";
+    add.traceparent = "00-not-a-trace";
+    assert_int_equal(run(f, &add, &r, &err), SM_OK);
+    command like = make_cmd(CMD_LIKE_POST, id); /* auth off: no ids */
+    assert_int_equal(run(f, &like, &r, &err), SM_OK);
+    assert_int_equal(run(f, &like, &r, &err), SM_OK);
+
+    sm_event_list evs = {0};
+    assert_int_equal(es_load(f->store, id, 0, 0, &evs, &err), ES_OK);
+    assert_int_equal(evs.len, 4);
+    assert_string_equal(evs.items[0].author_id, "sub-alice");
+    assert_string_equal(evs.items[0].meta.user_id, "sub-alice");
+    assert_string_equal(evs.items[0].meta.request_id, "req-1");
+    assert_string_equal(evs.items[0].meta.traceparent, TRACE_A);
+    assert_string_equal(evs.items[1].user_id, "sub-bob");
+    assert_string_equal(evs.items[1].meta.user_id, "sub-bob");
+    assert_string_equal(evs.items[1].meta.request_id, "req-2");
+    assert_string_equal(evs.items[1].meta.traceparent, "");
+    assert_null(evs.items[2].meta.user_id);
+    assert_string_equal(evs.items[2].meta.request_id, "");
+    sm_event_list_free(&evs);
+
+    command edit = make_cmd(CMD_EDIT_MESSAGE, id);
+    edit.message = "x";
+    edit.actor = "alice";
+    edit.user_id = "sub-mallory"; /* alice's name, not her sub */
+    assert_int_equal(run(f, &edit, &r, &err), SM_ERR_FORBIDDEN);
+    edit.actor = "Alice Renamed";
+    edit.user_id = "sub-alice";
+    assert_int_equal(run(f, &edit, &r, &err), SM_OK);
+}
+
 static void test_32_concurrent_likes_all_succeed_with_dense_versions(void **state)
 {
     fixture *f = *state;
@@ -377,6 +434,7 @@ static void test_32_concurrent_likes_all_succeed_with_dense_versions(void **stat
         cmocka_unit_test_setup_teardown(test_command_gives_up_with_503_at_its_deadline, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_if_match_must_equal_the_current_version, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_appended_hook_sees_each_stored_event, SETUP, teardown), \
+        cmocka_unit_test_setup_teardown(test_commands_carry_owner_ids_and_metadata_into_events, SETUP, teardown), \
         cmocka_unit_test_setup_teardown(test_32_concurrent_likes_all_succeed_with_dense_versions, SETUP, teardown), \
     }
 

@@ -600,6 +600,22 @@ static void test_event_list_owns_its_events(void **state)
     sm_event_list_free(&list);
 }
 
+/* A new traceparent is valid (version 00, flags 01) and new each time. */
+static void test_new_traceparent_is_valid_and_fresh(void **state)
+{
+    (void)state;
+    char a[SM_EVENT_TRACEPARENT_LEN + 1], b[SM_EVENT_TRACEPARENT_LEN + 1];
+    assert_true(sm_traceparent_new(a));
+    assert_true(sm_traceparent_new(b));
+    assert_true(sm_traceparent_valid(a));
+    assert_true(sm_traceparent_valid(b));
+    assert_int_equal(strlen(a), SM_EVENT_TRACEPARENT_LEN);
+    assert_memory_equal(a, "00-", 3);
+    assert_string_equal(a + 52, "-01");
+    assert_memory_not_equal(a + 3, b + 3, 32);
+    assert_memory_not_equal(a + 36, b + 36, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_encoding_text_that_is_not_utf8_fails_instead_of_dropping_it),
         cmocka_unit_test(test_clear_frees_and_zeroes_and_is_idempotent),
         cmocka_unit_test(test_event_list_owns_its_events),
+        cmocka_unit_test(test_new_traceparent_is_valid_and_fresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

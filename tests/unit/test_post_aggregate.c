@@ -712,7 +712,7 @@ static void test_post_to_json_has_the_documented_shape(void **state)
 static void test_authenticated_wrong_owner_is_forbidden_not_a_rule(void **state)
 {
     fixture *f = *state;
-    post_actor eve = {"eve", false};
+    post_actor eve = {"eve", false, NULL};
     REFUSED(post_decide_edit_message_as(&f->p, "x", &eve, T0, &f->ev, &f->err),
             SM_ERR_FORBIDDEN, MSG_NOT_EDITOR);
     REFUSED(post_decide_delete_as(&f->p, &eve, T0, &f->ev, &f->err), SM_ERR_FORBIDDEN,
@@ -722,7 +722,7 @@ static void test_authenticated_wrong_owner_is_forbidden_not_a_rule(void **state)
     REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &eve, T0, &f->ev, &f->err),
             SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
     /* the post author is not the comment's owner either */
-    post_actor alice = {"alice", false};
+    post_actor alice = {"alice", false, NULL};
     REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &alice, T0, &f->ev, &f->err),
             SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
 }
@@ -730,7 +730,7 @@ static void test_authenticated_wrong_owner_is_forbidden_not_a_rule(void **state)
 static void test_authenticated_owner_acts_with_the_seed_name_rules(void **state)
 {
     fixture *f = *state;
-    post_actor alice = {"ALICE", false}, bob = {"bob", false};
+    post_actor alice = {"ALICE", false, NULL}, bob = {"bob", false, NULL};
     assert_int_equal(post_decide_edit_message_as(&f->p, "x", &alice, T0, &f->ev, &f->err),
                      SM_OK);
     sm_event_clear(&f->ev);
@@ -738,7 +738,7 @@ static void test_authenticated_owner_acts_with_the_seed_name_rules(void **state)
                      SM_OK);
     assert_string_equal(f->ev.username, "bob");
     sm_event_clear(&f->ev);
-    post_actor bob_upper = {"Bob", false}; /* comment owners match exactly */
+    post_actor bob_upper = {"Bob", false, NULL}; /* comment owners match exactly */
     REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &bob_upper, T0, &f->ev, &f->err),
             SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
     assert_int_equal(post_decide_delete_as(&f->p, &alice, T0, &f->ev, &f->err), SM_OK);
@@ -748,7 +748,7 @@ static void test_authenticated_owner_acts_with_the_seed_name_rules(void **state)
 static void test_moderator_passes_owner_rules_but_not_the_others(void **state)
 {
     fixture *f = *state;
-    post_actor mod = {"mona", true};
+    post_actor mod = {"mona", true, NULL};
     assert_int_equal(post_decide_edit_message_as(&f->p, "x", &mod, T0, &f->ev, &f->err), SM_OK);
     sm_event_clear(&f->ev);
     assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &mod, T0, &f->ev, &f->err),
@@ -767,6 +767,125 @@ static void test_moderator_passes_owner_rules_but_not_the_others(void **state)
             MSG_EDIT_INACTIVE);
 }
 
+/* ---- owners by user id (issue 16: the token's sub, not its name) -------- */
+#define SUB_ALICE "auth0|alice-1"
+#define SUB_BOB "auth0|bob-2"
+#define SUB_IMPOSTOR "auth0|someone-else"
+
+/* A post by alice (sub SUB_ALICE) with bob's comment (sub SUB_BOB), decided
+ * by authenticated actors and folded back: owners are ids. */
+static int setup_owned_post(void **state)
+{
+    setup_empty(state);
+    fixture *f = *state;
+    sm_uuid_str id;
+    assert_true(sm_uuid_new(id));
+    post_actor alice = {"alice", false, SUB_ALICE}, bob = {"bob", false, SUB_BOB};
+    assert_int_equal(post_decide_create_as(id, "hello", &alice, T0, &f->ev, &f->err), SM_OK);
+    apply_and_clear(&f->p, &f->ev);
+    assert_int_equal(post_decide_add_comment_as(&f->p, "nice", &bob, T0, &f->ev, &f->err),
+                     SM_OK);
+    memcpy(f->cid, f->ev.comment_id, sizeof f->cid);
+    apply_and_clear(&f->p, &f->ev);
+    return 0;
+}
+
+static void test_authenticated_create_and_comment_record_owner_ids(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str id;
+    assert_true(sm_uuid_new(id));
+    post_actor alice = {"alice", false, SUB_ALICE};
+    assert_int_equal(post_decide_create_as(id, "hi", &alice, T0, &f->ev, &f->err), SM_OK);
+    assert_string_equal(f->ev.author, "alice");
+    assert_string_equal(f->ev.author_id, SUB_ALICE);
+    apply_and_clear(&f->p, &f->ev);
+    assert_string_equal(f->p.author_id, SUB_ALICE);
+    post_actor bob = {"bob", false, SUB_BOB};
+    assert_int_equal(post_decide_add_comment_as(&f->p, "c", &bob, T0, &f->ev, &f->err), SM_OK);
+    assert_string_equal(f->ev.username, "bob");
+    assert_string_equal(f->ev.user_id, SUB_BOB);
+    apply_and_clear(&f->p, &f->ev);
+    assert_string_equal(f->p.comments[0].user_id, SUB_BOB);
+    /* without auth nothing is recorded, and the fold keeps NULL */
+    assert_int_equal(post_decide_add_comment(&f->p, "d", "carol", T0, &f->ev, &f->err), SM_OK);
+    assert_null(f->ev.user_id);
+    apply_and_clear(&f->p, &f->ev);
+    assert_null(f->p.comments[1].user_id);
+}
+
+static void test_owner_by_id_may_act_under_another_display_name(void **state)
+{
+    fixture *f = *state;
+    /* names are display names: the owners renamed themselves */
+    post_actor alice = {"Alice Smith", false, SUB_ALICE}, bob = {"robert", false, SUB_BOB};
+    assert_int_equal(post_decide_edit_message_as(&f->p, "x", &alice, T0, &f->ev, &f->err), SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &bob, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_remove_comment_as(&f->p, f->cid, &bob, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_delete_as(&f->p, &alice, T0, &f->ev, &f->err), SM_OK);
+    assert_int_equal(f->ev.type, SM_EV_POST_REMOVED);
+}
+
+static void test_same_display_name_different_sub_is_forbidden(void **state)
+{
+    fixture *f = *state;
+    post_actor fake_alice = {"alice", false, SUB_IMPOSTOR};
+    post_actor fake_bob = {"bob", false, SUB_IMPOSTOR};
+    REFUSED(post_decide_edit_message_as(&f->p, "x", &fake_alice, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_EDITOR);
+    REFUSED(post_decide_delete_as(&f->p, &fake_alice, T0, &f->ev, &f->err), SM_ERR_FORBIDDEN,
+            MSG_NOT_AUTHOR);
+    REFUSED(post_decide_edit_comment_as(&f->p, f->cid, "x", &fake_bob, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+    REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &fake_bob, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+    /* nor does a caller without a sub own anything that has an owner id */
+    post_actor no_sub = {"alice", false, NULL};
+    REFUSED(post_decide_delete_as(&f->p, &no_sub, T0, &f->ev, &f->err), SM_ERR_FORBIDDEN,
+            MSG_NOT_AUTHOR);
+    /* the post's owner does not own the comments on it */
+    post_actor alice = {"alice", false, SUB_ALICE};
+    REFUSED(post_decide_remove_comment_as(&f->p, f->cid, &alice, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER);
+}
+
+static void test_legacy_post_without_owner_id_belongs_to_the_name(void **state)
+{
+    fixture *f = *state; /* setup_post: made without auth, no owner ids */
+    assert_null(f->p.author_id);
+    assert_null(f->p.comments[0].user_id);
+    post_actor alice = {"ALICE", false, "any-sub"}, bob = {"bob", false, "any-sub"};
+    post_actor eve = {"eve", false, "any-sub"}, bob_upper = {"Bob", false, "any-sub"};
+    REFUSED(post_decide_delete_as(&f->p, &eve, T0, &f->ev, &f->err), SM_ERR_FORBIDDEN,
+            MSG_NOT_AUTHOR);
+    REFUSED(post_decide_edit_comment_as(&f->p, f->cid, "y", &bob_upper, T0, &f->ev, &f->err),
+            SM_ERR_FORBIDDEN, MSG_NOT_COMMENTER); /* comment names match exactly */
+    assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &bob, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_delete_as(&f->p, &alice, T0, &f->ev, &f->err), SM_OK);
+}
+
+static void test_moderator_passes_owner_ids(void **state)
+{
+    fixture *f = *state;
+    post_actor mod = {"mona", true, "auth0|mona"};
+    assert_int_equal(post_decide_edit_message_as(&f->p, "x", &mod, T0, &f->ev, &f->err), SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_edit_comment_as(&f->p, f->cid, "y", &mod, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_remove_comment_as(&f->p, f->cid, &mod, T0, &f->ev, &f->err),
+                     SM_OK);
+    sm_event_clear(&f->ev);
+    assert_int_equal(post_decide_delete_as(&f->p, &mod, T0, &f->ev, &f->err), SM_OK);
+}
+
 #define WITH(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -775,6 +894,11 @@ int main(void)
         WITH(test_authenticated_wrong_owner_is_forbidden_not_a_rule, setup_post),
         WITH(test_authenticated_owner_acts_with_the_seed_name_rules, setup_post),
         WITH(test_moderator_passes_owner_rules_but_not_the_others, setup_post),
+        WITH(test_authenticated_create_and_comment_record_owner_ids, setup_empty),
+        WITH(test_owner_by_id_may_act_under_another_display_name, setup_owned_post),
+        WITH(test_same_display_name_different_sub_is_forbidden, setup_owned_post),
+        WITH(test_legacy_post_without_owner_id_belongs_to_the_name, setup_post),
+        WITH(test_moderator_passes_owner_ids, setup_owned_post),
         WITH(test_create_raises_post_created_at_version_zero, setup_empty),
         WITH(test_create_with_blank_author_is_rejected, setup_empty),
         WITH(test_create_with_blank_message_is_rejected, setup_empty),

@@ -434,9 +434,10 @@ json_t *post_to_json(const post_state *p)
     json_t *comments = json_array();
     for (size_t i = 0; i < p->ncomments; i++) {
         const post_comment *c = &p->comments[i];
-        json_array_append_new(comments, sm_json_comment(c->id, p->id, c->username, c->text,
-                                                        c->date_ms, c->edited, c->edited_at_ms));
+        json_array_append_new(comments,
+                              sm_json_comment(c->id, p->id, c->username, c->user_id, c->text,
+                                              c->date_ms, c->edited, c->edited_at_ms));
     }
-    return sm_json_post(p->id, p->author, p->message, p->date_posted_ms, p->likes, p->active,
-                        p->version, comments);
+    return sm_json_post(p->id, p->author, p->author_id, p->message, p->date_posted_ms, p->likes,
+                        p->active, p->version, comments);
 }

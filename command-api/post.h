@@ -136,7 +136,7 @@ sm_status post_decide_remove_comment_as(const post_state *p, const char *comment
 sm_status post_decide_delete_as(const post_state *p, const post_actor *actor, int64_t now_ms,
                                 sm_event *out, sm_error *err);
 
-/* The post's state as JSON (id, author, message, datePosted, likes, active,
+/* The post's state as JSON (id, author, authorId, message, datePosted, likes, active,
  * version, comments[]): used by point-in-time reads and tests. New ref. */
 json_t *post_to_json(const post_state *p);
 

@@ -104,20 +104,18 @@ json_t *sm_json_time(int64_t ms)
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
-/* Owner ids go right after the name they belong to; with_owner false
- * leaves them out (see sm_json.h). */
+/* An owner id, or null when none is known (see sm_json.h). */
 static json_t *owner_or_null(const char *id) { return id ? json_string(id) : json_null(); }
 
-static json_t *comment_json(const char *comment_id, const char *post_id, const char *username,
-                            bool with_owner, const char *user_id, const char *comment,
-                            int64_t comment_date_ms, bool edited, int64_t edited_at_ms)
+json_t *sm_json_comment(const char *comment_id, const char *post_id, const char *username,
+                        const char *user_id, const char *comment, int64_t comment_date_ms,
+                        bool edited, int64_t edited_at_ms)
 {
     json_t *c = json_pack("{s:s, s:s, s:s}", "commentId", or_empty(comment_id), "postId",
                           or_empty(post_id), "username", or_empty(username));
     if (!c)
         return NULL;
-    if (with_owner)
-        json_object_set_new(c, "userId", owner_or_null(user_id));
+    json_object_set_new(c, "userId", owner_or_null(user_id));
     json_object_set_new(c, "comment", json_string(or_empty(comment)));
     json_object_set_new(c, "commentDate", sm_json_time(comment_date_ms));
     json_object_set_new(c, "edited", json_boolean(edited));
@@ -125,17 +123,16 @@ static json_t *comment_json(const char *comment_id, const char *post_id, const c
     return c;
 }
 
-static json_t *post_json(const char *id, const char *author, bool with_owner,
-                         const char *author_id, const char *message, int64_t date_posted_ms,
-                         int64_t likes, int active, int64_t version, json_t *comments)
+json_t *sm_json_post(const char *id, const char *author, const char *author_id,
+                     const char *message, int64_t date_posted_ms, int64_t likes, int active,
+                     int64_t version, json_t *comments)
 {
     json_t *post = json_pack("{s:s, s:s}", "id", or_empty(id), "author", or_empty(author));
     if (!post) {
         json_decref(comments);
         return NULL;
     }
-    if (with_owner)
-        json_object_set_new(post, "authorId", owner_or_null(author_id));
+    json_object_set_new(post, "authorId", owner_or_null(author_id));
     json_object_set_new(post, "message", json_string(or_empty(message)));
     json_object_set_new(post, "datePosted", sm_json_time(date_posted_ms));
     json_object_set_new(post, "likes", json_integer((json_int_t)likes));
@@ -144,36 +141,4 @@ static json_t *post_json(const char *id, const char *author, bool with_owner,
     json_object_set_new(post, "version", json_integer(version));
     json_object_set_new(post, "comments", comments ? comments : json_array());
     return post;
-}
-
-json_t *sm_json_comment(const char *comment_id, const char *post_id, const char *username,
-                        const char *comment, int64_t comment_date_ms, bool edited,
-                        int64_t edited_at_ms)
-{
-    return comment_json(comment_id, post_id, username, false, NULL, comment, comment_date_ms,
-                        edited, edited_at_ms);
-}
-
-json_t *sm_json_comment_owned(const char *comment_id, const char *post_id, const char *username,
-                              const char *user_id, const char *comment, int64_t comment_date_ms,
-                              bool edited, int64_t edited_at_ms)
-{
-    return comment_json(comment_id, post_id, username, true, user_id, comment, comment_date_ms,
-                        edited, edited_at_ms);
-}
-
-json_t *sm_json_post(const char *id, const char *author, const char *message,
-                     int64_t date_posted_ms, int64_t likes, int active, int64_t version,
-                     json_t *comments)
-{
-    return post_json(id, author, false, NULL, message, date_posted_ms, likes, active, version,
-                     comments);
-}
-
-json_t *sm_json_post_owned(const char *id, const char *author, const char *author_id,
-                           const char *message, int64_t date_posted_ms, int64_t likes, int active,
-                           int64_t version, json_t *comments)
-{
-    return post_json(id, author, true, author_id, message, date_posted_ms, likes, active, version,
-                     comments);
 }

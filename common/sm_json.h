@@ -57,25 +57,16 @@ json_t *sm_json_time(int64_t ms);
  * command side's rebuilt aggregates (PostHistory, PostAt) must never drift
  * apart. active < 0 leaves "active" out (the read model holds only live
  * posts); comments is an array of sm_json_comment()s, stolen. NULL strings
- * are written as "". New references. */
+ * are written as "". The owner ids follow the name they belong to:
+ * "authorId" after "author", "userId" after "username", the user id (the
+ * token's `sub`) of whoever made the post or comment, or JSON null when
+ * none is known (made with auth off, or before owner ids existed). New
+ * references. */
 json_t *sm_json_comment(const char *comment_id, const char *post_id, const char *username,
-                        const char *comment, int64_t comment_date_ms, bool edited,
-                        int64_t edited_at_ms);
-json_t *sm_json_post(const char *id, const char *author, const char *message,
-                     int64_t date_posted_ms, int64_t likes, int active, int64_t version,
-                     json_t *comments);
-
-/* The same entities with their owner: "userId" after "username" and
- * "authorId" after "author", the user id (the token's `sub`) of whoever
- * made the comment or post, or JSON null when none is known (made with
- * auth off, or before owner ids existed). The query side writes them on
- * every entity; the two above leave the keys out altogether, for callers
- * that do not know the owner yet. */
-json_t *sm_json_comment_owned(const char *comment_id, const char *post_id, const char *username,
-                              const char *user_id, const char *comment, int64_t comment_date_ms,
-                              bool edited, int64_t edited_at_ms);
-json_t *sm_json_post_owned(const char *id, const char *author, const char *author_id,
-                           const char *message, int64_t date_posted_ms, int64_t likes, int active,
-                           int64_t version, json_t *comments);
+                        const char *user_id, const char *comment, int64_t comment_date_ms,
+                        bool edited, int64_t edited_at_ms);
+json_t *sm_json_post(const char *id, const char *author, const char *author_id,
+                     const char *message, int64_t date_posted_ms, int64_t likes, int active,
+                     int64_t version, json_t *comments);
 
 #endif

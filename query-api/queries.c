@@ -142,12 +142,12 @@ json_t *query_post_json(const rm_post *p)
     for (size_t i = 0; i < p->ncomments; i++) {
         const rm_comment *c = &p->comments[i];
         json_array_append_new(comments,
-                              sm_json_comment_owned(c->comment_id, c->post_id, c->username,
-                                                    c->user_id, c->comment, c->comment_date_ms,
-                                                    c->edited, c->edited_at_ms));
+                              sm_json_comment(c->comment_id, c->post_id, c->username, c->user_id,
+                                              c->comment, c->comment_date_ms, c->edited,
+                                              c->edited_at_ms));
     }
-    return sm_json_post_owned(p->id, p->author, p->author_id, p->message, p->date_posted_ms,
-                              p->likes, -1, p->version, comments);
+    return sm_json_post(p->id, p->author, p->author_id, p->message, p->date_posted_ms, p->likes,
+                        -1, p->version, comments);
 }
 
 static void reply_posts(const rm_post_list *l, http_reply *reply)

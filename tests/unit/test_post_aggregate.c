@@ -672,9 +672,10 @@ static void test_post_to_json_has_the_documented_shape(void **state)
     apply_and_clear(&f->p, &f->ev);
 
     json_t *j = post_to_json(&f->p);
-    static const char *const post_keys[] = {"id",    "author", "message", "datePosted",
-                                            "likes", "active", "version", "comments"};
+    static const char *const post_keys[] = {"id",    "author", "authorId", "message", "datePosted",
+                                            "likes", "active", "version",  "comments"};
     assert_keys(j, post_keys, COUNT(post_keys));
+    assert_true(json_is_null(json_object_get(j, "authorId"))); /* made without auth */
     assert_string_equal(jstr(j, "id"), f->p.id);
     assert_string_equal(jstr(j, "author"), "alice");
     assert_string_equal(jstr(j, "message"), "hello");
@@ -686,14 +687,16 @@ static void test_post_to_json_has_the_documented_shape(void **state)
     json_t *comments = json_object_get(j, "comments");
     assert_true(json_is_array(comments));
     assert_int_equal(json_array_size(comments), 2);
-    static const char *const comment_keys[] = {"commentId",   "postId", "username", "comment",
-                                               "commentDate", "edited", "editedAt"};
+    static const char *const comment_keys[] = {"commentId", "postId",      "username",
+                                               "userId",    "comment",     "commentDate",
+                                               "edited",    "editedAt"};
     json_t *first = json_array_get(comments, 0), *second = json_array_get(comments, 1);
     assert_keys(first, comment_keys, COUNT(comment_keys));
     assert_keys(second, comment_keys, COUNT(comment_keys));
     assert_string_equal(jstr(first, "commentId"), f->cid);
     assert_string_equal(jstr(first, "postId"), f->p.id);
     assert_string_equal(jstr(first, "username"), "bob");
+    assert_true(json_is_null(json_object_get(first, "userId")));
     assert_string_equal(jstr(first, "comment"), "nice");
     assert_string_equal(jstr(first, "commentDate"), "2026-11-26T23:05:01.123Z");
     assert_true(json_is_false(json_object_get(first, "edited")));
@@ -812,6 +815,14 @@ static void test_authenticated_create_and_comment_record_owner_ids(void **state)
     assert_null(f->ev.user_id);
     apply_and_clear(&f->p, &f->ev);
     assert_null(f->p.comments[1].user_id);
+    /* PostAt shows them (post_to_json) */
+    json_t *j = post_to_json(&f->p);
+    assert_string_equal(json_string_value(json_object_get(j, "authorId")), SUB_ALICE);
+    json_t *cs = json_object_get(j, "comments");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(cs, 0), "userId")),
+                        SUB_BOB);
+    assert_true(json_is_null(json_object_get(json_array_get(cs, 1), "userId")));
+    json_decref(j);
 }
 
 static void test_owner_by_id_may_act_under_another_display_name(void **state)

@@ -11,7 +11,11 @@
  * also makes mg_write() give up, so replies of running handlers are lost).
  * A counter of requests inside the handler, guarded by one mutex, and a
  * draining flag checked under the same mutex are enough: a request either
- * got in before the flag (and is waited for) or sees it (and gets 503). */
+ * got in before the flag (and is waited for) or sees it (and gets 503).
+ *
+ * The admin listener is a second entry of listening_ports in the same
+ * context rather than a second context: the drain, the stop and the
+ * connection count above then cover both ports with no more code. */
 #include "http_server.h"
 
 #include "sm_json.h"
@@ -72,16 +76,6 @@ static void handle_then_close(void *server, const http_request *req, http_reply 
     reply->close = true;
 }
 
-/* Every request, from civetweb's begin_request callback: it is set in the
- * callbacks given to mg_start(), so it is in place before civetweb listens.
- * A handler registered with mg_set_request_handler() after mg_start() came
- * too late for a request that arrived in between: civetweb answered it by
- * itself ("405 PUT method not allowed"; tests/acceptance/
- * test_startup_race.c). civetweb calls begin_request after parsing the
- * request and removing "." and ".." segments from the path (the URL is not
- * decoded: decode_url=no), before anything of its own (CORS preflight,
- * files, PUT/DELETE); returning the status (> 0) tells it the request was
- * answered. */
 /* The port a request came on, told apart by civetweb's server_port (the
  * listening port that accepted the connection). */
 static http_listener listener_of(const http_server *s, struct mg_connection *conn)
@@ -92,6 +86,16 @@ static http_listener listener_of(const http_server *s, struct mg_connection *con
                                                                      : HTTP_LISTENER_PUBLIC;
 }
 
+/* Every request, from civetweb's begin_request callback: it is set in the
+ * callbacks given to mg_start(), so it is in place before civetweb listens.
+ * A handler registered with mg_set_request_handler() after mg_start() came
+ * too late for a request that arrived in between: civetweb answered it by
+ * itself ("405 PUT method not allowed"; tests/acceptance/
+ * test_startup_race.c). civetweb calls begin_request after parsing the
+ * request and removing "." and ".." segments from the path (the URL is not
+ * decoded: decode_url=no), before anything of its own (CORS preflight,
+ * files, PUT/DELETE); returning the status (> 0) tells it the request was
+ * answered. */
 static int on_request(struct mg_connection *conn)
 {
     http_server *s = mg_get_user_data(mg_get_context(conn));

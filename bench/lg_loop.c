@@ -37,6 +37,7 @@ typedef struct conn {
     int server;
     bool connecting;
     job *job;           /* in flight, or NULL when idle */
+    const char *token;  /* its bearer token (lg_opts.tokens), or NULL */
     size_t out_off;
     char *in;
     size_t in_len, in_cap;
@@ -61,6 +62,7 @@ typedef struct worker {
     conn *dead;
     uint64_t rng;
     long seq;           /* primary jobs made */
+    long opened;        /* primary connections opened (for their tokens) */
     long count;         /* by count: this worker's share */
     long in_flight;     /* jobs submitted and not done (both pools) */
     long commands_ok;   /* lag mode: successful commands, for lag_every */
@@ -167,6 +169,9 @@ static conn *conn_open(worker *w, int server)
     c->fd = fd;
     c->server = server;
     c->connecting = true;
+    if (server == PRIMARY && w->o->ntokens > 0) /* workers take interleaved tokens */
+        c->token = w->o->tokens[(size_t)(w->opened++ * w->o->threads + w->index) %
+                                w->o->ntokens];
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
     epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
     w->all[w->nall++] = c;
@@ -201,6 +206,10 @@ static void conn_start(worker *w, conn *c, job *j)
     c->job = j;
     c->out_off = 0;
     c->in_len = 0;
+    if (c->token && !lg_request_authorize(&j->req, c->token)) {
+        conn_fail(w, c, "out of memory");
+        return;
+    }
     if (!c->connecting && !conn_flush(w, c))
         conn_fail(w, c, "write failed");
 }

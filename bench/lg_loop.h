@@ -68,6 +68,10 @@ typedef struct lg_opts {
     const char *path;     /* LG_GET */
     long min_version;     /* byid: add ?minVersion= when >= 0 */
     int expect;           /* required status; 0: any 2xx */
+    char **tokens;        /* bearer tokens (borrowed): each primary connection
+                           * sends one, taken in turn as connections open;
+                           * NewPost then names no author (the token does) */
+    size_t ntokens;
 } lg_opts;
 
 typedef struct lg_result {

@@ -39,9 +39,13 @@ bool lg_request_make(const lg_opts *o, int worker, long seq, uint64_t pick_draw,
     char path[300], body[200];
     switch (out->kind) {
     case LG_NEWPOST:
-        snprintf(body, sizeof body,
-                 "{\"author\":\"%.64s%d\",\"message\":\"bench post %d.%ld from loadgen\"}",
-                 o->author_prefix, author, worker, seq);
+        if (o->ntokens > 0) /* the author is the token's name */
+            snprintf(body, sizeof body, "{\"message\":\"bench post %d.%ld from loadgen\"}",
+                     worker, seq);
+        else
+            snprintf(body, sizeof body,
+                     "{\"author\":\"%.64s%d\",\"message\":\"bench post %d.%ld from loadgen\"}",
+                     o->author_prefix, author, worker, seq);
         return format(&o->url, "POST", "/api/v1/NewPost", body, out);
     case LG_LIKE:
         snprintf(path, sizeof path, "/api/v1/LikePost/%s", out->id);
@@ -71,6 +75,26 @@ bool lg_request_probe(const lg_opts *o, const char *id, long long version, lg_re
     char path[200];
     snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s?minVersion=%lld", out->id, version);
     return format(&o->query_url, "GET", path, NULL, out);
+}
+
+bool lg_request_authorize(lg_request *r, const char *token)
+{
+    const char *eol = r->text ? memchr(r->text, '\n', r->len) : NULL;
+    if (r->authorized || !eol)
+        return true;
+    size_t at = (size_t)(eol - r->text) + 1;
+    size_t cap = r->len + strlen(token) + 32;
+    char *t = malloc(cap);
+    if (!t)
+        return false;
+    memcpy(t, r->text, at);
+    int n = snprintf(t + at, cap - at, "Authorization: Bearer %s\r\n", token);
+    memcpy(t + at + n, r->text + at, r->len - at);
+    free(r->text);
+    r->text = t;
+    r->len += (size_t)n;
+    r->authorized = true;
+    return true;
 }
 
 int lg_request_line_len(const lg_request *r)

@@ -17,6 +17,7 @@ typedef struct lg_request {
     char id[48];     /* the post id it is about, when it has one */
     char *text;      /* the whole request, owned */
     size_t len;
+    bool authorized; /* an Authorization header is in text */
 } lg_request;
 
 /* Builds request number seq of worker `worker`: its kind is
@@ -28,6 +29,12 @@ bool lg_request_make(const lg_opts *o, int worker, long seq, uint64_t pick_draw,
 /* GET /api/v1/PostLookup/byId/{id}?minVersion={version} for the query
  * API of lag mode. Returns false on OOM. */
 bool lg_request_probe(const lg_opts *o, const char *id, long long version, lg_request *out);
+
+/* Adds "Authorization: Bearer <token>" after the request line, once (a
+ * request that already has one is left alone): requests are made before
+ * the connection that sends them is known, and the token belongs to the
+ * connection. Returns false on OOM. */
+bool lg_request_authorize(lg_request *r, const char *token);
 
 /* Length of the request line, for error texts. */
 int lg_request_line_len(const lg_request *r);

@@ -59,20 +59,23 @@ static void usage(FILE *out)
             "  --query-conns N   lag: at most N query connections (24)\n"
             "  --grace SEC       open loop: wait for answers after the last request (5)\n"
             "  --ids-out FILE    write the ids NewPost answered, one a line\n"
+            "  --tokens FILE     bearer tokens, one a line: each connection sends one\n"
+            "                    (in turn); NewPost then names no author\n"
             "  --by-target       also print the p50 of each target (at most %d)\n"
             "  --name NAME       label of the output line\n",
             MAX_TARGET_LINES);
 }
 
-/* Reads one id a line into a NULL-terminated array (caller frees). */
+/* Reads one id (or token) a line into a NULL-terminated array (caller
+ * frees). */
 static char **read_ids(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
-    char **ids = NULL, line[256];
-    size_t len = 0, cap = 0;
-    while (fgets(line, sizeof line, f)) {
+    char **ids = NULL, *line = NULL;
+    size_t len = 0, cap = 0, line_cap = 0;
+    while (getline(&line, &line_cap, f) > 0) {
         line[strcspn(line, "\r\n \t")] = '\0';
         if (!line[0])
             continue;
@@ -86,6 +89,7 @@ static char **read_ids(const char *path, size_t *n)
         ids[len++] = strdup(line);
         ids[len] = NULL;
     }
+    free(line);
     fclose(f);
     *n = len;
     return ids;
@@ -179,9 +183,10 @@ int main(int argc, char **argv)
                  .warmup = 1, .grace = 5, .authors = 100, .author_prefix = "bench-", .path = "/",
                  .min_version = -1};
     const char *ids_path = NULL, *ids_out = NULL, *lag_url = NULL, *name = NULL;
+    const char *tokens_path = NULL;
     bool by_target = false;
     enum { O_IDS = 256, O_RR, O_AUTHORS, O_PREFIX, O_PATH, O_MINV, O_EXPECT, O_LAG, O_QCONNS,
-           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_HELP };
+           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_TOKENS, O_HELP };
     static const struct option longs[] = {
         {"ids", 1, 0, O_IDS},          {"rr", 0, 0, O_RR},
         {"authors", 1, 0, O_AUTHORS},  {"author-prefix", 1, 0, O_PREFIX},
@@ -190,7 +195,7 @@ int main(int argc, char **argv)
         {"query-conns", 1, 0, O_QCONNS}, {"grace", 1, 0, O_GRACE},
         {"ids-out", 1, 0, O_IDS_OUT},  {"by-target", 0, 0, O_BY_TARGET},
         {"name", 1, 0, O_NAME},        {"lag-every", 1, 0, O_LAG_EVERY},
-        {"help", 0, 0, O_HELP},
+        {"tokens", 1, 0, O_TOKENS},    {"help", 0, 0, O_HELP},
         {0, 0, 0, 0},
     };
     int c;
@@ -217,6 +222,7 @@ int main(int argc, char **argv)
         case O_BY_TARGET: by_target = true; break;
         case O_NAME: name = optarg; break;
         case O_LAG_EVERY: o.lag_every = atoi(optarg); break;
+        case O_TOKENS: tokens_path = optarg; break;
         case 'h': case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -245,6 +251,10 @@ int main(int argc, char **argv)
         needs_ids |= o.kinds[i] == LG_LIKE || o.kinds[i] == LG_BYID;
     if (ids_path && !(o.ids = read_ids(ids_path, &o.nids))) {
         fprintf(stderr, "loadgen: cannot read %s\n", ids_path);
+        return 2;
+    }
+    if (tokens_path && (!(o.tokens = read_ids(tokens_path, &o.ntokens)) || o.ntokens == 0)) {
+        fprintf(stderr, "loadgen: no tokens in %s\n", tokens_path);
         return 2;
     }
     if (needs_ids && o.nids == 0) {
@@ -291,5 +301,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; o.ids && o.ids[i]; i++)
         free(o.ids[i]);
     free(o.ids);
+    for (size_t i = 0; o.tokens && o.tokens[i]; i++)
+        free(o.tokens[i]);
+    free(o.tokens);
     return rc;
 }

@@ -23,6 +23,12 @@
 #                likes in turn); after every 5th 2xx, byId?minVersion=V on
 #                the query side: the time until it answers (projection lag +
 #                one loopback round trip; see bench/lg_loop.h)
+#   new post (auth)  command-api restarted on the same store and broker with
+#                SMPOST_AUTH=jwt (a key made here by smpost-token --gen-key),
+#                then new post as above with one token per connection
+#                (loadgen --tokens, a user each); reported as newpost_auth_rps
+#                and checked against newpost_rps: at least 0.8 x (issue 16).
+#                Skipped against external services (SMPOST_BENCH_*_URL).
 #   like cost    a fresh command-api (no Kafka) on a store seeded directly
 #                (bench/seed_store) with one post of ~10 events and one of
 #                SMPOST_BENCH_COST_EVENTS: median time of one like on each,
@@ -61,7 +67,7 @@
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
 #          idle_p50_ms=.. idle_p99_ms=.. first_visible_ms=..
 #          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
-#          kafka=devbroker|real|external
+#          kafka=devbroker|real|external newpost_auth_rps=..|skipped
 # (first_visible_ms: from both services answering /health to the first post
 # shown by the query side, i.e. mostly the consumer's first group join;
 # kafka=external when SMPOST_BENCH_*_URL name the services.)
@@ -248,7 +254,7 @@ wait_http() { # wait_http URL SECONDS: until URL answers 200
 
 # ---- build -------------------------------------------------------------
 targets=(loadgen ceiling idle_keepalive)
-[ "$external" = 1 ] || targets+=(command-api query-api smpost-devbroker seed_store)
+[ "$external" = 1 ] || targets+=(command-api query-api smpost-devbroker seed_store smpost-token)
 if [ ! -f "$build/CMakeCache.txt" ]; then # a first build: as scripts/run.sh does
   "$root/scripts/bootstrap.sh" >"$work/build.log" 2>&1 ||
     { cat "$work/build.log" >&2; die "scripts/bootstrap.sh failed"; }
@@ -449,6 +455,38 @@ run_lg lag -r "$lag_rate" -d "$secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
   --lag "$query_url" "$cmd_url" newpost,like
 r_lag="$line"
 
+# ---- new posts with bearer tokens (SMPOST_AUTH=jwt) ---------------------------
+# command-api restarted on the same event store and broker, tokens required;
+# one token per connection, each a user of its own. The verifier checks a
+# token's signature once and then finds it in its cache (until exp), so
+# this is the steady cost of auth on the request path: header parsing, the
+# cache lookup, the identity bound to the command (bench/auth_verify times
+# the signature checks themselves).
+if [ "$external" = 0 ]; then
+  mkdir -m 700 "$work/auth"
+  "$build/tools/smpost-token" --gen-key "$work/auth" >/dev/null 2>"$work/auth.log" ||
+    die "smpost-token --gen-key failed: $(cat "$work/auth.log")"
+  : >"$work/tokens.txt"
+  for ((i = 0; i < conns; i++)); do
+    "$build/tools/smpost-token" --key "$work/auth/dev-key.pem" --sub "$run_id-u$i" \
+      --name "$run_id-u$i" --ttl 3600 >>"$work/tokens.txt" 2>>"$work/auth.log" ||
+      die "smpost-token failed: $(cat "$work/auth.log")"
+  done
+  stop_pid "$command_pid" # TERM: the relay flushes and lets its lease go
+  cport=$(free_port)
+  KAFKA_BOOTSTRAP_SERVERS="$bootstrap" SMPOST_AUTH=jwt SMPOST_JWKS_FILE="$work/auth/jwks.json" \
+    SMPOST_JWT_ISSUER=smpost-dev SMPOST_JWT_AUDIENCE=smpost "$build/command-api/command-api" \
+    --port "$cport" --event-store "sqlite:$work/events.db" 2>"$work/command-api-auth.log" &
+  command_pid=$!
+  pids+=("$command_pid")
+  cmd_url="http://127.0.0.1:$cport"
+  wait_http "$cmd_url/health" 30 || die "command-api with auth did not become healthy ($work/command-api-auth.log)"
+  run_lg newpost-auth -c "$conns" -d "$secs" -w "$warm" --tokens "$work/tokens.txt" \
+    "$cmd_url" newpost
+  r_newpost_auth="$line"
+  wait_drained drain_auth
+fi
+
 # ---- like cost against stream length -----------------------------------------
 target_p50() { sed -n "s/^loadgen_target name=$1 .*id=$2 .*p50_ms=\([^ ]*\).*/\1/p" "$work/lg-$1.out"; }
 # cost_likes NAME: the first like on each post (after a start), then
@@ -584,6 +622,7 @@ echo
 printf "$fmt" phase "req/s" "p50 ms" "p99 ms" "% ceiling" target verdict
 row "ceiling" "$r_ceiling"
 row "new post" "$r_newpost" 0.30
+[ "$external" = 1 ] || row "new post (auth)" "$r_newpost_auth"
 row "like" "$r_like" 0.30
 row "query by id" "$r_byid" 0.60
 row "query by author" "$r_byauthor"
@@ -616,6 +655,13 @@ echo "Projection backlog after each write phase, applied with nothing else runni
 echo "Idle keep-alive: $idle_conns connections to command-api answered once each and left idle" \
      "($(kv "$r_idle" held) still open at the end), then $idle_samples GET /health one at a" \
      "time, each on a fresh connection: connect to the whole answer, max $(kv "$r_idle" max_ms) ms."
+if [ "$external" = 0 ]; then
+  auth_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$(kv "$r_newpost_auth" rps)" \
+    "$(kv "$r_newpost" rps)")"
+  echo "New post with auth: $(kv "$r_newpost_auth" rps) req/s with SMPOST_AUTH=jwt and one token" \
+       "per connection ($conns users), ${auth_ratio} x new post without: target >= 0.8 x," \
+       "$(verdict "$auth_ratio" ">=" 0.8)."
+fi
 echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \
      "events, p99 column on one of ~$cost_events; the first like after a start: $cost_first ms."
 if [ "$store" = mongodb ]; then
@@ -663,5 +709,11 @@ fi
 for pair in ${result#RESULT }; do
   num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"
 done
-echo "$result kafka=$kafka"
+# appended after the fields that came before it, so their order stays
+auth_rps=skipped
+if [ "$external" = 0 ]; then
+  auth_rps="$(rps_int "$(kv "$r_newpost_auth" rps)")"
+  num "$auth_rps" || note_failure "figure newpost_auth_rps is not a number ($auth_rps)"
+fi
+echo "$result kafka=$kafka newpost_auth_rps=$auth_rps"
 [ "${#failures[@]}" -eq 0 ]

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the admin listener (common/http_server.h) */
+static char *admin_listen;
 static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
 static long port, threads, keep_alive_ms, request_timeout_ms;
 static long max_attempts, snapshot_every, cache_mb;
@@ -30,6 +32,9 @@ static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5001", 0, 65535, "HTTP port (0: any free port)", &port},
     {"listen", "SMPOST_LISTEN", SM_OPT_STRING, "127.0.0.1", 0, 0,
      "address to listen on (0.0.0.0 for all interfaces)", &listen_addr},
+    {"admin-listen", "SMPOST_ADMIN_LISTEN", SM_OPT_STRING, NULL, 0, 0,
+     "HOST:PORT of a second port that alone serves /metrics and RestoreReadDb"
+     " (e.g. 127.0.0.1:9101); unset: the one port serves everything", &admin_listen},
     {"event-store", "SMPOST_EVENT_STORE", SM_OPT_STRING, "sqlite:var/events.db", 0, 0,
      "event store URL: sqlite:PATH or mongodb://HOST:PORT[/DB]", &event_store_url},
     {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
@@ -143,7 +148,8 @@ int main(int argc, char **argv)
     }
     sm_log_set_instance(app.instance);
     auth_mode mode;
-    if (auth_mode_resolve(auth_setting, listen_addr, &mode, &err) != SM_OK) {
+    if (auth_mode_resolve_listeners(auth_setting, listen_addr, admin_listen, &mode, &err) !=
+        SM_OK) {
         fprintf(stderr, "command-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);
         return 2;
@@ -201,16 +207,17 @@ int main(int argc, char **argv)
     http_docs_log_status(&app.docs, "command-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
-                           keep_alive_ms};
+                           keep_alive_ms, admin_listen};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
         startup_failed("http", &err);
         goto out_cmd;
     }
     sm_log(SM_LOG_INFO, "listening",
-           "service=command-api addr=%s port=%d event_store=%s kafka=%s kafka_topic=%s auth=%s",
+           "service=command-api addr=%s port=%d event_store=%s kafka=%s kafka_topic=%s auth=%s"
+           " admin_port=%d",
            listen_addr, http_server_port(server), es_adapter_name(app.store), kafka_bootstrap,
-           kafka_topic, app.auth ? "jwt" : "off");
+           kafka_topic, app.auth ? "jwt" : "off", http_server_admin_port(server));
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
         reload_keys(app.auth);

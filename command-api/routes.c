@@ -29,33 +29,38 @@ typedef struct route {
     int op;              /* R_COMMAND: a cmd_type; R_HISTORY: a hist_kind */
     const char *pattern; /* as documented */
     route_need need;     /* with SMPOST_AUTH=jwt */
+    http_route_place place; /* with an admin listener (http_util.h) */
 } route;
 
 static const route routes[] = {
-    {"POST", "/api/v1/NewPost", false, R_COMMAND, CMD_NEW_POST, "/api/v1/NewPost", NEED_TOKEN},
+    {"POST", "/api/v1/NewPost", false, R_COMMAND, CMD_NEW_POST, "/api/v1/NewPost", NEED_TOKEN,
+     HTTP_PLACE_PUBLIC},
     {"PUT", "/api/v1/EditMessage", true, R_COMMAND, CMD_EDIT_MESSAGE,
-     "/api/v1/EditMessage/{postId}", NEED_TOKEN},
+     "/api/v1/EditMessage/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"PUT", "/api/v1/LikePost", true, R_COMMAND, CMD_LIKE_POST, "/api/v1/LikePost/{postId}",
-     NEED_TOKEN},
+     NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"PUT", "/api/v1/AddComment", true, R_COMMAND, CMD_ADD_COMMENT,
-     "/api/v1/AddComment/{postId}", NEED_TOKEN},
+     "/api/v1/AddComment/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"PUT", "/api/v1/EditComment", true, R_COMMAND, CMD_EDIT_COMMENT,
-     "/api/v1/EditComment/{postId}", NEED_TOKEN},
+     "/api/v1/EditComment/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"DELETE", "/api/v1/RemoveComment", true, R_COMMAND, CMD_REMOVE_COMMENT,
-     "/api/v1/RemoveComment/{postId}", NEED_TOKEN},
+     "/api/v1/RemoveComment/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"DELETE", "/api/v1/DeletePost", true, R_COMMAND, CMD_DELETE_POST,
-     "/api/v1/DeletePost/{postId}", NEED_TOKEN},
+     "/api/v1/DeletePost/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"GET", "/api/v1/PostHistory", true, R_HISTORY, HIST_POST_HISTORY,
-     "/api/v1/PostHistory/{postId}", NEED_TOKEN},
+     "/api/v1/PostHistory/{postId}", NEED_TOKEN, HTTP_PLACE_PUBLIC},
     {"GET", "/api/v1/PostAt", true, R_HISTORY, HIST_POST_AT, "/api/v1/PostAt/{postId}",
-     NEED_TOKEN},
-    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, 0, "/api/v1/RestoreReadDb", NEED_ADMIN},
-    {"GET", "/health", false, R_HEALTH, 0, "/health", NEED_NOTHING},
-    {"GET", "/metrics", false, R_METRICS, 0, "/metrics", NEED_ADMIN},
+     NEED_TOKEN, HTTP_PLACE_PUBLIC},
+    {"POST", "/api/v1/RestoreReadDb", false, R_RESTORE, 0, "/api/v1/RestoreReadDb", NEED_ADMIN,
+     HTTP_PLACE_ADMIN},
+    {"GET", "/health", false, R_HEALTH, 0, "/health", NEED_NOTHING, HTTP_PLACE_BOTH},
+    {"GET", "/metrics", false, R_METRICS, 0, "/metrics", NEED_ADMIN, HTTP_PLACE_ADMIN},
     /* the API documentation (common/http_docs.h) */
-    {"GET", "/openapi.json", false, R_OPENAPI, 0, "/openapi.json", NEED_NOTHING},
-    {"GET", "/swagger", false, R_SWAGGER, 0, "/swagger", NEED_NOTHING},
-    {"GET", "/swagger", true, R_SWAGGER, 0, "/swagger/{file}", NEED_NOTHING},
+    {"GET", "/openapi.json", false, R_OPENAPI, 0, "/openapi.json", NEED_NOTHING,
+     HTTP_PLACE_PUBLIC},
+    {"GET", "/swagger", false, R_SWAGGER, 0, "/swagger", NEED_NOTHING, HTTP_PLACE_PUBLIC},
+    {"GET", "/swagger", true, R_SWAGGER, 0, "/swagger/{file}", NEED_NOTHING,
+     HTTP_PLACE_PUBLIC},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -398,7 +403,9 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
     size_t id_len;
     for (size_t i = 0; i < NROUTES; i++) {
         const route *r = &routes[i];
-        if (!http_match_path(r->prefix, r->has_id, req->path, &id, &id_len))
+        /* a route the port does not serve is a path it does not know */
+        if (!http_route_served(r->place, req->listener) ||
+            !http_match_path(r->prefix, r->has_id, req->path, &id, &id_len))
             continue;
         if (strcmp(req->method, r->method) != 0 &&
             !(strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {

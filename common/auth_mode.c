@@ -49,6 +49,25 @@ sm_status auth_mode_resolve(const char *setting, const char *listen_addr, auth_m
                    listen_addr ? listen_addr : "(none)");
 }
 
+sm_status auth_mode_resolve_listeners(const char *setting, const char *listen_addr,
+                                      const char *admin_listen, auth_mode *out, sm_error *err)
+{
+    if (auth_mode_resolve(setting, listen_addr, out, err) != SM_OK)
+        return err->status;
+    if (!admin_listen || !*admin_listen)
+        return SM_OK;
+    char host[80];
+    long port;
+    sm_error bad = {0};
+    if (http_listen_parse(admin_listen, host, sizeof host, &port, &bad) != SM_OK)
+        return sm_fail(err, SM_ERR_INVALID, "SMPOST_ADMIN_LISTEN (--admin-listen): %s",
+                       bad.message);
+    if (auth_mode_resolve(setting, host, out, &bad) != SM_OK)
+        return sm_fail(err, SM_ERR_INVALID, "SMPOST_ADMIN_LISTEN (--admin-listen): %s",
+                       bad.message);
+    return SM_OK;
+}
+
 const char *auth_bearer_token(const char *value)
 {
     if (!value)

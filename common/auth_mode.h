@@ -30,6 +30,14 @@ bool auth_listen_is_loopback(const char *addr);
 sm_status auth_mode_resolve(const char *setting, const char *listen_addr, auth_mode *out,
                             sm_error *err);
 
+/* auth_mode_resolve for a service that may also open an admin listener
+ * (admin_listen "HOST:PORT", NULL or "": none; http_server.h): with the
+ * setting unset, both addresses must be loopback for auth to be off, so an
+ * admin port opened to the network is refused like a public one. A
+ * malformed admin_listen is SM_ERR_INVALID too. */
+sm_status auth_mode_resolve_listeners(const char *setting, const char *listen_addr,
+                                      const char *admin_listen, auth_mode *out, sm_error *err);
+
 /* The token of an "Authorization: Bearer <token>" value (scheme matched
  * case-insensitively, RFC 6750 2.1), borrowed from value; NULL when value is
  * NULL, another scheme, or has no token. */

@@ -11,7 +11,11 @@
  * also makes mg_write() give up, so replies of running handlers are lost).
  * A counter of requests inside the handler, guarded by one mutex, and a
  * draining flag checked under the same mutex are enough: a request either
- * got in before the flag (and is waited for) or sees it (and gets 503). */
+ * got in before the flag (and is waited for) or sees it (and gets 503).
+ *
+ * The admin listener is a second entry of listening_ports in the same
+ * context rather than a second context: the drain, the stop and the
+ * connection count above then cover both ports with no more code. */
 #include "http_server.h"
 
 #include "sm_json.h"
@@ -39,6 +43,7 @@ struct http_server {
     http_handler_fn handler;
     void *app;
     int port;
+    int admin_port;        /* 0: no admin listener */
     char wake_addr[64];    /* where to connect to end the listener's poll */
     long drain_ms;
 
@@ -71,6 +76,16 @@ static void handle_then_close(void *server, const http_request *req, http_reply 
     reply->close = true;
 }
 
+/* The port a request came on, told apart by civetweb's server_port (the
+ * listening port that accepted the connection). */
+static http_listener listener_of(const http_server *s, struct mg_connection *conn)
+{
+    if (s->admin_port == 0)
+        return HTTP_LISTENER_SOLE;
+    return mg_get_request_info(conn)->server_port == s->admin_port ? HTTP_LISTENER_ADMIN
+                                                                     : HTTP_LISTENER_PUBLIC;
+}
+
 /* Every request, from civetweb's begin_request callback: it is set in the
  * callbacks given to mg_start(), so it is in place before civetweb listens.
  * A handler registered with mg_set_request_handler() after mg_start() came
@@ -84,18 +99,19 @@ static void handle_then_close(void *server, const http_request *req, http_reply 
 static int on_request(struct mg_connection *conn)
 {
     http_server *s = mg_get_user_data(mg_get_context(conn));
+    http_listener l = listener_of(s, conn);
     pthread_mutex_lock(&s->lock);
     bool admitted = !s->draining;
     if (admitted)
         s->inflight++;
     pthread_mutex_unlock(&s->lock);
     if (!admitted) {
-        int status = http_serve(conn, reply_draining, NULL);
+        int status = http_serve(conn, l, reply_draining, NULL);
         return status > 0 ? status : 503;
     }
     bool keep = atomic_load(&s->conns) <= s->keep_limit;
-    int status = keep ? http_serve(conn, s->handler, s->app)
-                      : http_serve(conn, handle_then_close, s);
+    int status = keep ? http_serve(conn, l, s->handler, s->app)
+                      : http_serve(conn, l, handle_then_close, s);
     pthread_mutex_lock(&s->lock);
     if (--s->inflight == 0)
         pthread_cond_broadcast(&s->idle);
@@ -165,9 +181,32 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     return 0;
 }
 
+/* The listening_ports option: the public address, then the admin one. */
+static sm_status listening_ports(const http_server_opts *opts, char *out, size_t cap,
+                                 sm_error *err)
+{
+    snprintf(out, cap, "%s:%ld", opts->listen_addr, opts->port);
+    if (!opts->admin_listen || !*opts->admin_listen)
+        return SM_OK;
+    char host[80];
+    long admin_port;
+    if (http_listen_parse(opts->admin_listen, host, sizeof host, &admin_port, err) != SM_OK)
+        return err->status;
+    if (admin_port != 0 && admin_port == opts->port)
+        return sm_fail(err, SM_ERR_INVALID,
+                       "the admin listener %.80s uses the public port %ld; give it another port",
+                       opts->admin_listen, opts->port);
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, ",%s:%ld", host, admin_port);
+    return SM_OK;
+}
+
 http_server *http_server_start(const http_server_opts *opts, http_handler_fn handler, void *app,
                                sm_error *err)
 {
+    char ports[200];
+    if (listening_ports(opts, ports, sizeof ports, err) != SM_OK)
+        return NULL;
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         sm_fail(err, SM_ERR_INTERNAL, "out of memory");
@@ -182,8 +221,7 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     atomic_init(&s->conns, 0);
     pthread_mutex_init(&s->lock, NULL);
     sm_cond_init(&s->idle);
-    char ports[96], threads[16], timeout[24], keep_alive[24];
-    snprintf(ports, sizeof ports, "%s:%ld", opts->listen_addr, opts->port);
+    char threads[16], timeout[24], keep_alive[24];
     snprintf(threads, sizeof threads, "%ld", opts->threads);
     snprintf(timeout, sizeof timeout, "%ld", opts->request_timeout_ms);
     snprintf(keep_alive, sizeof keep_alive, "%ld", opts->keep_alive_ms);
@@ -214,6 +252,16 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
     s->port = n > 0 ? sp[0].port : (int)opts->port;
+    bool admin = opts->admin_listen && *opts->admin_listen;
+    s->admin_port = admin && n > 1 ? sp[1].port : 0;
+    if (admin && (s->admin_port == 0 || s->admin_port == s->port)) {
+        /* port 0 for both, or the OS handed the same number on two addresses */
+        sm_fail(err, SM_ERR_INVALID, "the admin listener %.80s did not get a port of its own",
+                opts->admin_listen);
+        mg_stop(s->ctx);
+        server_free(s);
+        return NULL;
+    }
     /* the wildcard address is reached on loopback */
     snprintf(s->wake_addr, sizeof s->wake_addr, "%s",
              strcmp(opts->listen_addr, "0.0.0.0") == 0 ? "127.0.0.1" : opts->listen_addr);
@@ -221,6 +269,8 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
 }
 
 int http_server_port(const http_server *s) { return s->port; }
+
+int http_server_admin_port(const http_server *s) { return s->admin_port; }
 
 /* Waits until no request is inside the handler or drain_ms passed; returns
  * how many are still running. Called with s->lock held. */

@@ -33,7 +33,15 @@
  * 503 without reaching the handler, and the requests already inside the
  * handler run to the end and send their replies; only then is civetweb
  * stopped. A client sees either a complete reply or a request that was
- * never processed (503, or a connection closed before it was read). */
+ * never processed (503, or a connection closed before it was read).
+ *
+ * Admin listener: with admin_listen set, the same civetweb context listens
+ * on a second address and port (listening_ports "0.0.0.0:5001,
+ * 127.0.0.1:9101": one worker pool, one drain, one stop), and every request
+ * tells the handler which port it came on (http_request.listener, from
+ * civetweb's server_port, so the two ports must differ). The routes decide
+ * what each port serves (http_route_served, http_util.h); the public port
+ * answers 404 for what only the admin port serves. */
 #ifndef HTTP_SERVER_H
 #define HTTP_SERVER_H
 
@@ -56,15 +64,22 @@ typedef struct http_server_opts {
                                * (0: request_timeout_ms) */
     long keep_alive_ms;       /* an idle keep-alive connection is closed after
                                * this long (0: no keep-alive) */
+    const char *admin_listen; /* "HOST:PORT" of the admin listener, or NULL /
+                               * "" for none (http_listen_parse, http_util.h) */
 } http_server_opts;
 
+
 /* Starts serving; handler(app, ...) is called from worker threads and must be
- * thread-safe. Returns NULL and fills err if the port cannot be bound. */
+ * thread-safe. Returns NULL and fills err if a port cannot be bound, or if
+ * admin_listen is malformed or names the public port. */
 http_server *http_server_start(const http_server_opts *opts, http_handler_fn handler, void *app,
                                sm_error *err);
 
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
+
+/* The admin listener's port actually bound; 0 when there is none. */
+int http_server_admin_port(const http_server *s);
 
 /* Stops gracefully (see the top of this file): new requests get 503 with
  * Retry-After: 1 and Connection: close; waits up to drain_ms for the

@@ -341,7 +341,39 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     free(text);
 }
 
-int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
+sm_status http_listen_parse(const char *spec, char *host, size_t cap, long *port, sm_error *err)
+{
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
+    size_t host_len = colon ? (size_t)(colon - spec) : 0;
+    char *end = NULL;
+    long p = colon && colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10) : -1;
+    /* an IPv6 host needs its brackets, or the last ':' is part of it */
+    bool v6_ok = !memchr(spec ? spec : "", ':', host_len) ||
+                 (spec[0] == '[' && spec[host_len - 1] == ']');
+    if (!colon || host_len == 0 || host_len >= cap || p < 0 || p > 65535 || *end || !v6_ok)
+        return sm_fail(err, SM_ERR_INVALID,
+                       "listener address '%.80s' is not HOST:PORT (e.g. 127.0.0.1:9101)",
+                       spec ? spec : "");
+    memcpy(host, spec, host_len);
+    host[host_len] = '\0';
+    *port = p;
+    return SM_OK;
+}
+
+bool http_route_served(http_route_place place, http_listener l)
+{
+    switch (l) {
+    case HTTP_LISTENER_PUBLIC:
+        return place != HTTP_PLACE_ADMIN;
+    case HTTP_LISTENER_ADMIN:
+        return place != HTTP_PLACE_PUBLIC;
+    default:
+        return true;
+    }
+}
+
+int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
+               void *app)
 {
     int64_t started = sm_mono_ms();
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -353,6 +385,7 @@ int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app)
         .if_match = mg_get_header(conn, "If-Match"),
         .authorization = mg_get_header(conn, "Authorization"),
         .traceparent = mg_get_header(conn, "traceparent"),
+        .listener = listener,
     };
     pick_request_id(conn, req.request_id);
     http_reply reply = {0};

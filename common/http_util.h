@@ -25,6 +25,31 @@ struct mg_connection;
 #define HTTP_MAX_BODY (64 * 1024)   /* request body limit (413 above) */
 #define HTTP_REQUEST_ID_MAX 64
 
+/* Which listening port a request came on (http_server.h, "Admin
+ * listener"). SOLE: the service has one port, which serves every route. */
+typedef enum {
+    HTTP_LISTENER_SOLE = 0, /* no admin listener configured */
+    HTTP_LISTENER_PUBLIC,   /* the public port, with an admin listener beside it */
+    HTTP_LISTENER_ADMIN     /* the admin listener */
+} http_listener;
+
+/* Where a route is served once an admin listener is configured: the
+ * operational routes that must not face the Internet (/metrics,
+ * RestoreReadDb) only on the admin port, the API and its documentation
+ * only on the public port, /health on both. */
+typedef enum { HTTP_PLACE_PUBLIC = 0, HTTP_PLACE_ADMIN, HTTP_PLACE_BOTH } http_route_place;
+
+/* True when a route placed at place is served on listener l: always on
+ * the sole port; on the public or admin port as placed. A route not served
+ * on a port is answered there exactly as a path that matches no route
+ * (404), so the public port does not even reveal that it exists. */
+bool http_route_served(http_route_place place, http_listener l);
+
+/* Splits a listener address "HOST:PORT" ("127.0.0.1:9101", "[::1]:9101";
+ * PORT 0: any free port) into host (cap bytes, brackets kept) and *port.
+ * SM_ERR_INVALID with a message naming spec when it is not of that form. */
+sm_status http_listen_parse(const char *spec, char *host, size_t cap, long *port, sm_error *err);
+
 typedef struct http_request {
     const char *method;       /* "GET", "POST"... */
     const char *path;         /* URL-decoded path, without the query */
@@ -36,6 +61,7 @@ typedef struct http_request {
     const char *body;         /* NUL-terminated copy of the body, or NULL */
     size_t body_len;
     char request_id[HTTP_REQUEST_ID_MAX + 1];
+    http_listener listener;   /* the port it came on; SOLE in unit tests */
 } http_request;
 
 typedef struct http_reply {
@@ -116,6 +142,7 @@ typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *
  * so that a client still sending its body can read the answer. Returns the
  * status sent (for civetweb's handler return value convention the caller
  * returns non-zero). */
-int http_serve(struct mg_connection *conn, http_handler_fn handler, void *app);
+int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
+               void *app);
 
 #endif

@@ -291,6 +291,36 @@ for port, svc in (("5001", "command-api"), ("5002", "query-api")):
         check("proxy_next_upstream off;" in body,
               "nginx.conf never resends a command to another replica (proxy_next_upstream off)")
 
+# Tokens on, admin routes off the proxy (issue 16): both APIs run with
+# SMPOST_AUTH=jwt and an admin listener; command-api reads a JWKS from a
+# read-only mounted directory (never the private key's); nginx forwards only
+# the public ports, never an admin listener's.
+admin_ports = []
+for n in sorted(apis):
+    env = (services.get(n) or {}).get("environment") or {}
+    env = env if isinstance(env, dict) else dict(str(e).split("=", 1) for e in env)
+    check(str(env.get("SMPOST_AUTH")) == "jwt", "%s runs with SMPOST_AUTH=jwt" % n,
+          str(env.get("SMPOST_AUTH")))
+    admin = str(env.get("SMPOST_ADMIN_LISTEN") or "")
+    check(re.fullmatch(r"[0-9.]+:\d+", admin) is not None,
+          "%s serves /metrics on an admin listener (SMPOST_ADMIN_LISTEN)" % n, admin)
+    if admin:
+        admin_ports.append(admin.rsplit(":", 1)[1])
+cenv = (services.get("command-api") or {}).get("environment") or {}
+jwks_file = str(cenv.get("SMPOST_JWKS_FILE") or "") if isinstance(cenv, dict) else ""
+cmounts = [str(v) for v in ((services.get("command-api") or {}).get("volumes") or [])]
+jwks_mount = [m for m in cmounts if m.endswith(":ro") and
+              jwks_file.startswith(m.split(":")[-2].rstrip("/") + "/")]
+check(bool(jwks_file) and bool(jwks_mount),
+      "command-api reads SMPOST_JWKS_FILE from a read-only mounted directory", jwks_file)
+check(not any("dev-key" in m or os.path.basename(m.split(":")[0].rstrip("/")) == "auth"
+              for m in cmounts),
+      "the development private key (compose/auth/dev-key.pem) is not mounted", ", ".join(cmounts))
+check(not any(re.search(r"\b%s\b" % p, conf) for p in admin_ports),
+      "nginx.conf forwards no admin listener port (%s)" % ", ".join(admin_ports))
+for ign in ("/compose/auth/dev-key.pem", "/compose/auth/jwks/"):
+    check(ign in open(gitignore).read().split(), "%s is ignored by git" % ign)
+
 one_shot = {n for n, s in services.items() if str(s.get("restart", "")) == "no"}
 for n, s in sorted(services.items()):
     if n in one_shot:

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* the admin listener (common/http_server.h) */
+static char *admin_listen;
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group;
 static long port, threads, keep_alive_ms, request_timeout_ms, wait_ms;
@@ -34,6 +36,9 @@ static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port (0: any free port)", &port},
     {"listen", "SMPOST_LISTEN", SM_OPT_STRING, "127.0.0.1", 0, 0,
      "address to listen on (0.0.0.0 for all interfaces)", &listen_addr},
+    {"admin-listen", "SMPOST_ADMIN_LISTEN", SM_OPT_STRING, NULL, 0, 0,
+     "HOST:PORT of a second port that alone serves /metrics (e.g. 127.0.0.1:9101);"
+     " unset: the one port serves everything", &admin_listen},
     {"read-model", "SMPOST_READ_MODEL", SM_OPT_STRING, "sqlite:var/readmodel.db", 0, 0,
      "read model URL: sqlite:PATH or mssql:host=H;port=P;user=U;password=W;database=D",
      &read_model_url},
@@ -113,7 +118,8 @@ int main(int argc, char **argv)
     }
     sm_log_set_instance(app.instance);
     auth_mode mode;
-    if (auth_mode_resolve(auth_setting, listen_addr, &mode, &err) != SM_OK) {
+    if (auth_mode_resolve_listeners(auth_setting, listen_addr, admin_listen, &mode, &err) !=
+        SM_OK) {
         fprintf(stderr, "query-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);
         return 2;
@@ -143,7 +149,7 @@ int main(int argc, char **argv)
     http_docs_log_status(&app.docs, "query-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
-                           keep_alive_ms};
+                           keep_alive_ms, admin_listen};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=%s",
@@ -152,9 +158,10 @@ int main(int argc, char **argv)
     }
     sm_log(SM_LOG_INFO, "listening",
            "service=query-api addr=%s port=%d read_model=%s kafka=%s kafka_topic=%s group=%s"
-           " auth=%s",
+           " auth=%s admin_port=%d",
            listen_addr, http_server_port(server), rm_adapter_name(app.rm), kafka_bootstrap,
-           kafka_topic, kafka_group, mode == AUTH_MODE_JWT ? "jwt" : "off");
+           kafka_topic, kafka_group, mode == AUTH_MODE_JWT ? "jwt" : "off",
+           http_server_admin_port(server));
     int sig = 0;
     sigwait(&stop, &sig);
     sm_log(SM_LOG_INFO, "stopping", "signal=%d", sig);

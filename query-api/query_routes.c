@@ -17,30 +17,32 @@ typedef struct route {
     route_kind kind;
     query_type query;
     const char *pattern;
+    http_route_place place; /* with an admin listener (http_util.h) */
 } route;
 
 /* All GET. withLikes is listed with and without its {n}. */
 static const route routes[] = {
-    {"/api/v1/PostLookup", false, R_QUERY, QUERY_ALL, "/api/v1/PostLookup"},
-    {"/api/v1/PostLookup/byId", true, R_QUERY, QUERY_BY_ID, "/api/v1/PostLookup/byId/{postId}"},
+    {"/api/v1/PostLookup", false, R_QUERY, QUERY_ALL, "/api/v1/PostLookup", HTTP_PLACE_PUBLIC},
+    {"/api/v1/PostLookup/byId", true, R_QUERY, QUERY_BY_ID, "/api/v1/PostLookup/byId/{postId}",
+     HTTP_PLACE_PUBLIC},
     {"/api/v1/PostLookup/byAuthor", true, R_QUERY, QUERY_BY_AUTHOR,
-     "/api/v1/PostLookup/byAuthor/{author}"},
+     "/api/v1/PostLookup/byAuthor/{author}", HTTP_PLACE_PUBLIC},
     /* ?author=: civetweb decodes the path before routing, so an author
      * with a '/' can only be asked for in the query string */
     {"/api/v1/PostLookup/byAuthor", false, R_QUERY, QUERY_BY_AUTHOR,
-     "/api/v1/PostLookup/byAuthor"},
+     "/api/v1/PostLookup/byAuthor", HTTP_PLACE_PUBLIC},
     {"/api/v1/PostLookup/withComments", false, R_QUERY, QUERY_WITH_COMMENTS,
-     "/api/v1/PostLookup/withComments"},
+     "/api/v1/PostLookup/withComments", HTTP_PLACE_PUBLIC},
     {"/api/v1/PostLookup/withLikes", true, R_QUERY, QUERY_WITH_LIKES,
-     "/api/v1/PostLookup/withLikes/{n}"},
+     "/api/v1/PostLookup/withLikes/{n}", HTTP_PLACE_PUBLIC},
     {"/api/v1/PostLookup/withLikes", false, R_QUERY, QUERY_WITH_LIKES,
-     "/api/v1/PostLookup/withLikes"},
-    {"/health", false, R_HEALTH, QUERY_COUNT, "/health"},
-    {"/metrics", false, R_METRICS, QUERY_COUNT, "/metrics"},
+     "/api/v1/PostLookup/withLikes", HTTP_PLACE_PUBLIC},
+    {"/health", false, R_HEALTH, QUERY_COUNT, "/health", HTTP_PLACE_BOTH},
+    {"/metrics", false, R_METRICS, QUERY_COUNT, "/metrics", HTTP_PLACE_ADMIN},
     /* the API documentation (common/http_docs.h) */
-    {"/openapi.json", false, R_OPENAPI, QUERY_COUNT, "/openapi.json"},
-    {"/swagger", false, R_SWAGGER, QUERY_COUNT, "/swagger"},
-    {"/swagger", true, R_SWAGGER, QUERY_COUNT, "/swagger/{file}"},
+    {"/openapi.json", false, R_OPENAPI, QUERY_COUNT, "/openapi.json", HTTP_PLACE_PUBLIC},
+    {"/swagger", false, R_SWAGGER, QUERY_COUNT, "/swagger", HTTP_PLACE_PUBLIC},
+    {"/swagger", true, R_SWAGGER, QUERY_COUNT, "/swagger/{file}", HTTP_PLACE_PUBLIC},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -162,7 +164,9 @@ static void dispatch_route(query_app *app, const http_request *req, http_reply *
         const route *r = &routes[i];
         const char *arg;
         size_t arg_len;
-        if (!http_match_path(r->prefix, r->has_arg, req->path, &arg, &arg_len))
+        /* a route the port does not serve is a path it does not know */
+        if (!http_route_served(r->place, req->listener) ||
+            !http_match_path(r->prefix, r->has_arg, req->path, &arg, &arg_len))
             continue;
         reply->route = r->pattern;
         if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {

@@ -16,6 +16,14 @@
 # KAFKA_BOOTSTRAP_SERVERS no local broker is started); scripts/servers.sh
 # starts a real Kafka, a MongoDB-wire server and a SQL Server stand-in and
 # prints those three variables (README, "On real servers").
+#
+# Tokens: SMPOST_AUTH=jwt without SMPOST_JWKS_FILE makes a development key
+# pair once, in $data/dev-auth (dev-key.pem, private, and jwks.json, its
+# public half; reused on later runs), points both services at it (issuer
+# smpost-dev, audience smpost unless SMPOST_JWT_ISSUER / _AUDIENCE say
+# otherwise) and prints the smpost-token command that mints a token for it.
+# A real provider's JWKS goes in SMPOST_JWKS_FILE instead
+# (docs/operations.md, "Authentication").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMPOST_BUILD_DIR:-$root/build}"
@@ -33,6 +41,21 @@ export KAFKA_TOPIC="${KAFKA_TOPIC:-SocialMediaPostEvents}"
 # same path relative to the working directory; this works from anywhere)
 export SMPOST_SWAGGER_UI_DIR="${SMPOST_SWAGGER_UI_DIR:-$root/docs/swagger-ui/node_modules/swagger-ui-dist}"
 command_port="${SMPOST_COMMAND_PORT:-5001}"
+mint=""
+if [ "${SMPOST_AUTH:-}" = jwt ] && [ -z "${SMPOST_JWKS_FILE:-}" ]; then
+  keys="$data/dev-auth"
+  if [ ! -s "$keys/dev-key.pem" ] || [ ! -s "$keys/jwks.json" ]; then
+    # a half-made pair (an interrupted first run) is made again whole
+    rm -rf "$keys"
+    mkdir -m 700 "$keys"
+    "$build/tools/smpost-token" --gen-key "$keys" --type ed25519 >/dev/null
+  fi
+  export SMPOST_JWKS_FILE="$keys/jwks.json"
+  export SMPOST_JWT_ISSUER="${SMPOST_JWT_ISSUER:-smpost-dev}"
+  export SMPOST_JWT_AUDIENCE="${SMPOST_JWT_AUDIENCE:-smpost}"
+  mint="$(printf '%q ' "$build/tools/smpost-token" --key "$keys/dev-key.pem" \
+            --iss "$SMPOST_JWT_ISSUER" --aud "$SMPOST_JWT_AUDIENCE")--sub alice --name alice"
+fi
 query_port="${SMPOST_QUERY_PORT:-5002}"
 
 pids=()
@@ -82,5 +105,11 @@ echo "smpost: command-api http://127.0.0.1:$command_port, query-api http://127.0
      "Kafka $bootstrap, event store ${SMPOST_EVENT_STORE%%:*}, read model ${SMPOST_READ_MODEL%%:*}," \
      "data in $data (Ctrl-C to stop)"
 echo "smpost: Swagger UI http://127.0.0.1:$command_port/swagger/ and http://127.0.0.1:$query_port/swagger/"
+if [ -n "$mint" ]; then
+  echo "smpost: auth jwt with the development key in $keys (JWKS $SMPOST_JWKS_FILE)"
+  echo "smpost: mint a token (add --roles moderator,admin for those roles; --ttl seconds, default 3600):"
+  echo "SMPOST_TOKEN_COMMAND=$mint"
+  echo "smpost: then: curl -H \"Authorization: Bearer \$($mint)\" ..."
+fi
 # Run until Ctrl-C or until any process exits.
 wait -n "${pids[@]}" || true

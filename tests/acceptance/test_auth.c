@@ -4,7 +4,9 @@
  * (docs/api.md, "Authentication"): 401 with WWW-Authenticate for a missing
  * or refused token, the token's name as author / username (403 when the body
  * names someone else), the owner rules (403) and the moderator's bypass,
- * admin-only RestoreReadDb and /metrics, public /health; key rotation by
+ * admin-only RestoreReadDb and /metrics, public /health; the admin listener
+ * (SMPOST_ADMIN_LISTEN: those two only there, 404 on the public port, the
+ * same auth rules, protected mode on its address); key rotation by
  * replacing the JWKS file and by SIGHUP; and protected mode in both
  * binaries. Binaries from SMPOST_COMMAND_API_BIN and SMPOST_QUERY_API_BIN. */
 #include "http_client.h"
@@ -29,6 +31,7 @@
 static const char *cmd_bin, *query_bin;
 static char dir[256], db_url[320], log_path[320], jwks_path[320];
 static test_proc proc;
+static test_proc side; /* a second service of one case, stopped by the teardown if it fails */
 static EVP_PKEY *key1, *key2; /* key1 "k1" at start; key2 "k2" after rotation */
 
 /* ---- fixtures ---------------------------------------------------------- */
@@ -114,15 +117,18 @@ static int group_teardown(void **state)
     (void)state;
     if (proc.pid > 0)
         test_proc_stop(&proc, SIGTERM, 5000);
+    if (side.pid > 0)
+        test_proc_stop(&side, SIGTERM, 5000);
     EVP_PKEY_free(key1);
     EVP_PKEY_free(key2);
     test_rm_rf(dir);
     return 0;
 }
 
-/* One call with an optional bearer token; asserts the status. Caller frees. */
-static http_resp call(int status, const char *tok, const char *method, const char *path,
-                      const char *body)
+/* One call to port with an optional bearer token; asserts the status.
+ * Caller frees. */
+static http_resp call_at(int port, int status, const char *tok, const char *method,
+                         const char *path, const char *body)
 {
     char headers[2048] = "";
     size_t o = 0;
@@ -131,12 +137,29 @@ static http_resp call(int status, const char *tok, const char *method, const cha
     if (body)
         snprintf(headers + o, sizeof headers - o, "Content-Type: application/json\r\n");
     http_resp r;
-    assert_int_equal(http_call(proc.port, method, path, headers, body, body ? strlen(body) : 0,
+    assert_int_equal(http_call(port, method, path, headers, body, body ? strlen(body) : 0,
                                10000, &r),
                      0);
     if (r.status != status)
-        fail_msg("%s %s: status %d, want %d; body %s", method, path, r.status, status, r.body);
+        fail_msg("port %d: %s %s: status %d, want %d; body %s", port, method, path, r.status,
+                 status, r.body);
     return r;
+}
+
+/* The same on the service under test's (public) port. */
+static http_resp call(int status, const char *tok, const char *method, const char *path,
+                      const char *body)
+{
+    return call_at(proc.port, status, tok, method, path, body);
+}
+
+static void expect_at(int port, int status, const char *tok, const char *method,
+                      const char *path)
+{
+    http_resp r = call_at(port, status, tok, method, path, NULL);
+    if (status == 404)
+        assert_string_equal(http_resp_str(&r, "error"), "not_found");
+    http_resp_free(&r);
 }
 
 static void expect(int status, const char *tok, const char *method, const char *path,
@@ -415,6 +438,126 @@ static void test_restore_and_metrics_need_role_admin(void **state)
     free(root);
 }
 
+/* ---- the admin listener ------------------------------------------------- */
+
+/* Starts bin (argv after the binary and its port / store options in more,
+ * NULL-terminated) on a free public port with --admin-listen on a second
+ * free port of 127.0.0.1; both ports in *p and *admin_port. */
+static void start_with_admin_listener(test_proc *p, int *admin_port, const char *bin,
+                                      const char *name, char *const more[])
+{
+    if (p->pid > 0) /* left running by a failed case */
+        test_proc_stop(p, SIGTERM, 5000);
+    p->port = test_free_port();
+    do
+        *admin_port = test_free_port();
+    while (*admin_port == p->port);
+    char port[16], admin[40], url[340], log[340];
+    snprintf(port, sizeof port, "%d", p->port);
+    snprintf(admin, sizeof admin, "127.0.0.1:%d", *admin_port);
+    snprintf(url, sizeof url, "sqlite:%s/%s-admin.db", dir, name);
+    snprintf(log, sizeof log, "%s/%s-admin.log", dir, name);
+    char *argv[32] = {(char *)bin, "--port", port, "--admin-listen", admin,
+                      bin == cmd_bin ? "--event-store" : "--read-model", url, "--log-level",
+                      "warn"};
+    size_t n = 9;
+    for (size_t i = 0; more[i] && n < 31; i++)
+        argv[n++] = more[i];
+    assert_true(test_proc_start(p, argv, log));
+    if (!test_proc_wait_http(p->port, 10000) || !test_proc_wait_http(*admin_port, 10000))
+        fail_msg("%s with an admin listener did not come up; see %s", name, log);
+}
+
+static void test_admin_listener_alone_serves_restore_and_metrics_with_the_same_auth(void **state)
+{
+    (void)state;
+    test_proc *p = &side;
+    int admin;
+    /* a broker that is not there: the relay keeps retrying, and
+     * RestoreReadDb, which only marks the outbox, answers 201 */
+    char *more[] = {"--kafka-bootstrap", "127.0.0.1:1", "--auth", "jwt", "--jwks-file",
+                    jwks_path, "--jwt-issuer", ISS, "--jwt-audience", AUD, NULL};
+    start_with_admin_listener(p, &admin, cmd_bin, "command-api", more);
+    char *root = token("root", "admin"), *alice = token("alice", "");
+    /* the public port: no such routes, whoever asks */
+    expect_at(p->port, 404, root, "GET", "/metrics");
+    expect_at(p->port, 404, root, "POST", "/api/v1/RestoreReadDb");
+    expect_at(p->port, 404, NULL, "GET", "/metrics");
+    /* /health on both ports: 503 here, as Kafka is not there */
+    expect_at(p->port, 503, NULL, "GET", "/health");
+    http_resp r = call_at(p->port, 201, alice, "POST", "/api/v1/NewPost",
+                          "{\"message\":\"on the public port\"}");
+    http_resp_free(&r);
+    /* the admin port: the same rules as a single port (role admin), and
+     * nothing of the public API */
+    expect_at(admin, 401, NULL, "GET", "/metrics");
+    expect_at(admin, 403, alice, "GET", "/metrics");
+    r = call_at(admin, 200, root, "GET", "/metrics", NULL);
+    assert_non_null(strstr(r.body, "smpost_outbox_pending"));
+    http_resp_free(&r);
+    expect_at(admin, 401, NULL, "POST", "/api/v1/RestoreReadDb");
+    expect_at(admin, 403, alice, "POST", "/api/v1/RestoreReadDb");
+    r = call_at(admin, 201, root, "POST", "/api/v1/RestoreReadDb", NULL);
+    assert_true(json_is_integer(json_object_get(r.json, "events")));
+    http_resp_free(&r);
+    expect_at(admin, 503, NULL, "GET", "/health");
+    expect_at(admin, 404, alice, "POST", "/api/v1/NewPost");
+    expect_at(admin, 404, NULL, "GET", "/swagger/");
+    free(root);
+    free(alice);
+    assert_int_equal(test_proc_stop(p, SIGTERM, 10000), 0);
+}
+
+static void test_query_api_serves_metrics_on_its_admin_listener_only(void **state)
+{
+    (void)state;
+    test_proc *p = &side;
+    int admin;
+    char *more[] = {"--kafka-bootstrap", "none", NULL};
+    start_with_admin_listener(p, &admin, query_bin, "query-api", more);
+    expect_at(p->port, 404, NULL, "GET", "/metrics");
+    expect_at(p->port, 200, NULL, "GET", "/health");
+    expect_at(p->port, 204, NULL, "GET", "/api/v1/PostLookup"); /* no posts */
+    http_resp r = call_at(admin, 200, NULL, "GET", "/metrics", NULL);
+    assert_non_null(strstr(r.body, "smpost_read_model_up 1"));
+    http_resp_free(&r);
+    expect_at(admin, 200, NULL, "GET", "/health");
+    expect_at(admin, 404, NULL, "GET", "/api/v1/PostLookup");
+    assert_int_equal(test_proc_stop(p, SIGTERM, 10000), 0);
+}
+
+/* Protected mode covers the admin listener too: on loopback publicly but
+ * with the admin port open to the network, and no SMPOST_AUTH, both
+ * binaries refuse to start; a malformed address is refused as well. */
+static void test_an_admin_listener_beyond_loopback_needs_auth_configured(void **state)
+{
+    (void)state;
+    const char *bins[] = {cmd_bin, query_bin}, *names[] = {"command-api", "query-api"};
+    const char *addrs[] = {"0.0.0.0:0", "9101"}, *want[] = {"protected mode", "HOST:PORT"};
+    for (int i = 0; i < 2; i++)
+        for (int a = 0; a < 2; a++) {
+            test_proc p = {.port = test_free_port()};
+            char port[16], url[340], log[340];
+            snprintf(port, sizeof port, "%d", p.port);
+            snprintf(url, sizeof url, "sqlite:%s/%s-pm%d.db", dir, names[i], a);
+            snprintf(log, sizeof log, "%s/%s-pm%d.log", dir, names[i], a);
+            char *argv[] = {(char *)bins[i], "--port", port, "--admin-listen",
+                            (char *)addrs[a], i == 0 ? "--event-store" : "--read-model", url,
+                            "--kafka-bootstrap", "none", NULL};
+            assert_true(test_proc_start(&p, argv, log));
+            /* it exits by itself, before binding */
+            assert_int_equal(test_proc_stop(&p, 0, 5000), 2);
+            FILE *f = fopen(log, "r");
+            char text[4096] = "";
+            size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+            text[n] = '\0';
+            if (f)
+                fclose(f);
+            assert_non_null(strstr(text, "SMPOST_ADMIN_LISTEN"));
+            assert_non_null(strstr(text, want[a]));
+        }
+}
+
 /* ---- key rotation -------------------------------------------------------- */
 
 static bool log_has(const char *text, int timeout_ms)
@@ -549,6 +692,9 @@ int main(void)
         cmocka_unit_test(test_history_is_for_the_author_or_a_moderator),
         cmocka_unit_test(test_owners_are_subs_and_events_carry_metadata),
         cmocka_unit_test(test_restore_and_metrics_need_role_admin),
+        cmocka_unit_test(test_admin_listener_alone_serves_restore_and_metrics_with_the_same_auth),
+        cmocka_unit_test(test_query_api_serves_metrics_on_its_admin_listener_only),
+        cmocka_unit_test(test_an_admin_listener_beyond_loopback_needs_auth_configured),
         cmocka_unit_test(test_a_replaced_jwks_file_rotates_the_keys),
         cmocka_unit_test(test_sighup_rereads_the_jwks),
         cmocka_unit_test(test_protected_mode_refuses_to_listen_beyond_loopback_without_auth),

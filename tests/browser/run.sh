@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Swagger UI in a real browser, against the embedded default:
 # smpost-devbroker + command-api + query-api (SQLite in a temporary
-# directory, HTTP on free loopback ports), then swagger_ui.test.js drives
+# directory, HTTP on free loopback ports), and a second command-api with
+# SMPOST_AUTH=jwt (a key made with openssl by compose/auth/dev-key.sh, a
+# token minted with smpost-token), then swagger_ui.test.js drives
 # Debian's headless Chromium with puppeteer-core through both Swagger pages.
 #
 #   tests/browser/run.sh BUILD_DIR OUT_DIR
@@ -78,7 +80,16 @@ pids+=($!)
 "$build/query-api/query-api" --port 0 --read-model "sqlite:$work/readmodel.db" \
   --kafka-config fetch.wait.max.ms=10 2>"$work/query-api.log" &
 pids+=($!)
+# tokens on: a development key pair made with openssl, no publishing
+"$root/compose/auth/dev-key.sh" "$work/auth" >/dev/null
+SMPOST_AUTH=jwt "$build/command-api/command-api" --port 0 --event-store "sqlite:$work/events-auth.db" \
+  --kafka-bootstrap none --jwks-file "$work/auth/jwks/jwks.json" --jwt-issuer smpost-dev \
+  --jwt-audience smpost 2>"$work/command-api-auth.log" &
+pids+=($!)
+token="$("$build/tools/smpost-token" --key "$work/auth/dev-key.pem" --iss smpost-dev \
+           --aud smpost --sub swagger-ui --name swagger-ui)"
 cport="$(wait_for "$work/command-api.log" 'event=listening service=command-api .* port=')"
+aport="$(wait_for "$work/command-api-auth.log" 'event=listening service=command-api .* port=')"
 qport="$(wait_for "$work/query-api.log" 'event=listening service=query-api .* port=')"
 # The consumer's first group join takes a few seconds on the local broker.
 for _ in $(seq 150); do
@@ -88,12 +99,14 @@ done
 
 export SMPOST_COMMAND_URL="http://127.0.0.1:$cport"
 export SMPOST_QUERY_URL="http://127.0.0.1:$qport"
+export SMPOST_AUTH_COMMAND_URL="http://127.0.0.1:$aport"
+export SMPOST_TOKEN="$token"
 export SMPOST_BROWSER_OUT="$out"
 export SMPOST_CHROMIUM="$chromium"
 status=0
 node "$here/swagger_ui.test.js" || status=$?
 if ((status != 0)); then
-  for log in command-api query-api; do
+  for log in command-api query-api command-api-auth; do
     echo "---- last lines of $log.log" >&2
     tail -n 15 "$work/$log.log" >&2
   done

@@ -5,7 +5,11 @@
 //      the rendered response is 201 with the new post's id;
 //   2. query-api /swagger/: PostLookupById, "Try it out", that id (and
 //      minVersion=0, the read-your-writes wait), Execute until the rendered
-//      response is 200 with the post (the projection is asynchronous).
+//      response is 200 with the post (the projection is asynchronous);
+//   3. a command-api with SMPOST_AUTH=jwt: NewPost executed without
+//      authorizing is 401; "Authorize" with the bearer token, and the same
+//      Execute is 201 with the token's name as author; "Logout", and it is
+//      401 again.
 //
 // Fails on any console error or uncaught exception of the page, any failed
 // request, and any request that is not to the two services on 127.0.0.1.
@@ -13,6 +17,8 @@
 // SMPOST_BROWSER_OUT. Started by tests/browser/run.sh, which starts the
 // services and sets:
 //   SMPOST_COMMAND_URL, SMPOST_QUERY_URL  http://127.0.0.1:<port> of each
+//   SMPOST_AUTH_COMMAND_URL              the command-api with tokens on
+//   SMPOST_TOKEN                         a token it accepts (name swagger-ui)
 //   SMPOST_BROWSER_OUT                   output directory (exists, empty)
 //   SMPOST_CHROMIUM                      the browser binary
 'use strict';
@@ -24,6 +30,8 @@ const puppeteer = require('puppeteer-core');
 
 const COMMAND_URL = required('SMPOST_COMMAND_URL');
 const QUERY_URL = required('SMPOST_QUERY_URL');
+const AUTH_URL = required('SMPOST_AUTH_COMMAND_URL');
+const TOKEN = required('SMPOST_TOKEN');
 const OUT = required('SMPOST_BROWSER_OUT');
 const CHROMIUM = required('SMPOST_CHROMIUM');
 const STEP_TIMEOUT_MS = 20000;
@@ -62,7 +70,7 @@ async function screenshot(page, name, selector) {
 // Only the two services, on loopback, may be asked for anything.
 function allowed(url) {
   return url.startsWith(`${COMMAND_URL}/`) || url.startsWith(`${QUERY_URL}/`) ||
-    url.startsWith('data:') || url.startsWith('blob:');
+    url.startsWith(`${AUTH_URL}/`) || url.startsWith('data:') || url.startsWith('blob:');
 }
 
 function watch(page) {
@@ -110,17 +118,19 @@ async function typeInto(page, selector, text) {
 // Clicks Execute and waits for a new rendered response; returns its status
 // code and body text as shown in the page.
 async function execute(page, block) {
-  // mark the response shown now, to wait for the next one
-  await page.evaluate((sel) => {
-    for (const t of document.querySelectorAll(`${sel} .live-responses-table`))
-      t.setAttribute('data-smpost-seen', '1');
-  }, block);
+  // A response shown already is cleared first ("Clear"), so the one waited
+  // for is the next: React may reuse the old table's element for it.
+  if (await page.$(`${block} .btn-clear`)) {
+    await page.$eval(`${block} .btn-clear`, (b) => b.click());
+    await page.waitForFunction((sel) => !document.querySelector(`${sel} .live-responses-table`),
+      { timeout: STEP_TIMEOUT_MS }, block);
+    await page.waitForSelector(`${block} .execute`, { timeout: STEP_TIMEOUT_MS });
+  }
   await page.click(`${block} .execute`);
   await page.waitForFunction(
     (sel) => {
       const table = document.querySelector(`${sel} .live-responses-table`);
-      return table && !table.hasAttribute('data-smpost-seen') &&
-        table.querySelector('tbody tr.response .response-col_status');
+      return table && table.querySelector('tbody tr.response .response-col_status');
     },
     { timeout: STEP_TIMEOUT_MS }, block);
   return page.$eval(`${block} .live-responses-table`, (table) => ({
@@ -184,6 +194,69 @@ async function querySide(page, post) {
   log(`PostLookupById: 200, the post is rendered`);
 }
 
+// Opens the Authorize dialog, runs act inside it, screenshots it and closes it.
+async function inAuthorizeDialog(page, name, act) {
+  await page.click('.auth-wrapper .btn.authorize');
+  await page.waitForSelector('.modal-ux', { timeout: STEP_TIMEOUT_MS });
+  await act();
+  await screenshot(page, name, '.modal-ux');
+  await page.$eval('.modal-ux button.btn-done', (b) => b.click());
+  await page.waitForFunction(() => !document.querySelector('.dialog-ux'),
+    { timeout: STEP_TIMEOUT_MS });
+}
+
+// Execute on the operation; asserts a 401 with the usual error body.
+async function expectUnauthenticated(page, block, name) {
+  const res = await execute(page, block);
+  await screenshot(page, name, block);
+  assert.equal(res.status, '401', `NewPost without a token answered ${res.status}: ${res.body}`);
+  assert.equal(JSON.parse(res.body).error, 'unauthenticated');
+}
+
+async function authSide(page) {
+  log(`command-api with SMPOST_AUTH=jwt, Swagger UI: ${AUTH_URL}/swagger/`);
+  await page.goto(`${AUTH_URL}/swagger/`, { waitUntil: 'networkidle0' });
+  await page.waitForSelector('#operations-command-NewPost', { timeout: STEP_TIMEOUT_MS });
+  await page.waitForSelector('.auth-wrapper .btn.authorize', { timeout: STEP_TIMEOUT_MS });
+  const block = await openTryItOut(page, 'operations-command-NewPost');
+  // no author: with a token the name comes from it
+  await typeInto(page, `${block} textarea.body-param__text`,
+    JSON.stringify({ message: 'hello with a bearer token' }));
+  await expectUnauthenticated(page, block, 'auth-newpost-not-authorized-401');
+  log('NewPost before Authorize: 401');
+
+  await inAuthorizeDialog(page, 'auth-authorize-dialog-token-applied', async () => {
+    await typeInto(page, '.modal-ux input[aria-label="auth-bearer-value"]', TOKEN);
+    await page.click('.modal-ux button[aria-label="Apply credentials"]');
+    await page.waitForSelector('.modal-ux button[aria-label="Remove authorization"]',
+      { timeout: STEP_TIMEOUT_MS });
+  });
+  const res = await execute(page, block);
+  await screenshot(page, 'auth-newpost-authorized-201', block);
+  assert.equal(res.status, '201', `NewPost with the token answered ${res.status}: ${res.body}`);
+  const reply = JSON.parse(res.body);
+  assert.match(reply.id, UUID, `no post id in the rendered response: ${res.body}`);
+  log(`NewPost after Authorize: 201, id ${reply.id}`);
+  // the curl line Swagger UI shows carries the header it sent
+  const curl = await page.$eval(`${block} .curl-command`, (el) => el.textContent);
+  assert.ok(curl.includes(`Authorization: Bearer ${TOKEN}`),
+    `the request shown carries no bearer token: ${curl}`);
+
+  await inAuthorizeDialog(page, 'auth-logged-out', async () => {
+    await page.click('.modal-ux button[aria-label="Remove authorization"]');
+    await page.waitForSelector('.modal-ux button[aria-label="Apply credentials"]',
+      { timeout: STEP_TIMEOUT_MS });
+  });
+  await expectUnauthenticated(page, block, 'auth-newpost-logged-out-401');
+  log('NewPost after Logout: 401');
+  // Chromium logs each 401 as "Failed to load resource" on the console: the
+  // two answers asked for here are expected, nothing else is forgiven
+  const expected = (p) => p.includes('status of 401') && p.includes(`${AUTH_URL}/api/v1/NewPost`);
+  assert.ok(problems.filter(expected).length <= 2, 'more 401s than the two asked for');
+  problems.splice(0, problems.length, ...problems.filter((p) => !expected(p)));
+  return reply.id;
+}
+
 // Proves the console watcher is live (so a silent console means no error,
 // not a deaf listener): the page logs one error on purpose, which must be
 // seen and is then the only problem forgiven.
@@ -216,6 +289,7 @@ async function main() {
     watch(page);
     const post = await commandSide(page);
     await querySide(page, post);
+    await authSide(page);
     await canary(page);
   } finally {
     fs.writeFileSync(path.join(OUT, 'console.log'), consoleLines.join('\n') + '\n');

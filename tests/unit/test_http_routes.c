@@ -278,6 +278,60 @@ static void test_restore_without_publishing_is_503(void **state)
     assert_error(f, 405, "method_not_allowed", NULL);
 }
 
+/* One GET or POST on the given port; returns the status. */
+static int call_on(fixture *f, http_listener l, const char *method, const char *path)
+{
+    http_reply_free(&f->reply);
+    memset(&f->reply, 0, sizeof f->reply);
+    http_request req = {.method = method, .path = path, .listener = l};
+    strcpy(req.request_id, "test");
+    routes_handle(&f->app, &req, &f->reply);
+    return f->reply.status;
+}
+
+static void test_with_an_admin_listener_admin_routes_are_404_on_the_public_port(void **state)
+{
+    fixture *f = *state;
+    /* not even 405 for another verb: the public port does not know the path */
+    const char *hidden[][2] = {{"GET", "/metrics"}, {"POST", "/api/v1/RestoreReadDb"},
+                               {"GET", "/api/v1/RestoreReadDb"}, {"GET", "/METRICS/"}};
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+        call_on(f, HTTP_LISTENER_PUBLIC, hidden[i][0], hidden[i][1]);
+        assert_error(f, 404, "not_found", NULL);
+    }
+    assert_int_equal(call_on(f, HTTP_LISTENER_PUBLIC, "GET", "/health"), 200);
+    /* the admin port serves them, /health too, and nothing of the API */
+    assert_int_equal(call_on(f, HTTP_LISTENER_ADMIN, "GET", "/metrics"), 200);
+    call_on(f, HTTP_LISTENER_ADMIN, "POST", "/api/v1/RestoreReadDb");
+    assert_error(f, 503, "unavailable", NULL); /* reached: publishing is off here */
+    assert_int_equal(call_on(f, HTTP_LISTENER_ADMIN, "GET", "/health"), 200);
+    call_on(f, HTTP_LISTENER_ADMIN, "POST", "/api/v1/NewPost");
+    assert_error(f, 404, "not_found", NULL);
+    call_on(f, HTTP_LISTENER_ADMIN, "GET", "/openapi.json");
+    assert_error(f, 404, "not_found", NULL);
+    /* one port alone serves everything */
+    assert_int_equal(call_on(f, HTTP_LISTENER_SOLE, "GET", "/metrics"), 200);
+}
+
+static void test_listener_addresses_are_host_colon_port(void **state)
+{
+    (void)state;
+    char host[80];
+    long port;
+    sm_error err = {0};
+    assert_int_equal(http_listen_parse("127.0.0.1:9101", host, sizeof host, &port, &err), SM_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9101);
+    assert_int_equal(http_listen_parse("[::1]:0", host, sizeof host, &port, &err), SM_OK);
+    assert_string_equal(host, "[::1]");
+    assert_int_equal(port, 0);
+    const char *bad[] = {"9101", ":9101", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000",
+                         "127.0.0.1:91 01", "::1:9101", "127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(http_listen_parse(bad[i], host, sizeof host, &port, &err),
+                         SM_ERR_INVALID);
+}
+
 static void test_route_table_lists_every_command_route(void **state)
 {
     (void)state;
@@ -320,6 +374,8 @@ int main(void)
         T(test_health_reports_the_event_store),
         T(test_metrics_are_prometheus_text_with_request_counts),
         T(test_restore_without_publishing_is_503),
+        T(test_with_an_admin_listener_admin_routes_are_404_on_the_public_port),
+        T(test_listener_addresses_are_host_colon_port),
         T(test_route_table_lists_every_command_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,7 +86,8 @@ check() {
 [[ "$id" =~ ^[0-9a-f-]{36}$ ]] || { echo "FAILED: first line is not a post id: $id" >&2; exit 1; }
 check '"message":"Like post request completed successfully!","version":1'
 check '"message":"Add comment request completed successfully!"'
-check "{\"posts\":[{\"id\":\"$id\",\"author\":\"alice\",\"message\":\"hello, world\""
+check "{\"posts\":[{\"id\":\"$id\",\"author\":\"alice\",\"authorId\":null,\"message\":\"hello, world\""
+check '"username":"bob","userId":null,"comment":"nice"' # no owner ids with auth off
 check '"likes":1,"version":2,"comments":[{'
 check '"message":"Successfully returned 1 post"'
 check '"type":"PostCreatedEvent"'

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 enum {
     F_AUTHOR = 1 << 0,
@@ -133,13 +132,8 @@ bool sm_traceparent_new(char out[SM_EVENT_TRACEPARENT_LEN + 1])
     static const char hexdig[] = "0123456789abcdef";
     uint8_t b[24]; /* trace id 16, parent id 8: the same source as sm_uuid_new */
     for (int tries = 0; tries < 4; tries++) {
-        size_t got = 0;
-        while (got < sizeof b) {
-            ssize_t n = getrandom(b + got, sizeof b - got, 0);
-            if (n < 0)
-                return false;
-            got += (size_t)n;
-        }
+        if (!sm_random_bytes(b, sizeof b))
+            return false;
         char *p = out;
         memcpy(p, "00-", 3);
         p += 3;

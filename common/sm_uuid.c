@@ -20,16 +20,24 @@ static void format_uuid(const uint8_t b[16], sm_uuid_str out)
     *p = '\0';
 }
 
-bool sm_uuid_new(sm_uuid_str out)
+bool sm_random_bytes(void *buf, size_t len)
 {
-    uint8_t b[16];
+    uint8_t *b = buf;
     size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom(b + got, len - got, 0);
         if (n < 0)
             return false;
         got += (size_t)n;
     }
+    return true;
+}
+
+bool sm_uuid_new(sm_uuid_str out)
+{
+    uint8_t b[16];
+    if (!sm_random_bytes(b, sizeof b))
+        return false;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     format_uuid(b, out);

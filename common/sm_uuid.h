@@ -6,6 +6,7 @@
 #define SM_UUID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define SM_UUID_LEN 36
 typedef char sm_uuid_str[SM_UUID_LEN + 1];
@@ -14,6 +15,10 @@ typedef char sm_uuid_str[SM_UUID_LEN + 1];
  * Returns false only if the kernel refuses randomness, which callers treat as
  * an internal error rather than falling back to a weak source. */
 bool sm_uuid_new(sm_uuid_str out);
+
+/* Fills buf with len bytes from the kernel's CSPRNG (getrandom); false if
+ * it failed. The source of every random id (UUIDs, trace ids). */
+bool sm_random_bytes(void *buf, size_t len);
 
 /* Parses text as a UUID in any form .NET's Guid.TryParse accepts for routes:
  * "8-4-4-4-12", 32 hex digits, or either wrapped in braces; any case.

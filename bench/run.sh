@@ -455,6 +455,42 @@ run_lg lag -r "$lag_rate" -d "$secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
   --lag "$query_url" "$cmd_url" newpost,like
 r_lag="$line"
 
+# ---- sustained lag: open loop at half the run's new-post rate -----------------
+# The lag phase's load and probes (new posts and likes in turn, a probe after
+# every 5th 2xx), offered at newpost_rps / 2 for SMPOST_BENCH_SUSTAINED_SECONDS
+# (30 s; smoke 3 s): whether the projection keeps up with a load the command
+# side sustains easily. Reported as sustained_lag_p99_ms (target < 100).
+sustained_phase() {
+  local rate
+  rate="$(awk -v r="$(kv "$r_newpost" rps)" 'BEGIN { r = int(r / 2); print (r > 0 ? r : 1) }')"
+  sustained_rate="$rate"
+  run_lg sustained -r "$rate" -d "$sustained_secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
+    --ids "$work/ids.txt" --authors 1000 --author-prefix "$run_id-s" \
+    --lag "$query_url" "$cmd_url" newpost,like
+  r_sustained="$line"
+}
+sustained_secs="${SMPOST_BENCH_SUSTAINED_SECONDS:-$([ "$smoke" = 1 ] && echo 3 || echo 30)}"
+sustained_phase
+
+# ---- peak resident memory ------------------------------------------------------
+# VmHWM (the kernel's high-water mark of the resident set) of each service
+# process, in MB, read before a process is stopped and at the end; the
+# largest reading per service is rss_command_mb / rss_query_mb (targets:
+# 200 and 100 MB). Only for services this run started.
+rss_command_mb=skipped
+rss_query_mb=skipped
+rss_sample() { # rss_sample PID VAR: VAR = max(VAR, VmHWM of PID in MB)
+  local kb
+  kb="$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null)" || return 0
+  [ -n "$kb" ] || return 0
+  local mb=$(((kb + 1023) / 1024))
+  if ! num "${!2}" || [ "$mb" -gt "${!2}" ]; then printf -v "$2" '%s' "$mb"; fi
+}
+if [ "$external" = 0 ]; then # both services have seen every load phase by now
+  rss_sample "$command_pid" rss_command_mb
+  rss_sample "$query_pid" rss_query_mb
+fi
+
 # ---- new posts with bearer tokens (SMPOST_AUTH=jwt) ---------------------------
 # command-api restarted on the same event store and broker, tokens required;
 # one token per connection, each a user of its own. The verifier checks a
@@ -472,6 +508,7 @@ if [ "$external" = 0 ]; then
       --name "$run_id-u$i" --ttl 3600 >>"$work/tokens.txt" 2>>"$work/auth.log" ||
       die "smpost-token failed: $(cat "$work/auth.log")"
   done
+  rss_sample "$command_pid" rss_command_mb
   stop_pid "$command_pid" # TERM: the relay flushes and lets its lease go
   cport=$(free_port)
   KAFKA_BOOTSTRAP_SERVERS="$bootstrap" SMPOST_AUTH=jwt SMPOST_JWKS_FILE="$work/auth/jwks.json" \
@@ -695,6 +732,18 @@ echo "Broker: ${broker_what:-that of the services named}; the first post was sho
 echo "elapsed $elapsed s; other processes used about $others of the CPUs meanwhile" \
      "(the load average counts this run too)${failures[0]:+; FAILURES: ${failures[*]}}"
 
+if [ "$external" = 0 ]; then
+  running "$command_pid" && rss_sample "$command_pid" rss_command_mb
+  running "$query_pid" && rss_sample "$query_pid" rss_query_mb
+fi
+sustained_p99="$(kv "$r_sustained" lag_p99_ms)"
+printf "$fmt" "sustained lag" "@${sustained_rate}" "$(kv "$r_sustained" lag_p50_ms)" \
+  "${sustained_p99:-x}" "$(pct "$sustained_rate")" "p99 < 100" \
+  "$(verdict "${sustained_p99:-x}" "<" 100)"
+echo "Sustained: open loop at newpost_rps / 2 = $sustained_rate commands/s for $sustained_secs s," \
+     "$(kv "$r_sustained" lag_samples) probes. Peak RSS (VmHWM): command-api" \
+     "$rss_command_mb MB (target 200), query-api $rss_query_mb MB (target 100)."
+
 rps_int() { num "$1" && printf '%.0f' "$1" || echo x; }
 result="RESULT ceiling_rps=$(rps_int "$ceiling") newpost_rps=$(rps_int "$(kv "$r_newpost" rps)")"
 result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r_byid" rps)")"
@@ -715,5 +764,13 @@ if [ "$external" = 0 ]; then
   auth_rps="$(rps_int "$(kv "$r_newpost_auth" rps)")"
   num "$auth_rps" || note_failure "figure newpost_auth_rps is not a number ($auth_rps)"
 fi
-echo "$result kafka=$kafka newpost_auth_rps=$auth_rps"
+# issue 17's fields, after newpost_auth_rps (each a number, or "skipped"
+# where the run did not start the service)
+num "${sustained_p99:-x}" || note_failure "figure sustained_lag_p99_ms is not a number (${sustained_p99:-x})"
+if [ "$external" = 0 ]; then
+  num "$rss_command_mb" || note_failure "figure rss_command_mb is not a number ($rss_command_mb)"
+  num "$rss_query_mb" || note_failure "figure rss_query_mb is not a number ($rss_query_mb)"
+fi
+echo "$result kafka=$kafka newpost_auth_rps=$auth_rps sustained_lag_p99_ms=${sustained_p99:-x}" \
+  "rss_command_mb=$rss_command_mb rss_query_mb=$rss_query_mb"
 [ "${#failures[@]}" -eq 0 ]

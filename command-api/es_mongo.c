@@ -8,7 +8,7 @@
  *     metadata: { userId, requestId, traceparent }, published: false }
  * metadata is the envelope's (sm_event_meta); documents written before it
  * existed have none and read with empty metadata. Every read path (load,
- * read_all, the outbox heads, by find or by aggregation) decodes whole
+ * read_all, the outbox pages) decodes whole
  * documents through mongo_read_events, so the relay publishes it.
  * The unique index { aggregateIdentifier: 1, version: 1 } is what makes
  * optimistic concurrency hold across processes: of two writers of version n
@@ -54,6 +54,7 @@
 #define COLLECTION "eventStore"
 #define INDEX_NAME "aggregate_version_unique"
 #define OUTBOX_INDEX_NAME "outbox_unpublished"
+#define OUTBOX_PAGE_INDEX_NAME "outbox_pages"
 #define AGGREGATE_TYPE "PostAggregate"
 #define APPNAME "smpost-command-api"
 #define TIMEOUT_MS 2000         /* server selection and connect */
@@ -221,9 +222,13 @@ static es_status create_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
     bson_t *unique = BCON_NEW("aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1));
     bson_t *outbox = BCON_NEW("published", BCON_INT32(1), "aggregateIdentifier", BCON_INT32(1),
                               "version", BCON_INT32(1));
+    bson_t *pages = BCON_NEW("published", BCON_INT32(1), "_id", BCON_INT32(1));
     es_status st = mongo_create_index(s, client, COLLECTION, unique, INDEX_NAME, true, err);
     if (st == ES_OK)
         st = mongo_create_index(s, client, COLLECTION, outbox, OUTBOX_INDEX_NAME, false, err);
+    if (st == ES_OK)
+        st = mongo_create_index(s, client, COLLECTION, pages, OUTBOX_PAGE_INDEX_NAME, false, err);
+    bson_destroy(pages);
     bson_destroy(outbox);
     bson_destroy(unique);
     return st;
@@ -273,8 +278,8 @@ static es_status ensure_indexes(mongo_store *s, mongoc_client_t *client, sm_erro
     es_status st = create_indexes(s, client, err);
     if (st == ES_OK) {
         atomic_store(&s->indexed_epoch, epoch);
-        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s indexes=%s,%s",
-               s->db_name, INDEX_NAME, OUTBOX_INDEX_NAME);
+        sm_log(SM_LOG_INFO, "event_store_index", "adapter=mongodb db=%s indexes=%s,%s,%s",
+               s->db_name, INDEX_NAME, OUTBOX_INDEX_NAME, OUTBOX_PAGE_INDEX_NAME);
         warn_server_limits(s, client);
     }
     return st;

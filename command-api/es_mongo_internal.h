@@ -6,7 +6,6 @@
  *                      format, append and the stream reads, and the es_ops
  *                      table;
  *   es_mongo_outbox.c  the outbox operations and the meta settings;
- *   es_mongo_heads.c   the outbox's heads without the aggregation;
  *   es_mongo_snapshot.c  snapshots and the point-in-time lookup;
  *   es_mongo_lease.c   leases.
  *
@@ -32,8 +31,6 @@ typedef struct mongo_store {
     atomic_uint indexed_epoch;  /* epoch in which the indexes were last asserted */
     atomic_uint snap_indexed_epoch; /* same, for the snapshot index */
     atomic_bool server_checked;    /* buildInfo read (es_mongo.c, warn_server_limits) */
-    atomic_uint heads_by_find_epoch; /* epoch in which the server refused the heads'
-                                      * aggregation (es_mongo_outbox.c); 0: never */
     pthread_mutex_t stream_locks[ES_MONGO_STREAM_LOCKS]; /* es_mongo.c, stream_lock() */
 } mongo_store;
 
@@ -83,8 +80,8 @@ bool mongo_find_int64(const bson_t *doc, const char *key, int64_t *out);
 
 /* The outbox and meta operations of the es_ops table (es_mongo_outbox.c);
  * impl is a mongo_store. Semantics: event_store.h, "Outbox". */
-es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
-                                  int64_t *generation, sm_error *err);
+es_status mongo_fetch_unpublished(void *impl, es_cursor *cursor, size_t limit,
+                                  sm_event_list *out, int64_t *generation, sm_error *err);
 es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
                                sm_error *err);
 es_status mongo_reset_published(void *impl, int64_t *count, sm_error *err);
@@ -93,12 +90,6 @@ es_status mongo_outbox_stats(void *impl, int64_t *pending, int64_t *oldest_ms, i
 es_status mongo_get_meta(void *impl, const char *key, char *out, size_t cap, sm_error *err);
 es_status mongo_set_meta(void *impl, const char *key, const char *value, sm_error *err);
 
-/* The heads of up to limit posts whose events match `unpublished` (the
- * outbox's filter, borrowed), appended to out all or nothing, by finds
- * alone, for servers that refuse the heads aggregation
- * (es_mongo_heads.c). */
-es_status mongo_heads_by_find(mongo_conn *c, size_t limit, const bson_t *unpublished,
-                              sm_event_list *out, sm_error *err);
 
 /* Snapshots and version_at (es_mongo_snapshot.c); semantics: event_store.h,
  * "Snapshots". */

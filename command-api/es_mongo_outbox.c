@@ -12,16 +12,13 @@
  * in (post, version) order; $ne is a range, which needs an in-memory sort of
  * the whole backlog. The two forms select the same documents.
  *
- * Heads: the lowest unpublished version of each post comes from one
- * aggregation, $match unpublished -> $sort by (post, version) -> $group per
- * post keeping $first -> the head documents, longest-waiting (lowest _id)
- * first -> $limit. jongodb, the in-memory test server, has $group with $first
- * but not $min, so "first after a sort" is the form both it and MongoDB
- * take. FerretDB 1.x has neither $first nor $replaceRoot (its $group knows
- * $sum and $count only); where the server refuses the pipeline as
- * unsupported, the same heads come from two finds instead
- * (es_mongo_heads.c; logged once per server epoch as
- * event_store_outbox_heads method=find).
+ * Pages (event_store.h, "Outbox"): the next `limit` unpublished events
+ * after the cursor (an ObjectId) in _id order, served by the index
+ * { published: 1, _id: 1 } (es_mongo.c), then one more find for the posts of
+ * the page that have a lower unpublished version outside it ({ $or: one
+ * clause per post, version below the lowest the page holds }), which must
+ * wait. Finds only: jongodb and FerretDB 1.x answer them alike (their
+ * pipelines lack $first or $replaceRoot).
  *
  * Reads that decide what the relay does next (heads, meta) go to the primary
  * whatever the URI's read preference: a lagging secondary would offer events
@@ -45,6 +42,8 @@
 #include "sm_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define META_COLLECTION "meta"
 #define GEN_ID "outbox.generation"
@@ -118,86 +117,165 @@ static es_status bump_generation(mongo_store *s, mongo_conn *c, int64_t *gen, sm
     return st;
 }
 
-/* ---- heads ---------------------------------------------------------------- */
-/* Server error codes meaning "this server lacks a stage or an accumulator of
- * that pipeline": FerretDB 1.x answers NotImplemented for $first (its $group
- * has only $sum and $count) and for $replaceRoot; MongoDB itself would name
- * an unknown stage or group operator. Any other failure is reported as is. */
-enum { NOT_IMPLEMENTED = 238, UNKNOWN_GROUP_OPERATOR = 15952, UNKNOWN_STAGE = 40324 };
+/* ---- pages --------------------------------------------------------------- */
+typedef struct page_post {
+    const char *id;
+    int64_t low;     /* lowest version of the post in the page */
+    size_t index;    /* in the page */
+} page_post;
 
-static bool pipeline_unsupported(const bson_error_t *e)
+static int by_post_version(const void *a, const void *b)
 {
-    return e->domain == MONGOC_ERROR_SERVER &&
-           (e->code == NOT_IMPLEMENTED || e->code == UNKNOWN_GROUP_OPERATOR ||
-            e->code == UNKNOWN_STAGE);
+    const page_post *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : x->low < y->low ? -1 : x->low > y->low;
 }
 
-/* One aggregation (see the top). allowDiskUse: the $group holds one document
- * per post with a backlog, which after a reset (every post) can pass the
- * 100 MB a stage may use in memory on servers before 6.0. */
-static es_status heads_by_aggregation(mongo_conn *c, size_t limit, sm_event_list *out,
-                                      bson_error_t *cause, sm_error *err)
+static int by_id(const void *a, const void *b)
 {
-    bson_t *filter = unpublished_filter();
-    bson_t *pipeline = BCON_NEW(
-        "pipeline", "[",
-        "{", "$match", BCON_DOCUMENT(filter), "}",
-        "{", "$sort", "{", "aggregateIdentifier", BCON_INT32(1), "version", BCON_INT32(1), "}", "}",
-        "{", "$group", "{", "_id", BCON_UTF8("$aggregateIdentifier"),
-                            "head", "{", "$first", BCON_UTF8("$$ROOT"), "}", "}", "}",
-        "{", "$replaceRoot", "{", "newRoot", BCON_UTF8("$head"), "}", "}",
-        "{", "$sort", "{", "_id", BCON_INT32(1), "}", "}",
-        "{", "$limit", BCON_INT64(limit > INT64_MAX ? INT64_MAX : (int64_t)limit), "}",
-        "]");
-    bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
+    return strcmp(((const page_post *)a)->id, ((const page_post *)b)->id);
+}
+
+/* heads[i] for the page (es_outbox_runs): the lowest version of the post in
+ * the page, or -1 if the store holds a lower unpublished one. */
+static es_status page_heads(mongo_conn *c, const sm_event_list *page, int64_t *heads,
+                            sm_error *err)
+{
+    size_t n = page->len;
+    page_post *by = malloc(n * sizeof *by);
+    if (!by)
+        return mongo_fail_oom(err);
+    for (size_t i = 0; i < n; i++)
+        by[i] = (page_post){page->items[i].aggregate_id, page->items[i].version, i};
+    qsort(by, n, sizeof *by, by_post_version);
+    /* the first of each post's group holds its lowest version */
+    bson_t filter = BSON_INITIALIZER, in, or;
+    bson_t *unpublished = unpublished_filter();
+    bson_concat(&filter, unpublished);
+    bson_destroy(unpublished);
+    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+    size_t clauses = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(by[i].id, by[i - 1].id) == 0) {
+            by[i].low = by[i - 1].low;
+            continue;
+        }
+        char key[24];
+        const char *k;
+        bson_uint32_to_string((uint32_t)clauses++, &k, key, sizeof key);
+        bson_t clause, lt;
+        BSON_APPEND_DOCUMENT_BEGIN(&or, k, &clause);
+        BSON_APPEND_UTF8(&clause, "aggregateIdentifier", by[i].id);
+        BSON_APPEND_DOCUMENT_BEGIN(&clause, "version", &lt);
+        BSON_APPEND_INT64(&lt, "$lt", by[i].low);
+        bson_append_document_end(&clause, &lt);
+        bson_append_document_end(&or, &clause);
+    }
+    bson_append_array_end(&filter, &or);
+    (void)in;
+    for (size_t i = 0; i < n; i++)
+        heads[by[i].index] = by[i].low;
+    bson_t *opts = BCON_NEW("projection", "{", "aggregateIdentifier", BCON_INT32(1), "_id",
+                            BCON_INT32(0), "}");
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-    mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(c->events, MONGOC_QUERY_NONE, pipeline, opts, primary);
-    es_status st = mongo_read_events(cur, out, NULL, "fetch unpublished", cause, err);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c->events, &filter, opts, primary);
+    const bson_t *doc, *reply;
+    bson_iter_t it;
+    bson_error_t e;
+    es_status st = ES_OK;
+    /* by[] sorted by post id: each waiting post found by bsearch */
+    while (mongoc_cursor_next(cur, &doc)) {
+        if (!bson_iter_init_find(&it, doc, "aggregateIdentifier") || !BSON_ITER_HOLDS_UTF8(&it))
+            continue;
+        page_post key = {bson_iter_utf8(&it, NULL), 0, 0};
+        page_post *hit = bsearch(&key, by, n, sizeof *by, by_id);
+        if (!hit)
+            continue;
+        while (hit > by && strcmp(hit[-1].id, key.id) == 0)
+            hit--;
+        for (; hit < by + n && strcmp(hit->id, key.id) == 0; hit++)
+            heads[hit->index] = -1;
+    }
+    if (mongoc_cursor_error_document(cur, &e, &reply))
+        st = mongo_fail(&e, reply, "fetch unpublished (lower versions)", err);
+    mongoc_cursor_destroy(cur);
     mongoc_read_prefs_destroy(primary);
     bson_destroy(opts);
-    bson_destroy(pipeline);
-    bson_destroy(filter);
+    bson_destroy(&filter);
+    free(by);
     return st;
 }
 
-/* The aggregation, unless the server refused it in this server epoch: then
- * the portable form, until the server changes (a restart or a failover may
- * bring one that has them). */
-es_status mongo_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
-                                  int64_t *generation, sm_error *err)
+es_status mongo_fetch_unpublished(void *impl, es_cursor *cursor, size_t limit,
+                                  sm_event_list *out, int64_t *generation, sm_error *err)
 {
     mongo_store *s = impl;
+    bson_oid_t after;
+    if (cursor->token[0] && !bson_oid_is_valid(cursor->token, strlen(cursor->token))) {
+        sm_fail(err, SM_ERR_INVALID, "fetch_unpublished: bad cursor '%.40s'", cursor->token);
+        return ES_INVALID;
+    }
+    if (cursor->token[0])
+        bson_oid_init_from_string(&after, cursor->token);
     mongo_conn c;
     es_status st = mongo_checkout(s, &c, err);
     if (st != ES_OK)
         return st;
-    st = read_generation(s, &c, generation, err); /* before the heads */
-    unsigned epoch = atomic_load(&s->epoch);
-    bool by_find = atomic_load(&s->heads_by_find_epoch) == epoch;
-    bson_error_t cause = {0};
-    if (st == ES_OK && !by_find &&
-        (st = heads_by_aggregation(&c, limit, out, &cause, err)) != ES_OK &&
-        pipeline_unsupported(&cause)) {
-        char quoted[SM_ERROR_MAX + 16];
-        sm_log(SM_LOG_INFO, "event_store_outbox_heads", "adapter=mongodb db=%s method=find "
-               "reason=%s", s->db_name, sm_log_quote(cause.message, quoted, sizeof quoted));
-        atomic_store(&s->heads_by_find_epoch, epoch);
-        by_find = true;
-        st = ES_OK;
-    }
-    if (st == ES_OK && by_find) {
+    st = read_generation(s, &c, generation, err); /* before the page */
+    sm_event_list page = {0};
+    char last[32] = "";
+    if (st == ES_OK) {
         bson_t *filter = unpublished_filter();
-        st = mongo_heads_by_find(&c, limit, filter, out, err);
+        if (cursor->token[0]) {
+            bson_t gt;
+            BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &gt);
+            BSON_APPEND_OID(&gt, "$gt", &after);
+            bson_append_document_end(filter, &gt);
+        }
+        bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit",
+                                BCON_INT64(limit > INT64_MAX ? INT64_MAX : (int64_t)limit));
+        mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c.events, filter, opts, primary);
+        st = mongo_read_events(cur, &page, last, "fetch unpublished", NULL, err);
+        mongoc_read_prefs_destroy(primary);
+        bson_destroy(opts);
         bson_destroy(filter);
     }
+    int64_t *heads = NULL;
+    if (st == ES_OK && page.len > 0) {
+        if (!(heads = malloc(page.len * sizeof *heads)))
+            st = mongo_fail_oom(err);
+        else
+            st = page_heads(&c, &page, heads, err);
+    }
     mongo_checkin(s, &c);
+    size_t looked = page.len;
+    if (st == ES_OK && looked > 0 && !es_outbox_runs(&page, heads))
+        st = mongo_fail_oom(err);
+    free(heads);
+    for (size_t i = 0; st == ES_OK && i < page.len; i++) {
+        sm_event *slot = sm_event_list_push(out);
+        if (!slot) {
+            st = mongo_fail_oom(err);
+            break;
+        }
+        *slot = page.items[i];
+        page.items[i] = (sm_event){0};
+    }
+    sm_event_list_free(&page);
+    if (st == ES_OK) {
+        if (looked < limit)
+            cursor->token[0] = '\0'; /* the end: the next page starts a new pass */
+        else
+            snprintf(cursor->token, sizeof cursor->token, "%s", last);
+    }
     return st;
 }
 
 /* ---- marking -------------------------------------------------------------- */
-/* One bulk write of n update_one's, each found by the unique index and
- * refused if a reset after `generation` reached it (see the top). Marking a
+/* One bulk write, an update per run of consecutive versions of a post, each
+ * found by the unique index and refused for every event a reset after
+ * `generation` reached (see the top); nMatched counts the events. Marking a
  * published event again matches it and changes nothing: idempotent. */
 es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
                                sm_error *err)
@@ -214,13 +292,20 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_
         mongoc_collection_create_bulk_operation_with_opts(c.events, NULL);
     bson_error_t e;
     bool ok = true;
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0, j; ok && i < n; i = j) {
+        /* evs[i..j): consecutive versions of one post, one update */
+        for (j = i + 1; j < n && evs[j].version == evs[j - 1].version + 1 &&
+                        strcmp(evs[j].aggregate_id, evs[i].aggregate_id) == 0;
+             j++)
+            ;
         bson_t *sel = BCON_NEW("aggregateIdentifier", BCON_UTF8(evs[i].aggregate_id), "version",
-                               BCON_INT64(evs[i].version), "$or", "[",
+                               "{", "$gte", BCON_INT64(evs[i].version), "$lte",
+                               BCON_INT64(evs[j - 1].version), "}", "$or", "[",
                                "{", "resetGen", "{", "$exists", BCON_BOOL(false), "}", "}",
                                "{", "resetGen", "{", "$lte", BCON_INT64(generation), "}", "}",
                                "]");
-        ok = mongoc_bulk_operation_update_one_with_opts(bulk, sel, set, NULL, &e);
+        ok = j - i == 1 ? mongoc_bulk_operation_update_one_with_opts(bulk, sel, set, NULL, &e)
+                        : mongoc_bulk_operation_update_many_with_opts(bulk, sel, set, NULL, &e);
         bson_destroy(sel);
     }
     if (!ok) {

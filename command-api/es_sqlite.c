@@ -59,14 +59,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_READ_ALL] = "SELECT event_id, aggregate_id, version, type, timestamp_ms, data, position,"
                     " metadata FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
     [ST_PING] = "SELECT 1",
-    /* The lowest unpublished version of each post, longest-waiting post
-     * first; served from the partial index events_unpublished. */
+    /* A page of the outbox (event_store.h, "Outbox"): the next unpublished
+     * events after a position, from the partial index events_outbox, each
+     * with its post's head (lowest unpublished version) from the partial
+     * index events_unpublished. */
     [ST_HEADS] = "SELECT e.event_id, e.aggregate_id, e.version, e.type, e.timestamp_ms, e.data,"
-                 " e.position, e.metadata FROM (SELECT aggregate_id, MIN(version) AS v, MIN(position) AS p"
-                 " FROM events WHERE published = 0 GROUP BY aggregate_id ORDER BY p LIMIT ?1) h"
-                 " JOIN events e ON e.aggregate_id = h.aggregate_id AND e.version = h.v"
-                 " ORDER BY h.p",
-    [ST_MARK] = "UPDATE events SET published = 1 WHERE aggregate_id = ?1 AND version = ?2",
+                 " e.position, e.metadata, (SELECT MIN(m.version) FROM events m"
+                 " WHERE m.aggregate_id = e.aggregate_id AND m.published = 0)"
+                 " FROM events e WHERE e.published = 0 AND e.position > ?1"
+                 " ORDER BY e.position LIMIT ?2",
+    /* one run of a post at a time */
+    [ST_MARK] = "UPDATE events SET published = 1 WHERE aggregate_id = ?1"
+                " AND version BETWEEN ?2 AND ?3",
     [ST_RESET] = "UPDATE events SET published = 0 WHERE published = 1",
     /* Pending count and age come from the partial index. The total is
      * MAX(position), O(1): events are never deleted and AUTOINCREMENT never
@@ -353,10 +357,20 @@ static int64_t read_generation(sqlite_store *s, sqlite_conn *c, sm_error *err)
  * older than the heads, which only refuses their marks (they are
  * published again). Read after, it could be newer than heads fetched
  * before the reset, and their marks would be kept. */
-static es_status sqlite_fetch_unpublished(void *impl, size_t limit, sm_event_list *out,
-                                          int64_t *generation, sm_error *err)
+static es_status sqlite_fetch_unpublished(void *impl, es_cursor *cursor, size_t limit,
+                                          sm_event_list *out, int64_t *generation,
+                                          sm_error *err)
 {
     sqlite_store *s = impl;
+    int64_t from = 0;
+    if (cursor->token[0]) {
+        char *end;
+        from = strtoll(cursor->token, &end, 10);
+        if (*end || from < 0) {
+            sm_fail(err, SM_ERR_INVALID, "fetch_unpublished: bad cursor '%.40s'", cursor->token);
+            return ES_INVALID;
+        }
+    }
     es_status st;
     sqlite_conn *c = borrow(s, &st, err);
     if (!c)
@@ -365,10 +379,53 @@ static es_status sqlite_fetch_unpublished(void *impl, size_t limit, sm_event_lis
         sqlite_pool_checkin(s->pool, c);
         return ES_UNAVAILABLE;
     }
+    sm_event_list page = {0};
+    int64_t *heads = malloc(limit * sizeof *heads), last = from;
+    if (!heads) {
+        sqlite_pool_checkin(s->pool, c);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return ES_INTERNAL;
+    }
     sqlite3_stmt *q = stmt(c, ST_HEADS);
-    sqlite3_bind_int64(q, 1, (int64_t)limit);
-    st = run_query(s, c, q, out, NULL, err);
+    sqlite3_bind_int64(q, 1, from);
+    sqlite3_bind_int64(q, 2, (int64_t)limit);
+    int rc;
+    while (st == ES_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        st = read_row(q, &page, err);
+        if (st == ES_OK) {
+            last = sqlite3_column_int64(q, 6);
+            /* NULL (marked since the page's row was read): wait for the next pass */
+            heads[page.len - 1] = sqlite3_column_type(q, 8) == SQLITE_NULL
+                                      ? -1 : sqlite3_column_int64(q, 8);
+        }
+    }
+    if (st == ES_OK && rc != SQLITE_DONE)
+        st = fail_rc(s, c, rc, "fetch unpublished", err);
+    sqlite3_reset(q);
     sqlite_pool_checkin(s->pool, c);
+    size_t looked = page.len;
+    if (st == ES_OK && !es_outbox_runs(&page, heads)) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        st = ES_INTERNAL;
+    }
+    free(heads);
+    for (size_t i = 0; st == ES_OK && i < page.len; i++) {
+        sm_event *slot = sm_event_list_push(out);
+        if (!slot) {
+            sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+            st = ES_INTERNAL; /* out keeps what it got: whole runs' prefixes, in order */
+            break;
+        }
+        *slot = page.items[i];
+        page.items[i] = (sm_event){0};
+    }
+    sm_event_list_free(&page);
+    if (st == ES_OK) {
+        if (looked < limit)
+            cursor->token[0] = '\0'; /* the end: the next page starts a new pass */
+        else
+            snprintf(cursor->token, sizeof cursor->token, "%lld", (long long)last);
+    }
     return st;
 }
 
@@ -393,10 +450,16 @@ static sm_status do_mark(sqlite_conn *c, void *arg, sm_error *err)
                        "now %lld): they stay unpublished",
                        (long long)a->generation, (long long)now);
     sqlite3_stmt *q = stmt(c, ST_MARK);
-    for (size_t i = 0; i < a->n; i++) {
+    for (size_t i = 0, j; i < a->n; i = j) {
+        /* evs[i..j): consecutive versions of one post, one statement */
+        for (j = i + 1; j < a->n && a->evs[j].version == a->evs[j - 1].version + 1 &&
+                        strcmp(a->evs[j].aggregate_id, a->evs[i].aggregate_id) == 0;
+             j++)
+            ;
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, a->evs[i].aggregate_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, a->evs[i].version);
+        sqlite3_bind_int64(q, 3, a->evs[j - 1].version);
         int rc = sqlite3_step(q);
         if (rc != SQLITE_DONE)
             return sqlite_pool_fail(a->s->pool, c, rc, "mark published", err);

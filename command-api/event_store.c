@@ -2,6 +2,8 @@
  * checks that are the same for every adapter. */
 #include "event_store.h"
 
+#include "sm_hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,13 +130,93 @@ static es_status unsupported(const es_store *s, const char *op, sm_error *err)
     return ES_INTERNAL;
 }
 
-es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out,
+es_status es_fetch_unpublished(es_store *s, es_cursor *cursor, size_t limit, sm_event_list *out,
                                int64_t *generation, sm_error *err)
 {
     *generation = -1;
     if (!s->ops->fetch_unpublished)
         return unsupported(s, "fetch_unpublished", err);
-    return s->ops->fetch_unpublished(s->impl, limit ? limit : 1, out, generation, err);
+    es_cursor from = {0};
+    if (cursor)
+        from = *cursor;
+    es_status st = s->ops->fetch_unpublished(s->impl, &from, limit ? limit : 1, out, generation,
+                                             err);
+    if (st == ES_OK && cursor)
+        *cursor = from;
+    return st;
+}
+
+/* Posts of a page by id, open addressing over indexes into post_of[]
+ * (slot value: post number + 1), cap a power of two >= 2 x the page. */
+typedef struct run_post {
+    const char *id;
+    int64_t next;  /* the version a kept event of this post must have; -1: closed */
+    size_t first;  /* the post's number, in order of first appearance */
+} run_post;
+
+typedef struct run_item {
+    size_t post;
+    int64_t version;
+    size_t index; /* in the page */
+} run_item;
+
+static int cmp_item(const void *a, const void *b)
+{
+    const run_item *x = a, *y = b;
+    if (x->post != y->post)
+        return x->post < y->post ? -1 : 1;
+    if (x->version != y->version)
+        return x->version < y->version ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+bool es_outbox_runs(sm_event_list *page, const int64_t *heads)
+{
+    size_t n = page->len;
+    if (n == 0)
+        return true;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    size_t *slots = calloc(cap, sizeof *slots);
+    run_post *posts = malloc(n * sizeof *posts);
+    run_item *items = malloc(n * sizeof *items);
+    sm_event *sorted = malloc(n * sizeof *sorted);
+    if (!slots || !posts || !items || !sorted) {
+        free(slots), free(posts), free(items), free(sorted);
+        return false;
+    }
+    size_t nposts = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = page->items[i].aggregate_id;
+        size_t h = sm_hash_text(id) & (cap - 1);
+        while (slots[h] && strcmp(posts[slots[h] - 1].id, id) != 0)
+            h = (h + 1) & (cap - 1);
+        if (!slots[h]) {
+            posts[nposts] = (run_post){id, heads[i], nposts};
+            slots[h] = ++nposts;
+        } else if (heads[i] < 0) {
+            posts[slots[h] - 1].next = -1; /* one event knows a lower version: all wait */
+        }
+        items[i] = (run_item){slots[h] - 1, page->items[i].version, i};
+    }
+    qsort(items, n, sizeof *items, cmp_item);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        run_post *p = &posts[items[i].post];
+        sm_event *ev = &page->items[items[i].index];
+        if (p->next >= 0 && ev->version == p->next) {
+            p->next++;
+            sorted[kept++] = *ev;
+        } else {
+            p->next = -1; /* a gap or a lower version elsewhere: the rest waits */
+            sm_event_clear(ev);
+        }
+    }
+    memcpy(page->items, sorted, kept * sizeof *sorted);
+    page->len = kept;
+    free(slots), free(posts), free(items), free(sorted);
+    return true;
 }
 
 es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, int64_t generation,

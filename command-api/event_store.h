@@ -27,6 +27,7 @@
 #include "sm_error.h"
 #include "sm_event.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,8 +71,8 @@ typedef struct es_ops {
     es_status (*ping)(void *impl, sm_error *err);
     void (*close)(void *impl);
     /* outbox (see "Outbox" below) */
-    es_status (*fetch_unpublished)(void *impl, size_t limit, sm_event_list *out,
-                                   int64_t *generation, sm_error *err);
+    es_status (*fetch_unpublished)(void *impl, es_cursor *cursor, size_t limit,
+                                   sm_event_list *out, int64_t *generation, sm_error *err);
     es_status (*mark_published)(void *impl, const sm_event *evs, size_t n, int64_t generation,
                                 sm_error *err);
     es_status (*reset_published)(void *impl, int64_t *count, sm_error *err);
@@ -132,10 +133,22 @@ es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_even
 /* Outbox. Every appended event starts unpublished; the relay (relay.h)
  * publishes it and then marks it published. Publication order must follow
  * version order per post even with several writer processes, and neither
- * rowids nor ObjectIds are a commit order across processes, so the relay
- * never works from a position: it asks for the *heads*, the lowest
- * unpublished version of each post, and publishes version n+1 of a post
- * only after version n was confirmed and marked.
+ * rowids nor ObjectIds are a commit order across processes, so a position
+ * only says where to look, never what may go: the relay is offered *runs*,
+ * each starting at a post's head (its lowest unpublished version) and going
+ * on with the versions right after it that are unpublished too, and it marks
+ * only a confirmed prefix of a run, so version n+1 of a post is never marked
+ * while n is not (a failed delivery of n leaves n and every later version
+ * unpublished, to go again in order).
+ *
+ * Paging. The relay walks the unpublished events with a cursor (a position:
+ * SQLite's rowid, MongoDB's ObjectId), one page of at most `limit` events
+ * per round, and wraps to the start once a page reaches the end; every
+ * event is looked at once per pass, so draining a backlog costs time linear
+ * in its size. An event of a page whose post has a lower unpublished
+ * version that is not in the page (behind the cursor: a failed delivery, or
+ * an ObjectId of another writer process that sorts lower) is left for a
+ * later page; the wrap brings the head back.
  *
  * A reset (RestoreReadDb, a new Kafka cluster) may come from any process
  * while a relay has a round in flight, fetched before the reset and
@@ -148,18 +161,36 @@ es_status es_read_all(es_store *s, const es_cursor *after, size_t limit, sm_even
  * transaction; MongoDB stamps each event with the generation of the last
  * reset that touched it). */
 
-/* Appends to out the head event of up to limit posts that have unpublished
- * events, longest-waiting first. *generation receives the outbox's
- * generation, read before the heads. */
-es_status es_fetch_unpublished(es_store *s, size_t limit, sm_event_list *out,
+/* Appends to out the runs (see above) found among the next `limit`
+ * unpublished events after *cursor (NULL or an empty token: from the
+ * start), at most limit events in all. Each run is contiguous (versions
+ * n, n+1, ... of one post, n its head) and in version order, and the runs
+ * follow one another (a post's events are never split by another post's).
+ * *cursor (if given) receives where the next page starts: the last event
+ * looked at, or the empty token once the page reached the end (the next
+ * call starts a new pass). A page whose events all wait for a lower
+ * version may append nothing with a non-empty *cursor: call again.
+ * *generation receives the outbox's generation, read before the page. */
+es_status es_fetch_unpublished(es_store *s, es_cursor *cursor, size_t limit, sm_event_list *out,
                                int64_t *generation, sm_error *err);
 
 /* Marks the events (by aggregate id and version) published, unless the
  * outbox was reset after `generation` (from the fetch that offered them).
  * Idempotent. ES_CONFLICT if some or all were refused for that reason:
- * they stay unpublished, to be published again by the replay. */
+ * they stay unpublished, to be published again by the replay. One write for
+ * the whole call; consecutive versions of a post are marked as one range. */
 es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, int64_t generation,
                             sm_error *err);
+
+/* For adapters: cuts a page of unpublished events (in scan order) down to
+ * runs. heads[i] is the lowest unpublished version of page->items[i]'s post
+ * as the adapter knows it, or -1 if that post has a lower unpublished
+ * version outside the page. The events are regrouped by post (in order of
+ * each post's first appearance) and by version within a post; an event is
+ * kept if it is its post's head or right after the last kept one, and a
+ * post's events after the first one not kept are dropped (freed). Returns
+ * false on OOM (page unchanged). */
+bool es_outbox_runs(sm_event_list *page, const int64_t *heads);
 
 /* Marks every event unpublished and starts a new outbox generation (to
  * republish the whole store: RestoreReadDb, a new Kafka cluster); *count

@@ -37,8 +37,9 @@ struct relay {
 
     /* the round in flight; touched only by the relay thread (and its
      * delivery callback, which runs on that thread inside poll) */
-    sm_event_list round;
+    sm_event_list round; /* runs of posts, one after the other (event_store.h) */
     int64_t round_gen;   /* outbox generation of the fetch (event_store.h) */
+    es_cursor cursor;    /* where the next page of the outbox starts */
     uint32_t round_seq;  /* which round a delivery report belongs to */
     bool *delivered;
     size_t reported;
@@ -279,16 +280,34 @@ static void publish_round(relay *r)
     }
 }
 
-/* Marks the confirmed events of the round and updates the counters. */
-static void settle_round(relay *r)
+/* Marks the confirmed prefix of each run of the round, in one write, and
+ * updates the counters. A run's events after its first one not confirmed
+ * stay unpublished even if confirmed, so that they go again after it, in
+ * order (event_store.h, "Outbox"): version n+1 is never marked while n is
+ * not. Returns how many were marked; *whole is false if anything of the
+ * round was left. */
+static size_t settle_round(relay *r, bool *whole)
 {
     sm_event_list ok = {0};
+    const char *broken = NULL; /* post whose run lost an event this round */
+    *whole = true;
     for (size_t i = 0; i < r->round.len; i++) {
-        if (!r->delivered[i])
-            continue; /* failed, or no report in time: offered again */
+        const sm_event *ev = &r->round.items[i];
+        if (broken && strcmp(broken, ev->aggregate_id) == 0)
+            continue; /* after a gap in its run: offered again, in order */
+        broken = NULL;
+        if (!r->delivered[i]) {
+            *whole = false; /* failed, or no report in time: offered again */
+            broken = ev->aggregate_id;
+            continue;
+        }
         sm_event *slot = sm_event_list_push(&ok);
-        if (slot)
-            *slot = r->round.items[i]; /* shallow: ownership stays in round */
+        if (!slot) {
+            *whole = false;
+            broken = ev->aggregate_id; /* no room to mark it: neither what follows */
+            continue;
+        }
+        *slot = *ev; /* shallow: ownership stays in round */
     }
     sm_error err = {0};
     es_status st = ok.len ? es_mark_published(r->store, ok.items, ok.len, r->round_gen, &err)
@@ -312,21 +331,34 @@ static void settle_round(relay *r)
         r->stats.kafka = BUS_UP;
     }
     pthread_mutex_unlock(&r->lock);
+    size_t marked = st == ES_OK ? ok.len : 0;
     free(ok.items); /* not sm_event_list_free: the strings belong to round */
+    return marked;
 }
 
-/* One fetch/produce/mark round. Returns the number of events confirmed, or
- * -1 if the round could not run (store or broker trouble). */
+/* One fetch/produce/mark round: the next page of the outbox (pages whose
+ * events all wait for a lower version are skipped), its runs produced, the
+ * confirmed prefixes marked. Returns the number of events marked, 0 if the
+ * outbox had nothing to offer, or -1 if the round could not run or marked
+ * nothing (store or broker trouble). After a round that left events, the
+ * next starts a new pass, so the retry comes first and in order. */
 static int run_round(relay *r)
 {
     sm_event_list_free(&r->round);
     r->round_seq++; /* reports of earlier rounds no longer match */
     sm_error err = {0};
-    if (es_fetch_unpublished(r->store, (size_t)r->batch, &r->round, &r->round_gen, &err) !=
-        ES_OK) {
-        set_error(r, err.message);
-        return -1;
-    }
+    int64_t gen = -1;
+    do {
+        if (es_fetch_unpublished(r->store, &r->cursor, (size_t)r->batch, &r->round, &gen, &err) !=
+            ES_OK) {
+            set_error(r, err.message);
+            r->cursor.token[0] = '\0';
+            return -1;
+        }
+        if (gen != r->round_gen) /* a reset: start its replay from the beginning */
+            r->cursor.token[0] = '\0';
+        r->round_gen = gen;
+    } while (r->round.len == 0 && r->cursor.token[0] && !out_of_time(r));
     if (r->round.len == 0)
         return 0;
     free(r->delivered);
@@ -334,11 +366,11 @@ static int run_round(relay *r)
     if (!r->delivered)
         return -1;
     publish_round(r);
-    settle_round(r);
-    int confirmed = 0;
-    for (size_t i = 0; i < r->round.len; i++)
-        confirmed += r->delivered[i];
-    return confirmed > 0 ? confirmed : -1;
+    bool whole;
+    size_t marked = settle_round(r, &whole);
+    if (!whole)
+        r->cursor.token[0] = '\0';
+    return marked > 0 ? (int)marked : -1;
 }
 
 static void recreate_producer_if_failed(relay *r)
@@ -462,7 +494,7 @@ static void *relay_main(void *arg)
         int n = run_round(r);
         recreate_producer_if_failed(r);
         if (n > 0)
-            continue; /* confirmed heads unblock their successors: go again */
+            continue; /* more may wait: the next page, or versions after these */
         if (n < 0)
             r->recheck = true;
         if (!wait_for_work(r, r->idle_ms))
@@ -487,6 +519,7 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
     r->idle_ms = opts->idle_ms > 0 ? opts->idle_ms : 500;
     r->cluster_check_ms = opts->cluster_check_ms > 0 ? opts->cluster_check_ms : 1000;
     r->recheck = true;
+    r->round_gen = -1;
     r->stats.leader = !opts->instance_id;
     if (opts->instance_id &&
         !(r->lease = relay_lease_new(r->store, opts->instance_id,

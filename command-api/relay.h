@@ -3,14 +3,16 @@
  *
  * An HTTP command returns as soon as its event is durable in the event
  * store, unpublished. The relay thread then, round after round:
- *   1. asks the store for the head of each post (its lowest unpublished
- *      version: es_fetch_unpublished),
- *   2. produces them (key = post id) and waits for the broker's delivery
- *      reports (acks=all),
- *   3. marks the confirmed ones published.
- * So version n+1 of a post is produced only after version n was confirmed,
- * whatever the order in which processes committed them; a failed delivery
- * is simply offered again next round. A crash between 2 and 3 republishes
+ *   1. asks the store for the next page of the outbox as runs, each a
+ *      post's lowest unpublished version and the ones right after it
+ *      (es_fetch_unpublished, paged by a cursor that wraps at the end),
+ *   2. produces them (key = post id: the idempotent producer keeps their
+ *      order in the partition) and waits for the delivery reports (acks=all),
+ *   3. marks the confirmed prefix of each run published, in one write.
+ * So version n+1 of a post is marked only with version n, whatever the
+ * order in which processes committed them; a failed delivery leaves it and
+ * the rest of its run unpublished, offered again (the next round starts a
+ * new pass). A crash between 2 and 3 republishes
  * (the projection is idempotent by version): at least once, never lost.
  *
  * The relay records the Kafka cluster id it publishes to (store meta
@@ -25,7 +27,7 @@
  * lease in the store (relay_lease.h): the others stand by, checking the
  * lease every ttl/3 and Kafka's reachability (for /health), and take over
  * within ttl + ttl/3 of the publisher's death. Per-post order needs no
- * election (the heads rule holds it for any number of relays); the lease
+ * election (the runs rule holds it for any number of relays); the lease
  * keeps each event from being published once per process.
  *
  * Thread-safety: relay_notify and relay_get_stats may be called from any
@@ -41,7 +43,7 @@ typedef struct relay relay;
 typedef struct relay_opts {
     es_store *store;        /* borrowed; must outlive the relay */
     bus_config bus;         /* strings borrowed for relay_start only */
-    int batch;              /* heads per round (default 500) */
+    int batch;              /* events per round (default 500) */
     int idle_ms;            /* sleep when idle or failing (default 500) */
     int cluster_check_ms;   /* how often to re-check the cluster (default 1000) */
     const char *instance_id; /* lease owner (relay_lease.h); NULL: no election,

@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_unpublished
     ON events (aggregate_id, version) WHERE published = 0;
 
+-- The relay's pages (event_store.h, "Outbox"): the unpublished rows in
+-- position order, so a page after a cursor reads only rows still to publish
+-- and a pass over a backlog is linear in its size. Files from before it get
+-- it here at open, built once from the rows with published = 0.
+CREATE INDEX IF NOT EXISTS events_outbox
+    ON events (position) WHERE published = 0;
+
 -- Settings the store keeps about itself (e.g. the Kafka cluster id the
 -- relay published to).
 CREATE TABLE IF NOT EXISTS meta (

@@ -502,7 +502,7 @@ static void test_unreachable_server_is_unavailable_not_fatal(void **state)
     es_close(s);
 }
 
-/* Publishes (marks) everything unpublished, head by head, as a relay would;
+/* Publishes (marks) everything unpublished, run by run, as a relay would;
  * returns how many events that took. */
 static int64_t drain_outbox(es_store *s)
 {
@@ -511,7 +511,7 @@ static int64_t drain_outbox(es_store *s)
         sm_event_list heads = {0};
         sm_error err = {0};
         int64_t gen;
-        assert_int_equal(es_fetch_unpublished(s, 1000, &heads, &gen, &err), ES_OK);
+        assert_int_equal(es_fetch_unpublished(s, NULL, 1000, &heads, &gen, &err), ES_OK);
         size_t n = heads.len;
         if (n)
             assert_int_equal(es_mark_published(s, heads.items, n, gen, &err), ES_OK);
@@ -522,18 +522,39 @@ static int64_t drain_outbox(es_store *s)
     }
 }
 
-static const sm_event *find_head(const sm_event_list *heads, const char *id)
+/* The first event of id's run in the round, checking that the run is
+ * contiguous, in version order, and not split by another post's events;
+ * *len (if given) receives its length. NULL if id has no run there. */
+static const sm_event *find_run(const sm_event_list *round, const char *id, size_t *len)
 {
-    const sm_event *found = NULL;
-    for (size_t i = 0; i < heads->len; i++)
-        if (strcmp(heads->items[i].aggregate_id, id) == 0) {
-            assert_null(found); /* one head per post */
-            found = &heads->items[i];
+    const sm_event *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < round->len; i++) {
+        if (strcmp(round->items[i].aggregate_id, id) != 0)
+            continue;
+        if (!first) {
+            first = &round->items[i];
+        } else {
+            if (&round->items[i] != first + n)
+                fail_msg("post %s: its run is split by another post's events", id);
+            if (round->items[i].version != first->version + (int64_t)n)
+                fail_msg("post %s: version %lld in its run where %lld was due", id,
+                         (long long)round->items[i].version,
+                         (long long)(first->version + (int64_t)n));
         }
-    return found;
+        n++;
+    }
+    if (len)
+        *len = n;
+    return first;
 }
 
-static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void **state)
+static const sm_event *find_head(const sm_event_list *round, const char *id)
+{
+    return find_run(round, id, NULL);
+}
+
+static void test_outbox_offers_runs_from_each_posts_lowest_unpublished_version(void **state)
 {
     es_store *s = *state;
     drain_outbox(s);
@@ -554,28 +575,116 @@ static void test_outbox_offers_each_posts_lowest_unpublished_version_only(void *
     assert_int_equal(published, published0);
     assert_int_equal(oldest, 1764198301123); /* make_event's timestamp for version 0 */
 
-    sm_event_list heads = {0};
+    sm_event_list round = {0};
     int64_t gen;
-    assert_int_equal(es_fetch_unpublished(s, 100, &heads, &gen, &err), ES_OK);
-    assert_int_equal(heads.len, 2);
-    assert_int_equal(find_head(&heads, a)->version, 0);
-    assert_int_equal(find_head(&heads, b)->version, 0);
-    /* publishing A's head makes its next version the head; marking twice is harmless */
-    assert_int_equal(es_mark_published(s, find_head(&heads, a), 1, gen, &err), ES_OK);
-    assert_int_equal(es_mark_published(s, find_head(&heads, a), 1, gen, &err), ES_OK);
-    sm_event_list_free(&heads);
-    assert_int_equal(es_fetch_unpublished(s, 100, &heads, &gen, &err), ES_OK);
-    assert_int_equal(heads.len, 2);
-    assert_int_equal(find_head(&heads, a)->version, 1);
-    sm_event_list_free(&heads);
-    assert_int_equal(es_fetch_unpublished(s, 1, &heads, &gen, &err), ES_OK);
-    assert_int_equal(heads.len, 1);
-    sm_event_list_free(&heads);
+    size_t len;
+    assert_int_equal(es_fetch_unpublished(s, NULL, 100, &round, &gen, &err), ES_OK);
+    assert_int_equal(round.len, 4);
+    assert_int_equal(find_run(&round, a, &len)->version, 0);
+    assert_int_equal(len, 3);
+    assert_int_equal(find_run(&round, b, &len)->version, 0);
+    assert_int_equal(len, 1);
+    /* the confirmed prefix of A's run (a@0) is marked, a@1 failed: the next
+     * run of A starts at a@1; marking twice is harmless */
+    assert_int_equal(es_mark_published(s, find_head(&round, a), 1, gen, &err), ES_OK);
+    assert_int_equal(es_mark_published(s, find_head(&round, a), 1, gen, &err), ES_OK);
+    sm_event_list_free(&round);
+    assert_int_equal(es_fetch_unpublished(s, NULL, 100, &round, &gen, &err), ES_OK);
+    assert_int_equal(round.len, 3);
+    assert_int_equal(find_run(&round, a, &len)->version, 1);
+    assert_int_equal(len, 2);
+    sm_event_list_free(&round);
+    /* the bound is on events, not posts */
+    assert_int_equal(es_fetch_unpublished(s, NULL, 1, &round, &gen, &err), ES_OK);
+    assert_int_equal(round.len, 1);
+    sm_event_list_free(&round);
+    assert_int_equal(es_fetch_unpublished(s, NULL, 2, &round, &gen, &err), ES_OK);
+    assert_int_equal(round.len, 2);
+    assert_non_null(find_run(&round, a, &len));
+    sm_event_list_free(&round);
 
     assert_int_equal(drain_outbox(s), 3);
     assert_int_equal(es_outbox_stats(s, &pending, &oldest, &published, &err), ES_OK);
     assert_int_equal(pending, 0);
     assert_int_equal(published, published0 + 4);
+}
+
+/* Pages after a cursor: a post whose head is behind the cursor (its
+ * delivery failed) is not offered from a later page, even though its later
+ * versions are there; the pass wraps and its run comes back from the head.
+ * Every round honours the bound; a whole drain by pages offers every event
+ * of each post in version order. */
+static void test_outbox_pages_never_offer_a_version_before_its_predecessor(void **state)
+{
+    es_store *s = *state;
+    drain_outbox(s);
+    sm_uuid_str p, q;
+    new_id(p);
+    new_id(q);
+    for (int64_t v = 0; v < 3; v++)
+        assert_int_equal(append1(s, p, v, v ? SM_EV_POST_LIKED : SM_EV_POST_CREATED), ES_OK);
+    assert_int_equal(append1(s, q, 0, SM_EV_POST_CREATED), ES_OK);
+
+    es_cursor cur = {0};
+    sm_event_list round = {0};
+    sm_error err = {0};
+    int64_t gen;
+    size_t len;
+    assert_int_equal(es_fetch_unpublished(s, &cur, 2, &round, &gen, &err), ES_OK);
+    assert_int_equal(round.len, 2); /* p@0, p@1 */
+    assert_int_equal(find_run(&round, p, &len)->version, 0);
+    assert_int_equal(len, 2);
+    assert_true(cur.token[0] != '\0');
+    /* p@0 confirmed, p@1 failed: only the prefix is marked */
+    assert_int_equal(es_mark_published(s, &round.items[0], 1, gen, &err), ES_OK);
+    sm_event_list_free(&round);
+    assert_int_equal(append1(s, p, 3, SM_EV_POST_LIKED), ES_OK);
+
+    /* the next page holds p@2 and q@0: p waits for p@1, behind the cursor */
+    assert_int_equal(es_fetch_unpublished(s, &cur, 2, &round, &gen, &err), ES_OK);
+    assert_null(find_head(&round, p));
+    assert_int_equal(round.len, 1);
+    assert_int_equal(find_head(&round, q)->version, 0);
+    sm_event_list_free(&round);
+    /* then p@3 alone, also waiting; that page reaches the end: a new pass */
+    assert_int_equal(es_fetch_unpublished(s, &cur, 2, &round, &gen, &err), ES_OK);
+    assert_null(find_head(&round, p));
+    assert_int_equal(cur.token[0], '\0');
+    sm_event_list_free(&round);
+    /* the new pass: p's run from its head */
+    assert_int_equal(es_fetch_unpublished(s, &cur, 10, &round, &gen, &err), ES_OK);
+    assert_int_equal(find_run(&round, p, &len)->version, 1);
+    assert_int_equal(len, 3);
+    sm_event_list_free(&round);
+
+    /* a drain by pages of at most 3: every version once, in order, per post */
+    int64_t next_p = 1, next_q = 0;
+    memset(&cur, 0, sizeof cur);
+    for (int rounds = 0;; rounds++) {
+        assert_true(rounds < 100);
+        assert_int_equal(es_fetch_unpublished(s, &cur, 3, &round, &gen, &err), ES_OK);
+        assert_true(round.len <= 3);
+        for (size_t i = 0; i < round.len; i++) {
+            const sm_event *ev = &round.items[i];
+            int64_t *next = strcmp(ev->aggregate_id, p) == 0   ? &next_p
+                            : strcmp(ev->aggregate_id, q) == 0 ? &next_q
+                                                               : NULL;
+            if (next) {
+                if (ev->version != *next)
+                    fail_msg("post %s: version %lld offered when %lld was due", ev->aggregate_id,
+                             (long long)ev->version, (long long)*next);
+                (*next)++;
+            }
+        }
+        size_t n = round.len;
+        if (n)
+            assert_int_equal(es_mark_published(s, round.items, n, gen, &err), ES_OK);
+        sm_event_list_free(&round);
+        if (n == 0 && cur.token[0] == '\0')
+            break;
+    }
+    assert_int_equal(next_p, 4);
+    assert_int_equal(next_q, 1);
 }
 
 static void test_outbox_reset_makes_every_event_unpublished_again(void **state)
@@ -617,7 +726,7 @@ static void test_marks_of_a_round_fetched_before_a_reset_are_refused(void **stat
     sm_event_list round = {0};
     sm_error err = {0};
     int64_t gen;
-    assert_int_equal(es_fetch_unpublished(s, 100000, &round, &gen, &err), ES_OK);
+    assert_int_equal(es_fetch_unpublished(s, NULL, 100000, &round, &gen, &err), ES_OK);
     assert_int_equal(find_head(&round, a)->version, 1);
     assert_int_equal(find_head(&round, b)->version, 0);
     int64_t count = 0;
@@ -630,17 +739,17 @@ static void test_marks_of_a_round_fetched_before_a_reset_are_refused(void **stat
     int64_t next_a = 0, next_b = 0;
     for (;;) {
         sm_event_list heads = {0};
-        assert_int_equal(es_fetch_unpublished(s, 100000, &heads, &gen, &err), ES_OK);
-        size_t n = heads.len;
-        const sm_event *ha = find_head(&heads, a), *hb = find_head(&heads, b);
+        assert_int_equal(es_fetch_unpublished(s, NULL, 100000, &heads, &gen, &err), ES_OK);
+        size_t n = heads.len, len_a, len_b;
+        const sm_event *ha = find_run(&heads, a, &len_a), *hb = find_run(&heads, b, &len_b);
         if (ha && ha->version != next_a)
             fail_msg("replay of post a: version %lld offered when %lld was due (a mark from "
                      "before the reset was kept)", (long long)ha->version, (long long)next_a);
         if (hb && hb->version != next_b)
             fail_msg("replay of post b: version %lld offered when %lld was due",
                      (long long)hb->version, (long long)next_b);
-        next_a += ha != NULL;
-        next_b += hb != NULL;
+        next_a += (int64_t)len_a;
+        next_b += (int64_t)len_b;
         if (n)
             assert_int_equal(es_mark_published(s, heads.items, n, gen, &err), ES_OK);
         sm_event_list_free(&heads);
@@ -957,12 +1066,12 @@ static void test_metadata_and_owner_ids_come_back_from_every_read(void **state)
 
     int64_t gen;
     sm_event_list heads = {0};
-    assert_int_equal(es_fetch_unpublished(s, 100000, &heads, &gen, &err), ES_OK);
+    assert_int_equal(es_fetch_unpublished(s, NULL, 100000, &heads, &gen, &err), ES_OK);
     found = 0;
     for (size_t i = 0; i < heads.len; i++)
         if (strcmp(heads.items[i].aggregate_id, id) == 0)
-            assert_event_equal(&heads.items[i], &evs[0]), found++;
-    assert_int_equal(found, 1);
+            assert_event_equal(&heads.items[i], &evs[found]), found++;
+    assert_int_equal(found, 2);
     sm_event_list_free(&heads);
     sm_event_clear(&evs[0]);
     sm_event_clear(&evs[1]);
@@ -1082,7 +1191,8 @@ int main(void)
         T(test_concurrent_writers_with_retries_leave_a_dense_stream),
         T(test_concurrent_appends_to_many_streams_are_independent),
         T(test_events_survive_closing_and_reopening_the_store),
-        T(test_outbox_offers_each_posts_lowest_unpublished_version_only),
+        T(test_outbox_offers_runs_from_each_posts_lowest_unpublished_version),
+        T(test_outbox_pages_never_offer_a_version_before_its_predecessor),
         T(test_outbox_reset_makes_every_event_unpublished_again),
         T(test_marks_of_a_round_fetched_before_a_reset_are_refused),
         T(test_meta_values_are_stored_and_replaced),

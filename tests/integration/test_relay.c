@@ -231,6 +231,26 @@ static size_t consume(const char *bootstrap, size_t want, int timeout_ms, seen *
     return n;
 }
 
+/* How many messages the topic holds: the sum of its partitions' high
+ * watermarks (every message the broker took, re-sends included). */
+static size_t topic_messages(const char *bootstrap)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    int64_t total = 0;
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t lo = 0, hi = 0;
+        assert_int_equal(rd_kafka_query_watermark_offsets(rk, TOPIC, p, &lo, &hi, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        total += hi;
+    }
+    rd_kafka_destroy(rk);
+    return (size_t)total;
+}
+
 /* Every post in ids[0..nposts) must appear with versions 0..last[i], in
  * order; with at_least_once, repeats are allowed but never a step back past
  * a version not yet seen. */
@@ -294,6 +314,54 @@ static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **s
     assert_int_equal(n, 12);
     int64_t last[2] = {5, 5};
     assert_per_post_order(s, n, ids, last, 2, false);
+}
+
+/* Runs: a hot post's likes go out as runs of many versions per round. The
+ * broker goes down in the middle of the load and comes back: an independent
+ * consumer must then read every post's versions 0..n, in order per post,
+ * none lost; a re-send (at least once) may repeat versions, but only from
+ * the first one not yet read, never skipping ahead (a run's later versions
+ * are marked only with the whole prefix before them). */
+static void test_runs_keep_per_post_order_across_a_broker_outage(void **state)
+{
+    env *e = *state;
+    enum { POSTS = 4, HOT_LIKES = 150, LIKES = 20 };
+    char ids[POSTS][40];
+    for (int p = 0; p < POSTS; p++)
+        new_post(e, ids[p]);
+    int64_t last[POSTS] = {0};
+    int step = 0, total_steps = HOT_LIKES + (POSTS - 1) * LIKES;
+    bool down = false, back = false;
+    for (int i = 0; i < HOT_LIKES; i++) {
+        for (int p = 0; p < POSTS; p++) {
+            if (p > 0 && (i % (HOT_LIKES / LIKES) != 0 || last[p] >= LIKES))
+                continue;
+            like(e, ids[p]);
+            last[p]++;
+            step++;
+            if (!down && step >= total_steps / 3) { /* mid-load, rounds in flight */
+                assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_DOWN));
+                down = true;
+            } else if (down && !back && step >= 2 * total_steps / 3) {
+                assert_true(wait_kafka(e, "down", 15000));
+                assert_true(test_broker_fault_inject(&e->broker, TEST_BROKER_UP));
+                back = true;
+            }
+        }
+    }
+    assert_true(back);
+    assert_true(wait_metric(e, "smpost_outbox_pending", 0, 60000));
+    size_t want = topic_messages(e->bootstrap);
+    size_t events = POSTS;
+    for (int p = 0; p < POSTS; p++)
+        events += (size_t)last[p];
+    assert_true(want >= events);
+    seen *s = calloc(want, sizeof *s);
+    assert_non_null(s);
+    size_t n = consume(e->bootstrap, want, 60000, s);
+    assert_int_equal(n, want);
+    assert_per_post_order(s, n, ids, last, POSTS, true);
+    free(s);
 }
 
 static void test_acknowledged_events_survive_kill_9_before_publishing(void **state)
@@ -455,6 +523,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_interleaved_posts_arrive_in_version_order_per_post),
         T(test_commands_succeed_while_kafka_is_down_and_publish_after),
+        T(test_runs_keep_per_post_order_across_a_broker_outage),
         T(test_acknowledged_events_survive_kill_9_before_publishing),
         T(test_a_fresh_broker_gets_the_whole_store_republished),
         T(test_a_refused_delivery_leaves_the_event_unpublished_until_kafka_takes_it),

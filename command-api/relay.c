@@ -280,35 +280,41 @@ static void publish_round(relay *r)
     }
 }
 
-/* Marks the confirmed prefix of each run of the round, in one write, and
- * updates the counters. A run's events after its first one not confirmed
- * stay unpublished even if confirmed, so that they go again after it, in
- * order (event_store.h, "Outbox"): version n+1 is never marked while n is
- * not. Returns how many were marked; *whole is false if anything of the
- * round was left. */
+size_t relay_markable(const sm_event *items, const bool *delivered, size_t n, bool *mark)
+{
+    size_t count = 0;
+    const char *broken = NULL; /* post whose run lost an event this round */
+    for (size_t i = 0; i < n; i++) {
+        const char *post = items[i].aggregate_id;
+        if (broken && strcmp(broken, post) != 0)
+            broken = NULL; /* the next post's run */
+        mark[i] = !broken && delivered[i];
+        if (!mark[i])
+            broken = post; /* failed or unreported: it and what follows go again */
+        count += mark[i];
+    }
+    return count;
+}
+
+/* Marks the confirmed prefix of each run of the round (relay_markable), in
+ * one write, and updates the counters. Returns how many were marked;
+ * *whole is false if anything of the round was left. */
 static size_t settle_round(relay *r, bool *whole)
 {
     sm_event_list ok = {0};
-    const char *broken = NULL; /* post whose run lost an event this round */
-    *whole = true;
-    for (size_t i = 0; i < r->round.len; i++) {
-        const sm_event *ev = &r->round.items[i];
-        if (broken && strcmp(broken, ev->aggregate_id) == 0)
-            continue; /* after a gap in its run: offered again, in order */
-        broken = NULL;
-        if (!r->delivered[i]) {
-            *whole = false; /* failed, or no report in time: offered again */
-            broken = ev->aggregate_id;
-            continue;
-        }
-        sm_event *slot = sm_event_list_push(&ok);
-        if (!slot) {
-            *whole = false;
-            broken = ev->aggregate_id; /* no room to mark it: neither what follows */
-            continue;
-        }
-        *slot = *ev; /* shallow: ownership stays in round */
+    bool *mark = calloc(r->round.len, sizeof *mark);
+    ok.items = calloc(r->round.len, sizeof *ok.items);
+    if (!mark || !ok.items) {
+        free(mark);
+        free(ok.items);
+        *whole = false; /* nothing marked: all of it goes again */
+        return 0;
     }
+    *whole = relay_markable(r->round.items, r->delivered, r->round.len, mark) == r->round.len;
+    for (size_t i = 0; i < r->round.len; i++)
+        if (mark[i])
+            ok.items[ok.len++] = r->round.items[i]; /* shallow: the strings stay in round */
+    free(mark);
     sm_error err = {0};
     es_status st = ok.len ? es_mark_published(r->store, ok.items, ok.len, r->round_gen, &err)
                           : ES_OK;

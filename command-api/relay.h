@@ -86,6 +86,15 @@ void relay_get_stats(relay *r, relay_stats *out);
 void *relay_delivery_tag(uint32_t round, size_t index);
 bool relay_delivery_match(const void *tag, uint32_t round, size_t round_len, size_t *index);
 
+/* Which events of a round may be marked published: items are runs (each
+ * post's unpublished versions in order, one post after another), delivered
+ * says which the broker confirmed. mark[i] is set for the confirmed prefix
+ * of each run only: after a version that failed or got no report, the rest
+ * of its run stays unpublished even if confirmed, so it goes again after
+ * that version, in order (event_store.h, "Outbox"); version n+1 is never
+ * marked while n is not. Returns how many are marked. */
+size_t relay_markable(const sm_event *items, const bool *delivered, size_t n, bool *mark);
+
 /* Stops the relay and frees r; call it after the HTTP server stopped, so
  * that no command appends meanwhile. Within flush_ms it first publishes
  * what is still in the outbox (rounds until the outbox is empty, a round

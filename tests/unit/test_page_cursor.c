@@ -35,6 +35,16 @@ static void test_a_cursor_decodes_to_the_place_it_was_made_from(void **state)
         }
 }
 
+/* The format is pinned: the example in docs/openapi.yaml, for the post
+ * of 2026-11-25T08:00:00.000Z with this id. */
+static void test_the_documented_cursor_is_the_one_written(void **state)
+{
+    (void)state;
+    char text[PAGE_CURSOR_LEN + 1];
+    assert_true(page_cursor_encode(1795593600000LL, "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5", text));
+    assert_string_equal(text, "AQAAAaIRt_wAHC0-T1prTH2On6CxwtPk9Q");
+}
+
 static void test_encode_refuses_what_no_post_can_have(void **state)
 {
     (void)state;
@@ -110,6 +120,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_cursor_decodes_to_the_place_it_was_made_from),
+        cmocka_unit_test(test_the_documented_cursor_is_the_one_written),
         cmocka_unit_test(test_encode_refuses_what_no_post_can_have),
         cmocka_unit_test(test_decode_refuses_anything_the_encoder_could_not_write),
     };

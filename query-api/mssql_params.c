@@ -336,7 +336,13 @@ static const char *const query_sql[] = {
  * IX_Post_AuthorPage's second, after the author's =), so the page starts
  * with a seek whatever its depth; the second sorts out the posts of the
  * same millisecond by the id's text, the very expression the ORDER BY
- * uses, on both sides, so the two agree in any collation. */
+ * uses, on both sides, so the two agree in any collation. That expression
+ * is not the index's order: Babelfish (PostgreSQL 16) reads the index in
+ * date order and sorts only within each millisecond (incremental sort), so
+ * a deep cursor page costs what the first does (docs/performance.md); SQL
+ * Server proper has no such sort and may sort every row the seek reaches,
+ * which only an index on the id's text (a persisted computed column) would
+ * avoid. Not measured there. */
 #define AFTER                                                                              \
     "p.DatePosted <= @after_at AND (p.DatePosted < @after_at OR CONVERT(char(36), p.Id)"   \
     " > CONVERT(char(36), CONVERT(uniqueidentifier, @after_id)))"

@@ -8,8 +8,10 @@
  * so each case puts its posts in a window of dates of its own far in the
  * future (2090 to 2093, nobody else's), near the head of every list: rows
  * of other tests land below it (they write at T0 or now), or above it and
- * stay there (test_rm_owners.c heads the lists from 2099 on), and a walk
- * stops once it has left the window. */
+ * stay there (test_rm_owners.c heads the lists from 2099 on, and earlier
+ * runs of this test leave their windows). Walks start at the window's top
+ * (the offset of its first post, or a cursor at its end) and stop once
+ * they have left it. */
 #include "proc.h"
 #include "read_model.h"
 
@@ -26,6 +28,7 @@ static char url[1024], tmpdir[256];
 
 #define NPOSTS 24
 #define MAX_SEEN 4096
+#define WINDOW_MS 100000
 
 static int setup(void **state)
 {
@@ -77,12 +80,12 @@ static void add_post(rm_store *s, const char *id, const char *author, int64_t at
     }
 }
 
-/* A window of 100 s of its own from 2090-01-01 on. */
+/* A window of WINDOW_MS of its own from 2090-01-01 on. */
 static int64_t window_start(void)
 {
     sm_uuid_str u;
     sm_uuid_new(u);
-    return INT64_C(3786912000000) + (int64_t)(strtoul(u + 24, NULL, 16) % 1000000) * 100000;
+    return INT64_C(3786912000000) + (int64_t)(strtoul(u + 24, NULL, 16) % 1000000) * WINDOW_MS;
 }
 
 typedef struct walk {
@@ -120,22 +123,41 @@ static bool take(walk *w, const rm_post_list *l, int64_t from, int64_t limit)
     return (int64_t)l->len == limit;
 }
 
-static void walk_by_offset(rm_store *s, rm_query q, int64_t from, walk *w)
+/* The place of the window's top in q's list: how many posts come before
+ * it, and the last of them (*above; id "" if none). */
+static int64_t window_top(rm_store *s, rm_query q, int64_t from, rm_post *above)
+{
+    q.limit = 1000000;
+    rm_post_list l = page(s, q, NULL, 0);
+    size_t n = 0;
+    while (n < l.len && l.items[n].date_posted_ms >= from + WINDOW_MS)
+        n++;
+    memset(above, 0, sizeof *above);
+    if (n > 0) {
+        strcpy(above->id, l.items[n - 1].id);
+        above->date_posted_ms = l.items[n - 1].date_posted_ms;
+    }
+    rm_post_list_free(&l);
+    return (int64_t)n;
+}
+
+static void walk_by_offset(rm_store *s, rm_query q, int64_t from, int64_t top, walk *w)
 {
     bool more = true;
-    for (int64_t off = 0; more; off += q.limit) {
+    for (int64_t off = top; more; off += q.limit) {
         rm_post_list l = page(s, q, NULL, off);
         more = take(w, &l, from, q.limit);
         rm_post_list_free(&l);
     }
 }
 
-static void walk_by_cursor(rm_store *s, rm_query q, int64_t from, walk *w)
+/* From the first post after `start` (id "": from the list's head). */
+static void walk_by_cursor(rm_store *s, rm_query q, int64_t from, const rm_post *start, walk *w)
 {
-    rm_post last = {0};
+    rm_post last = *start;
     bool more = true;
-    for (bool first = true; more; first = false) {
-        rm_post_list l = page(s, q, first ? NULL : &last, 0);
+    while (more) {
+        rm_post_list l = page(s, q, last.id[0] ? &last : NULL, 0);
         more = take(w, &l, from, q.limit);
         if (l.len) {
             strcpy(last.id, l.items[l.len - 1].id);
@@ -188,8 +210,10 @@ static void test_cursor_pages_equal_offset_pages_on_every_list_query(void **stat
             rm_query q = queries[k];
             q.limit = limits[j];
             walk *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
-            walk_by_offset(s, q, t, a);
-            walk_by_cursor(s, q, t, b);
+            rm_post above;
+            int64_t top = window_top(s, q, t, &above);
+            walk_by_offset(s, q, t, top, a);
+            walk_by_cursor(s, q, t, &above, b);
             if (a->n != b->n)
                 fail_msg("query %zu limit %lld: %zu posts by offset, %zu by cursor", k,
                          (long long)q.limit, a->n, b->n);
@@ -224,10 +248,12 @@ static void test_cursor_pages_are_stable_under_concurrent_inserts(void **state)
                               {.kind = RM_Q_BY_AUTHOR, .author = author, .limit = 4}};
     for (size_t k = 0; k < 2; k++) {
         walk *w = calloc(1, sizeof *w);
-        rm_post last = {0};
+        /* a cursor at the window's end: the first page is its newest posts */
+        rm_post last = {.id = "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                        .date_posted_ms = t + WINDOW_MS};
         bool more = true;
-        for (bool first = true; more; first = false) {
-            rm_post_list l = page(s, kinds[k], first ? NULL : &last, 0);
+        while (more) {
+            rm_post_list l = page(s, kinds[k], &last, 0);
             more = take(w, &l, t, kinds[k].limit);
             if (l.len) {
                 strcpy(last.id, l.items[l.len - 1].id);
@@ -237,7 +263,7 @@ static void test_cursor_pages_are_stable_under_concurrent_inserts(void **state)
             /* inserts between this page and the next */
             sm_uuid_str n;
             sm_uuid_new(n);
-            add_post(s, n, author, t + 50000 + w->pages, 0, false); /* newest */
+            add_post(s, n, author, t + WINDOW_MS / 2 + w->pages, 0, false); /* newest */
             sm_uuid_new(n);
             n[0] = '0';
             add_post(s, n, author, last.date_posted_ms, 0, false); /* tie, id likely below */

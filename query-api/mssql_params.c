@@ -331,6 +331,32 @@ static const char *const query_sql[] = {
     [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes" PAGE_TAIL,
 };
 
+/* After the post (@after_at, @after_id) in the page's order (page_cursor.h).
+ * The first term is a range on IX_Post_Order's first column (or
+ * IX_Post_AuthorPage's second, after the author's =), so the page starts
+ * with a seek whatever its depth; the second sorts out the posts of the
+ * same millisecond by the id's text, the very expression the ORDER BY
+ * uses, on both sides, so the two agree in any collation. That expression
+ * is not the index's order: Babelfish (PostgreSQL 16) reads the index in
+ * date order and sorts only within each millisecond (incremental sort), so
+ * a deep cursor page costs what the first does (docs/performance.md); SQL
+ * Server proper has no such sort and may sort every row the seek reaches,
+ * which only an index on the id's text (a persisted computed column) would
+ * avoid. Not measured there. */
+#define AFTER                                                                              \
+    "p.DatePosted <= @after_at AND (p.DatePosted < @after_at OR CONVERT(char(36), p.Id)"   \
+    " > CONVERT(char(36), CONVERT(uniqueidentifier, @after_id)))"
+
+static const char *const after_sql[] = {
+    [RM_Q_ALL] = PAGE_HEAD "WHERE " AFTER PAGE_TAIL,
+    [RM_Q_BY_ID] = PAGE_HEAD "WHERE p.Id = @id AND " AFTER PAGE_TAIL,
+    [RM_Q_BY_AUTHOR] = PAGE_HEAD "WHERE p.Author = @author AND DATALENGTH(p.Author) ="
+    " DATALENGTH(@author) AND " AFTER PAGE_TAIL,
+    [RM_Q_WITH_COMMENTS] = PAGE_HEAD
+    "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id) AND " AFTER PAGE_TAIL,
+    [RM_Q_WITH_LIKES] = PAGE_HEAD "WHERE p.Likes >= @min_likes AND " AFTER PAGE_TAIL,
+};
+
 const char *mssql_query_statement(const rm_query *q, mssql_params *p)
 {
     if ((int)q->kind < RM_Q_ALL || (int)q->kind > RM_Q_WITH_LIKES)
@@ -343,7 +369,11 @@ const char *mssql_query_statement(const rm_query *q, mssql_params *p)
         mssql_params_text(p, "@author", q->author, 4000);
     else if (q->kind == RM_Q_WITH_LIKES)
         mssql_params_int64(p, "@min_likes", q->min_likes);
-    return query_sql[q->kind];
+    if (!q->after_id)
+        return query_sql[q->kind];
+    mssql_params_time(p, "@after_at", q->after_date_ms);
+    mssql_params_uuid(p, "@after_id", q->after_id);
+    return after_sql[q->kind];
 }
 
 const char *mssql_version_statement(const char *post_id, mssql_params *p)

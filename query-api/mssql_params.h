@@ -120,7 +120,8 @@ void mssql_time_format(int64_t ms, char out[MSSQL_TIME_LEN + 1]);
 const char *mssql_apply_statement(const sm_event *ev, mssql_params *p);
 
 /* The page of posts q asks for, with its comments, q's values bound into
- * p; NULL for an unknown kind. One row per comment, or one row for a post
+ * p (with q->after_id, also @after_at and @after_id: a keyset page that
+ * starts with an index seek); NULL for an unknown kind. One row per comment, or one row for a post
  * without any, in page order; the columns are numbered below (db-lib
  * counts from 1). Author, message and the author's id are NULL except on
  * a post's row 1; the owner ids are NULL too when none was recorded. */

@@ -1,6 +1,7 @@
 /* queries.c — the query table, parameter parsing and the JSON shapes. */
 #include "queries.h"
 
+#include "page_cursor.h"
 #include "sm_json.h"
 #include "sm_log.h"
 #include "sm_text.h"
@@ -17,6 +18,8 @@ typedef struct parsed {
     sm_uuid_str id;
     int64_t min_version; /* byId?minVersion=V; -1: none */
     char author_buf[QUERY_MAX_AUTHOR + 2]; /* byAuthor?author=..., decoded */
+    bool list;           /* a list query: takes `after`, answers nextCursor */
+    page_cursor after;   /* ?after=, when q.after_id points into it */
 } parsed;
 
 typedef sm_status (*query_parse_fn)(const char *arg, const char *qs, parsed *p, sm_error *err);
@@ -48,24 +51,45 @@ static bool query_count(const char *qs, const char *key, int64_t max, int64_t *o
     return r == 0 || (r > 0 && parse_count(buf, max, out));
 }
 
+/* ?after=<cursor> of a list query: a cursor this API wrote, never with
+ * offset (a client mixing them has lost track of its place). */
+static sm_status parse_after(const char *qs, bool with_offset, parsed *p, sm_error *err)
+{
+    char buf[PAGE_CURSOR_LEN + 2];
+    int r = http_query_get(qs, "after", buf, sizeof buf);
+    if (r == 0)
+        return SM_OK;
+    if (r < 0 || !page_cursor_decode(buf, &p->after))
+        return sm_fail(err, SM_ERR_INVALID,
+                       "after must be a nextCursor from an earlier page of this list.");
+    if (with_offset)
+        return sm_fail(err, SM_ERR_INVALID, "Use either after or offset, not both.");
+    p->q.after_id = p->after.id;
+    p->q.after_date_ms = p->after.date_posted_ms;
+    return SM_OK;
+}
+
 static sm_status parse_page(const char *qs, parsed *p, sm_error *err)
 {
-    bool found;
+    bool found, with_offset;
     p->q.limit = QUERY_DEFAULT_LIMIT;
     p->q.offset = 0;
     if (!query_count(qs, "limit", QUERY_MAX_LIMIT, &p->q.limit, &found) || p->q.limit == 0)
         return sm_fail(err, SM_ERR_INVALID, "limit must be an integer from 1 to %d.",
                        QUERY_MAX_LIMIT);
-    if (!query_count(qs, "offset", QUERY_MAX_OFFSET, &p->q.offset, &found))
-        return sm_fail(err, SM_ERR_INVALID, "offset must be an integer from 0 to %d.",
+    if (!query_count(qs, "offset", QUERY_MAX_OFFSET, &p->q.offset, &with_offset))
+        return sm_fail(err, SM_ERR_INVALID,
+                       "offset must be an integer from 0 to %d; to page deeper, pass the "
+                       "previous page's nextCursor as after.",
                        QUERY_MAX_OFFSET);
-    return SM_OK;
+    return p->list ? parse_after(qs, with_offset, p, err) : SM_OK;
 }
 
 static sm_status parse_all(const char *arg, const char *qs, parsed *p, sm_error *err)
 {
     (void)arg;
     p->q.kind = RM_Q_ALL;
+    p->list = true;
     return parse_page(qs, p, err);
 }
 
@@ -101,6 +125,7 @@ static sm_status parse_by_author(const char *arg, const char *qs, parsed *p, sm_
         return sm_fail(err, SM_ERR_INVALID, "The author must be valid UTF-8.");
     p->q.kind = RM_Q_BY_AUTHOR;
     p->q.author = arg;
+    p->list = true;
     return parse_page(qs, p, err);
 }
 
@@ -108,6 +133,7 @@ static sm_status parse_with_comments(const char *arg, const char *qs, parsed *p,
 {
     (void)arg;
     p->q.kind = RM_Q_WITH_COMMENTS;
+    p->list = true;
     return parse_page(qs, p, err);
 }
 
@@ -117,6 +143,7 @@ static sm_status parse_with_likes(const char *arg, const char *qs, parsed *p, sm
     bool found = false;
     p->q.kind = RM_Q_WITH_LIKES;
     p->q.min_likes = 1;
+    p->list = true;
     bool ok = arg ? parse_count(arg, INT64_MAX / 2, &p->q.min_likes)
                   : query_count(qs, "n", INT64_MAX / 2, &p->q.min_likes, &found);
     if (!ok)
@@ -150,18 +177,33 @@ json_t *query_post_json(const rm_post *p)
                         -1, p->version, comments);
 }
 
-static void reply_posts(const rm_post_list *l, http_reply *reply)
+/* The original's answer for the first `shown` posts of l; a list query's
+ * also carries nextCursor: the place after the last post shown when l
+ * holds one more (the read model was asked for limit + 1, so the last
+ * page says null instead of sending the client to an empty one), else
+ * null. */
+static void reply_posts(const parsed *p, const rm_post_list *l, http_reply *reply)
 {
-    if (l->len == 0) {
+    size_t shown = l->len;
+    if (p->list && shown > (size_t)p->q.limit - 1)
+        shown = (size_t)p->q.limit - 1;
+    if (shown == 0) {
         reply->status = 204; /* the original's "nothing found", byId included */
         return;
     }
     json_t *posts = json_array();
-    for (size_t i = 0; i < l->len; i++)
+    for (size_t i = 0; i < shown; i++)
         json_array_append_new(posts, query_post_json(&l->items[i]));
     char msg[64];
-    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", l->len, l->len > 1 ? "s" : "");
-    http_reply_json(reply, 200, json_pack("{s:o, s:s}", "posts", posts, "message", msg));
+    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", shown, shown > 1 ? "s" : "");
+    json_t *body = json_pack("{s:o, s:s}", "posts", posts, "message", msg);
+    if (p->list) {
+        const rm_post *last = &l->items[shown - 1];
+        char next[PAGE_CURSOR_LEN + 1];
+        bool more = l->len > shown && page_cursor_encode(last->date_posted_ms, last->id, next);
+        json_object_set_new(body, "nextCursor", more ? json_string(next) : json_null());
+    }
+    http_reply_json(reply, 200, body);
 }
 
 /* byId?minVersion=V: read-your-writes without client polling. Waits
@@ -196,10 +238,12 @@ void query_dispatch(query_app *app, query_type type, const char *arg, const char
     if (st == SM_OK && p.min_version >= 0)
         wait_min_version(app, &p, reply);
     rm_post_list l = {0};
+    if (st == SM_OK && p.list)
+        p.q.limit++; /* one more than shown: is there a next page? */
     if (st == SM_OK)
         st = rm_query_posts(app->rm, &p.q, &l, &err);
     if (st == SM_OK) {
-        reply_posts(&l, reply);
+        reply_posts(&p, &l, reply);
     } else {
         if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL) {
             char q[SM_ERROR_MAX + 16];

@@ -3,9 +3,14 @@
  * running it and shaping the original API's answer:
  *   200 {"posts":[PostEntity...],"message":"Successfully returned N post(s)"}
  *   204 with no body when nothing matches (byId included).
+ * The list queries (all but byId) add "nextCursor" to the 200: the `after`
+ * of the next page (page_cursor.h), null on the last one.
  *
  * Limits (docs/api.md): limit default QUERY_DEFAULT_LIMIT, at most
- * QUERY_MAX_LIMIT; offset at most QUERY_MAX_OFFSET; author at most 64 bytes.
+ * QUERY_MAX_LIMIT; offset at most QUERY_MAX_OFFSET, kept for the seed's
+ * clients and capped because a read model reads every row it skips (deeper
+ * pages go by `after`, whose cost does not grow with depth); author at most
+ * 64 bytes.
  * Thread-safe. */
 #ifndef QUERIES_H
 #define QUERIES_H
@@ -17,7 +22,7 @@
 
 #define QUERY_DEFAULT_LIMIT 50
 #define QUERY_MAX_LIMIT 500
-#define QUERY_MAX_OFFSET 1000000
+#define QUERY_MAX_OFFSET 10000
 #define QUERY_MAX_AUTHOR 64
 #define QUERY_DEFAULT_WAIT_MS 2000
 

@@ -82,7 +82,12 @@ typedef struct rm_query {
     const char *author;   /* BY_AUTHOR */
     int64_t min_likes;    /* WITH_LIKES */
     int64_t limit;        /* > 0 */
-    int64_t offset;       /* >= 0 */
+    int64_t offset;       /* >= 0; 0 with after_id */
+    /* Keyset page (page_cursor.h): only the posts after the post
+     * (after_date_ms, after_id) in the order below, found by an index seek
+     * rather than by skipping rows. after_id NULL: from the first post. */
+    const char *after_id; /* canonical UUID or NULL */
+    int64_t after_date_ms;
 } rm_query;
 
 typedef enum { RM_APPLIED = 0, RM_DUPLICATE, RM_GAP } rm_outcome;
@@ -95,8 +100,8 @@ typedef struct rm_ops {
      * nothing is changed: SM_ERR_UNAVAILABLE (retry later) or
      * SM_ERR_INTERNAL. */
     sm_status (*apply)(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err);
-    /* Posts matching q in the stable order datePosted DESC, id ASC, each
-     * with all its comments (oldest first). */
+    /* Posts matching q in the stable order datePosted DESC, id ASC (the
+     * id's canonical text), each with all its comments (oldest first). */
     sm_status (*query)(void *impl, const rm_query *q, rm_post_list *out, sm_error *err);
     /* Last applied version of a post (-1 if never seen; kept after removal). */
     sm_status (*post_version)(void *impl, const char *post_id, int64_t *version, sm_error *err);

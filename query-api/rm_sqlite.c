@@ -38,6 +38,11 @@ enum {
     ST_Q_BY_AUTHOR,
     ST_Q_WITH_COMMENTS,
     ST_Q_WITH_LIKES,
+    ST_K_ALL, /* the same after a cursor (rm_query.after_id), same order */
+    ST_K_BY_ID,
+    ST_K_BY_AUTHOR,
+    ST_K_WITH_COMMENTS,
+    ST_K_WITH_LIKES,
     ST_BEGIN,
     ST_COMMIT,
     ST_COUNT
@@ -45,6 +50,13 @@ enum {
 
 #define POST_COLS "SELECT Id, Author, Message, DatePosted, Likes, Version, AuthorId FROM Post "
 #define PAGE " ORDER BY DatePosted DESC, Id LIMIT ?1 OFFSET ?2"
+/* After the post (?4, ?5) in that order. Written so that the first term is
+ * a range on the index's first column (IX_Post_Order, or IX_Post_AuthorPage
+ * after the author's =): the page starts with a seek, whatever its depth;
+ * the second only sorts out the posts of that same millisecond. SQLite's
+ * row values compare every column in one direction, so (DatePosted, Id) <
+ * (?4, ?5) cannot say DESC, ASC. */
+#define AFTER "DatePosted <= ?4 AND (DatePosted < ?4 OR Id > ?5)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_VERSION_GET] = "SELECT Version FROM PostVersion WHERE PostId = ?1",
@@ -71,6 +83,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_Q_WITH_COMMENTS] = POST_COLS
     "WHERE EXISTS (SELECT 1 FROM Comment c WHERE c.PostId = Post.Id)" PAGE,
     [ST_Q_WITH_LIKES] = POST_COLS "WHERE Likes >= ?3" PAGE,
+    [ST_K_ALL] = POST_COLS "WHERE " AFTER PAGE,
+    [ST_K_BY_ID] = POST_COLS "WHERE Id = ?3 AND " AFTER PAGE,
+    [ST_K_BY_AUTHOR] = POST_COLS "WHERE Author = ?3 COLLATE SM_NOCASE AND " AFTER PAGE,
+    [ST_K_WITH_COMMENTS] = POST_COLS
+    "WHERE EXISTS (SELECT 1 FROM Comment c WHERE c.PostId = Post.Id) AND " AFTER PAGE,
+    [ST_K_WITH_LIKES] = POST_COLS "WHERE Likes >= ?3 AND " AFTER PAGE,
     /* prepared once: sqlite3_exec would parse them on every query */
     [ST_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
@@ -260,9 +278,13 @@ static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_erro
 static sm_status run_posts(rm_sqlite *s, sqlite_conn *c, const rm_query *rq, rm_post_list *out,
                            sm_error *err)
 {
-    sqlite3_stmt *q = c->st[ST_Q_ALL + rq->kind];
+    sqlite3_stmt *q = c->st[(rq->after_id ? ST_K_ALL : ST_Q_ALL) + rq->kind];
     sqlite3_bind_int64(q, 1, rq->limit);
     sqlite3_bind_int64(q, 2, rq->offset);
+    if (rq->after_id) {
+        sqlite3_bind_int64(q, 4, rq->after_date_ms);
+        sqlite3_bind_text(q, 5, rq->after_id, -1, SQLITE_STATIC);
+    }
     if (rq->kind == RM_Q_BY_ID)
         sqlite3_bind_text(q, 3, rq->id, -1, SQLITE_STATIC);
     else if (rq->kind == RM_Q_BY_AUTHOR)
@@ -361,7 +383,7 @@ static const rm_ops sqlite_ops = {
 
 /* ---- The collation's version ------------------------------------------------
  *
- * IX_Post_AuthorFold is a B-tree in SM_NOCASE order, and that order is code
+ * IX_Post_AuthorPage is a B-tree in SM_NOCASE order, and that order is code
  * (sm_text_compare_ci), named by sm_text_ci_version(). A file last written
  * by a binary with another order (a query-api from before the order was
  * ours, when it came from the C library's locale tables; one built on

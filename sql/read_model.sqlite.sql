@@ -26,9 +26,15 @@ CREATE TABLE IF NOT EXISTS Post (
 );
 -- byAuthor ignores case by Unicode simple case folding (SM_NOCASE, registered
 -- by common/sqlite_pool.c), like the command side; the ASCII-only NOCASE
--- index of earlier versions is replaced.
+-- index of earlier versions is replaced. The index carries the lists' order
+-- after the author, so an author's page, by offset or by cursor (`after`),
+-- is a seek and a walk, never a sort of all their posts; it replaces the
+-- author-only IX_Post_AuthorFold, which a file opened here loses (the new
+-- index is built once, on that open).
 DROP INDEX IF EXISTS IX_Post_Author;
-CREATE INDEX IF NOT EXISTS IX_Post_AuthorFold ON Post (Author COLLATE SM_NOCASE);
+DROP INDEX IF EXISTS IX_Post_AuthorFold;
+CREATE INDEX IF NOT EXISTS IX_Post_AuthorPage
+    ON Post (Author COLLATE SM_NOCASE, DatePosted DESC, Id);
 -- The version of the order the SM_NOCASE index was built in
 -- (sm_text_ci_version()): a query-api whose order differs runs
 -- REINDEX SM_NOCASE when it opens the file (query-api/rm_sqlite.c).
@@ -36,6 +42,7 @@ CREATE TABLE IF NOT EXISTS CollationVersion (
     Name    TEXT PRIMARY KEY,
     Version TEXT NOT NULL
 );
+-- The lists' order: a keyset page (`after`) starts with a seek here.
 CREATE INDEX IF NOT EXISTS IX_Post_Order ON Post (DatePosted DESC, Id);
 
 CREATE TABLE IF NOT EXISTS Comment (

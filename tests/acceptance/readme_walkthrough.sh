@@ -90,6 +90,7 @@ check "{\"posts\":[{\"id\":\"$id\",\"author\":\"alice\",\"authorId\":null,\"mess
 check '"username":"bob","userId":null,"comment":"nice"' # no owner ids with auth off
 check '"likes":1,"version":2,"comments":[{'
 check '"message":"Successfully returned 1 post"'
+check '"message":"Successfully returned 1 post","nextCursor":null}' # byAuthor: a list, one page
 check '"type":"PostCreatedEvent"'
 check '"type":"CommentAddedEvent"'
 check '"nextFromVersion":null'

@@ -465,15 +465,15 @@ static void test_each_query_kind_binds_paging_and_its_filter(void **state)
         rm_query q;
         const char *decl, *where;
     } cases[] = {
-        {{RM_Q_ALL, NULL, NULL, 0, 20, 40}, "@offset bigint, @limit bigint", NULL},
-        {{RM_Q_BY_ID, POST, NULL, 0, 20, 0}, "@offset bigint, @limit bigint, @id nvarchar(36)",
+        {{RM_Q_ALL, NULL, NULL, 0, 20, 40, NULL, 0}, "@offset bigint, @limit bigint", NULL},
+        {{RM_Q_BY_ID, POST, NULL, 0, 20, 0, NULL, 0}, "@offset bigint, @limit bigint, @id nvarchar(36)",
          "WHERE p.Id = @id"},
-        {{RM_Q_BY_AUTHOR, NULL, HOSTILE, 0, 20, 0},
+        {{RM_Q_BY_AUTHOR, NULL, HOSTILE, 0, 20, 0, NULL, 0},
          "@offset bigint, @limit bigint, @author nvarchar(4000)",
          "WHERE p.Author = @author AND DATALENGTH(p.Author) = DATALENGTH(@author)"},
-        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 20, 0}, "@offset bigint, @limit bigint",
+        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 20, 0, NULL, 0}, "@offset bigint, @limit bigint",
          "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)"},
-        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 20, 0},
+        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 20, 0, NULL, 0},
          "@offset bigint, @limit bigint, @min_likes bigint", "WHERE p.Likes >= @min_likes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -503,9 +503,44 @@ static void test_each_query_kind_binds_paging_and_its_filter(void **state)
     }
 }
 
+/* A keyset page (rm_query.after_id): each kind keeps its filter and adds
+ * the place after the cursor's post, compared on the id's text exactly as
+ * the ORDER BY sorts it, with the date and the id bound last. */
+static void test_each_query_kind_after_a_cursor_binds_its_place(void **state)
+{
+    (void)state;
+    const char *after = "p.DatePosted <= @after_at AND (p.DatePosted < @after_at OR "
+                        "CONVERT(char(36), p.Id) > CONVERT(char(36), CONVERT(uniqueidentifier, "
+                        "@after_id))) ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id) ";
+    const struct {
+        rm_query q;
+        const char *where;
+        size_t nparams;
+    } cases[] = {
+        {{RM_Q_ALL, NULL, NULL, 0, 21, 0, POST, 2000}, "WHERE p.DatePosted <=", 4},
+        {{RM_Q_BY_AUTHOR, NULL, "alice", 0, 21, 0, POST, 2000},
+         "DATALENGTH(@author) AND p.DatePosted <=", 5},
+        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 21, 0, POST, 2000}, "p.Id) AND p.DatePosted <=", 4},
+        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 21, 0, POST, 2000},
+         "WHERE p.Likes >= @min_likes AND p.DatePosted <=", 5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mssql_params p;
+        mssql_params_init(&p);
+        const char *sql = mssql_query_statement(&cases[i].q, &p);
+        assert_non_null(sql);
+        assert_true(mssql_params_ok(&p));
+        assert_non_null(strstr(sql, cases[i].where));
+        assert_non_null(strstr(sql, after));
+        assert_int_equal(p.n, cases[i].nparams);
+        assert_param(&p, p.n - 2, "@after_at", SYBVARCHAR, "1970-01-01T00:00:02.000", 23);
+        assert_param(&p, p.n - 1, "@after_id", SYBVARCHAR, POST, 36);
+    }
+}
+
 static void test_a_query_with_a_bad_id_or_kind_is_refused(void **state)
 {
-    rm_query q = {RM_Q_BY_ID, "nope", NULL, 0, 10, 0};
+    rm_query q = {RM_Q_BY_ID, "nope", NULL, 0, 10, 0, NULL, 0};
     mssql_params p;
     mssql_params_init(&p);
     assert_non_null(mssql_query_statement(&q, &p));
@@ -610,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_owner_ids_are_sent_as_text_or_as_sql_null_never_as_empty),
         cmocka_unit_test(test_an_event_with_a_bad_id_or_type_is_refused),
         cmocka_unit_test(test_each_query_kind_binds_paging_and_its_filter),
+        cmocka_unit_test(test_each_query_kind_after_a_cursor_binds_its_place),
         cmocka_unit_test(test_a_query_with_a_bad_id_or_kind_is_refused),
         cmocka_unit_test(test_the_version_lookup_binds_the_post_id),
         cmocka_unit_test(test_the_line_babelfish_prints_is_a_connection_string),

@@ -1,6 +1,7 @@
 /* test_query_routes.c — the query API's HTTP mapping and query dispatcher
  * over a real SQLite read model in a temp directory (no Kafka): shapes,
  * 200/204, pagination, and every kind of bad input. */
+#include "page_cursor.h"
 #include "proc.h"
 #include "query_routes.h"
 
@@ -251,6 +252,174 @@ static void test_limit_and_offset_page_and_are_bounded(void **state)
                          "n=99999999999999999999999999999999999999999"), 400);
 }
 
+static const char *next_cursor(fixture *f)
+{
+    return json_string_value(json_object_get(f->reply.body, "nextCursor"));
+}
+
+static void test_list_answers_carry_next_cursor_and_by_id_does_not(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup", NULL), 200);
+    assert_int_equal(json_object_size(f->reply.body), 3); /* posts, message, nextCursor */
+    assert_true(json_is_null(json_object_get(f->reply.body, "nextCursor"))); /* all fit */
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=3"), 200); /* exactly full */
+    assert_true(json_is_null(json_object_get(f->reply.body, "nextCursor")));
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=2"), 200);
+    assert_int_equal(nposts(f), 2);
+    assert_string_equal(msg(f), "Successfully returned 2 posts");
+    char qs[128];
+    snprintf(qs, sizeof qs, "limit=2&after=%s", next_cursor(f));
+    assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+    assert_int_equal(nposts(f), 1);
+    assert_string_equal(post_field(f, 0, "id"), f->ids[0]);
+    assert_string_equal(msg(f), "Successfully returned 1 post");
+    assert_true(json_is_null(json_object_get(f->reply.body, "nextCursor")));
+    /* after the last post (its cursor made here: the API never sends
+     * one, but a post removed meanwhile leads there): the original's 204 */
+    char last[PAGE_CURSOR_LEN + 1];
+    assert_true(page_cursor_encode(1000, f->ids[0], last));
+    snprintf(qs, sizeof qs, "after=%s", last);
+    assert_int_equal(get(f, "/api/v1/PostLookup", qs), 204);
+    char by_id[120];
+    snprintf(by_id, sizeof by_id, "/api/v1/PostLookup/byId/%s", f->ids[0]);
+    assert_int_equal(get(f, by_id, NULL), 200);
+    assert_null(json_object_get(f->reply.body, "nextCursor"));
+}
+
+/* Walks path?query by offset and by cursor with page size `limit`,
+ * returning both id sequences joined by spaces. */
+static void walk_both(fixture *f, const char *path, const char *query, int limit, char *by_offset,
+                      char *by_cursor, size_t cap)
+{
+    char qs[256], cursor[64] = "";
+    by_offset[0] = by_cursor[0] = '\0';
+    for (int off = 0;; off += limit) {
+        snprintf(qs, sizeof qs, "%s%slimit=%d&offset=%d", query ? query : "", query ? "&" : "",
+                 limit, off);
+        int st = get(f, path, qs);
+        if (st == 204)
+            break;
+        assert_int_equal(st, 200);
+        for (size_t i = 0; i < nposts(f); i++)
+            snprintf(by_offset + strlen(by_offset), cap - strlen(by_offset), "%s ",
+                     post_field(f, i, "id"));
+    }
+    for (int pages = 0;; pages++) {
+        assert_true(pages < 100);
+        snprintf(qs, sizeof qs, "%s%slimit=%d%s%s", query ? query : "", query ? "&" : "", limit,
+                 cursor[0] ? "&after=" : "", cursor);
+        assert_int_equal(get(f, path, qs), 200);
+        for (size_t i = 0; i < nposts(f); i++)
+            snprintf(by_cursor + strlen(by_cursor), cap - strlen(by_cursor), "%s ",
+                     post_field(f, i, "id"));
+        const char *next = next_cursor(f);
+        if (!next)
+            break;
+        assert_int_equal(nposts(f), limit); /* only the last page is short */
+        snprintf(cursor, sizeof cursor, "%s", next);
+    }
+}
+
+static void test_cursor_pages_equal_offset_pages_on_every_list_route(void **state)
+{
+    fixture *f = *state;
+    /* three more of alice's posts at one millisecond (the id breaks the
+     * tie), and more liked and commented ones */
+    for (int i = 0; i < 9; i++) {
+        sm_uuid_str id;
+        sm_uuid_new(id);
+        add_post(f->app.rm, id, i % 2 ? "ALICE" : "alice", NULL, i < 3 ? 2000 : 1500 + i * 100,
+                 i % 3, i % 2 == 0, NULL);
+    }
+    const struct {
+        const char *path, *query;
+    } routes[] = {
+        {"/api/v1/PostLookup", NULL},
+        {"/api/v1/PostLookup/byAuthor/alice", NULL},
+        {"/api/v1/PostLookup/byAuthor", "author=ALICE"},
+        {"/api/v1/PostLookup/withComments", NULL},
+        {"/api/v1/PostLookup/withLikes/1", NULL},
+        {"/api/v1/PostLookup/withLikes", "n=2"},
+    };
+    static char a[4096], b[4096];
+    for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++)
+        for (int limit = 1; limit <= 4; limit++) {
+            walk_both(f, routes[r].path, routes[r].query, limit, a, b, sizeof a);
+            assert_true(strlen(a) > 37);
+            if (strcmp(a, b))
+                fail_msg("%s?%s limit %d:\n offset %s\n cursor %s", routes[r].path,
+                         routes[r].query ? routes[r].query : "", limit, a, b);
+        }
+}
+
+/* Posts inserted between two pages, newer than all or at the cursor's own
+ * millisecond: the next page neither repeats a post nor skips one. */
+static void test_cursor_pages_neither_repeat_nor_skip_under_inserts(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=1"), 200);
+    assert_string_equal(post_field(f, 0, "id"), f->ids[2]);
+    char qs[128];
+    snprintf(qs, sizeof qs, "limit=1&after=%s", next_cursor(f));
+    sm_uuid_str n1, n2, n3;
+    sm_uuid_new(n1), sm_uuid_new(n2), sm_uuid_new(n3);
+    n2[0] = '0';
+    n3[0] = 'f';
+    add_post(f->app.rm, n1, "carol", NULL, 9000, 0, false, NULL); /* newest */
+    add_post(f->app.rm, n2, "carol", NULL, 3000, 0, false, NULL); /* tie with ids[2] */
+    add_post(f->app.rm, n3, "carol", NULL, 3000, 0, false, NULL);
+    char seen[512] = "";
+    for (int pages = 0; pages < 10; pages++) {
+        assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+        snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s ", post_field(f, 0, "id"));
+        if (!next_cursor(f))
+            break;
+        snprintf(qs, sizeof qs, "limit=1&after=%s", next_cursor(f));
+    }
+    assert_null(strstr(seen, f->ids[2])); /* never repeated */
+    assert_non_null(strstr(seen, f->ids[1]));
+    assert_non_null(strstr(seen, f->ids[0]));
+    assert_null(strstr(seen, n1)); /* before the place: not on later pages */
+}
+
+static void test_a_malformed_cursor_or_a_deep_offset_is_400(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=1"), 200);
+    char good[64], qs[160];
+    snprintf(good, sizeof good, "%s", next_cursor(f));
+    const char *bad[] = {"after=", "after=abc", "after=null", "after=%00", "after=%27%3B--",
+                         "after=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                         "after=AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" /* format 2 */};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (get(f, "/api/v1/PostLookup", bad[i]) != 400)
+            fail_msg("%s: %d, want 400", bad[i], f->reply.status);
+        assert_string_equal(json_string_value(json_object_get(f->reply.body, "error")),
+                            "invalid_request");
+        assert_non_null(strstr(msg(f), "nextCursor"));
+    }
+    /* a well-formed cursor is a place, not a lookup: no such post is fine */
+    char place[PAGE_CURSOR_LEN + 1];
+    sm_uuid_str gone;
+    sm_uuid_new(gone);
+    assert_true(page_cursor_encode(2500, gone, place));
+    snprintf(qs, sizeof qs, "after=%s", place);
+    assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+    assert_int_equal(nposts(f), 2);
+    assert_string_equal(post_field(f, 0, "id"), f->ids[1]);
+    snprintf(qs, sizeof qs, "after=%sA", good);
+    assert_int_equal(get(f, "/api/v1/PostLookup/withLikes/0", qs), 400);
+    snprintf(qs, sizeof qs, "after=%s&offset=0", good);
+    assert_int_equal(get(f, "/api/v1/PostLookup/byAuthor/alice", qs), 400);
+    assert_string_equal(msg(f), "Use either after or offset, not both.");
+    /* offset stays for the seed's clients, up to 10,000 (docs/api.md) */
+    assert_int_equal(get(f, "/api/v1/PostLookup", "offset=10000"), 204);
+    assert_int_equal(get(f, "/api/v1/PostLookup", "offset=10001"), 400);
+    assert_string_equal(msg(f), "offset must be an integer from 0 to 10000; to page deeper, "
+                                "pass the previous page's nextCursor as after.");
+}
+
 /* Numbers no count can be, signs, exponents, encoded NULs and over-long
  * values: each is a 400 with a JSON message, never a query with a clamped
  * or truncated value. */
@@ -374,6 +543,10 @@ int main(void)
         T(test_by_author_matches_exactly_ignoring_case),
         T(test_with_comments_and_with_likes_take_n_in_path_or_query),
         T(test_limit_and_offset_page_and_are_bounded),
+        T(test_list_answers_carry_next_cursor_and_by_id_does_not),
+        T(test_cursor_pages_equal_offset_pages_on_every_list_route),
+        T(test_cursor_pages_neither_repeat_nor_skip_under_inserts),
+        T(test_a_malformed_cursor_or_a_deep_offset_is_400),
         T(test_hostile_parameters_are_400),
         T(test_by_author_with_sql_or_pattern_text_is_an_exact_match),
         T(test_unknown_routes_and_verbs),

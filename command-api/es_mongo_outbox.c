@@ -148,13 +148,20 @@ static es_status page_heads(mongo_conn *c, const sm_event_list *page, int64_t *h
     for (size_t i = 0; i < n; i++)
         by[i] = (page_post){page->items[i].aggregate_id, page->items[i].version, i};
     qsort(by, n, sizeof *by, by_post_version);
-    /* the first of each post's group holds its lowest version */
-    bson_t filter = BSON_INITIALIZER, in, or;
+    /* The first of each post's group holds its lowest version. One $in
+     * over the page's posts below the highest of those lows, sorted out
+     * here, rather than an $or of a clause per post: FerretDB evaluates a
+     * long $or document by document, and a page of 1000 posts then took
+     * longer than the socket timeout. */
+    bson_t filter = BSON_INITIALIZER, in, lt;
     bson_t *unpublished = unpublished_filter();
     bson_concat(&filter, unpublished);
     bson_destroy(unpublished);
-    BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
-    size_t clauses = 0;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "aggregateIdentifier", &in);
+    bson_t ids;
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+    size_t posts = 0;
+    int64_t top = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && strcmp(by[i].id, by[i - 1].id) == 0) {
             by[i].low = by[i - 1].low;
@@ -162,21 +169,20 @@ static es_status page_heads(mongo_conn *c, const sm_event_list *page, int64_t *h
         }
         char key[24];
         const char *k;
-        bson_uint32_to_string((uint32_t)clauses++, &k, key, sizeof key);
-        bson_t clause, lt;
-        BSON_APPEND_DOCUMENT_BEGIN(&or, k, &clause);
-        BSON_APPEND_UTF8(&clause, "aggregateIdentifier", by[i].id);
-        BSON_APPEND_DOCUMENT_BEGIN(&clause, "version", &lt);
-        BSON_APPEND_INT64(&lt, "$lt", by[i].low);
-        bson_append_document_end(&clause, &lt);
-        bson_append_document_end(&or, &clause);
+        bson_uint32_to_string((uint32_t)posts++, &k, key, sizeof key);
+        BSON_APPEND_UTF8(&ids, k, by[i].id);
+        if (by[i].low > top)
+            top = by[i].low;
     }
-    bson_append_array_end(&filter, &or);
-    (void)in;
+    bson_append_array_end(&in, &ids);
+    bson_append_document_end(&filter, &in);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "version", &lt);
+    BSON_APPEND_INT64(&lt, "$lt", top);
+    bson_append_document_end(&filter, &lt);
     for (size_t i = 0; i < n; i++)
         heads[by[i].index] = by[i].low;
-    bson_t *opts = BCON_NEW("projection", "{", "aggregateIdentifier", BCON_INT32(1), "_id",
-                            BCON_INT32(0), "}");
+    bson_t *opts = BCON_NEW("projection", "{", "aggregateIdentifier", BCON_INT32(1), "version",
+                            BCON_INT32(1), "_id", BCON_INT32(0), "}");
     mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c->events, &filter, opts, primary);
     const bson_t *doc, *reply;
@@ -189,8 +195,9 @@ static es_status page_heads(mongo_conn *c, const sm_event_list *page, int64_t *h
             continue;
         page_post key = {bson_iter_utf8(&it, NULL), 0, 0};
         page_post *hit = bsearch(&key, by, n, sizeof *by, by_id);
-        if (!hit)
-            continue;
+        if (!hit || !bson_iter_init_find(&it, doc, "version") ||
+            bson_iter_as_int64(&it) >= hit->low)
+            continue; /* its own run, or later: not below the page's lowest */
         while (hit > by && strcmp(hit[-1].id, key.id) == 0)
             hit--;
         for (; hit < by + n && strcmp(hit->id, key.id) == 0; hit++)
@@ -273,26 +280,30 @@ es_status mongo_fetch_unpublished(void *impl, es_cursor *cursor, size_t limit,
 }
 
 /* ---- marking -------------------------------------------------------------- */
-/* One bulk write, an update per run of consecutive versions of a post, each
+/* Bulk writes of an update per run of consecutive versions of a post, each
  * found by the unique index and refused for every event a reset after
  * `generation` reached (see the top); nMatched counts the events. Marking a
- * published event again matches it and changes nothing: idempotent. */
-es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
-                               sm_error *err)
+ * published event again matches it and changes nothing: idempotent.
+ *
+ * Runs per bulk write. A server without fast updates (FerretDB: some ms
+ * each) took most of the 5 s socket timeout for a round of 600 runs in one
+ * command; several shorter commands cost the same and each answers in time.
+ * Nothing is lost by the split: each update is refused on its own after a
+ * reset, and marking again is harmless. */
+#define MARK_RUNS_PER_WRITE 64
+
+/* One bulk write of the runs of evs[from..*to), at most MARK_RUNS_PER_WRITE
+ * of them; *to is set to where it stopped, *matched to the events found. */
+static es_status mark_chunk(mongo_conn *c, const sm_event *evs, size_t n, size_t from,
+                            size_t *to, int64_t generation, int64_t *matched, sm_error *err)
 {
-    if (n == 0) /* the driver refuses an empty bulk write */
-        return ES_OK;
-    mongo_store *s = impl;
-    mongo_conn c;
-    es_status st = mongo_checkout(s, &c, err);
-    if (st != ES_OK)
-        return st;
     bson_t *set = BCON_NEW("$set", "{", "published", BCON_BOOL(true), "}");
     mongoc_bulk_operation_t *bulk =
-        mongoc_collection_create_bulk_operation_with_opts(c.events, NULL);
+        mongoc_collection_create_bulk_operation_with_opts(c->events, NULL);
     bson_error_t e;
     bool ok = true;
-    for (size_t i = 0, j; ok && i < n; i = j) {
+    size_t i = from, j, runs = 0;
+    for (; ok && i < n && runs < MARK_RUNS_PER_WRITE; i = j, runs++) {
         /* evs[i..j): consecutive versions of one post, one update */
         for (j = i + 1; j < n && evs[j].version == evs[j - 1].version + 1 &&
                         strcmp(evs[j].aggregate_id, evs[i].aggregate_id) == 0;
@@ -308,24 +319,42 @@ es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_
                         : mongoc_bulk_operation_update_many_with_opts(bulk, sel, set, NULL, &e);
         bson_destroy(sel);
     }
+    *to = i;
+    es_status st = ES_OK;
     if (!ok) {
         st = mongo_fail(&e, NULL, "mark published", err);
     } else {
         bson_t reply; /* initialised by execute on every path */
-        int64_t matched = 0;
-        if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) {
+        if (!mongoc_bulk_operation_execute(bulk, &reply, &e))
             st = mongo_fail(&e, &reply, "mark published", err);
-        } else if (mongo_find_int64(&reply, "nMatched", &matched) && matched < (int64_t)n) {
-            sm_fail(err, SM_ERR_CONFLICT, "the outbox was reset since these events were fetched "
-                    "(generation %lld): %lld of %zu stay unpublished", (long long)generation,
-                    (long long)((int64_t)n - matched), n);
-            st = ES_CONFLICT;
-        }
+        else if (!mongo_find_int64(&reply, "nMatched", matched))
+            *matched = (int64_t)(i - from); /* no count: nothing to doubt */
         bson_destroy(&reply);
     }
     mongoc_bulk_operation_destroy(bulk);
-    mongo_checkin(s, &c);
     bson_destroy(set);
+    return st;
+}
+
+es_status mongo_mark_published(void *impl, const sm_event *evs, size_t n, int64_t generation,
+                               sm_error *err)
+{
+    mongo_store *s = impl;
+    mongo_conn c;
+    es_status st = mongo_checkout(s, &c, err);
+    if (st != ES_OK)
+        return st;
+    for (size_t from = 0, to; st == ES_OK && from < n; from = to) {
+        int64_t matched = 0;
+        st = mark_chunk(&c, evs, n, from, &to, generation, &matched, err);
+        if (st == ES_OK && matched < (int64_t)(to - from)) {
+            sm_fail(err, SM_ERR_CONFLICT, "the outbox was reset since these events were fetched "
+                    "(generation %lld): %lld of %zu stay unpublished", (long long)generation,
+                    (long long)((int64_t)(to - from) - matched), to - from);
+            st = ES_CONFLICT;
+        }
+    }
+    mongo_checkin(s, &c);
     return st;
 }
 

@@ -247,14 +247,18 @@ static void unlink_waiter(cmd_stripe *s, cmd_waiter *w)
 }
 
 /* Takes the leader (the queue's head) and up to limit - 1 commands queued
- * after it for the same post, in queue order, into out. Under s->mu. */
+ * after it for the same post, in queue order, into out. Under s->mu. One
+ * whose deadline has passed is left to leave the queue with its 503: taken,
+ * it would make the whole batch give up on the store at once. */
 static size_t take_batch(cmd_stripe *s, cmd_waiter *leader, cmd_waiter **out, size_t limit)
 {
     size_t n = 0;
+    int64_t now = sm_mono_ms();
     cmd_waiter *it = s->head;
     while (it && n < limit) {
         cmd_waiter *next = it->next;
-        if (strcmp(it->cmd->post_id, leader->cmd->post_id) == 0) {
+        bool expired = it != leader && it->deadline > 0 && it->deadline <= now;
+        if (!expired && strcmp(it->cmd->post_id, leader->cmd->post_id) == 0) {
             unlink_waiter(s, it);
             it->taken = true;
             out[n++] = it;

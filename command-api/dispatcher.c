@@ -252,12 +252,15 @@ static void unlink_waiter(cmd_stripe *s, cmd_waiter *w)
  * it would make the whole batch give up on the store at once. */
 static size_t take_batch(cmd_stripe *s, cmd_waiter *leader, cmd_waiter **out, size_t limit)
 {
-    size_t n = 0;
+    unlink_waiter(s, leader);
+    leader->taken = true;
+    out[0] = leader;
+    size_t n = 1;
     int64_t now = sm_mono_ms();
     cmd_waiter *it = s->head;
     while (it && n < limit) {
         cmd_waiter *next = it->next;
-        bool expired = it != leader && it->deadline > 0 && it->deadline <= now;
+        bool expired = it->deadline > 0 && it->deadline <= now;
         if (!expired && strcmp(it->cmd->post_id, leader->cmd->post_id) == 0) {
             unlink_waiter(s, it);
             it->taken = true;

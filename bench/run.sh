@@ -11,6 +11,9 @@
 #                route (bench/ceiling), same civetweb settings
 #   new post     POST /api/v1/NewPost, closed loop: requests/s, p50/p99
 #   like         PUT /api/v1/LikePost/{id} on SMPOST_BENCH_POSTS posts
+#   like, one post   the same with every connection on one post (a hot
+#                post: hot_like_rps), then the time until the query side
+#                shows all of them (hot_drain_ms)
 #   by id        GET byId/{id} on those posts (after the projection caught up)
 #   by author    GET byAuthor/{author}: SMPOST_BENCH_AUTHORS authors, each
 #                with POSTS/AUTHORS posts
@@ -68,6 +71,7 @@
 #          idle_p50_ms=.. idle_p99_ms=.. first_visible_ms=..
 #          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
 #          kafka=devbroker|real|external newpost_auth_rps=..|skipped
+#          hot_like_rps=.. hot_drain_ms=..
 # (first_visible_ms: from both services answering /health to the first post
 # shown by the query side, i.e. mostly the consumer's first group join;
 # kafka=external when SMPOST_BENCH_*_URL name the services.)
@@ -431,6 +435,36 @@ r_like="$line"
 perf_wait
 wait_drained drain_like
 
+# ---- hot post: every connection likes ONE post ------------------------------------
+# hot_phase: like as above, all $conns connections on the first seeded post
+# (their commands queue on one post and go to the store in batches,
+# docs/architecture.md); sets r_hot. Then hot_drain_ms: from the end of the
+# phase until the query side shows the post at the version the command side
+# has stored (so every acknowledged like; minVersion polls, each answered as
+# soon as the projection reaches it); then the rest of the backlog drains.
+hot_phase() {
+  local id v t_end i headers
+  id="$(head -n 1 "$work/ids.txt")"
+  echo "$id" >"$work/hot-id.txt"
+  run_lg hot -c "$conns" -d "$secs" -w "$warm" --ids "$work/hot-id.txt" "$cmd_url" like
+  r_hot="$line"
+  t_end="$(date +%s%N)"
+  v="$(curl -s "$cmd_url/api/v1/PostAt/$id?at=9999-12-31T00:00:00Z" | json_num version)" # the latest
+  hot_drain_ms=x
+  [ -n "$v" ] || { note_failure "hot: PostAt/$id gave no version"; return 0; }
+  for ((i = 0; i < 300; i++)); do # each try waits up to SMPOST_MIN_VERSION_WAIT_MS (2 s)
+    headers="$(curl -s -D - -o /dev/null "$query_url/api/v1/PostLookup/byId/$id?minVersion=$v")"
+    if grep -q '^HTTP/1.1 200' <<<"$headers" && ! grep -qi '^X-Read-Model-Stale' <<<"$headers"; then
+      hot_drain_ms=$((($(date +%s%N) - t_end) / 1000000))
+      break
+    fi
+  done
+  [ "$hot_drain_ms" != x ] || note_failure "hot: the query side did not reach version $v of $id"
+  hot_version="$v"
+  wait_drained drain_hot
+}
+hot_phase
+
 # ---- (c) queries -------------------------------------------------------------
 [ "$external" = 1 ] || perf_start query-byid "$query_pid"
 run_lg byid -c "$conns" -d "$secs" -w "$warm" --ids "$work/ids.txt" --expect 200 \
@@ -661,6 +695,7 @@ row "ceiling" "$r_ceiling"
 row "new post" "$r_newpost" 0.30
 [ "$external" = 1 ] || row "new post (auth)" "$r_newpost_auth"
 row "like" "$r_like" 0.30
+row "like, one post" "$r_hot"
 row "query by id" "$r_byid" 0.60
 row "query by author" "$r_byauthor"
 printf "$fmt" "projection lag" "@$lag_rate" "$lag_p50" "$lag_p99" "$(pct "$lag_rate")" "p99 < 50" \
@@ -699,6 +734,11 @@ if [ "$external" = 0 ]; then
        "per connection ($conns users), ${auth_ratio} x new post without: target >= 0.8 x," \
        "$(verdict "$auth_ratio" ">=" 0.8)."
 fi
+hot_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$(kv "$r_hot" rps)" "$(kv "$r_like" rps)")"
+echo "Like, one post: $conns connections on one post, ${hot_ratio} x like (on $posts posts):" \
+     "target >= 0.5 x, $(verdict "$hot_ratio" ">=" 0.5); the query side showed its last" \
+     "version (${hot_version:-?}) ${hot_drain_ms} ms after the phase ended: target < 1000," \
+     "$(verdict "$hot_drain_ms" "<" 1000)."
 echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \
      "events, p99 column on one of ~$cost_events; the first like after a start: $cost_first ms."
 if [ "$store" = mongodb ]; then
@@ -764,13 +804,17 @@ if [ "$external" = 0 ]; then
   auth_rps="$(rps_int "$(kv "$r_newpost_auth" rps)")"
   num "$auth_rps" || note_failure "figure newpost_auth_rps is not a number ($auth_rps)"
 fi
-# issue 17's fields, after newpost_auth_rps (each a number, or "skipped"
-# where the run did not start the service)
+# issue 17's fields, after newpost_auth_rps, in the issue's order (each a
+# number, or "skipped" where the run did not start the service)
+hot_fields="hot_like_rps=$(rps_int "$(kv "$r_hot" rps)") hot_drain_ms=$hot_drain_ms"
+for pair in $hot_fields; do
+  num "${pair#*=}" || note_failure "figure ${pair%%=*} is not a number (${pair#*=})"
+done
 num "${sustained_p99:-x}" || note_failure "figure sustained_lag_p99_ms is not a number (${sustained_p99:-x})"
 if [ "$external" = 0 ]; then
   num "$rss_command_mb" || note_failure "figure rss_command_mb is not a number ($rss_command_mb)"
   num "$rss_query_mb" || note_failure "figure rss_query_mb is not a number ($rss_query_mb)"
 fi
-echo "$result kafka=$kafka newpost_auth_rps=$auth_rps sustained_lag_p99_ms=${sustained_p99:-x}" \
-  "rss_command_mb=$rss_command_mb rss_query_mb=$rss_query_mb"
+echo "$result kafka=$kafka newpost_auth_rps=$auth_rps $hot_fields" \
+  "sustained_lag_p99_ms=${sustained_p99:-x} rss_command_mb=$rss_command_mb rss_query_mb=$rss_query_mb"
 [ "${#failures[@]}" -eq 0 ]

@@ -190,15 +190,24 @@ sm_status post_repo_acquire(post_repo *r, const char *post_id, post_state *out, 
     return st;
 }
 
-void post_repo_release(post_repo *r, post_state *p, bool current)
+void post_repo_release_from(post_repo *r, post_state *p, int64_t from_version, bool current)
 {
-    if (current && post_exists(p) && r->cfg.snapshot_every > 0 && p->version > 0 &&
-        p->version % r->cfg.snapshot_every == 0)
-        queue_hint(r, p->id);
+    int64_t every = r->cfg.snapshot_every;
+    if (current && post_exists(p) && every > 0) {
+        /* the first multiple of every above from_version (0 needs no snapshot) */
+        int64_t next = from_version < 0 ? every : (from_version / every + 1) * every;
+        if (p->version >= next)
+            queue_hint(r, p->id);
+    }
     if (current && r->cache)
         post_cache_put(r->cache, p);
     else
         post_free(p);
+}
+
+void post_repo_release(post_repo *r, post_state *p, bool current)
+{
+    post_repo_release_from(r, p, p->version - 1, current);
 }
 
 /* ---- the snapshot thread ------------------------------------------------- */

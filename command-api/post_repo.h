@@ -72,6 +72,13 @@ sm_status post_repo_acquire(post_repo *r, const char *post_id, post_state *out, 
  * snapshot_every. *p is reset either way. */
 void post_repo_release(post_repo *r, post_state *p, bool current);
 
+/* As post_repo_release, for a state acquired at version from_version and
+ * then advanced by several appended events (a batch, dispatcher.h): the
+ * snapshot is queued when (from_version, p->version] holds a multiple of
+ * snapshot_every, so a batch that steps over one does not skip it.
+ * post_repo_release(r, p, c) is post_repo_release_from(r, p, p->version - 1, c). */
+void post_repo_release_from(post_repo *r, post_state *p, int64_t from_version, bool current);
+
 /* The post's state after version max_version (INT64_MAX: the latest), from
  * the store only (never the cache, never changing it). max_version beyond
  * the stream's end gives the latest state. */

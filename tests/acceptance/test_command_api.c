@@ -225,6 +225,7 @@ static void test_if_match_guards_a_command(void **state)
 typedef struct liker {
     char path[120];
     int status;
+    int64_t version; /* the answer's */
 } liker;
 
 static void *like(void *arg)
@@ -232,11 +233,12 @@ static void *like(void *arg)
     liker *l = arg;
     http_resp r;
     l->status = http_json(proc.port, "PUT", l->path, NULL, &r) == 0 ? r.status : -1;
+    l->version = l->status == 200 ? json_integer_value(json_object_get(r.json, "version")) : -1;
     http_resp_free(&r);
     return NULL;
 }
 
-static void test_32_concurrent_likes_all_200_and_stream_ends_at_version_32(void **state)
+static void test_32_concurrent_likes_all_200_each_its_own_version_stream_ends_at_32(void **state)
 {
     (void)state;
     char id[40];
@@ -248,9 +250,13 @@ static void test_32_concurrent_likes_all_200_and_stream_ends_at_version_32(void 
         path_for(l[i].path, "LikePost", id);
         pthread_create(&t[i], NULL, like, &l[i]);
     }
+    bool answered[N + 1] = {false}; /* each version told to exactly one client */
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(l[i].status, 200);
+        assert_true(l[i].version >= 1 && l[i].version <= N);
+        assert_false(answered[l[i].version]);
+        answered[l[i].version] = true;
     }
     /* read the stream straight from the store file the server writes */
     es_store *s = NULL;
@@ -309,7 +315,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests_get_json_errors_with_the_right_status),
         cmocka_unit_test(test_body_over_64k_is_413),
         cmocka_unit_test(test_if_match_guards_a_command),
-        cmocka_unit_test(test_32_concurrent_likes_all_200_and_stream_ends_at_version_32),
+        cmocka_unit_test(test_32_concurrent_likes_all_200_each_its_own_version_stream_ends_at_32),
         cmocka_unit_test(test_restart_keeps_posts_and_sigterm_exits_0),
         cmocka_unit_test(test_health_and_help),
     };

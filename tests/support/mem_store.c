@@ -17,6 +17,8 @@ typedef struct mem_snapshot {
 typedef struct mem_store {
     mem_store_ctl ctl; /* first, so a ctl pointer is the store's address */
     pthread_mutex_t lock;
+    pthread_cond_t gate;   /* hold_appends changed */
+    bool hold_appends;
     sm_event_list all;
     mem_snapshot *snaps;
     size_t nsnaps;
@@ -43,8 +45,13 @@ static es_status mem_append(void *impl, const char *id, int64_t expected, const 
     mem_store *m = impl;
     es_status st = ES_OK;
     pthread_mutex_lock(&m->lock);
+    while (m->hold_appends) {
+        m->ctl.appends_held++;
+        pthread_cond_wait(&m->gate, &m->lock);
+        m->ctl.appends_held--;
+    }
     m->ctl.append_calls++;
-    if (m->ctl.unavailable) {
+    if (m->ctl.unavailable || m->ctl.appends_fail) {
         st = down(err);
     } else if (m->ctl.conflicts_left > 0 || last_version(m, id) != expected) {
         if (m->ctl.conflicts_left > 0)
@@ -59,8 +66,11 @@ static es_status mem_append(void *impl, const char *id, int64_t expected, const 
                 break;
             }
         }
-        if (st == ES_OK)
+        if (st == ES_OK) {
             m->ctl.appends++;
+            if ((int)n > m->ctl.max_batch)
+                m->ctl.max_batch = (int)n;
+        }
     }
     pthread_mutex_unlock(&m->lock);
     return st;
@@ -211,6 +221,7 @@ static void mem_close(void *impl)
         free(m->snaps[i].data);
     free(m->snaps);
     sm_event_list_free(&m->all);
+    pthread_cond_destroy(&m->gate);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -235,6 +246,7 @@ es_store *mem_store_new(mem_store_ctl **ctl)
     if (!m)
         return NULL;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->gate, NULL);
     es_store *s = es_store_new(&mem_ops, m);
     if (s && ctl)
         *ctl = &m->ctl;
@@ -243,3 +255,21 @@ es_store *mem_store_new(mem_store_ctl **ctl)
 
 void mem_store_lock(mem_store_ctl *ctl) { pthread_mutex_lock(&((mem_store *)ctl)->lock); }
 void mem_store_unlock(mem_store_ctl *ctl) { pthread_mutex_unlock(&((mem_store *)ctl)->lock); }
+
+void mem_store_hold_appends(mem_store_ctl *ctl, bool hold)
+{
+    mem_store *m = (mem_store *)ctl;
+    pthread_mutex_lock(&m->lock);
+    m->hold_appends = hold;
+    pthread_cond_broadcast(&m->gate);
+    pthread_mutex_unlock(&m->lock);
+}
+
+int mem_store_appends_held(mem_store_ctl *ctl)
+{
+    mem_store *m = (mem_store *)ctl;
+    pthread_mutex_lock(&m->lock);
+    int n = m->ctl.appends_held;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}

@@ -241,7 +241,7 @@ static void *hold_stripes(void *arg)
 {
     holder *h = arg;
     for (int i = 0; i < CMD_LOCK_STRIPES; i++)
-        pthread_mutex_lock(&h->ctx->stripes[i]);
+        pthread_mutex_lock(&h->ctx->stripes[i].mu);
     pthread_mutex_lock(&h->mu);
     h->holding = true;
     pthread_cond_signal(&h->cv);
@@ -249,7 +249,7 @@ static void *hold_stripes(void *arg)
     struct timespec ts = {1, 0};
     nanosleep(&ts, NULL);
     for (int i = 0; i < CMD_LOCK_STRIPES; i++)
-        pthread_mutex_unlock(&h->ctx->stripes[i]);
+        pthread_mutex_unlock(&h->ctx->stripes[i].mu);
     return NULL;
 }
 

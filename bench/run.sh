@@ -247,6 +247,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"; }
 # json_num KEY: the first numeric value of "KEY" in the JSON on stdin
 json_num() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9][0-9]*\).*/\1/p" | head -n 1; }
+num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 wait_http() { # wait_http URL SECONDS: until URL answers 200
   local i
   for ((i = 0; i < $2 * 10; i++)); do
@@ -664,7 +665,6 @@ if [ "$store" = mongodb ]; then
 fi
 
 # ---- the table -------------------------------------------------------------------
-num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 calc() { # calc AWK_EXPR A B: a number, or x when A or B is not one
   num "$2" && num "$3" && awk -v a="$2" -v b="$3" "BEGIN { $1 }" || echo x
 }

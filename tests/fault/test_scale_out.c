@@ -13,8 +13,11 @@
  *      must stand by;
  *   2. a query-api is killed with SIGKILL: the time until the survivor
  *      holds every partition is measured and bounded (the group's session
- *      timeout, then a rebalance); then it is restarted and the partitions
- *      are shared again (bus.h, rebalances).
+ *      timeout, then a rebalance);
+ *   3. each kill meets a burst of likes on one hot post; the time from the
+ *      last kill until the survivor shows every acknowledged write
+ *      (converge_ms) is bounded by 15 s. Then the killed query-api is
+ *      restarted and the partitions are shared again (bus.h, rebalances).
  *
  * Checked throughout and afterwards:
  *   - one publisher at a time: a watcher polls both command-apis' /health
@@ -41,7 +44,7 @@
  *   - all four stop with SIGTERM and exit 0 within the documented bounds.
  * Prints one line:
  *   SCALE accepted=N stored=N projected=N lost=0 duplicated=0
- *     out_of_order=0 relay_takeover_ms=N publishers_seen=N ...
+ *     out_of_order=0 relay_takeover_ms=N publishers_seen=N ... converge_ms=N
  *
  * Environment: SMPOST_COMMAND_API_BIN, SMPOST_QUERY_API_BIN,
  * SMPOST_DEVBROKER_BIN (set by ctest); SMPOST_FAULT_SCALE stretches the
@@ -82,6 +85,8 @@
  * per round and needs a second round when the first one still counted the
  * dead member: up to about 6 + 5 + 5 s, measured 11 to 12 s. */
 #define QUERY_TAKEOVER_BOUND_MS 20000
+/* Last kill to the survivor showing every acknowledged write (issue 17). */
+#define CONVERGE_BOUND_MS 15000
 #define RELAY_BATCH 500     /* relay.c's default heads per round */
 #define WATCH_EVERY_MS 100
 /* A holder stops publishing ttl/3 before anyone may take over; two
@@ -103,6 +108,7 @@ typedef struct scale {
     fl_load *load;
     relay_watch *watch;
     rw_counts w;         /* the watcher's counts, once stopped */
+    int64_t last_kill;   /* sm_mono_ms() of the last SIGKILL */
     double scale;
     bool passed;
 } scale;
@@ -328,6 +334,7 @@ static int64_t kill_query(scale *s, int i)
 {
     int64_t t0 = sm_mono_ms(), took = -1;
     fp_kill9(&s->query[i].p, s->query[i].name);
+    s->last_kill = t0;
     for (int64_t until = t0 + QUERY_TAKEOVER_BOUND_MS; sm_mono_ms() < until; sm_sleep_ms(50))
         if (assigned(&s->query[1 - i]) == PARTITIONS) {
             took = sm_mono_ms() - t0;
@@ -340,7 +347,6 @@ static int64_t kill_query(scale *s, int i)
     if (took < 0)
         fail_msg("the surviving query-api did not get every partition within %d ms",
                  QUERY_TAKEOVER_BOUND_MS);
-    start_query(s, i);
     return took;
 }
 
@@ -415,6 +421,7 @@ typedef struct outcome {
     fc_counts c;
     takeover relay;
     int64_t query_takeover_ms;
+    int64_t converge_ms; /* last kill to the survivor showing every acknowledged write */
     int64_t load_ms, check_ms;
     size_t requests;
     long out_of_order;   /* event_gap lines, every query-api process that ran */
@@ -438,10 +445,14 @@ static void run_load(scale *s, outcome *o)
     s->load = fl_start(&lo);
     assert_non_null(s->load);
     phase(s, 3000);
+    /* each kill meets a burst on the hot post besides the steady load: the
+     * commands queue on one post while the relay and the consumers move */
+    assert_int_equal(fl_burst(s->load, 8), 8);
     o->relay = kill_publisher(s);
     phase(s, 2000);
+    assert_int_equal(fl_burst(s->load, 8), 8);
     o->query_takeover_ms = kill_query(s, 0);
-    phase(s, 3000);
+    phase(s, 1000); /* the load went on through the takeover, and a little after */
     fl_stop(s->load);
     o->load_ms = sm_mono_ms() - t0;
 
@@ -449,8 +460,13 @@ static void run_load(scale *s, outcome *o)
     fc_count_outcomes(ops, o->requests, &o->c);
     fc_store *store = fc_check_store(s->es_path, ops, o->requests, &o->c);
     assert_non_null(store);
-    fc_check_projection(store, s->query[0].p.port, (int)(120000 * s->scale), &o->c);
+    /* the survivor of the last kill (both serve the one read model) */
+    fc_check_projection(store, s->query[1].p.port, (int)(120000 * s->scale), &o->c);
+    o->converge_ms = sm_mono_ms() - s->last_kill;
     fc_store_free(store);
+    /* back to two: the partitions are shared again (restarting under load
+     * is fault_query_api_kill9's) */
+    start_query(s, 0);
     o->check_ms = sm_mono_ms() - t0 - o->load_ms;
     fl_free(s->load);
     s->load = NULL;
@@ -473,13 +489,14 @@ static void print_outcome(const scale *s, const outcome *o)
     long refused = fp_count_lines(s->query[1].log, " committed=-1 ");
     printf("SCALE%s accepted=%ld stored=%ld projected=%ld lost=%ld duplicated=%ld out_of_order=%ld "
            "relay_takeover_ms=%lld first_publish_ms=%lld publishers_seen=%d "
-           "publisher_overlaps=%ld query_takeover_ms=%lld kafka_duplicates=%lld reread=%.0f "
+           "publisher_overlaps=%ld query_takeover_ms=%lld converge_ms=%lld "
+           "kafka_duplicates=%lld reread=%.0f "
            "unknown=%ld not_sent=%ld rejected_503=%ld rejected_other=%ld max_latency_ms=%lld "
            "posts=%ld events=%ld\n",
            test_broker_is_real() ? "_realkafka" : "", c->accepted, c->stored, c->projected, c->lost, c->duplicated, o->out_of_order,
            (long long)o->relay.role_ms, (long long)o->relay.publish_ms, s->w.tenures,
            s->w.overlaps + s->w.stale, (long long)o->query_takeover_ms,
-           (long long)o->kafka_dups, o->reread, c->unknown, c->not_sent, c->rejected_503,
+           (long long)o->converge_ms, (long long)o->kafka_dups, o->reread, c->unknown, c->not_sent, c->rejected_503,
            c->rejected_other, (long long)c->max_latency_ms, c->posts, c->events);
     printf("# load %lld ms, verification %lld ms, %zu requests; watcher: %ld rounds, %ld too "
            "slow to tell; topic %lld messages for %ld events; query-api-b gave partitions up "
@@ -498,6 +515,13 @@ static void assert_outcome(const scale *s, const outcome *o)
     assert_int_equal(s->w.overlaps, 0);
     assert_int_equal(s->w.stale, 0);
     assert_true(s->w.tenures >= 2); /* the first publisher and its successor */
+    /* the survivor's takeover (about 11 s on the local broker), a second of
+     * load, and catching up: under 15 s in all on the local broker (issue
+     * 17). A real broker's takeover depends on its group settings (6.6 to
+     * 13.3 s measured, docs/operations.md): printed, not bounded. */
+    if (!test_broker_is_real() && o->converge_ms > (int64_t)(CONVERGE_BOUND_MS * s->scale))
+        fail_msg("the survivor showed every acknowledged write %lld ms after the last kill "
+                 "(bound %d ms)", (long long)o->converge_ms, CONVERGE_BOUND_MS);
     if (o->in_topic < 0 || o->kafka_dups < 0 || o->kafka_dups > RELAY_BATCH)
         fail_msg("the topic holds %lld messages for %ld events: more than one relay round "
                  "(%d) published twice", (long long)o->in_topic, c->events, RELAY_BATCH);

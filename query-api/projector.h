@@ -41,6 +41,12 @@
 #define PROJECTOR_BACKOFF_MIN_MS 100
 #define PROJECTOR_BACKOFF_MAX_MS 5000
 
+/* A batch: what one poll returns without waiting, up to this many
+ * messages gathered for at most this long, applied in one read-model
+ * transaction. */
+#define PROJECTOR_BATCH_MAX 500
+#define PROJECTOR_BATCH_MS 50
+
 /* How long one attempt waits for the broker to confirm a dead letter. */
 #define PROJECTOR_DEAD_LETTER_WAIT_MS 10000
 
@@ -55,6 +61,7 @@ typedef struct projector_opts {
 
 typedef struct projector_stats {
     uint64_t applied, duplicates, gaps, dead_lettered, retries;
+    uint64_t batches;              /* read-model transactions that applied a batch */
     uint64_t apply_errors;         /* failed rm_apply calls (each retried) */
     uint64_t dead_letter_failures; /* dead letters refused or unconfirmed (each retried) */
     int64_t lag;             /* messages not yet consumed on assigned partitions */

@@ -1,8 +1,13 @@
 /* projector.c — Kafka -> read model (see projector.h).
  *
- * One thread polls the consumer and handles each message to the end before
- * the next: applied and committed, dead-lettered and committed, or failed,
- * in which case it rewinds to the message and waits out a back-off. The
+ * One thread polls the consumer for a batch and handles it to the end
+ * before the next: its runs of events that decode applied in one
+ * transaction each (usually the whole batch), its undecodable messages
+ * dead-lettered between them, then the offsets of what is done committed.
+ * A failed transaction sends the batch's rest through the old path, one
+ * message at a time; at the first message that fails, the consumer
+ * rewinds each partition of the batch to its first message not done and
+ * waits out a back-off. The
  * dead-letter producer is polled on the same thread, so its delivery
  * reports need no lock.
  *

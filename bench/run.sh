@@ -94,6 +94,7 @@
 #   SMPOST_BENCH_LAG_RATE [500]    offered commands/s in the lag phase
 #   SMPOST_BENCH_COST_EVENTS [100000]  length of the long stream
 #   SMPOST_BENCH_CATCHUP_EVENTS [100000]  backlog the catch-up phase applies
+#   SMPOST_BENCH_CATCHUP_LIMIT [60] seconds it may take (the rate so far is reported)
 #   SMPOST_BENCH_COST_SAMPLES [21] timed likes per post in the cost phase
 #   SMPOST_BENCH_IDLE_CONNS [256]  idle connections in the idle keep-alive phase
 #   SMPOST_BENCH_IDLE_SAMPLES [200] timed requests on fresh connections there
@@ -146,10 +147,10 @@ case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 
 if [ "$smoke" = 1 ]; then
   d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5 d_mcost=200
-  d_idle_samples=20 d_catchup=5000
+  d_idle_samples=20 d_catchup=5000 d_catchup_limit=20
 else
   d_secs=10 d_warm=2 d_conns=16 d_posts=1000 d_authors=100 d_rate=500 d_cost=100000 d_samples=21
-  d_mcost=2000 d_idle_samples=200 d_catchup=100000
+  d_mcost=2000 d_idle_samples=200 d_catchup=100000 d_catchup_limit=60
 fi
 cmd_url="${SMPOST_BENCH_COMMAND_URL:-}"
 query_url="${SMPOST_BENCH_QUERY_URL:-}"
@@ -178,6 +179,7 @@ authors="${SMPOST_BENCH_AUTHORS:-$d_authors}"
 lag_rate="${SMPOST_BENCH_LAG_RATE:-$d_rate}"
 cost_events="${SMPOST_BENCH_COST_EVENTS:-$d_cost}"
 catchup_events="${SMPOST_BENCH_CATCHUP_EVENTS:-$d_catchup}"
+catchup_limit="${SMPOST_BENCH_CATCHUP_LIMIT:-$d_catchup_limit}"
 cost_samples="${SMPOST_BENCH_COST_SAMPLES:-$d_samples}"
 idle_conns="${SMPOST_BENCH_IDLE_CONNS:-256}"
 idle_samples="${SMPOST_BENCH_IDLE_SAMPLES:-$d_idle_samples}"
@@ -503,8 +505,12 @@ fi
 # wait_drained); new posts top it up to catchup_events. A second query-api
 # with an empty read model and a group of its own then starts at offset 0
 # with the whole topic as its backlog; the clock runs from its first applied
-# event (so the group join is not counted) until it applied as many as the
-# main one, its /health read every 50 ms.
+# event (so the group join is not counted) until its lag is 0 and its count
+# stops moving, its /health read every 50 ms. Counted: applied events and
+# gaps. smpost-devbroker (librdkafka's mock cluster) prunes a partition's
+# oldest messages once it holds more than a few MB, so the fresh consumer
+# starts at the log's start, not at the run's first event: posts whose
+# first events were pruned show their later ones as gaps.
 phase_catchup() {
   local have qport url a t t_first="" t_last="" i n=0 n0=0 target
   have="$(curl -s "$query_url/health" | json_num applied)"
@@ -523,16 +529,30 @@ phase_catchup() {
   pids+=("$catchup_pid")
   url="http://127.0.0.1:$qport"
   wait_http "$url/health" 30 || die "query-api (catch-up) did not become healthy ($work/query-api-catchup.log)"
-  for ((i = 0; i < 6000; i++)); do # 5 minutes at most
-    a="$(curl -s "$url/health" | json_num applied)"
+  # At most catchup_limit s after the first applied event: a slow catch-up
+  # is a finding (the rate so far is reported), not a reason to wait on.
+  local limit_ns=$((catchup_limit * 1000000000))
+  catchup_done=yes
+  local h l g prev=-1
+  for ((i = 0; ; i++)); do
+    h="$(curl -s "$url/health")"
     t="$(date +%s%N)"
-    if [ "${a:-0}" -gt 0 ] && [ -z "$t_first" ]; then t_first="$t" n0="$a"; fi
-    if [ "${a:-0}" -ge "$target" ]; then t_last="$t" n="$a"; break; fi
+    a="$(json_num applied <<<"$h")" g="$(json_num gaps <<<"$h")" l="$(json_num lag <<<"$h")"
+    a=$((${a:-0} + ${g:-0})) # handled: a gap costs a version read, as a duplicate does
+    echo "$t $a ${l:-x}" >>"$work/catchup-trace.txt"
+    if [ "$a" -gt 0 ] && [ -z "$t_first" ]; then t_first="$t" n0="$a"; fi
+    if [ "$a" != "$prev" ] && [ "$a" -gt 0 ]; then t_last="$t" n="$a"; fi
+    # done: nothing left to read and nothing more applied since the last reading
+    if [ -n "$t_first" ] && [ "${l:-1}" = 0 ] && [ "$a" = "$prev" ]; then break; fi
+    prev="$a"
+    if [ -n "$t_first" ] && [ $((t - t_first)) -ge "$limit_ns" ]; then catchup_done=no; break; fi
+    [ -n "$t_first" ] || [ "$i" -lt 1200 ] || break # nothing applied in a minute
     sleep 0.05
   done
+  catchup_gaps="${g:-0}"
   stop_pid "$catchup_pid" KILL # a throwaway read model
-  if [ -z "$t_last" ] || [ "$t_last" = "$t_first" ]; then
-    note_failure "catch-up: ${a:-0} of $target events applied in 5 minutes"
+  if [ -z "$t_first" ] || [ "$t_last" = "$t_first" ]; then
+    note_failure "catch-up: ${a:-0} of $target events applied"
     catchup_eps=x catchup_n="${a:-0}" catchup_ms=x
     return 0
   fi
@@ -540,7 +560,7 @@ phase_catchup() {
   catchup_n=$((n - n0))
   catchup_ms=$(((t_last - t_first) / 1000000))
   catchup_eps="$(awk -v n="$catchup_n" -v ms="$catchup_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')"
-  catchup_total="$n"
+  catchup_target="$target"
 }
 catchup_eps=skipped
 [ "$external" = 1 ] || phase_catchup
@@ -722,8 +742,10 @@ if [ "$external" = 0 ]; then
 fi
 if [ "$catchup_eps" != skipped ]; then
   catchup_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$catchup_eps" "$(kv "$r_newpost" rps)")"
-  echo "Catch-up: a fresh query-api applied a backlog of ${catchup_total:-?} events at $catchup_eps" \
-       "events/s ($catchup_n events in $catchup_ms ms after its first), ${catchup_ratio} x new post:" \
+  echo "Catch-up: a fresh query-api, on a backlog of ${catchup_target:-?} events, applied" \
+       "$catchup_n events ($catchup_gaps of them gaps: pruned by the broker) in $catchup_ms ms after its first ($([ "$catchup_done" = yes ] &&
+       echo all of them || echo "stopped at the ${catchup_limit} s limit")): $catchup_eps events/s," \
+       "${catchup_ratio} x new post:" \
        "target >= 3 x, $(verdict "$catchup_ratio" ">=" 3)."
 fi
 echo "Like cost: median of $cost_samples likes on one connection, p50 column on a post of ~10" \

@@ -275,25 +275,33 @@ static bool dead_letter_why(projector *p, const batch *b, int i)
 }
 
 /* Applies the decoded messages [from, to) of b (apply[k..]) in one
- * read-model transaction. False: nothing changed (logged, counted). */
-static bool apply_run(projector *p, batch *b, int from, int to, int k)
+ * read-model transaction. Otherwise nothing changed (logged, counted) and
+ * the status says why: SM_ERR_UNAVAILABLE (down or locked: the whole run
+ * waits for the back-off, as one event would) or another (retry the run
+ * one event at a time to find the event refused). */
+static sm_status apply_run(projector *p, batch *b, int from, int to, int k)
 {
     int n = to - from;
     sm_error err = {0};
     size_t failed = 0;
     sm_status st = rm_apply_batch(p->rm, &b->apply[k], (size_t)n, &b->outcomes[k], &failed, &err);
+    if (st == SM_ERR_UNAVAILABLE) {
+        int at = from + (failed < (size_t)n ? (int)failed : 0);
+        record_apply_error(p, &b->msgs[at], &b->evs[at], st, &err);
+        return st;
+    }
     if (st != SM_OK) {
         char q[600];
         sm_log(SM_LOG_WARN, "batch_apply_failed",
                "events=%d failed_at=%zu status=%s error=%s effect=\"rolled back; retried event "
                "by event\"", n, failed, sm_status_code(st), sm_log_quote(err.message, q, sizeof q));
         record_failure(p, &p->stats.apply_errors, err.message);
-        return false;
+        return st;
     }
     count(p, &p->stats.batches);
     for (int i = from; i < to; i++)
         record_applied(p, &b->msgs[i], &b->evs[i], b->outcomes[k++]);
-    return true;
+    return SM_OK;
 }
 
 /* The batch in runs of events that decode, each run in one read-model
@@ -302,7 +310,8 @@ static bool apply_run(projector *p, batch *b, int from, int to, int k)
  * dead letter the broker has not confirmed is applied. Returns how many
  * messages from the start are done with (b->n: all); *failed_run says the
  * message there starts a run whose transaction failed (nothing of it
- * changed) rather than an unconfirmed dead letter. */
+ * changed) for another reason than the read model being unavailable, so
+ * its events are worth trying one at a time. */
 static int handle_batch(projector *p, batch *b, bool *failed_run)
 {
     *failed_run = false;
@@ -317,8 +326,9 @@ static int handle_batch(projector *p, batch *b, bool *failed_run)
         int end = i;
         while (end < b->n && b->decoded[end])
             end++;
-        if (!apply_run(p, b, i, end, k)) {
-            *failed_run = true;
+        sm_status st = apply_run(p, b, i, end, k);
+        if (st != SM_OK) {
+            *failed_run = st != SM_ERR_UNAVAILABLE;
             return i;
         }
         k += end - i;

@@ -26,8 +26,10 @@
  * An event that decodes is never dead-lettered. Whatever rm_apply answers
  * when it fails (the read model unreachable, its log full, out of memory,
  * a constraint the schema did not expect), the batch's transaction is
- * rolled back and its messages are handled again one at a time, one
- * transaction each, as before batches existed: those before the failing
+ * rolled back. Unavailable (down, locked): the whole batch waits for the
+ * back-off below, as one event did. Any other error: its messages are
+ * handled again one at a time, one transaction each, as before batches
+ * existed: those before the failing
  * event are applied and committed, so one bad event never holds back or
  * loses the rest of its batch. At the failing one nothing is committed: the
  * consumer rewinds to the message and tries again after a back-off that

@@ -32,6 +32,13 @@
 #                (loadgen --tokens, a user each); reported as newpost_auth_rps
 #                and checked against newpost_rps: at least 0.8 x (issue 16).
 #                Skipped against external services (SMPOST_BENCH_*_URL).
+#   catch-up     a second query-api on a fresh read model in a consumer group
+#                of its own reads the whole topic from offset 0, at least
+#                SMPOST_BENCH_CATCHUP_EVENTS events (topped up with new posts
+#                if the phases before wrote fewer): events applied per second
+#                from its first applied event to its last (catchup_eps;
+#                issue 17: >= 3 x newpost_rps). Skipped against external
+#                services.
 #   like cost    a fresh command-api (no Kafka) on a store seeded directly
 #                (bench/seed_store) with one post of ~10 events and one of
 #                SMPOST_BENCH_COST_EVENTS: median time of one like on each,
@@ -71,7 +78,8 @@
 #          idle_p50_ms=.. idle_p99_ms=.. first_visible_ms=..
 #          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
 #          kafka=devbroker|real|external newpost_auth_rps=..|skipped
-#          hot_like_rps=.. hot_drain_ms=..
+#          catchup_eps=..|skipped hot_like_rps=.. hot_drain_ms=..
+#          sustained_lag_p99_ms=.. rss_command_mb=..|skipped rss_query_mb=..|skipped
 # (first_visible_ms: from both services answering /health to the first post
 # shown by the query side, i.e. mostly the consumer's first group join;
 # kafka=external when SMPOST_BENCH_*_URL name the services.)
@@ -89,6 +97,8 @@
 #   SMPOST_BENCH_AUTHORS [100]     their authors
 #   SMPOST_BENCH_LAG_RATE [500]    offered commands/s in the lag phase
 #   SMPOST_BENCH_COST_EVENTS [100000]  length of the long stream
+#   SMPOST_BENCH_CATCHUP_EVENTS [100000]  backlog the catch-up phase applies
+#   SMPOST_BENCH_CATCHUP_LIMIT [60] seconds it may take (the rate so far is reported)
 #   SMPOST_BENCH_COST_SAMPLES [21] timed likes per post in the cost phase
 #   SMPOST_BENCH_IDLE_CONNS [256]  idle connections in the idle keep-alive phase
 #   SMPOST_BENCH_IDLE_SAMPLES [200] timed requests on fresh connections there
@@ -141,10 +151,10 @@ case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 
 if [ "$smoke" = 1 ]; then
   d_secs=1 d_warm=0.5 d_conns=4 d_posts=40 d_authors=8 d_rate=50 d_cost=200 d_samples=5 d_mcost=200
-  d_idle_samples=20
+  d_idle_samples=20 d_catchup=5000 d_catchup_limit=20
 else
   d_secs=10 d_warm=2 d_conns=16 d_posts=1000 d_authors=100 d_rate=500 d_cost=100000 d_samples=21
-  d_mcost=2000 d_idle_samples=200
+  d_mcost=2000 d_idle_samples=200 d_catchup=100000 d_catchup_limit=60
 fi
 cmd_url="${SMPOST_BENCH_COMMAND_URL:-}"
 query_url="${SMPOST_BENCH_QUERY_URL:-}"
@@ -172,6 +182,8 @@ posts="${SMPOST_BENCH_POSTS:-$d_posts}"
 authors="${SMPOST_BENCH_AUTHORS:-$d_authors}"
 lag_rate="${SMPOST_BENCH_LAG_RATE:-$d_rate}"
 cost_events="${SMPOST_BENCH_COST_EVENTS:-$d_cost}"
+catchup_events="${SMPOST_BENCH_CATCHUP_EVENTS:-$d_catchup}"
+catchup_limit="${SMPOST_BENCH_CATCHUP_LIMIT:-$d_catchup_limit}"
 cost_samples="${SMPOST_BENCH_COST_SAMPLES:-$d_samples}"
 idle_conns="${SMPOST_BENCH_IDLE_CONNS:-256}"
 idle_samples="${SMPOST_BENCH_IDLE_SAMPLES:-$d_idle_samples}"
@@ -559,6 +571,72 @@ if [ "$external" = 0 ]; then
   wait_drained drain_auth
 fi
 
+# ---- catch-up: a backlog applied by a fresh query-api --------------------------
+# phase_catchup: sets catchup_eps, catchup_n and catchup_ms. The topic holds
+# every event of the run so far (the main query-api applied them all:
+# wait_drained); new posts top it up to catchup_events. A second query-api
+# with an empty read model and a group of its own then starts at offset 0
+# with the whole topic as its backlog; the clock runs from its first applied
+# event (so the group join is not counted) until its lag is 0 and its count
+# stops moving, its /health read every 50 ms. Counted: applied events and
+# gaps. smpost-devbroker (librdkafka's mock cluster) prunes a partition's
+# oldest messages once it holds more than a few MB, so the fresh consumer
+# starts at the log's start, not at the run's first event: posts whose
+# first events were pruned show their later ones as gaps.
+phase_catchup() {
+  local have qport url a t t_first="" t_last="" i n=0 n0=0 target
+  have="$(curl -s "$query_url/health" | json_num applied)"
+  if [ "${have:-0}" -lt "$catchup_events" ]; then
+    run_lg catchup-fill -c "$conns" -n $((catchup_events - ${have:-0})) --authors 1000 \
+      --author-prefix "$run_id-k" "$cmd_url" newpost
+    wait_drained drain_catchup_fill
+    have="$(curl -s "$query_url/health" | json_num applied)"
+  fi
+  target="${have:-0}"
+  qport=$(free_port)
+  KAFKA_BOOTSTRAP_SERVERS="$bootstrap" "$build/query-api/query-api" --port "$qport" \
+    --read-model "sqlite:$work/readmodel-catchup.db" --kafka-group "smpost-bench-catchup-$run_id" \
+    ${query_kafka[@]+"${query_kafka[@]}"} 2>"$work/query-api-catchup.log" &
+  catchup_pid=$!
+  pids+=("$catchup_pid")
+  url="http://127.0.0.1:$qport"
+  wait_http "$url/health" 30 || die "query-api (catch-up) did not become healthy ($work/query-api-catchup.log)"
+  # At most catchup_limit s after the first applied event: a slow catch-up
+  # is a finding (the rate so far is reported), not a reason to wait on.
+  local limit_ns=$((catchup_limit * 1000000000))
+  catchup_done=yes
+  local h l g prev=-1
+  for ((i = 0; ; i++)); do
+    h="$(curl -s "$url/health")"
+    t="$(date +%s%N)"
+    a="$(json_num applied <<<"$h")" g="$(json_num gaps <<<"$h")" l="$(json_num lag <<<"$h")"
+    a=$((${a:-0} + ${g:-0})) # handled: a gap costs a version read, as a duplicate does
+    echo "$t $a ${l:-x}" >>"$work/catchup-trace.txt"
+    if [ "$a" -gt 0 ] && [ -z "$t_first" ]; then t_first="$t" n0="$a"; fi
+    if [ "$a" != "$prev" ] && [ "$a" -gt 0 ]; then t_last="$t" n="$a"; fi
+    # done: nothing left to read and nothing more applied since the last reading
+    if [ -n "$t_first" ] && [ "${l:-1}" = 0 ] && [ "$a" = "$prev" ]; then break; fi
+    prev="$a"
+    if [ -n "$t_first" ] && [ $((t - t_first)) -ge "$limit_ns" ]; then catchup_done=no; break; fi
+    [ -n "$t_first" ] || [ "$i" -lt 1200 ] || break # nothing applied in a minute
+    sleep 0.05
+  done
+  catchup_gaps="${g:-0}"
+  stop_pid "$catchup_pid" KILL # a throwaway read model
+  if [ -z "$t_first" ] || [ "$t_last" = "$t_first" ]; then
+    note_failure "catch-up: ${a:-0} of $target events applied"
+    catchup_eps=x catchup_n="${a:-0}" catchup_ms=x
+    return 0
+  fi
+  # events applied between the two readings, over the time between them
+  catchup_n=$((n - n0))
+  catchup_ms=$(((t_last - t_first) / 1000000))
+  catchup_eps="$(awk -v n="$catchup_n" -v ms="$catchup_ms" 'BEGIN { printf "%.0f", n * 1000 / ms }')"
+  catchup_target="$target"
+}
+catchup_eps=skipped
+[ "$external" = 1 ] || phase_catchup
+
 # ---- like cost against stream length -----------------------------------------
 target_p50() { sed -n "s/^loadgen_target name=$1 .*id=$2 .*p50_ms=\([^ ]*\).*/\1/p" "$work/lg-$1.out"; }
 # cost_likes NAME: the first like on each post (after a start), then
@@ -734,6 +812,14 @@ if [ "$external" = 0 ]; then
        "per connection ($conns users), ${auth_ratio} x new post without: target >= 0.8 x," \
        "$(verdict "$auth_ratio" ">=" 0.8)."
 fi
+if [ "$catchup_eps" != skipped ]; then
+  catchup_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$catchup_eps" "$(kv "$r_newpost" rps)")"
+  echo "Catch-up: a fresh query-api, on a backlog of ${catchup_target:-?} events, applied" \
+       "$catchup_n events ($catchup_gaps of them gaps: pruned by the broker) in $catchup_ms ms after its first ($([ "$catchup_done" = yes ] &&
+       echo all of them || echo "stopped at the ${catchup_limit} s limit")): $catchup_eps events/s," \
+       "${catchup_ratio} x new post:" \
+       "target >= 3 x, $(verdict "$catchup_ratio" ">=" 3)."
+fi
 hot_ratio="$(calc 'printf "%.2f", (b > 0 ? a / b : 0)' "$(kv "$r_hot" rps)" "$(kv "$r_like" rps)")"
 echo "Like, one post: $conns connections on one post, ${hot_ratio} x like (on $posts posts):" \
      "target >= 0.5 x, $(verdict "$hot_ratio" ">=" 0.5); the query side showed its last" \
@@ -804,6 +890,8 @@ if [ "$external" = 0 ]; then
   auth_rps="$(rps_int "$(kv "$r_newpost_auth" rps)")"
   num "$auth_rps" || note_failure "figure newpost_auth_rps is not a number ($auth_rps)"
 fi
+[ "$catchup_eps" = skipped ] || num "$catchup_eps" ||
+  note_failure "figure catchup_eps is not a number ($catchup_eps)"
 # issue 17's fields, after newpost_auth_rps, in the issue's order (each a
 # number, or "skipped" where the run did not start the service)
 hot_fields="hot_like_rps=$(rps_int "$(kv "$r_hot" rps)") hot_drain_ms=$hot_drain_ms"
@@ -815,6 +903,6 @@ if [ "$external" = 0 ]; then
   num "$rss_command_mb" || note_failure "figure rss_command_mb is not a number ($rss_command_mb)"
   num "$rss_query_mb" || note_failure "figure rss_query_mb is not a number ($rss_query_mb)"
 fi
-echo "$result kafka=$kafka newpost_auth_rps=$auth_rps $hot_fields" \
+echo "$result kafka=$kafka newpost_auth_rps=$auth_rps catchup_eps=$catchup_eps $hot_fields" \
   "sustained_lag_p99_ms=${sustained_p99:-x} rss_command_mb=$rss_command_mb rss_query_mb=$rss_query_mb"
 [ "${#failures[@]}" -eq 0 ]

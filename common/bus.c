@@ -277,7 +277,10 @@ void bus_producer_free(bus_producer *p, int timeout_ms)
 
 struct bus_consumer {
     rd_kafka_t *rk;
-    rd_kafka_message_t *last;
+    /* The messages of the last poll, valid until the next one (the caller
+     * holds pointers into them): held[0..nheld). */
+    rd_kafka_message_t *held[BUS_BATCH_MAX];
+    int nheld;
     bool cooperative; /* partition.assignment.strategy is cooperative-sticky */
     /* Per partition, the offset after the last message committed: what the
      * final, confirmed commit at close sends. Touched only by the polling
@@ -302,6 +305,32 @@ static void on_consumer_error(rd_kafka_t *rk, int code, const char *reason, void
  * kind comes from the configuration, not rd_kafka_rebalance_protocol(),
  * which can block for ever once the consumer is closing (librdkafka issue
  * 4041), and this also runs then. */
+/* Frees the messages of the last poll. */
+static void release_held(bus_consumer *c)
+{
+    for (int i = 0; i < c->nheld; i++)
+        rd_kafka_message_destroy(c->held[i]);
+    c->nheld = 0;
+}
+
+/* A revoke while a batch is being gathered: its messages of the revoked
+ * partitions (all == true: of every partition) are dropped, so none is
+ * handed out (and applied and committed) after the partition went to
+ * another instance. */
+static void drop_held(bus_consumer *c, const rd_kafka_topic_partition_list_t *parts, bool all)
+{
+    int kept = 0;
+    for (int i = 0; i < c->nheld; i++) {
+        rd_kafka_message_t *m = c->held[i];
+        if (all || (parts && rd_kafka_topic_partition_list_find(
+                                 parts, rd_kafka_topic_name(m->rkt), m->partition)))
+            rd_kafka_message_destroy(m);
+        else
+            c->held[kept++] = m;
+    }
+    c->nheld = kept;
+}
+
 static void set_assignment(const bus_consumer *c, rd_kafka_resp_err_t what,
                            const rd_kafka_topic_partition_list_t *parts)
 {
@@ -373,6 +402,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t what,
     for (int i = 0; parts && i < parts->cnt; i++)
         rd_kafka_topic_partition_list_del(c->done, parts->elems[i].topic,
                                           parts->elems[i].partition);
+    drop_held(c, parts, what != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS);
     set_assignment(c, what, parts);
     sm_log(committed < 0 ? SM_LOG_WARN : SM_LOG_INFO, "partitions_revoked",
            "count=%d partitions=%s committed=%d lost=%d ms=%lld%s", parts ? parts->cnt : 0, names,
@@ -541,20 +571,19 @@ static void read_traceparent(const rd_kafka_message_t *m, char out[BUS_TRACEPARE
     out[n] = '\0';
 }
 
-int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err)
+static void to_message(rd_kafka_message_t *m, bus_message *msg)
 {
-    commit_due(c, false);
-    if (c->last) {
-        rd_kafka_message_destroy(c->last);
-        c->last = NULL;
-    }
-    /* Caught up (nothing already fetched): commit before waiting, while
-     * what was applied is fresh and the broker most likely there. */
-    rd_kafka_message_t *m = c->dirty ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
-    if (!m) {
-        commit_due(c, true);
-        m = rd_kafka_consumer_poll(c->rk, timeout_ms);
-    }
+    *msg = (bus_message){.key = m->key, .key_len = m->key_len, .value = m->payload,
+                         .value_len = m->len, .partition = m->partition, .offset = m->offset,
+                         .handle = m};
+    read_traceparent(m, msg->traceparent);
+}
+
+/* The next message fetched within timeout_ms into held, or 0 (none), or
+ * -1 (a consumer error, err filled). */
+static int take(bus_consumer *c, int timeout_ms, sm_error *err)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
     if (!m)
         return 0;
     if (m->err) {
@@ -563,12 +592,43 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_erro
         return -1;
     }
     atomic_store(&c->broker_down, false); /* a message came: a broker answers */
-    c->last = m;
-    *msg = (bus_message){.key = m->key, .key_len = m->key_len, .value = m->payload,
-                         .value_len = m->len, .partition = m->partition, .offset = m->offset,
-                         .handle = m};
-    read_traceparent(m, msg->traceparent);
+    c->held[c->nheld++] = m;
     return 1;
+}
+
+int bus_consumer_poll_batch(bus_consumer *c, int timeout_ms, int max, int max_ms,
+                            bus_message *msgs, sm_error *err)
+{
+    commit_due(c, false);
+    release_held(c);
+    if (max > BUS_BATCH_MAX)
+        max = BUS_BATCH_MAX;
+    if (max < 1)
+        max = 1;
+    /* Caught up (nothing already fetched): commit before waiting, while
+     * what was applied is fresh and the broker most likely there. */
+    int r = c->dirty ? take(c, 0, err) : 0;
+    if (r == 0) {
+        commit_due(c, true);
+        r = take(c, timeout_ms, err);
+    }
+    if (r <= 0)
+        return r;
+    /* Then what is already fetched, without waiting for more. A revoke
+     * served by one of these polls drops the batch's messages of the
+     * partitions given up (on_rebalance): the batch may shrink, even to
+     * nothing. */
+    for (int64_t until = sm_mono_ms() + max_ms; c->nheld < max && sm_mono_ms() < until;)
+        if (take(c, 0, err) <= 0)
+            break; /* an error ends the batch; the next poll reports it again if it lasts */
+    for (int i = 0; i < c->nheld; i++)
+        to_message(c->held[i], &msgs[i]);
+    return c->nheld;
+}
+
+int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err)
+{
+    return bus_consumer_poll_batch(c, timeout_ms, 1, 0, msg, err);
 }
 
 sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error *err)
@@ -712,8 +772,7 @@ void bus_consumer_close(bus_consumer *c, int timeout_ms)
     if (!c)
         return;
     int64_t t0 = sm_mono_ms(), deadline = t0 + (timeout_ms > 0 ? timeout_ms : 0);
-    if (c->last)
-        rd_kafka_message_destroy(c->last);
+    release_held(c);
     /* With no broker there, the commit could not be confirmed, and sending
      * it anyway would keep librdkafka's close and destroy waiting for its
      * answer (up to session.timeout.ms): ask first. */

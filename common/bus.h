@@ -137,8 +137,23 @@ typedef struct bus_consumer bus_consumer;
 bus_consumer *bus_consumer_new(const bus_config *cfg, const char *group_id, sm_error *err);
 
 /* Waits up to timeout_ms for one message. Returns 1 with *msg filled, 0 on
- * timeout, -1 on a consumer error (err filled; keep polling). */
+ * timeout, -1 on a consumer error (err filled; keep polling). The same as
+ * bus_consumer_poll_batch with max 1. */
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, sm_error *err);
+
+/* The most messages one bus_consumer_poll_batch returns. */
+#define BUS_BATCH_MAX 1000
+
+/* Waits up to timeout_ms for a first message, then adds those already
+ * fetched (no further wait) until there are max (capped at BUS_BATCH_MAX)
+ * or max_ms has passed. Returns how many, with msgs[0..n) filled in the
+ * order they came (each partition's in offset order); 0 on timeout; -1 on
+ * a consumer error before any message (err filled; keep polling). Every
+ * message stays valid until the next poll or close. A revoke served while
+ * gathering drops the batch's messages of the revoked partitions (see
+ * bus_consumer_new): none is ever returned after its partition left. */
+int bus_consumer_poll_batch(bus_consumer *c, int timeout_ms, int max, int max_ms,
+                            bus_message *msgs, sm_error *err);
 
 /* How often the offsets of bus_consumer_commit are committed under load,
  * at least how far apart when the consumer keeps catching up (a trickle
@@ -162,7 +177,9 @@ sm_status bus_consumer_commit(bus_consumer *c, const bus_message *msg, sm_error 
  * made (not those of a revoke or close). Any thread. */
 uint64_t bus_consumer_commits_sent(bus_consumer *c);
 
-/* Makes the next poll deliver msg again (e.g. the read model was down). */
+/* Makes the next poll deliver msg again (e.g. the read model was down),
+ * and every later message of its partition after it. After a batch, call
+ * it for the first message to redo of each partition concerned. */
 sm_status bus_consumer_rewind(bus_consumer *c, const bus_message *msg, sm_error *err);
 
 /* Messages not yet consumed on the assigned partitions (high watermark

@@ -1,8 +1,13 @@
 /* projector.c — Kafka -> read model (see projector.h).
  *
- * One thread polls the consumer and handles each message to the end before
- * the next: applied and committed, dead-lettered and committed, or failed,
- * in which case it rewinds to the message and waits out a back-off. The
+ * One thread polls the consumer for a batch and handles it to the end
+ * before the next: its runs of events that decode applied in one
+ * transaction each (usually the whole batch), its undecodable messages
+ * dead-lettered between them, then the offsets of what is done committed.
+ * A failed transaction sends the batch's rest through the old path, one
+ * message at a time; at the first message that fails, the consumer
+ * rewinds each partition of the batch to its first message not done and
+ * waits out a back-off. The
  * dead-letter producer is polled on the same thread, so its delivery
  * reports need no lock.
  *
@@ -37,8 +42,21 @@ typedef struct dead_letter_state {
     char error[200];   /* why it was refused */
 } dead_letter_state;
 
+/* The batch in hand: the messages of one poll and what decoding them
+ * gave. Only the projector thread touches it. */
+typedef struct batch {
+    bus_message msgs[PROJECTOR_BATCH_MAX];
+    sm_event evs[PROJECTOR_BATCH_MAX];
+    bool decoded[PROJECTOR_BATCH_MAX];
+    char *why[PROJECTOR_BATCH_MAX];   /* !decoded: the decoder's reason (owned) */
+    const sm_event *apply[PROJECTOR_BATCH_MAX]; /* the decoded ones, in order */
+    rm_outcome outcomes[PROJECTOR_BATCH_MAX];
+    int n, napply;
+} batch;
+
 struct projector {
     rm_store *rm;
+    batch *b;
     bus_consumer *consumer;
     bus_producer *dlq;
     char dlq_topic[256];
@@ -218,56 +236,188 @@ static void record_apply_error(projector *p, const bus_message *m, const sm_even
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Handles one message. Returns true if it is done with (applied, skipped
- * by version, or dead-lettered and confirmed): commit it. False: nothing
- * changed; rewind to it and retry later. */
-static bool handle(projector *p, const bus_message *m)
+/* Decodes the batch's messages (the key mismatch is only logged). */
+static void decode_batch(batch *b)
 {
-    sm_event ev;
+    b->napply = 0;
+    for (int i = 0; i < b->n; i++) {
+        const bus_message *m = &b->msgs[i];
+        sm_error err = {0};
+        b->why[i] = NULL;
+        b->decoded[i] = sm_event_decode(&b->evs[i], m->value, m->value_len, &err) == SM_OK;
+        if (!b->decoded[i]) {
+            b->why[i] = strdup(err.message[0] ? err.message : "cannot decode");
+            continue;
+        }
+        const sm_event *ev = &b->evs[i];
+        if (m->key_len != SM_UUID_LEN || memcmp(m->key, ev->aggregate_id, SM_UUID_LEN) != 0)
+            sm_log(SM_LOG_WARN, "event_key_mismatch",
+                   "partition=%d offset=%lld post=%s traceparent=%s", (int)m->partition,
+                   (long long)m->offset, ev->aggregate_id, trace_of(m, ev));
+        b->apply[b->napply++] = ev;
+    }
+}
+
+static void clear_batch(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->decoded[i])
+            sm_event_clear(&b->evs[i]);
+        free(b->why[i]);
+        b->why[i] = NULL;
+    }
+    b->n = b->napply = 0;
+}
+
+static bool dead_letter_why(projector *p, const batch *b, int i)
+{
+    return dead_letter(p, &b->msgs[i], b->why[i] ? b->why[i] : "out of memory");
+}
+
+/* Applies the decoded messages [from, to) of b (apply[k..]) in one
+ * read-model transaction. Otherwise nothing changed (logged, counted) and
+ * the status says why: SM_ERR_UNAVAILABLE (down or locked: the whole run
+ * waits for the back-off, as one event would) or another (retry the run
+ * one event at a time to find the event refused). */
+static sm_status apply_run(projector *p, batch *b, int from, int to, int k)
+{
+    int n = to - from;
     sm_error err = {0};
-    if (sm_event_decode(&ev, m->value, m->value_len, &err) != SM_OK)
-        return dead_letter(p, m, err.message);
-    if (m->key_len != SM_UUID_LEN || memcmp(m->key, ev.aggregate_id, SM_UUID_LEN) != 0)
-        sm_log(SM_LOG_WARN, "event_key_mismatch", "partition=%d offset=%lld post=%s traceparent=%s",
-               (int)m->partition, (long long)m->offset, ev.aggregate_id, trace_of(m, &ev));
-    rm_outcome outcome = RM_DUPLICATE;
-    sm_status st = rm_apply(p->rm, &ev, &outcome, &err);
-    if (st == SM_OK)
-        record_applied(p, m, &ev, outcome);
-    else
-        record_apply_error(p, m, &ev, st, &err);
-    sm_event_clear(&ev);
-    return st == SM_OK;
+    size_t failed = 0;
+    sm_status st = rm_apply_batch(p->rm, &b->apply[k], (size_t)n, &b->outcomes[k], &failed, &err);
+    if (st == SM_ERR_UNAVAILABLE) {
+        int at = from + (failed < (size_t)n ? (int)failed : 0);
+        record_apply_error(p, &b->msgs[at], &b->evs[at], st, &err);
+        return st;
+    }
+    if (st != SM_OK) {
+        char q[600];
+        sm_log(SM_LOG_WARN, "batch_apply_failed",
+               "events=%d failed_at=%zu status=%s error=%s effect=\"rolled back; retried event "
+               "by event\"", n, failed, sm_status_code(st), sm_log_quote(err.message, q, sizeof q));
+        record_failure(p, &p->stats.apply_errors, err.message);
+        return st;
+    }
+    count(p, &p->stats.batches);
+    for (int i = from; i < to; i++)
+        record_applied(p, &b->msgs[i], &b->evs[i], b->outcomes[k++]);
+    return SM_OK;
+}
+
+/* The batch in runs of events that decode, each run in one read-model
+ * transaction, and each message that does not decode dead-lettered
+ * between them, in order: as with one message at a time, nothing behind a
+ * dead letter the broker has not confirmed is applied. Returns how many
+ * messages from the start are done with (b->n: all); *failed_run says the
+ * message there starts a run whose transaction failed (nothing of it
+ * changed) for another reason than the read model being unavailable, so
+ * its events are worth trying one at a time. */
+static int handle_batch(projector *p, batch *b, bool *failed_run)
+{
+    *failed_run = false;
+    int k = 0; /* index in apply[] of message i's event */
+    for (int i = 0; i < b->n;) {
+        if (!b->decoded[i]) {
+            if (!dead_letter_why(p, b, i))
+                return i;
+            i++;
+            continue;
+        }
+        int end = i;
+        while (end < b->n && b->decoded[end])
+            end++;
+        sm_status st = apply_run(p, b, i, end, k);
+        if (st != SM_OK) {
+            *failed_run = st != SM_ERR_UNAVAILABLE;
+            return i;
+        }
+        k += end - i;
+        i = end;
+    }
+    return b->n;
+}
+
+/* After a failed transaction: each message from `from` alone, in order, as
+ * the projector did before batches: one transaction per event, so the
+ * events before the one that fails are applied and committed, and that
+ * one is retried. Returns how many messages from the start are done with. */
+static int handle_one_by_one(projector *p, batch *b, int from)
+{
+    for (int i = from; i < b->n; i++) {
+        if (!b->decoded[i]) {
+            if (!dead_letter_why(p, b, i))
+                return i;
+            continue;
+        }
+        sm_error err = {0};
+        rm_outcome outcome = RM_DUPLICATE;
+        sm_status st = rm_apply(p->rm, &b->evs[i], &outcome, &err);
+        if (st != SM_OK) {
+            record_apply_error(p, &b->msgs[i], &b->evs[i], st, &err);
+            return i;
+        }
+        record_applied(p, &b->msgs[i], &b->evs[i], outcome);
+    }
+    return b->n;
+}
+
+/* Marks msgs[0..done) committed, and makes the next poll deliver each
+ * partition's messages again from its first one at or after done. */
+static void commit_and_rewind(projector *p, const batch *b, int done)
+{
+    char q[SM_ERROR_MAX + 8];
+    sm_error err = {0};
+    for (int i = 0; i < done; i++)
+        if (bus_consumer_commit(p->consumer, &b->msgs[i], &err) != SM_OK)
+            sm_log(SM_LOG_WARN, "offset_commit_failed", "error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
+    for (int i = done; i < b->n; i++) {
+        bool first = true; /* of its partition, at or after done */
+        for (int j = done; j < i && first; j++)
+            first = b->msgs[j].partition != b->msgs[i].partition;
+        if (first && bus_consumer_rewind(p->consumer, &b->msgs[i], &err) != SM_OK)
+            sm_log(SM_LOG_WARN, "consumer_rewind_failed", "error=%s",
+                   sm_log_quote(err.message, q, sizeof q));
+    }
 }
 
 static void *projector_main(void *arg)
 {
     projector *p = arg;
+    batch *b = p->b;
     int backoff_ms = PROJECTOR_BACKOFF_MIN_MS;
     char q[SM_ERROR_MAX + 8];
     while (!stopping(p)) {
-        bus_message m;
         sm_error err = {0};
-        int r = bus_consumer_poll(p->consumer, 200, &m, &err);
+        int r = bus_consumer_poll_batch(p->consumer, 200, PROJECTOR_BATCH_MAX,
+                                        PROJECTOR_BATCH_MS, b->msgs, &err);
         if (r < 0)
             sm_log(SM_LOG_DEBUG, "consumer_error", "error=%s",
                    sm_log_quote(err.message, q, sizeof q));
         bus_producer_poll(p->dlq, 0);
         if (r <= 0)
             continue;
-        if (handle(p, &m)) {
+        b->n = r;
+        decode_batch(b);
+        bool failed_run;
+        int done = handle_batch(p, b, &failed_run);
+        if (failed_run)
+            done = handle_one_by_one(p, b, done);
+        /* Offsets only now, after the read model committed what they cover. */
+        if (done == b->n) {
+            commit_and_rewind(p, b, done);
+            clear_batch(b);
             backoff_ms = PROJECTOR_BACKOFF_MIN_MS;
-            if (bus_consumer_commit(p->consumer, &m, &err) != SM_OK)
-                sm_log(SM_LOG_WARN, "offset_commit_failed", "error=%s",
-                       sm_log_quote(err.message, q, sizeof q));
             continue;
         }
-        if (stopping(p)) /* not committed: the next reader handles it */
+        if (stopping(p)) { /* the rest not committed: the next reader handles it */
+            commit_and_rewind(p, b, done);
+            clear_batch(b);
             break;
+        }
         count(p, &p->stats.retries);
-        if (bus_consumer_rewind(p->consumer, &m, &err) != SM_OK)
-            sm_log(SM_LOG_WARN, "consumer_rewind_failed", "error=%s",
-                   sm_log_quote(err.message, q, sizeof q));
+        commit_and_rewind(p, b, done);
+        clear_batch(b);
         sleep_unless_stopped(p, backoff_ms);
         backoff_ms = backoff_ms * 2 < PROJECTOR_BACKOFF_MAX_MS ? backoff_ms * 2
                                                                : PROJECTOR_BACKOFF_MAX_MS;
@@ -283,6 +433,7 @@ static void free_projector(projector *p, int close_ms)
     bus_producer_free(p->dlq, 0);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
+    free(p->b);
     free(p);
 }
 
@@ -294,6 +445,11 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
         return NULL;
     }
     p->rm = opts->rm;
+    if (!(p->b = calloc(1, sizeof *p->b))) {
+        free(p);
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
     p->dlq_wait_ms = opts->dead_letter_wait_ms > 0 ? opts->dead_letter_wait_ms
                                                    : PROJECTOR_DEAD_LETTER_WAIT_MS;
     p->stats.read_model_ok = true;

@@ -1,10 +1,18 @@
 /* projector.h — the query side's event consumer: reads the post events
  * from Kafka (group SM_Consumer) and applies them to the read model.
  *
- * For each message, on one thread, in partition order:
- *   decode -> rm_apply (one read-model transaction) -> commit the offset.
- * The offset is committed only after the read model committed, so a crash
- * in between redelivers the message, which the version check then skips.
+ * On one thread, in partition order, a batch at a time (what one poll
+ * returns without waiting, up to PROJECTOR_BATCH_MAX messages gathered for
+ * at most PROJECTOR_BATCH_MS):
+ *   decode each -> rm_apply_batch (one read-model transaction for the
+ *   events that decode) -> commit the offsets.
+ * Offsets are committed only after the read model committed, so a crash
+ * in between redelivers the messages, which the version check then skips.
+ * Each message's outcome is the one it would have alone: applied, skipped
+ * by version (a duplicate, even of an event earlier in the same batch, or
+ * a gap), or dead-lettered; a message that cannot be decoded splits the
+ * batch, so nothing behind it is applied before its dead letter is
+ * confirmed.
  *
  * Only what cannot be decoded (bad JSON, unknown type, missing field) is
  * dead-lettered: copied to the dead-letter topic "<topic>.DLQ" with the
@@ -17,7 +25,13 @@
  *
  * An event that decodes is never dead-lettered. Whatever rm_apply answers
  * when it fails (the read model unreachable, its log full, out of memory,
- * a constraint the schema did not expect), nothing is committed: the
+ * a constraint the schema did not expect), the batch's transaction is
+ * rolled back. Unavailable (down, locked): the whole batch waits for the
+ * back-off below, as one event did. Any other error: its messages are
+ * handled again one at a time, one transaction each, as before batches
+ * existed: those before the failing
+ * event are applied and committed, so one bad event never holds back or
+ * loses the rest of its batch. At the failing one nothing is committed: the
  * consumer rewinds to the message and tries again after a back-off that
  * doubles from PROJECTOR_BACKOFF_MIN_MS to PROJECTOR_BACKOFF_MAX_MS, for as
  * long as it takes. Skipping the event instead would leave its post's
@@ -41,6 +55,12 @@
 #define PROJECTOR_BACKOFF_MIN_MS 100
 #define PROJECTOR_BACKOFF_MAX_MS 5000
 
+/* A batch: what one poll returns without waiting, up to this many
+ * messages gathered for at most this long, applied in one read-model
+ * transaction. */
+#define PROJECTOR_BATCH_MAX 500
+#define PROJECTOR_BATCH_MS 50
+
 /* How long one attempt waits for the broker to confirm a dead letter. */
 #define PROJECTOR_DEAD_LETTER_WAIT_MS 10000
 
@@ -55,6 +75,7 @@ typedef struct projector_opts {
 
 typedef struct projector_stats {
     uint64_t applied, duplicates, gaps, dead_lettered, retries;
+    uint64_t batches;              /* read-model transactions that applied a batch */
     uint64_t apply_errors;         /* failed rm_apply calls (each retried) */
     uint64_t dead_letter_failures; /* dead letters refused or unconfirmed (each retried) */
     int64_t lag;             /* messages not yet consumed on assigned partitions */

@@ -40,6 +40,23 @@ sm_status rm_apply(rm_store *s, const sm_event *ev, rm_outcome *outcome, sm_erro
     return s->ops->apply(s->impl, ev, outcome, err);
 }
 
+sm_status rm_apply_batch(rm_store *s, const sm_event *const *evs, size_t n, rm_outcome *outcomes,
+                         size_t *failed, sm_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!sm_event_type_name(evs[i]->type) || evs[i]->version < 0) {
+            if (failed)
+                *failed = i;
+            return sm_fail(err, SM_ERR_INVALID, "read model: not an event");
+        }
+    if (n == 0)
+        return SM_OK;
+    if (!s->ops->apply_batch)
+        return sm_fail(err, SM_ERR_INTERNAL, "read model (%s): cannot apply a batch",
+                       s->ops->name);
+    return s->ops->apply_batch(s->impl, evs, n, outcomes, failed, err);
+}
+
 sm_status rm_query_posts(rm_store *s, const rm_query *q, rm_post_list *out, sm_error *err)
 {
     if (q->limit <= 0 || q->offset < 0 || (q->kind == RM_Q_BY_ID && !q->id) ||

@@ -100,6 +100,18 @@ typedef struct rm_ops {
      * nothing is changed: SM_ERR_UNAVAILABLE (retry later) or
      * SM_ERR_INTERNAL. */
     sm_status (*apply)(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err);
+    /* Applies evs[0..n) in order in ONE transaction, each by the rules
+     * above as if applied alone (a later event sees the earlier ones, so
+     * the same version twice in a batch is applied, then a duplicate);
+     * outcomes[i] is evs[i]'s. All or nothing: on a failure the whole
+     * batch is rolled back, outcomes are undefined, *failed (if not NULL)
+     * is the index of the event that failed (n: the commit did) and the
+     * status is what apply would answer. One commit instead of n is what
+     * makes catching up a backlog cheap (one fsync, or one log flush on
+     * SQL Server, per batch). NULL: the adapter cannot batch (rm_apply_batch
+     * then fails with SM_ERR_INTERNAL). */
+    sm_status (*apply_batch)(void *impl, const sm_event *const *evs, size_t n,
+                             rm_outcome *outcomes, size_t *failed, sm_error *err);
     /* Posts matching q in the stable order datePosted DESC, id ASC (the
      * id's canonical text), each with all its comments (oldest first). */
     sm_status (*query)(void *impl, const rm_query *q, rm_post_list *out, sm_error *err);
@@ -115,6 +127,11 @@ typedef struct rm_ops {
 sm_status rm_open(const char *url, rm_store **out, sm_error *err);
 
 sm_status rm_apply(rm_store *s, const sm_event *ev, rm_outcome *outcome, sm_error *err);
+/* See rm_ops.apply_batch. n == 0 is a no-op; an event that is not one
+ * (unknown type, negative version) fails the batch with SM_ERR_INVALID
+ * before anything is sent. Caller keeps ownership of evs. */
+sm_status rm_apply_batch(rm_store *s, const sm_event *const *evs, size_t n, rm_outcome *outcomes,
+                         size_t *failed, sm_error *err);
 sm_status rm_query_posts(rm_store *s, const rm_query *q, rm_post_list *out, sm_error *err);
 sm_status rm_post_version(rm_store *s, const char *post_id, int64_t *version, sm_error *err);
 sm_status rm_ping(rm_store *s, sm_error *err);

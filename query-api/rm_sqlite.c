@@ -3,7 +3,9 @@
  * Each event is applied in one write transaction that first reads the
  * post's last applied version (PostVersion) and then either changes nothing
  * (duplicate or gap) or makes the change and records the new version, so a
- * crash or a redelivery can never apply an event twice. Queries run in a
+ * crash or a redelivery can never apply an event twice. A batch is the
+ * same steps for each of its events inside one transaction: one fsync
+ * (synchronous=FULL) for the batch instead of one per event. Queries run in a
  * read transaction (a WAL snapshot), so a page and its comments agree.
  * Opening a file first adds the columns an older file lacks ("Columns
  * added after the first release") and brings its SM_NOCASE index into this
@@ -235,6 +237,45 @@ static sm_status sqlite_apply(void *impl, const sm_event *ev, rm_outcome *outcom
     return st;
 }
 
+typedef struct batch_args {
+    rm_sqlite *s;
+    const sm_event *const *evs;
+    size_t n;
+    rm_outcome *outcomes;
+    size_t at;   /* the event being applied */
+    int64_t was; /* its post's version before it */
+} batch_args;
+
+/* Each event by do_apply's rules, in order, inside one BEGIN IMMEDIATE:
+ * a later event reads the versions the earlier ones wrote. */
+static sm_status do_apply_batch(sqlite_conn *c, void *arg, sm_error *err)
+{
+    batch_args *b = arg;
+    for (b->at = 0; b->at < b->n; b->at++) {
+        apply_args a = {b->s, b->evs[b->at], RM_DUPLICATE, -1};
+        sm_status st = do_apply(c, &a, err);
+        b->was = a.was;
+        if (st)
+            return st;
+        b->outcomes[b->at] = a.outcome;
+    }
+    return SM_OK;
+}
+
+static sm_status sqlite_apply_batch(void *impl, const sm_event *const *evs, size_t n,
+                                    rm_outcome *outcomes, size_t *failed, sm_error *err)
+{
+    batch_args b = {impl, evs, n, outcomes, 0, -1};
+    sm_status st = sqlite_pool_write(((rm_sqlite *)impl)->pool, do_apply_batch, &b, err);
+    if (st && failed)
+        *failed = b.at; /* n if BEGIN or COMMIT failed, or 0 if BEGIN did */
+    if (st == SM_ERR_CONFLICT && b.at < n)
+        st = sm_fail(err, SM_ERR_INTERNAL, "read model (sqlite): %s at version %lld violates a "
+                     "constraint (post at %lld)", sm_event_type_name(evs[b.at]->type),
+                     (long long)evs[b.at]->version, (long long)b.was);
+    return st;
+}
+
 static char *col_dup(sqlite3_stmt *q, int i)
 {
     const char *t = (const char *)sqlite3_column_text(q, i);
@@ -375,6 +416,7 @@ static void sqlite_close(void *impl)
 static const rm_ops sqlite_ops = {
     .name = "sqlite",
     .apply = sqlite_apply,
+    .apply_batch = sqlite_apply_batch,
     .query = sqlite_query,
     .post_version = sqlite_post_version,
     .ping = sqlite_ping,

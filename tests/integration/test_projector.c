@@ -51,7 +51,7 @@ typedef struct fixture {
     query_app app;
 } fixture;
 
-static int setup(void **state)
+static int setup_partitions(void **state, int partitions)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f || !test_temp_dir("smpost-projector", f->dir, sizeof f->dir))
@@ -63,11 +63,17 @@ static int setup(void **state)
     if (rm_open(url, &inner, &err) != SM_OK)
         return -1;
     f->rm = faulty_rm_wrap(inner, &f->fault);
-    f->kafka = mock_kafka_start(TOPIC, 3);
+    f->kafka = mock_kafka_start(TOPIC, partitions);
     f->app.rm = f->rm;
     *state = f;
     return 0;
 }
+
+static int setup(void **state) { return setup_partitions(state, 3); }
+
+/* One partition: every message in one known order, so a batch holds them
+ * all and a committed offset says exactly how far the consumer got. */
+static int setup_one_partition(void **state) { return setup_partitions(state, 1); }
 
 static int teardown(void **state)
 {
@@ -456,6 +462,102 @@ static void test_a_trickle_of_events_costs_a_bounded_number_of_commits(void **st
     assert_int_equal(committed, EVENTS);
 }
 
+/* One batch (one partition, everything produced before the consumer
+ * starts) holding a redelivered version, a gap, an undecodable message
+ * and an event the read model refuses twice: the transaction is rolled
+ * back, the messages are retried one by one up to the refused event, which
+ * is retried after a back-off, and in the end every event that should be
+ * applied is applied exactly once, the duplicates and the gap are counted
+ * once each, the poison is in the DLQ once, and every offset is committed. */
+static void test_a_batch_with_duplicates_a_gap_a_poison_and_an_apply_error(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a, b, c;
+    sm_uuid_new(a);
+    sm_uuid_new(b);
+    sm_uuid_new(c);
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    produce_event(f, a, 1, SM_EV_POST_LIKED);
+    produce_event(f, a, 1, SM_EV_POST_LIKED); /* redelivered: a duplicate */
+    mock_kafka_produce(f->kafka, TOPIC, b, "poison {");
+    produce_event(f, b, 0, SM_EV_POST_CREATED);
+    produce_event(f, b, 2, SM_EV_POST_LIKED); /* b's version 1 never came: a gap */
+    produce_event(f, c, 0, SM_EV_POST_CREATED);
+    produce_event(f, c, 1, SM_EV_POST_LIKED); /* refused twice */
+    produce_event(f, c, 2, SM_EV_POST_LIKED);
+    produce_event(f, c, 0, SM_EV_POST_CREATED); /* an old one again: a duplicate */
+    produce_event(f, a, 2, SM_EV_POST_LIKED);
+    enum { MESSAGES = 11 };
+    faulty_rm_fail_event(f->fault, c, 1, 2, SM_ERR_INTERNAL);
+    start(f);
+    assert_int_equal(wait_version(f, c, 2), 2);
+    assert_int_equal(wait_version(f, a, 2), 2);
+    projector_stats ps;
+    projector_get_stats(f->app.proj, &ps);
+    printf("# applied=%llu duplicates=%llu gaps=%llu dead_lettered=%llu retries=%llu "
+           "apply_errors=%llu batches=%llu refused=%d\n", (unsigned long long)ps.applied,
+           (unsigned long long)ps.duplicates, (unsigned long long)ps.gaps,
+           (unsigned long long)ps.dead_lettered, (unsigned long long)ps.retries,
+           (unsigned long long)ps.apply_errors, (unsigned long long)ps.batches,
+           faulty_rm_failed(f->fault));
+    assert_int_equal(faulty_rm_failed(f->fault), 2);
+    assert_int_equal(ps.applied, 7); /* a 0..2, b 0, c 0..2 */
+    assert_int_equal(ps.duplicates, 2);
+    assert_int_equal(ps.gaps, 1);
+    assert_int_equal(ps.dead_lettered, 1);
+    assert_int_equal(version_of(f, b), 0);
+    char why[256];
+    assert_int_equal(mock_kafka_find(f->kafka, DLQ, "poison {", "error", why, sizeof why), 1);
+    assert_int_equal(mock_kafka_count(f->kafka, DLQ), 1);
+    const char *posts[] = {a, c};
+    for (int i = 0; i < 2; i++) { /* two likes each: none applied twice, none lost */
+        rm_query q = {.kind = RM_Q_BY_ID, .id = posts[i], .limit = 1};
+        rm_post_list l = {0};
+        sm_error err = {0};
+        assert_int_equal(rm_query_posts(f->rm, &q, &l, &err), SM_OK);
+        assert_int_equal(l.len, 1);
+        assert_int_equal(l.items[0].likes, 2);
+        rm_post_list_free(&l);
+    }
+    stop(f);
+    assert_int_equal(committed_total(f), MESSAGES);
+}
+
+/* While an event of a batch keeps failing, the offsets committed are
+ * exactly those of the messages before it, applied one by one after the
+ * batch's transaction was rolled back: never one of a message whose
+ * transaction did not commit. */
+static void test_offsets_are_committed_only_after_their_transaction(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str a, b;
+    sm_uuid_new(a);
+    sm_uuid_new(b);
+    produce_event(f, a, 0, SM_EV_POST_CREATED);
+    produce_event(f, a, 1, SM_EV_POST_LIKED);
+    produce_event(f, b, 0, SM_EV_POST_CREATED);
+    produce_event(f, b, 1, SM_EV_POST_LIKED); /* refused until the fault clears */
+    produce_event(f, b, 2, SM_EV_POST_LIKED);
+    faulty_rm_fail_event(f->fault, b, 1, -1, SM_ERR_INTERNAL);
+    start(f);
+    assert_true(wait_failed(f, 4));
+    int64_t committed = 0;
+    for (int64_t until = sm_mono_ms() + WAIT_MS; sm_mono_ms() < until; sm_sleep_ms(50))
+        if ((committed = committed_total(f)) >= 3)
+            break;
+    assert_true(wait_failed(f, faulty_rm_failed(f->fault) + 2)); /* more attempts since */
+    committed = committed_total(f);
+    printf("# while b v1 fails: committed=%lld a=%lld b=%lld\n", (long long)committed,
+           (long long)version_of(f, a), (long long)version_of(f, b));
+    assert_int_equal(committed, 3);
+    assert_int_equal(version_of(f, a), 1);
+    assert_int_equal(version_of(f, b), 0);
+    faulty_rm_fail_event(f->fault, b, 1, 0, SM_OK); /* the fault clears */
+    assert_int_equal(wait_version(f, b, 2), 2);
+    stop(f);
+    assert_int_equal(committed_total(f), 5);
+}
+
 /* This process's stderr (where sm_log writes) goes to a file meanwhile. */
 typedef struct captured {
     char path[300];
@@ -627,6 +729,11 @@ int main(void)
     sm_log_set_level(SM_LOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_a_batch_with_duplicates_a_gap_a_poison_and_an_apply_error, setup_one_partition,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_offsets_are_committed_only_after_their_transaction,
+                                        setup_one_partition, teardown),
         cmocka_unit_test_setup_teardown(test_an_apply_error_is_retried_and_never_dead_lettered,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -588,6 +588,114 @@ static void *apply_blocked(void *arg)
     return NULL;
 }
 
+
+/* apply_batch: the events of a batch in one transaction, each by the
+ * rules of a single apply and seeing the ones before it: the same version
+ * twice in one batch is applied then a duplicate, a skipped version is a
+ * gap, and an old redelivery changes nothing. */
+static void test_a_batch_applies_each_event_by_the_version_rules_in_order(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str a, b, cid;
+    fresh(a);
+    fresh(b);
+    fresh(cid);
+    sm_event evs[7] = {
+        ev_new(a, 0, SM_EV_POST_CREATED, 1764198300000),
+        ev_new(a, 1, SM_EV_POST_LIKED, 1764198300001),
+        ev_new(a, 1, SM_EV_POST_LIKED, 1764198300001), /* redelivered inside the batch */
+        ev_new(b, 0, SM_EV_POST_CREATED, 1764198300002),
+        ev_new(b, 2, SM_EV_POST_LIKED, 1764198300003), /* b's version 1 never came */
+        ev_new(a, 2, SM_EV_COMMENT_ADDED, 1764198300004),
+        ev_new(a, 0, SM_EV_POST_CREATED, 1764198300000), /* an old one again */
+    };
+    evs[0].author = strdup("batcher");
+    evs[0].message = strdup("first");
+    evs[3].author = strdup("batcher");
+    evs[3].message = strdup("second");
+    strcpy(evs[5].comment_id, cid);
+    evs[5].comment = strdup("in a batch");
+    evs[5].username = strdup("bob");
+    evs[6].author = strdup("batcher");
+    evs[6].message = strdup("must not come back");
+    const sm_event *ptrs[7];
+    for (int i = 0; i < 7; i++)
+        ptrs[i] = &evs[i];
+    rm_outcome out[7];
+    sm_error err = {0};
+    size_t failed = 99;
+    if (rm_apply_batch(s, ptrs, 7, out, &failed, &err) != SM_OK)
+        fail_msg("apply_batch: %s", err.message);
+    const rm_outcome want[7] = {RM_APPLIED, RM_APPLIED, RM_DUPLICATE, RM_APPLIED,
+                                RM_GAP,     RM_APPLIED, RM_DUPLICATE};
+    for (int i = 0; i < 7; i++)
+        if (out[i] != want[i])
+            fail_msg("event %d: outcome %d, expected %d", i, (int)out[i], (int)want[i]);
+    assert_int_equal(version_of(s, a), 2);
+    assert_int_equal(version_of(s, b), 0);
+    rm_post_list l = by_id(s, a);
+    assert_int_equal(l.len, 1);
+    assert_int_equal(l.items[0].likes, 1);
+    assert_string_equal(l.items[0].message, "first");
+    assert_int_equal(l.items[0].ncomments, 1);
+    assert_string_equal(l.items[0].comments[0].comment, "in a batch");
+    rm_post_list_free(&l);
+    l = by_id(s, b);
+    assert_int_equal(l.len, 1);
+    assert_int_equal(l.items[0].likes, 0);
+    rm_post_list_free(&l);
+    for (int i = 0; i < 7; i++)
+        sm_event_clear(&evs[i]);
+}
+
+/* An event the read model refuses (here a comment id used twice, which
+ * the schema's primary key forbids) fails the whole batch: the events
+ * before it in the batch are rolled back with it, *failed names it, and
+ * what earlier batches applied stays. */
+static void test_a_failed_batch_changes_nothing(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str a, before, cid;
+    fresh(a);
+    fresh(before);
+    fresh(cid);
+    assert_int_equal(apply_created(s, before, "batcher", "kept", 1764198300000), RM_APPLIED);
+    sm_event evs[4] = {
+        ev_new(a, 0, SM_EV_POST_CREATED, 1764198300000),
+        ev_new(before, 1, SM_EV_POST_LIKED, 1764198300001),
+        ev_new(a, 1, SM_EV_COMMENT_ADDED, 1764198300002),
+        ev_new(a, 2, SM_EV_COMMENT_ADDED, 1764198300003),
+    };
+    evs[0].author = strdup("batcher");
+    evs[0].message = strdup("rolled back");
+    for (int i = 2; i < 4; i++) {
+        strcpy(evs[i].comment_id, cid); /* the same comment id twice */
+        evs[i].comment = strdup("dup");
+        evs[i].username = strdup("bob");
+    }
+    const sm_event *ptrs[4] = {&evs[0], &evs[1], &evs[2], &evs[3]};
+    rm_outcome out[4];
+    sm_error err = {0};
+    size_t failed = 99;
+    sm_status st = rm_apply_batch(s, ptrs, 4, out, &failed, &err);
+    printf("# failed batch: status=%s failed_at=%zu error=%s\n", sm_status_code(st), failed,
+           err.message);
+    assert_int_not_equal(st, SM_OK);
+    assert_int_equal(failed, 3);
+    assert_int_equal(version_of(s, a), -1);     /* its first events rolled back too */
+    assert_int_equal(version_of(s, before), 0); /* the like in the batch too */
+    rm_post_list l = by_id(s, before);
+    assert_int_equal(l.len, 1);
+    assert_int_equal(l.items[0].likes, 0);
+    rm_post_list_free(&l);
+    /* the store still works: the batch without the bad event goes through */
+    assert_int_equal(rm_apply_batch(s, ptrs, 3, out, &failed, &err), SM_OK);
+    assert_int_equal(version_of(s, a), 1);
+    assert_int_equal(version_of(s, before), 1);
+    for (int i = 0; i < 4; i++)
+        sm_event_clear(&evs[i]);
+}
+
 /* More callers than either adapter's pool has connections (8). */
 #define BLOCKED_CALLERS 16
 
@@ -651,6 +759,8 @@ int main(void)
         T(test_by_author_is_exact_with_no_wildcards_or_padding),
         T(test_concurrent_appliers_on_different_posts_all_succeed),
         T(test_a_call_finding_every_connection_busy_gives_up_at_its_deadline),
+        T(test_a_batch_applies_each_event_by_the_version_rules_in_order),
+        T(test_a_failed_batch_changes_nothing),
     };
     int rc = cmocka_run_group_tests_name(mssql ? "read_model_mssql" : "read_model_sqlite", tests,
                                          NULL, NULL);

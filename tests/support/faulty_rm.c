@@ -2,32 +2,78 @@
 #include "faulty_rm.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct faulty_rm {
     rm_store *inner;
-    pthread_mutex_t lock; /* guards the three fields below */
+    pthread_mutex_t lock; /* guards the fields below */
     int fail_left;        /* < 0: fail until told otherwise */
     sm_status fail_with;
+    sm_uuid_str event_post; /* faulty_rm_fail_event's target; "" if none */
+    int64_t event_version;
+    int event_left;       /* < 0: until told otherwise */
+    sm_status event_with;
     int failed;
 };
+
+/* Whether an apply of evs[0..n) is to fail now, and with what; counts it. */
+static bool take_fault(faulty_rm *f, const sm_event *const *evs, size_t n, sm_status *st,
+                       const sm_event **which)
+{
+    pthread_mutex_lock(&f->lock);
+    bool fail = false;
+    for (size_t i = 0; f->event_left != 0 && i < n && !fail; i++)
+        if (evs[i]->version == f->event_version && strcmp(evs[i]->aggregate_id, f->event_post) == 0) {
+            fail = true;
+            *st = f->event_with;
+            *which = evs[i];
+            if (f->event_left > 0)
+                f->event_left--;
+        }
+    if (!fail && f->fail_left != 0) {
+        fail = true;
+        *st = f->fail_with;
+        *which = evs[0];
+        if (f->fail_left > 0)
+            f->fail_left--;
+    }
+    if (fail)
+        f->failed++;
+    pthread_mutex_unlock(&f->lock);
+    return fail;
+}
+
+static sm_status injected(sm_status st, const sm_event *ev, sm_error *err)
+{
+    return sm_fail(err, st, "read model (faulty): injected fault applying %s at version %lld",
+                   sm_event_type_name(ev->type), (long long)ev->version);
+}
 
 static sm_status f_apply(void *impl, const sm_event *ev, rm_outcome *outcome, sm_error *err)
 {
     faulty_rm *f = impl;
-    pthread_mutex_lock(&f->lock);
-    bool fail = f->fail_left != 0;
-    sm_status st = f->fail_with;
-    if (fail) {
-        f->failed++;
-        if (f->fail_left > 0)
-            f->fail_left--;
-    }
-    pthread_mutex_unlock(&f->lock);
-    if (fail)
-        return sm_fail(err, st, "read model (faulty): injected fault applying %s at version %lld",
-                       sm_event_type_name(ev->type), (long long)ev->version);
+    sm_status st;
+    const sm_event *which;
+    if (take_fault(f, &ev, 1, &st, &which))
+        return injected(st, which, err);
     return rm_apply(f->inner, ev, outcome, err);
+}
+
+static sm_status f_apply_batch(void *impl, const sm_event *const *evs, size_t n,
+                               rm_outcome *outcomes, size_t *failed, sm_error *err)
+{
+    faulty_rm *f = impl;
+    sm_status st;
+    const sm_event *which = NULL;
+    if (take_fault(f, evs, n, &st, &which)) {
+        if (failed)
+            for (*failed = 0; evs[*failed] != which; (*failed)++)
+                ;
+        return injected(st, which, err);
+    }
+    return rm_apply_batch(f->inner, evs, n, outcomes, failed, err);
 }
 
 static sm_status f_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
@@ -56,6 +102,7 @@ static void f_close(void *impl)
 static const rm_ops faulty_ops = {
     .name = "faulty",
     .apply = f_apply,
+    .apply_batch = f_apply_batch,
     .query = f_query,
     .post_version = f_post_version,
     .ping = f_ping,
@@ -83,6 +130,17 @@ void faulty_rm_fail_applies(faulty_rm *f, int n, sm_status st)
     pthread_mutex_lock(&f->lock);
     f->fail_left = n;
     f->fail_with = st;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void faulty_rm_fail_event(faulty_rm *f, const char *post_id, int64_t version, int n,
+                          sm_status st)
+{
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->event_post, sizeof f->event_post, "%s", post_id);
+    f->event_version = version;
+    f->event_left = n;
+    f->event_with = st;
     pthread_mutex_unlock(&f->lock);
 }
 

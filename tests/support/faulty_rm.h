@@ -1,6 +1,7 @@
 /* faulty_rm.h — a read-model adapter for tests that wraps a real one and
  * fails applies on demand, the way mem_store.h injects event-store faults:
- * the next N applies return a chosen status and change nothing, as a read
+ * the next N applies (single or batch) return a chosen status and change
+ * nothing, or only those that include one given event, as a read
  * model does when its log is full, it runs out of memory or a constraint
  * the schema did not expect fires. Queries, post_version and ping go to the
  * wrapped store untouched. Thread-safe: the projector applies on its thread
@@ -20,7 +21,13 @@ rm_store *faulty_rm_wrap(rm_store *inner, faulty_rm **ctl);
  * next call; n = 0: none). The message says "injected fault". */
 void faulty_rm_fail_applies(faulty_rm *f, int n, sm_status st);
 
-/* Applies refused by the fault so far. */
+/* The next n applies that include event (post_id, version), alone or in
+ * a batch, fail with status st (the whole batch, as a transaction would),
+ * whatever faulty_rm_fail_applies says; n < 0: until the next call. */
+void faulty_rm_fail_event(faulty_rm *f, const char *post_id, int64_t version, int n,
+                          sm_status st);
+
+/* Applies refused by the fault so far (a refused batch counts once). */
 int faulty_rm_failed(faulty_rm *f);
 
 #endif

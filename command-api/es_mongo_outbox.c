@@ -260,15 +260,8 @@ es_status mongo_fetch_unpublished(void *impl, es_cursor *cursor, size_t limit,
     if (st == ES_OK && looked > 0 && !es_outbox_runs(&page, heads))
         st = mongo_fail_oom(err);
     free(heads);
-    for (size_t i = 0; st == ES_OK && i < page.len; i++) {
-        sm_event *slot = sm_event_list_push(out);
-        if (!slot) {
-            st = mongo_fail_oom(err);
-            break;
-        }
-        *slot = page.items[i];
-        page.items[i] = (sm_event){0};
-    }
+    if (st == ES_OK && !es_outbox_move(out, &page))
+        st = mongo_fail_oom(err);
     sm_event_list_free(&page);
     if (st == ES_OK) {
         if (looked < limit)

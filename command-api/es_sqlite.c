@@ -409,15 +409,9 @@ static es_status sqlite_fetch_unpublished(void *impl, es_cursor *cursor, size_t 
         st = ES_INTERNAL;
     }
     free(heads);
-    for (size_t i = 0; st == ES_OK && i < page.len; i++) {
-        sm_event *slot = sm_event_list_push(out);
-        if (!slot) {
-            sm_fail(err, SM_ERR_INTERNAL, "out of memory");
-            st = ES_INTERNAL; /* out keeps what it got: whole runs' prefixes, in order */
-            break;
-        }
-        *slot = page.items[i];
-        page.items[i] = (sm_event){0};
+    if (st == ES_OK && !es_outbox_move(out, &page)) {
+        sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+        st = ES_INTERNAL;
     }
     sm_event_list_free(&page);
     if (st == ES_OK) {

@@ -337,3 +337,17 @@ es_status es_lease_release(es_store *s, const char *name, const char *owner, int
         return unsupported(s, "lease_release", err);
     return s->ops->lease_release(s->impl, name, owner, epoch, err);
 }
+
+bool es_outbox_move(sm_event_list *out, sm_event_list *page)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < page->len; i++) {
+        sm_event *slot = sm_event_list_push(out);
+        if ((ok = slot != NULL)) {
+            *slot = page->items[i];
+            page->items[i] = (sm_event){0};
+        }
+    }
+    sm_event_list_free(page);
+    return ok;
+}

@@ -192,6 +192,11 @@ es_status es_mark_published(es_store *s, const sm_event *evs, size_t n, int64_t 
  * false on OOM (page unchanged). */
 bool es_outbox_runs(sm_event_list *page, const int64_t *heads);
 
+/* For adapters: moves page's events to the end of out, in order, and frees
+ * page. On OOM out keeps the ones moved so far (whole runs' prefixes, in
+ * order: still a valid offer) and false is returned. */
+bool es_outbox_move(sm_event_list *out, sm_event_list *page);
+
 /* Marks every event unpublished and starts a new outbox generation (to
  * republish the whole store: RestoreReadDb, a new Kafka cluster); *count
  * receives how many events that is. */

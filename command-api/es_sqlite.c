@@ -721,6 +721,7 @@ static void sqlite_close(void *impl)
 
 static const es_ops sqlite_ops = {
     .name = "sqlite",
+    .multi_append = true,
     .append = sqlite_append,
     .load = sqlite_load,
     .read_all = sqlite_read_all,

@@ -100,6 +100,8 @@ es_status es_ping(es_store *s, sm_error *err) { return s->ops->ping(s->impl, err
 
 const char *es_adapter_name(const es_store *s) { return s->ops->name; }
 
+bool es_multi_append(const es_store *s) { return s->ops->multi_append; }
+
 void es_close(es_store *s)
 {
     if (!s)

@@ -62,6 +62,9 @@ typedef struct es_lease {
 
 typedef struct es_ops {
     const char *name; /* "sqlite", "mongodb": shown in /health and logs */
+    /* append() of several events is atomic on every server the adapter
+     * accepts (false: it may refuse them, e.g. MongoDB without transactions) */
+    bool multi_append;
     es_status (*append)(void *impl, const char *aggregate_id, int64_t expected_version,
                         const sm_event *evs, size_t n, sm_error *err);
     es_status (*load)(void *impl, const char *aggregate_id, int64_t from_version,
@@ -267,6 +270,10 @@ es_status es_ping(es_store *s, sm_error *err);
 
 /* Adapter name ("sqlite", "mongodb"). */
 const char *es_adapter_name(const es_store *s);
+
+/* True if appends of several events always work (es_ops.multi_append):
+ * what batching commands on one post into one append needs. */
+bool es_multi_append(const es_store *s);
 
 void es_close(es_store *s);
 

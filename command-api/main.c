@@ -181,11 +181,11 @@ int main(int argc, char **argv)
     /* a command gives up (503) in time to be answered within the request
      * timeout, with room left for a loaded machine to send the reply */
     app.cmd.budget_ms = request_timeout_ms * 9 / 10;
-    /* A batch of commands on one post is one multi-event append, which the
-     * MongoDB adapter runs in a transaction: a standalone server or FerretDB
-     * 1.x has none (es_mongo.c, insert_docs), so there commands on one post
-     * go one at a time, as before batching (dispatcher.h). */
-    if (strcmp(es_adapter_name(app.store), "mongodb") == 0)
+    /* A batch of commands on one post is one multi-event append; a store
+     * that may refuse those (MongoDB needs a transaction, which a standalone
+     * server or FerretDB 1.x lacks) takes commands one at a time, as before
+     * batching (dispatcher.h). */
+    if (!es_multi_append(app.store))
         app.cmd.max_batch = 1;
     post_repo_config rc_cfg = {(int)snapshot_every, (size_t)cache_mb << 20};
     if (!(app.cmd.repo = post_repo_new(app.store, &rc_cfg, &err))) {

@@ -230,6 +230,7 @@ static void mem_close(void *impl)
  * relay is tested against real adapters. */
 static const es_ops mem_ops = {
     .name = "memory",
+    .multi_append = true,
     .append = mem_append,
     .load = mem_load,
     .read_all = mem_read_all,

@@ -9,15 +9,8 @@
 set -euo pipefail
 root="$1"
 build="$2"
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-  if [ "${passed:-0}" = 1 ] && [ -z "${SMPOST_TEST_KEEP:-}" ]; then rm -rf "$work"
-  else echo "# logs kept in $work"; fi
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=run_sh_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_sh_lib.sh"
 fail() { echo "FAILED: $*" >&2; echo "--- run.sh stdout:" >&2; cat "$work/run.out" >&2
          echo "--- run.sh stderr:" >&2; grep -v kafka_log "$work/run.err" | tail -40 >&2; exit 1; }
 

@@ -29,7 +29,7 @@
 static int seed_post(es_store *s, long total, size_t batch_max, sm_error *err)
 {
     sm_uuid_str id;
-    if (!sm_uuid_new(id)) {
+    if (!sm_uuid_new_v7(id)) {
         sm_fail(err, SM_ERR_INTERNAL, "no random numbers for an id");
         return -1;
     }

@@ -176,7 +176,7 @@ static sm_status new_event(const char *post_id, int64_t version, sm_event_type t
                            int64_t now_ms, sm_event *out, sm_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!sm_uuid_new(out->event_id))
+    if (!sm_uuid_new_v7(out->event_id))
         return sm_fail(err, SM_ERR_INTERNAL, "no randomness for an event id");
     memcpy(out->aggregate_id, post_id, sizeof out->aggregate_id);
     out->type = type;
@@ -274,7 +274,7 @@ sm_status post_decide_add_comment(const post_state *p, const char *comment,
     if (sm_text_blank(username))
         return sm_fail(err, SM_ERR_RULE, MSG_BLANK_USERNAME);
     st = new_event(p->id, p->version + 1, SM_EV_COMMENT_ADDED, now_ms, out, err);
-    if (st == SM_OK && !sm_uuid_new(out->comment_id)) {
+    if (st == SM_OK && !sm_uuid_new_v7(out->comment_id)) {
         sm_event_clear(out);
         return sm_fail(err, SM_ERR_INTERNAL, "no randomness for a comment id");
     }

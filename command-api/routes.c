@@ -170,7 +170,7 @@ static void handle_command(cmd_app *app, const route *r, const char *id, size_t 
         snprintf(raw, sizeof raw, "%.*s", (int)(id_len < 60 ? id_len : 60), id);
         if (id_len > 60 || !sm_uuid_parse(raw, cmd.post_id))
             st = sm_fail(&err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", raw);
-    } else if (!sm_uuid_new(cmd.post_id)) {
+    } else if (!sm_uuid_new_v7(cmd.post_id)) {
         st = sm_fail(&err, SM_ERR_INTERNAL, "no randomness for a post id");
     }
     if (!st && req->if_match && !http_parse_if_match(req->if_match, &cmd.if_match))

@@ -1,6 +1,8 @@
 /* sm_uuid.c — see sm_uuid.h. */
 #include "sm_uuid.h"
 
+#include "sm_time.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,9 +22,8 @@ static void format_uuid(const uint8_t b[16], sm_uuid_str out)
     *p = '\0';
 }
 
-bool sm_random_bytes(void *buf, size_t len)
+static bool fill_from_kernel(uint8_t *b, size_t len)
 {
-    uint8_t *b = buf;
     size_t got = 0;
     while (got < len) {
         ssize_t n = getrandom(b + got, len - got, 0);
@@ -33,6 +34,32 @@ bool sm_random_bytes(void *buf, size_t len)
     return true;
 }
 
+/* A request draws 40-odd random bytes (its id, a trace id, the new ids);
+ * one getrandom per draw was four system calls a command. Each thread
+ * keeps a block of the kernel's output and hands it out once: bytes are
+ * wiped as they are taken, and the block is never shared between threads.
+ * (The services never fork, where a copied block would repeat.) */
+#define POOL_BYTES 512
+static _Thread_local uint8_t pool[POOL_BYTES];
+static _Thread_local size_t pool_left;
+
+bool sm_random_bytes(void *buf, size_t len)
+{
+    uint8_t *b = buf;
+    if (len > POOL_BYTES / 4)
+        return fill_from_kernel(b, len);
+    if (pool_left < len) {
+        if (!fill_from_kernel(pool, POOL_BYTES))
+            return false;
+        pool_left = POOL_BYTES;
+    }
+    uint8_t *from = pool + POOL_BYTES - pool_left;
+    memcpy(b, from, len);
+    memset(from, 0, len);
+    pool_left -= len;
+    return true;
+}
+
 bool sm_uuid_new(sm_uuid_str out)
 {
     uint8_t b[16];
@@ -40,6 +67,20 @@ bool sm_uuid_new(sm_uuid_str out)
         return false;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    format_uuid(b, out);
+    return true;
+}
+
+bool sm_uuid_new_v7(sm_uuid_str out)
+{
+    uint8_t b[16];
+    if (!sm_random_bytes(b + 6, sizeof b - 6))
+        return false;
+    uint64_t ms = (uint64_t)sm_now_ms();
+    for (int i = 0; i < 6; i++) /* 48-bit big-endian Unix time in ms */
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
     format_uuid(b, out);
     return true;
 }

@@ -27,7 +27,7 @@
 
 static bool is_hex_lower(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-static void assert_canonical_v4(const char *u)
+static void assert_canonical_version(const char *u, char version)
 {
     assert_int_equal(strlen(u), SM_UUID_LEN);
     for (int i = 0; i < SM_UUID_LEN; i++) {
@@ -36,9 +36,11 @@ static void assert_canonical_v4(const char *u)
         else if (!is_hex_lower(u[i]))
             fail_msg("'%s': position %d is not lower-case hex", u, i);
     }
-    assert_int_equal(u[14], '4');               /* version 4 */
-    assert_non_null(strchr("89ab", u[19]));     /* RFC 4122 variant 10xx */
+    assert_int_equal(u[14], version);
+    assert_non_null(strchr("89ab", u[19]));     /* RFC 9562 variant 10xx */
 }
+
+static void assert_canonical_v4(const char *u) { assert_canonical_version(u, '4'); }
 
 static int cmp_uuid(const void *a, const void *b) { return strcmp(a, b); }
 
@@ -54,6 +56,67 @@ static void test_uuid_new_is_canonical_v4_and_unique(void **state)
     for (int i = 1; i < N; i++)
         assert_string_not_equal(ids[i - 1], ids[i]);
     free(ids);
+}
+
+/* v7: the first 48 bits are the Unix time in ms, so ids made later sort
+ * later (across milliseconds) and the store's indexes grow at one edge. */
+static void test_uuid_new_v7_is_time_ordered_and_unique(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    sm_uuid_str *ids = calloc(N, sizeof *ids);
+    int64_t before = sm_now_ms();
+    for (int i = 0; i < N; i++) {
+        assert_true(sm_uuid_new_v7(ids[i]));
+        assert_canonical_version(ids[i], '7');
+    }
+    int64_t after = sm_now_ms();
+    for (int i = 0; i < N; i++) {
+        char hex[13];
+        memcpy(hex, ids[i], 8);
+        memcpy(hex + 8, ids[i] + 9, 4);
+        hex[12] = '\0';
+        int64_t ms = strtoll(hex, NULL, 16);
+        assert_in_range(ms, before, after);
+        if (i > 0 && strncmp(ids[i - 1], ids[i], 13) > 0)
+            fail_msg("'%s' made after '%s' sorts before it", ids[i], ids[i - 1]);
+    }
+    /* the random part differs within one millisecond too */
+    qsort(ids, N, sizeof *ids, cmp_uuid);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    free(ids);
+}
+
+/* sm_random_bytes hands out a per-thread block of the kernel's output: no
+ * byte may be handed out twice, whatever the sizes asked for (small draws
+ * from the block, large ones straight from the kernel). */
+static void test_random_bytes_never_repeat_across_draw_sizes(void **state)
+{
+    (void)state;
+    enum { DRAWS = 400, MAXLEN = 300 };
+    uint8_t *seen = calloc(DRAWS, MAXLEN);
+    size_t lens[DRAWS];
+    for (int i = 0; i < DRAWS; i++) {
+        lens[i] = (size_t)(8 + (i * 37) % (MAXLEN - 8)); /* 8..299: both paths */
+        memset(seen + (size_t)i * MAXLEN, 0xee, MAXLEN);
+        assert_true(sm_random_bytes(seen + (size_t)i * MAXLEN, lens[i]));
+    }
+    /* any 8-byte window equal across two draws means a block was reused
+     * (chance of a false alarm: about 2^-64 per pair) */
+    for (int i = 0; i < DRAWS; i++)
+        for (int j = i + 1; j < DRAWS; j++)
+            if (memcmp(seen + (size_t)i * MAXLEN, seen + (size_t)j * MAXLEN, 8) == 0)
+                fail_msg("draws %d and %d begin with the same 8 bytes", i, j);
+    for (int i = 0; i < DRAWS; i++) {
+        const uint8_t *d = seen + (size_t)i * MAXLEN;
+        size_t zeros = 0;
+        for (size_t k = 0; k < lens[i]; k++)
+            zeros += d[k] == 0;
+        assert_true(zeros < lens[i] / 4 + 4); /* wiped bytes must not be handed out */
+        assert_int_equal(d[lens[i]], 0xee);    /* nothing written past len */
+    }
+    free(seen);
 }
 
 static void test_uuid_parse_accepts_dotnet_forms_and_canonicalises(void **state)
@@ -845,6 +908,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid_new_is_canonical_v4_and_unique),
+        cmocka_unit_test(test_uuid_new_v7_is_time_ordered_and_unique),
+        cmocka_unit_test(test_random_bytes_never_repeat_across_draw_sizes),
         cmocka_unit_test(test_uuid_parse_accepts_dotnet_forms_and_canonicalises),
         cmocka_unit_test(test_uuid_parse_rejects_malformed_text),
         cmocka_unit_test(test_time_format_known_instants),

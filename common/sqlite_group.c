@@ -52,11 +52,6 @@ static void fail_with(request *r, sm_status st, const sm_error *why)
     r->st = st;
 }
 
-static bool exec(sqlite_conn *c, const char *sql)
-{
-    return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK;
-}
-
 /* A member that returns early can leave a statement of the shared
  * connection in mid-step; the next member's bind on it would then fail
  * (SQLITE_MISUSE, usually unchecked) and its step carry on the old query. */
@@ -75,10 +70,11 @@ static void reset_statements(sqlite_conn *c)
  * before the batch's COMMIT fails and tells it otherwise. */
 static bool run_member(sqlite_group *g, sqlite_conn *c, request *r)
 {
-    if (!exec(c, "SAVEPOINT w"))
-        r->st = sqlite_pool_fail(g->pool, c, sqlite3_errcode(c->db), "savepoint", r->err);
+    int rc = sqlite_conn_txn(c, SQLITE_TXN_SAVEPOINT);
+    if (rc != SQLITE_OK)
+        r->st = sqlite_pool_fail(g->pool, c, rc, "savepoint", r->err);
     else if ((r->st = r->fn(c, r->arg, r->err)) != SM_OK && !sqlite3_get_autocommit(c->db))
-        exec(c, "ROLLBACK TO w");
+        sqlite_conn_txn(c, SQLITE_TXN_ROLLBACK_TO);
     reset_statements(c);
     if (sqlite3_get_autocommit(c->db)) {
         if (r->st == SM_OK) /* fn broke the contract, or swallowed the error */
@@ -86,7 +82,7 @@ static bool run_member(sqlite_group *g, sqlite_conn *c, request *r)
                             "the write's transaction was rolled back under it");
         return false;
     }
-    exec(c, "RELEASE w");
+    sqlite_conn_txn(c, SQLITE_TXN_RELEASE);
     return true;
 }
 
@@ -104,7 +100,7 @@ static size_t run_once(sqlite_group *g, request **reqs, size_t n)
             fail_with(reqs[i], why.status ? why.status : SM_ERR_UNAVAILABLE, &why);
         return 0;
     }
-    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = sqlite_conn_txn(c, SQLITE_TXN_BEGIN);
     if (rc != SQLITE_OK) {
         sm_status st = sqlite_pool_fail(g->pool, c, rc, "begin", &why);
         for (size_t i = 0; i < n; i++)
@@ -125,10 +121,10 @@ static size_t run_once(sqlite_group *g, request **reqs, size_t n)
         return again;
     }
     size_t ok = 0;
-    rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    rc = sqlite_conn_txn(c, SQLITE_TXN_COMMIT);
     if (rc != SQLITE_OK) {
         sm_status st = sqlite_pool_fail(g->pool, c, rc, "commit", &why);
-        exec(c, "ROLLBACK"); /* nothing of the batch is kept */
+        sqlite_conn_txn(c, SQLITE_TXN_ROLLBACK); /* nothing of the batch is kept */
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->st == SM_OK)
                 fail_with(reqs[i], st, &why);

@@ -51,10 +51,26 @@ sm_status sqlite_pool_fail(sqlite_pool *p, sqlite_conn *c, int rc, const char *o
                    c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 }
 
+static const char *const txn_sql[SQLITE_TXN_COUNT] = {
+    [SQLITE_TXN_BEGIN] = "BEGIN IMMEDIATE",  [SQLITE_TXN_COMMIT] = "COMMIT",
+    [SQLITE_TXN_ROLLBACK] = "ROLLBACK",      [SQLITE_TXN_SAVEPOINT] = "SAVEPOINT w",
+    [SQLITE_TXN_RELEASE] = "RELEASE w",      [SQLITE_TXN_ROLLBACK_TO] = "ROLLBACK TO w",
+};
+
+int sqlite_conn_txn(sqlite_conn *c, sqlite_txn_op op)
+{
+    sqlite3_stmt *q = c->txn[op];
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static void conn_close(sqlite_conn *c, int nstmts)
 {
     for (int i = 0; c->st && i < nstmts; i++)
         sqlite3_finalize(c->st[i]);
+    for (int i = 0; i < SQLITE_TXN_COUNT; i++)
+        sqlite3_finalize(c->txn[i]);
     free(c->st);
     if (c->db)
         sqlite3_close(c->db);
@@ -115,6 +131,9 @@ static int conn_open(sqlite_pool *p, sqlite_conn *c, const char *schema)
         rc = sqlite3_exec(c->db, schema, NULL, NULL, NULL);
     for (int i = 0; rc == SQLITE_OK && i < p->nstmts; i++)
         rc = sqlite3_prepare_v3(c->db, p->stmts[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                                NULL);
+    for (int i = 0; rc == SQLITE_OK && i < SQLITE_TXN_COUNT; i++)
+        rc = sqlite3_prepare_v3(c->db, txn_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->txn[i],
                                 NULL);
     return rc;
 }
@@ -230,15 +249,15 @@ sm_status sqlite_pool_write(sqlite_pool *p, sm_status (*fn)(sqlite_conn *, void 
     if (!c)
         return err ? err->status : SM_ERR_UNAVAILABLE;
     sm_status st;
-    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = sqlite_conn_txn(c, SQLITE_TXN_BEGIN);
     if (rc != SQLITE_OK) {
         st = sqlite_pool_fail(p, c, rc, "begin", err);
     } else {
         st = fn(c, arg, err);
-        if (st == SM_OK && (rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        if (st == SM_OK && (rc = sqlite_conn_txn(c, SQLITE_TXN_COMMIT)) != SQLITE_OK)
             st = sqlite_pool_fail(p, c, rc, "commit", err);
         if (st != SM_OK)
-            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL); /* no-op if already undone */
+            sqlite_conn_txn(c, SQLITE_TXN_ROLLBACK); /* no-op if already undone */
     }
     sqlite_pool_checkin(p, c);
     return st;

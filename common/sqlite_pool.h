@@ -20,9 +20,23 @@
 #define SQLITE_POOL_SIZE 8
 #define SQLITE_POOL_BUSY_MS 5000
 
+/* Transaction control, prepared once per connection: parsing "SAVEPOINT w"
+ * and "RELEASE w" again for every member of every group commit was a
+ * tenth of the committing thread's time. */
+typedef enum sqlite_txn_op {
+    SQLITE_TXN_BEGIN,        /* BEGIN IMMEDIATE */
+    SQLITE_TXN_COMMIT,
+    SQLITE_TXN_ROLLBACK,
+    SQLITE_TXN_SAVEPOINT,    /* SAVEPOINT w */
+    SQLITE_TXN_RELEASE,      /* RELEASE w */
+    SQLITE_TXN_ROLLBACK_TO,  /* ROLLBACK TO w */
+    SQLITE_TXN_COUNT
+} sqlite_txn_op;
+
 typedef struct sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt **st;  /* prepared statements, indexed as given to open */
+    sqlite3_stmt *txn[SQLITE_TXN_COUNT];
     bool broken;
     int64_t busy_since;  /* the busy handler's clock */
 } sqlite_conn;
@@ -54,6 +68,10 @@ void sqlite_pool_close(sqlite_pool *p);
  * "<label> <op> failed: <sqlite message>". */
 sm_status sqlite_pool_fail(sqlite_pool *p, sqlite_conn *c, int rc, const char *op,
                            sm_error *err);
+
+/* Runs one transaction-control statement on c: SQLITE_OK, or SQLite's
+ * result code (as sqlite3_exec of the same text would return). */
+int sqlite_conn_txn(sqlite_conn *c, sqlite_txn_op op);
 
 /* Runs fn(c, arg, err) inside BEGIN IMMEDIATE ... COMMIT on a borrowed
  * connection, rolling back if fn fails. */

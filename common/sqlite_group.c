@@ -5,6 +5,8 @@
 #include "sm_time.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,8 @@ typedef struct request {
     bool taken, done;
     pthread_cond_t cv;   /* signalled when done, or when it is to lead
                           * (monotonic clock: sm_cond_init) */
+    atomic_bool waking;  /* its leader has yet to signal cv after done:
+                          * cv must outlive that (see finish) */
     struct request *next;
 } request;
 
@@ -192,7 +196,9 @@ static void unqueue(sqlite_group *g, request *r)
 
 /* Leads one batch (called locked, returns locked): runs it unlocked, then
  * wakes each member once, and the next in line to lead; a broadcast to
- * every waiter cost more than SQLite itself. */
+ * every waiter cost more than SQLite itself. The members are signalled
+ * after the mutex is released: signalled under it, each woke only to block
+ * on the mutex the leader still held, a second sleep and wake per write. */
 static void lead(sqlite_group *g, const request *me)
 {
     request *batch[SQLITE_GROUP_MAX_BATCH];
@@ -212,11 +218,30 @@ static void lead(sqlite_group *g, const request *me)
     for (size_t i = 0; i < n; i++) {
         batch[i]->done = true;
         if (batch[i] != me)
-            pthread_cond_signal(&batch[i]->cv);
+            atomic_store_explicit(&batch[i]->waking, true, memory_order_relaxed);
     }
     g->running = false;
     if (g->head)
         pthread_cond_signal(&g->head->cv);
+    pthread_mutex_unlock(&g->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i] == me)
+            continue;
+        pthread_cond_signal(&batch[i]->cv);
+        /* the last touch: from here the member may return and free it */
+        atomic_store_explicit(&batch[i]->waking, false, memory_order_release);
+    }
+    pthread_mutex_lock(&g->mu);
+}
+
+/* A member whose write is done may have seen it before its leader's
+ * signal (a timed wake-up): it must not free its condition variable while
+ * the leader may still signal it. The wait is the leader's few signals. */
+static void finish(request *r)
+{
+    while (atomic_load_explicit(&r->waking, memory_order_acquire))
+        sched_yield();
+    pthread_cond_destroy(&r->cv);
 }
 
 sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, void *, sm_error *),
@@ -256,7 +281,7 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
         sm_cond_wait_until(&me.cv, &g->mu, me.deadline > 0 ? me.deadline : sm_mono_ms() + 1000);
     }
     pthread_mutex_unlock(&g->mu);
-    pthread_cond_destroy(&me.cv);
+    finish(&me);
     return me.st;
 }
 

@@ -21,7 +21,8 @@ static char dir[256];
 static int make_dir(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "%s/smpost-secret-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/smpost-secret-XXXXXX", tmp ? tmp : "/tmp");
     return mkdtemp(dir) ? 0 : -1;
 }
 
@@ -143,7 +144,8 @@ static void test_config_name_file_that_cannot_be_read_stops_the_start(void **sta
     setenv("SMTEST_STORE_FILE", "/nonexistent/smpost/secret", 1);
     sm_error err = {0};
     assert_int_equal(load(&err), SM_CONFIG_EXIT_ERROR);
-    assert_non_null(strstr(err.message, "SMTEST_STORE_FILE: cannot read /nonexistent/smpost/secret"));
+    assert_non_null(
+        strstr(err.message, "SMTEST_STORE_FILE: cannot read /nonexistent/smpost/secret"));
     sm_config_free(opts, NOPTS);
     clear_env();
 }
@@ -302,7 +304,8 @@ static void test_example_kafka_password_is_refused_naming_key_and_setting(void *
                      SM_ERR_INVALID);
     assert_non_null(strstr(err.message, "sasl.password in SMPOST_KAFKA_CONFIG_FILE holds"));
     assert_null(strstr(err.message, "changeme"));
-    assert_int_equal(sm_secret_refuse_example_kv("SMPOST_KAFKA_CONFIG_FILE", kv, true, &err), SM_OK);
+    assert_int_equal(sm_secret_refuse_example_kv("SMPOST_KAFKA_CONFIG_FILE", kv, true, &err),
+                     SM_OK);
     char c[] = "sasl.password=Own,Pass=99";
     char *ok[] = {a, c, NULL};
     assert_int_equal(sm_secret_refuse_example_kv("S", ok, false, &err), SM_OK);

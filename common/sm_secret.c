@@ -264,6 +264,13 @@ bool sm_secret_is_example(const char *password, size_t len)
 {
     char plain[128];
     size_t n = 0;
+    /* the mssql: parser trims a value's spaces, so compare it trimmed too */
+    while (len && isspace((unsigned char)*password)) {
+        password++;
+        len--;
+    }
+    while (len && isspace((unsigned char)password[len - 1]))
+        len--;
     for (size_t i = 0; i < len && n + 1 < sizeof plain; i++) {
         int hi, lo;
         if (password[i] == '%' && i + 2 < len &&

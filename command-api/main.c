@@ -7,6 +7,7 @@
 #include "routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
+#include "sm_secret.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 /* the admin listener (common/http_server.h) */
 static char *admin_listen;
 static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
+static char *kafka_config_file;
 static long port, threads, keep_alive_ms, request_timeout_ms;
 static long max_attempts, snapshot_every, cache_mb;
 static sm_log_level log_level;
@@ -44,6 +46,9 @@ static const sm_option options[] = {
      "Kafka topic for post events", &kafka_topic},
     {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
      "extra librdkafka properties, comma-separated key=value", &kafka_config},
+    {"kafka-config-file", "SMPOST_KAFKA_CONFIG_FILE", SM_OPT_STRING, NULL, 0, 0,
+     "file of librdkafka properties, key=value lines (# comments), before --kafka-config",
+     &kafka_config_file},
     {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, HTTP_SERVER_THREADS_DEFAULT, 1, 1024,
      "HTTP worker threads: connections served at once, idle keep-alive ones included",
      &threads},
@@ -154,10 +159,18 @@ int main(int argc, char **argv)
         sm_config_free(options, NOPTIONS);
         return 2;
     }
+    char **extra = NULL;
+    if (sm_secret_check_settings("SMPOST_EVENT_STORE", event_store_url, kafka_config_file,
+                                 kafka_config, &extra, &err) != SM_OK) {
+        fprintf(stderr, "command-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
     if (mode == AUTH_MODE_JWT && !(app.auth = open_verifier(&err))) {
         fprintf(stderr, "command-api: SMPOST_AUTH=jwt, but the token verifier cannot start: %s "
                 "(set SMPOST_JWKS_FILE, SMPOST_JWT_ISSUER and SMPOST_JWT_AUDIENCE; "
                 "docs/operations.md, Authentication)\n", err.message);
+        sm_strv_free(extra);
         sm_config_free(options, NOPTIONS);
         return 2;
     }
@@ -168,7 +181,6 @@ int main(int argc, char **argv)
 
     int rc = 1;
     http_server *server = NULL;
-    const char **extra = NULL;
     if (es_open(event_store_url, &app.store, &err) != ES_OK) {
         char url[512], msg[SM_ERROR_MAX], q[SM_ERROR_MAX + 16];
         sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=%s",
@@ -192,10 +204,10 @@ int main(int argc, char **argv)
         startup_failed("post_repo", &err);
         goto out_cmd;
     }
-    extra = sm_config_split_list(kafka_config);
     if (publishing_enabled()) {
         relay_opts ro = {.store = app.store,
-                         .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api", extra},
+                         .bus = {kafka_bootstrap, kafka_topic, "smpost-command-api",
+                                 (const char *const *)extra},
                          .instance_id = app.instance,
                          .lease_ttl_ms = (int)lease_ms};
         app.relay = relay_start(&ro, &err);
@@ -235,8 +247,8 @@ out_cmd:
     relay_stop(app.relay, 5000);
     post_repo_free(app.cmd.repo);
     cmd_context_destroy(&app.cmd);
-    free(extra);
 out:
+    sm_strv_free(extra);
     es_close(app.store);
     auth_verifier_free(app.auth);
     sm_config_free(options, NOPTIONS);

@@ -2,6 +2,7 @@
 #include "bus.h"
 
 #include "sm_log.h"
+#include "sm_secret.h"
 #include "sm_time.h"
 
 #include <librdkafka/rdkafka.h>
@@ -47,11 +48,14 @@ static rd_kafka_conf_t *make_conf(const bus_config *cfg, const kv_pair *role, si
         st = set(conf, common[i][0], common[i][1], err);
     for (size_t i = 0; !st && i < nrole; i++)
         st = set(conf, role[i][0], role[i][1], err);
+    int item = 0;
     for (const char *const *kv = cfg->extra; !st && kv && *kv; kv++) {
         char key[128];
         const char *eq = strchr(*kv, '=');
+        item++;
+        /* the item itself is not shown: a mistyped one may be a secret */
         if (!eq || (size_t)(eq - *kv) >= sizeof key) {
-            st = sm_fail(err, SM_ERR_INVALID, "kafka config '%s' is not key=value", *kv);
+            st = sm_fail(err, SM_ERR_INVALID, "kafka config item %d is not key=value", item);
             break;
         }
         snprintf(key, sizeof key, "%.*s", (int)(eq - *kv), *kv);
@@ -68,7 +72,8 @@ static sm_status set(rd_kafka_conf_t *conf, const char *k, const char *v, sm_err
 {
     char errstr[256];
     if (rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-        return sm_fail(err, SM_ERR_INVALID, "kafka config %s: %s", k, errstr);
+        return sm_fail(err, SM_ERR_INVALID, "kafka config %s: %s", k,
+                       sm_secret_kafka_key(k, strlen(k)) ? "invalid value" : errstr);
     return SM_OK;
 }
 

@@ -1,6 +1,8 @@
 /* sm_config.c — see sm_config.h. */
 #include "sm_config.h"
 
+#include "sm_secret.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -124,6 +126,35 @@ static sm_config_result parse_argv(const sm_option *opts, size_t nopts, int argc
     return SM_CONFIG_RUN;
 }
 
+/* NAME_FILE for a string option whose variable is NAME (sm_config.h):
+ * the file's contents are the value. */
+static sm_status load_env_file(const sm_option *opts, size_t nopts, const sm_option *o,
+                               bool env_set, sm_error *err)
+{
+    char name[128];
+    size_t n = o->env ? strlen(o->env) : 0;
+    if (o->kind != SM_OPT_STRING || n == 0 || n + 6 > sizeof name ||
+        (n >= 5 && strcmp(o->env + n - 5, "_FILE") == 0))
+        return SM_OK;
+    snprintf(name, sizeof name, "%s_FILE", o->env);
+    for (size_t i = 0; i < nopts; i++)
+        if (opts[i].env && strcmp(opts[i].env, name) == 0)
+            return SM_OK; /* an option of its own, e.g. SMPOST_KAFKA_CONFIG_FILE */
+    const char *path = getenv(name);
+    if (!path || !*path)
+        return SM_OK;
+    if (env_set)
+        return sm_fail(err, SM_ERR_INVALID, "%s and %s are both set: set one of them", o->env,
+                       name);
+    char *value = sm_secret_read_file(path, name, err);
+    if (!value)
+        return err->status;
+    sm_status st = set_value(o, value, name, err);
+    memset(value, 0, strlen(value));
+    free(value);
+    return st;
+}
+
 sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, char **argv,
                                 const char *prog, const char *summary, FILE *out,
                                 sm_error *err)
@@ -137,6 +168,8 @@ sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, c
         const char *env = o->env ? getenv(o->env) : NULL;
         if (env && *env && set_value(o, env, o->env, err) != SM_OK)
             return SM_CONFIG_EXIT_ERROR;
+        if (load_env_file(opts, nopts, o, env && *env, err) != SM_OK)
+            return SM_CONFIG_EXIT_ERROR;
     }
     return parse_argv(opts, nopts, argc, argv, prog, summary, out, err);
 }
@@ -148,19 +181,6 @@ void sm_config_free(const sm_option *opts, size_t nopts)
             free(*(char **)opts[i].target);
             *(char **)opts[i].target = NULL;
         }
-}
-
-const char **sm_config_split_list(char *text)
-{
-    size_t n = 1;
-    for (const char *p = text; p && *p; p++)
-        n += *p == ',';
-    const char **items = calloc(n + 1, sizeof *items);
-    size_t i = 0;
-    for (char *save = NULL, *tok = text ? strtok_r(text, ",", &save) : NULL; items && tok;
-         tok = strtok_r(NULL, ",", &save))
-        items[i++] = tok;
-    return items;
 }
 
 int sm_config_start(const sm_option *opts, size_t nopts, int argc, char **argv,

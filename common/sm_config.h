@@ -4,7 +4,14 @@
  * Each binary declares its options as a table of sm_option; precedence is
  * built-in default < environment variable < command-line flag. Values are
  * validated here (ranges, log levels), so a bad setting stops the program at
- * start with a message naming the variable or flag, never later. */
+ * start with a message naming the variable or flag, never later.
+ *
+ * Secrets from files (Docker and Kubernetes secrets): a string option whose
+ * variable is NAME also takes NAME_FILE, the path of a file whose contents
+ * (one trailing newline removed) are the value; setting both is an error
+ * naming both. Not for a NAME that itself ends in _FILE (its value is
+ * already a path), nor when the table has an option of its own whose
+ * variable is NAME_FILE (SMPOST_KAFKA_CONFIG_FILE). */
 #ifndef SM_CONFIG_H
 #define SM_CONFIG_H
 
@@ -52,11 +59,6 @@ void sm_block_stop_signals(sigset_t *set, int extra1, int extra2);
 
 /* Frees the strings sm_config_load stored. */
 void sm_config_free(const sm_option *opts, size_t nopts);
-
-/* Splits "a=1,b=2" in place at the commas into a NULL-terminated array of
- * pointers into text (e.g. extra librdkafka properties). text may be NULL.
- * Caller frees the array (not the strings). NULL on OOM. */
-const char **sm_config_split_list(char *text);
 
 /* This process's instance id (logs, /health, /metrics, the relay lease):
  * `given` if set, else "<hostname>-<port>", which is stable across restarts

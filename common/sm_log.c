@@ -1,6 +1,7 @@
 /* sm_log.c — see sm_log.h. */
 #include "sm_log.h"
 
+#include "sm_secret.h"
 #include "sm_time.h"
 
 #include <stdarg.h>
@@ -105,51 +106,29 @@ char *sm_log_quote(const char *text, char *buf, size_t cap)
     return buf;
 }
 
-/* True if text at p starts a password field ("password=", "pwd=", any
- * case) at a field boundary; *len gets the length of the key and '='. */
-static bool password_key(const char *start, const char *p, size_t *len)
+/* Appends n bytes of text to buf at *o, as far as cap allows. */
+static void append(char *buf, size_t cap, size_t *o, const char *text, size_t n)
 {
-    static const char *const keys[] = {"password=", "pwd="};
-    if (p != start && !strchr(";&?:", p[-1]))
-        return false;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strncasecmp(p, keys[i], strlen(keys[i])) == 0) {
-            *len = strlen(keys[i]);
-            return true;
-        }
-    return false;
+    size_t room = cap - 1 - *o;
+    n = n < room ? n : room;
+    memcpy(buf + *o, text, n);
+    *o += n;
 }
 
+/* The secrets are found by sm_secret_next_span (sm_secret.h), which the
+ * example-password check shares. */
 char *sm_log_redact_url(const char *url, char *buf, size_t cap)
 {
     if (cap == 0)
         return buf;
-    size_t o = 0;
-    const char *p = url ? url : "";
-    const char *scheme = strstr(p, "://");
-    if (scheme) {
-        /* user-info ends at the last '@' before the path */
-        const char *host = scheme + 3, *end = host + strcspn(host, "/?#");
-        const char *at = NULL;
-        for (const char *q = host; q < end; q++)
-            if (*q == '@')
-                at = q;
-        if (at) {
-            int n = snprintf(buf, cap, "%.*s***", (int)(host - p), p);
-            o = n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
-            p = at;
-        }
+    const char *text = url ? url : "";
+    size_t o = 0, at = 0, start, len, pass_off;
+    while (sm_secret_next_span(text, at, &start, &len, &pass_off)) {
+        append(buf, cap, &o, text + at, start - at);
+        append(buf, cap, &o, "***", 3);
+        at = start + len;
     }
-    while (*p && o + 1 < cap) {
-        size_t klen;
-        if (password_key(url, p, &klen)) {
-            int n = snprintf(buf + o, cap - o, "%.*s***", (int)klen, p);
-            o = n < 0 ? o : o + (size_t)n >= cap ? cap - 1 : o + (size_t)n;
-            p += klen + strcspn(p + klen, ";&");
-            continue;
-        }
-        buf[o++] = *p++;
-    }
-    buf[o < cap ? o : cap - 1] = '\0';
+    append(buf, cap, &o, text + at, strlen(text + at));
+    buf[o] = '\0';
     return buf;
 }

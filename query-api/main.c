@@ -8,6 +8,7 @@
 #include "query_routes.h"
 #include "sm_config.h"
 #include "sm_log.h"
+#include "sm_secret.h"
 #include "sm_time.h"
 
 #include <pthread.h>
@@ -21,7 +22,7 @@
 /* the admin listener (common/http_server.h) */
 static char *admin_listen;
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
-    *kafka_group;
+    *kafka_group, *kafka_config_file;
 static long port, threads, keep_alive_ms, request_timeout_ms, wait_ms;
 static sm_log_level log_level;
 /* the API documentation (common/http_docs.h) */
@@ -51,6 +52,9 @@ static const sm_option options[] = {
      "Kafka consumer group", &kafka_group},
     {"kafka-config", "SMPOST_KAFKA_CONFIG", SM_OPT_STRING, NULL, 0, 0,
      "extra librdkafka properties, comma-separated key=value", &kafka_config},
+    {"kafka-config-file", "SMPOST_KAFKA_CONFIG_FILE", SM_OPT_STRING, NULL, 0, 0,
+     "file of librdkafka properties, key=value lines (# comments), before --kafka-config",
+     &kafka_config_file},
     {"threads", "SMPOST_HTTP_THREADS", SM_OPT_INT, HTTP_SERVER_THREADS_DEFAULT, 1, 1024,
      "HTTP worker threads: connections served at once, idle keep-alive ones included",
      &threads},
@@ -87,9 +91,10 @@ static rm_store *open_read_model(const sigset_t *stop)
         sm_status st = rm_open(read_model_url, &rm, &err);
         if (st == SM_OK)
             return rm;
-        char q[SM_ERROR_MAX + 8];
+        char q[SM_ERROR_MAX + 8], msg[SM_ERROR_MAX];
         sm_log(st == SM_ERR_UNAVAILABLE ? SM_LOG_WARN : SM_LOG_ERROR, "read_model_open_failed",
-               "error=%s%s", sm_log_quote(err.message, q, sizeof q),
+               "error=%s%s",
+               sm_log_quote(sm_log_redact_url(err.message, msg, sizeof msg), q, sizeof q),
                st == SM_ERR_UNAVAILABLE ? " retry_in_ms=2000" : "");
         if (st != SM_ERR_UNAVAILABLE)
             return NULL;
@@ -124,17 +129,24 @@ int main(int argc, char **argv)
         sm_config_free(options, NOPTIONS);
         return 2;
     }
+    char **extra = NULL;
+    if (sm_secret_check_settings("SMPOST_READ_MODEL", read_model_url, kafka_config_file,
+                                 kafka_config, &extra, &err) != SM_OK) {
+        fprintf(stderr, "query-api: %s\n", err.message);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
 
     int rc = 1;
     http_server *server = NULL;
-    const char **extra = sm_config_split_list(kafka_config);
     app.rm = open_read_model(&stop);
     if (!app.rm)
         goto out;
     if (kafka_bootstrap && *kafka_bootstrap && strcmp(kafka_bootstrap, "none") != 0) {
-        projector_opts po = {app.rm, {kafka_bootstrap, kafka_topic, "smpost-query-api", extra},
+        projector_opts po = {app.rm, {kafka_bootstrap, kafka_topic, "smpost-query-api",
+                                            (const char *const *)extra},
                              kafka_group, 0};
         app.proj = projector_start(&po, &err);
         if (!app.proj) {
@@ -170,7 +182,7 @@ out:
     http_server_stop(server);        /* no request is in flight after this */
     projector_stop(app.proj); /* commits, leaves the group */
     rm_close(app.rm);
-    free(extra);
+    sm_strv_free(extra);
     sm_config_free(options, NOPTIONS);
     return rc;
 }

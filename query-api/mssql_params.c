@@ -182,6 +182,95 @@ char *mssql_params_statement(const mssql_params *p, const char *sql)
     return out;
 }
 
+/* ---- several apply batches in one call -------------------------------------- */
+
+void mssql_multi_init(mssql_multi *m) { memset(m, 0, sizeof *m); }
+
+void mssql_multi_free(mssql_multi *m)
+{
+    free(m->stmt);
+    free(m->decl);
+    free(m->items);
+    mssql_multi_init(m);
+}
+
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* text with every @name outside quotes renamed @name_<part>, appended to
+ * *out after sep (realloc'd). Our statements and declarations only. */
+static bool append_renamed(char **out, const char *sep, const char *text, size_t part)
+{
+    size_t have = *out ? strlen(*out) : 0, cap = have + strlen(sep) + 1;
+    size_t vars = 0;
+    for (const char *c = text; *c; c++)
+        vars += *c == '@';
+    cap += strlen(text) + vars * 8;
+    char *buf = realloc(*out, cap);
+    if (!buf)
+        return false;
+    *out = buf;
+    char *w = buf + have;
+    if (have)
+        w += sprintf(w, "%s", sep);
+    bool quoted = false;
+    for (const char *c = text; *c;) {
+        if (*c == '\'')
+            quoted = !quoted;
+        if (quoted || *c != '@') {
+            *w++ = *c++;
+            continue;
+        }
+        if (c[1] == '@') { /* @@ROWCOUNT, @@TRANCOUNT */
+            *w++ = *c++;
+            *w++ = *c++;
+            while (ident_char(*c))
+                *w++ = *c++;
+            continue;
+        }
+        *w++ = *c++;
+        while (ident_char(*c))
+            *w++ = *c++;
+        w += sprintf(w, "_%zu", part);
+    }
+    *w = '\0';
+    return true;
+}
+
+bool mssql_multi_add(mssql_multi *m, const mssql_params *p, const char *sql)
+{
+    if (m->nparts == MSSQL_MULTI_MAX || p->bad)
+        return false;
+    char *stmt = mssql_params_statement(p, sql);
+    mssql_param *items = realloc(m->items, (m->n + p->n + 1) * sizeof *items);
+    if (!stmt || !items) {
+        free(stmt);
+        if (items)
+            m->items = items;
+        return false;
+    }
+    m->items = items;
+    size_t stmt_len = m->stmt ? strlen(m->stmt) : 0, decl_len = m->decl ? strlen(m->decl) : 0;
+    bool ok = append_renamed(&m->stmt, "\n", stmt, m->nparts) &&
+              (p->n == 0 || append_renamed(&m->decl, ", ", p->decl, m->nparts));
+    free(stmt);
+    for (size_t i = 0; ok && i < p->n; i++) {
+        mssql_param *it = &m->items[m->n + i];
+        *it = p->items[i];
+        ok = snprintf(it->name, sizeof it->name, "%s_%zu", p->items[i].name, m->nparts) <
+             (int)sizeof it->name;
+    }
+    if (!ok) { /* undo: cut the joined texts back */
+        if (m->stmt)
+            m->stmt[stmt_len] = '\0';
+        if (m->decl)
+            m->decl[decl_len] = '\0';
+        return false;
+    }
+    m->n += p->n;
+    m->nparts++;
+    return true;
+}
+
 /* ---- statements ----------------------------------------------------------- */
 
 /* Apply: one batch, one transaction (XACT_ABORT ON: any error rolls it

@@ -119,6 +119,32 @@ void mssql_time_format(int64_t ms, char out[MSSQL_TIME_LEN + 1]);
  * seen) and Claimed (1 if this batch applied ev). Check mssql_params_ok. */
 const char *mssql_apply_statement(const sm_event *ev, mssql_params *p);
 
+/* ---- several apply batches in one call ----------------------------------- */
+
+/* Apply batches joined into one sp_executesql, so that a batch of events
+ * costs one round trip instead of one per event. Each part keeps its own
+ * statement, prologue and values; every variable and parameter of part i
+ * is renamed @name_i (@@functions are left alone), so the parts cannot see
+ * each other's, and part i's one-row result set is the call's i-th. With
+ * XACT_ABORT the first failing part ends the call: the result sets read
+ * before it tell which part failed. Parameters: at most MSSQL_MULTI_MAX
+ * parts of MSSQL_PARAMS_MAX each, under SQL Server's 2,100 per call. */
+#define MSSQL_MULTI_MAX 64
+
+typedef struct mssql_multi {
+    char *stmt;          /* the joined statements */
+    char *decl;          /* the joined declarations */
+    mssql_param *items;  /* copies with renamed names; values as before */
+    size_t n, nparts;
+} mssql_multi;
+
+void mssql_multi_init(mssql_multi *m);
+/* Adds one apply batch (sql and p as from mssql_apply_statement, p ok) as
+ * the next part. False on OOM or when the call is full (nparts ==
+ * MSSQL_MULTI_MAX); m is unchanged then. */
+bool mssql_multi_add(mssql_multi *m, const mssql_params *p, const char *sql);
+void mssql_multi_free(mssql_multi *m);
+
 /* The page of posts q asks for, with its comments, q's values bound into
  * p (with q->after_id, also @after_at and @after_id: a keyset page that
  * starts with an index seek); NULL for an unknown kind. One row per comment, or one row for a post

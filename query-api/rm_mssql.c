@@ -264,21 +264,27 @@ static bool rpc_param(DBPROCESS *db, const char *name, int type, int len, const 
     return dbrpcparam(db, name, 0, type, -1, len, (BYTE *)value) == SUCCEED;
 }
 
-static bool send_rpc(DBPROCESS *db, const char *stmt, const mssql_params *p)
+static bool send_rpc_items(DBPROCESS *db, const char *stmt, const char *decl,
+                           const mssql_param *items, size_t n)
 {
     if (dbrpcinit(db, "sp_executesql", 0) == FAIL)
         return false;
     bool ok = rpc_param(db, "@stmt", SYBNTEXT, (int)strlen(stmt), stmt);
-    if (ok && p->n)
-        ok = rpc_param(db, "@params", SYBNTEXT, (int)strlen(p->decl), p->decl);
-    for (size_t i = 0; ok && i < p->n; i++)
-        ok = rpc_param(db, p->items[i].name, p->items[i].type, p->items[i].len,
-                       mssql_param_value(&p->items[i]));
+    if (ok && n)
+        ok = rpc_param(db, "@params", SYBNTEXT, (int)strlen(decl), decl);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = rpc_param(db, items[i].name, items[i].type, items[i].len,
+                       mssql_param_value(&items[i]));
     if (!ok) {
         dbrpcinit(db, "", DBRPCRESET);
         return false;
     }
     return dbrpcsend(db) == SUCCEED && dbsqlok(db) == SUCCEED;
+}
+
+static bool send_rpc(DBPROCESS *db, const char *stmt, const mssql_params *p)
+{
+    return send_rpc_items(db, stmt, p->decl, p->items, p->n);
 }
 
 /* Reads every result set; stops at the first failure (with XACT_ABORT a
@@ -566,15 +572,80 @@ typedef struct batch_args {
     size_t at; /* the event being applied; n: the commit */
 } batch_args;
 
-/* A batch: BEGIN TRAN, the posts' versions (load_known), each event that
- * is not a duplicate by them in its own apply batch (its BEGIN TRAN and
- * COMMIT nest inside ours and only move @@TRANCOUNT), then one COMMIT, so
- * the server flushes its log once per batch instead of once per event.
- * XACT_ABORT rolls the whole transaction back on any error, and with_conn
- * rolls back whatever is left and runs the batch once more from the start
- * on a connection found dead or a first-insert race. Round trips: 3 plus
- * one per event that is new to the read model (BEGIN and COMMIT could ride
- * on the first and last call, but a transaction left open or closed across
+/* One call for a chunk of a batch (mssql_multi): part i's result row is
+ * the i-th. */
+typedef struct chunk_args {
+    apply_args *parts;
+    size_t n, seen; /* seen: result rows read, i.e. parts that ran */
+} chunk_args;
+
+static sm_status read_part(DBPROCESS *db, int set, void *arg, sm_error *err)
+{
+    chunk_args *k = arg;
+    if ((size_t)set >= k->n)
+        return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): more results than events");
+    read_was(db, set, &k->parts[set], err);
+    k->seen = (size_t)set + 1;
+    return SM_OK;
+}
+
+/* Applies the events idx[0..n) of b in one call; on failure b->at names
+ * the event that failed (the first whose result did not come back). */
+static sm_status apply_chunk(mssql_conn *c, batch_args *b, const size_t *idx, size_t n,
+                             sm_error *err)
+{
+    apply_args parts[MSSQL_MULTI_MAX];
+    mssql_multi m;
+    mssql_multi_init(&m);
+    sm_status st = SM_OK;
+    for (size_t i = 0; !st && i < n; i++) {
+        mssql_params p;
+        mssql_params_init(&p);
+        parts[i] = (apply_args){b->evs[idx[i]], -1, false, false};
+        const char *sql = mssql_apply_statement(parts[i].ev, &p);
+        if (!sql)
+            st = sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
+        else if (!mssql_params_ok(&p))
+            st = sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
+        else if (!mssql_multi_add(&m, &p, sql))
+            st = oom(err);
+        if (st)
+            b->at = idx[i];
+    }
+    chunk_args k = {parts, n, 0};
+    if (!st) {
+        memset(&c->diag, 0, sizeof c->diag);
+        bool ok = send_rpc_items(c->db, m.stmt, m.decl, m.items, m.n) &&
+                  read_results(c->db, read_part, &k, &st, err);
+        if (!ok || c->diag.msgno || c->diag.dberr) {
+            if (!DBDEAD(c->db))
+                dbcancel(c->db);
+            if (!st)
+                st = call_fail(c, "apply", err);
+        } else if (k.seen != n) {
+            st = sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): %zu results for %zu events",
+                         k.seen, n);
+        }
+        if (st)
+            b->at = idx[k.seen < n ? k.seen : n - 1];
+    }
+    mssql_multi_free(&m);
+    for (size_t i = 0; !st && i < n; i++)
+        if ((st = outcome_of(&parts[i], &b->outcomes[idx[i]], err)) != SM_OK)
+            b->at = idx[i];
+    return st;
+}
+
+/* A batch: BEGIN TRAN, the posts' versions (load_known), the events that
+ * are not duplicates by them in calls of up to MSSQL_MULTI_MAX apply
+ * batches each (their BEGIN TRAN and COMMIT nest inside ours and only move
+ * @@TRANCOUNT), then one COMMIT, so the server flushes its log once per
+ * batch. XACT_ABORT rolls the whole transaction back on any error, and
+ * with_conn rolls back whatever is left and runs the batch once more from
+ * the start on a connection found dead or a first-insert race. Round
+ * trips: 3 plus one per 64 events new to the read model, where one call
+ * per event took a millisecond or two each on Babelfish (BEGIN and COMMIT
+ * cannot ride on the calls: a transaction left open or closed across
  * sp_executesql is error 266). */
 static sm_status batch_op(mssql_conn *c, void *arg, sm_error *err)
 {
@@ -585,26 +656,27 @@ static sm_status batch_op(mssql_conn *c, void *arg, sm_error *err)
     known_set k = {calloc(b->n ? b->n : 1, sizeof *k.items), 0};
     if (!k.items)
         return oom(err);
+    size_t idx[MSSQL_MULTI_MAX], nidx = 0;
     sm_status st = load_known(c, b->evs, b->n, &k, err);
-    for (; !st && b->at < b->n; b->at++) {
-        const sm_event *ev = b->evs[b->at];
+    for (size_t i = 0; !st && i < b->n; i++) {
+        const sm_event *ev = b->evs[i];
         known_post *kp = known_find(&k, ev->aggregate_id);
         if (kp && ev->version <= kp->version) {
-            b->outcomes[b->at] = RM_DUPLICATE;
+            b->outcomes[i] = RM_DUPLICATE;
             continue;
         }
-        apply_args a = {ev, -1, false, false};
-        st = apply_op(c, &a, err);
-        if (!st)
-            st = outcome_of(&a, &b->outcomes[b->at], err);
-        if (st)
-            break; /* b->at names the failed event */
-        if (kp)
-            kp->version = a.claimed ? ev->version : a.was;
+        idx[nidx++] = i;
+        if (nidx == MSSQL_MULTI_MAX) {
+            st = apply_chunk(c, b, idx, nidx, err);
+            nidx = 0;
+        }
     }
+    if (!st && nidx)
+        st = apply_chunk(c, b, idx, nidx, err);
     free(k.items);
     if (st)
         return st; /* with_conn rolls back */
+    b->at = b->n;
     if (!exec_plain(c, "COMMIT;"))
         return call_fail(c, "commit", err);
     return SM_OK;

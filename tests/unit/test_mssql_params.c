@@ -313,6 +313,66 @@ static sm_event event(sm_event_type type, int64_t version)
     return e;
 }
 
+/* Apply batches joined into one call: part i's variables and parameters
+ * are renamed @name_i everywhere (statement, prologue, declaration, the
+ * values' names), @@functions and quoted text are left alone, and the
+ * values stay those of the part. */
+static void test_apply_batches_joined_in_one_call_keep_their_own_names(void **state)
+{
+    (void)state;
+    sm_event created = event(SM_EV_POST_CREATED, 0), liked = event(SM_EV_POST_LIKED, 1);
+    created.message = ""; /* an empty text: sent NULL, restored by the prologue */
+    mssql_params p0, p1;
+    mssql_params_init(&p0);
+    mssql_params_init(&p1);
+    const char *s0 = mssql_apply_statement(&created, &p0), *s1 = mssql_apply_statement(&liked, &p1);
+    mssql_multi m;
+    mssql_multi_init(&m);
+    assert_true(mssql_multi_add(&m, &p0, s0));
+    assert_true(mssql_multi_add(&m, &p1, s1));
+    assert_int_equal(m.nparts, 2);
+    assert_int_equal(m.n, p0.n + p1.n);
+    /* every @name in the joined text ends in _0 or _1; none is left bare */
+    for (const char *c = m.stmt; (c = strchr(c, '@')) != NULL;) {
+        if (c[1] == '@') {
+            assert_true(strncmp(c, "@@ROWCOUNT", 10) == 0 || strncmp(c, "@@TRANCOUNT", 11) == 0);
+            c += 2;
+            while (isalnum((unsigned char)*c) || *c == '_')
+                c++;
+            continue;
+        }
+        const char *e = c + 1;
+        while (isalnum((unsigned char)*e) || *e == '_')
+            e++;
+        assert_true(e - c > 2 && (strncmp(e - 2, "_0", 2) == 0 || strncmp(e - 2, "_1", 2) == 0));
+        c = e;
+    }
+    assert_non_null(strstr(m.stmt, "SET @message_0 = N'';"));
+    assert_non_null(strstr(m.stmt, "DECLARE @was_0 bigint = -1, @claimed_0 int = 0;"));
+    assert_non_null(strstr(m.stmt, "DECLARE @was_1 bigint = -1, @claimed_1 int = 0;"));
+    assert_non_null(strstr(m.stmt, "SET @claimed_1 = @@ROWCOUNT;"));
+    assert_string_equal(m.decl, "@id_0 nvarchar(36), @v_0 bigint, @author_0 nvarchar(max), "
+                                "@message_0 nvarchar(max), @at_0 datetime2(3), "
+                                "@author_id_0 nvarchar(max), @id_1 nvarchar(36), @v_1 bigint");
+    int64_t one = 1;
+    assert_string_equal(m.items[0].name, "@id_0");
+    assert_memory_equal(mssql_param_value(&m.items[0]), POST, 36);
+    assert_string_equal(m.items[p0.n + 1].name, "@v_1");
+    assert_memory_equal(mssql_param_value(&m.items[p0.n + 1]), &one, 8);
+    mssql_multi_free(&m);
+
+    /* a call holds at most MSSQL_MULTI_MAX parts, and stays usable when full */
+    mssql_multi_init(&m);
+    for (int i = 0; i < MSSQL_MULTI_MAX; i++)
+        assert_true(mssql_multi_add(&m, &p1, s1));
+    size_t len = strlen(m.stmt);
+    assert_false(mssql_multi_add(&m, &p1, s1));
+    assert_int_equal(m.nparts, MSSQL_MULTI_MAX);
+    assert_int_equal(strlen(m.stmt), len);
+    assert_non_null(strstr(m.stmt, "@v_63"));
+    mssql_multi_free(&m);
+}
+
 static void test_each_event_declares_exactly_the_parameters_its_batch_uses(void **state)
 {
     const struct {
@@ -649,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_a_query_with_a_bad_id_or_kind_is_refused),
         cmocka_unit_test(test_the_version_lookup_binds_the_post_id),
         cmocka_unit_test(test_the_line_babelfish_prints_is_a_connection_string),
+        cmocka_unit_test(test_apply_batches_joined_in_one_call_keep_their_own_names),
         cmocka_unit_test(test_keys_ignore_case_and_blanks_and_unknown_keys_are_ignored),
         cmocka_unit_test(test_a_connection_string_missing_a_field_or_with_a_bad_port_is_refused),
     };

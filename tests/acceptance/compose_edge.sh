@@ -66,7 +66,7 @@ s = open(p).read()
 open(p, "w").write(s.replace(a, b))
 PY
 }
-subst "/tmp/nginx" "$work/run"
+subst "/tmp/nginx" "$work/run/nginx"
 subst "http://command-api:5001" "http://127.0.0.1:$up"
 subst "http://query-api:5002" "http://127.0.0.1:$up"
 subst "listen 5001 ssl;" "listen 127.0.0.1:$cmd ssl;"

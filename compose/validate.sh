@@ -598,16 +598,19 @@ kprops = text_of("kafka/server.properties")
 kp = dict(l.split("=", 1) for l in kprops.splitlines() if "=" in l and not l.lstrip().startswith("#"))
 check("PLAINTEXT" not in kp.get("listener.security.protocol.map", "PLAINTEXT").replace("SASL_PLAINTEXT", "x"),
       "kafka: no PLAINTEXT listener", kp.get("listener.security.protocol.map", "unset"))
-check(kp.get("sasl.enabled.mechanisms") == "SCRAM-SHA-512" and "SASL_SSL://" in kp.get("advertised.listeners", ""),
-      "kafka: clients use SASL_SSL with SCRAM-SHA-512")
+check("SCRAM-SHA-512" in kp.get("sasl.enabled.mechanisms", "").split(",") and
+      set(kp.get("sasl.enabled.mechanisms", "").split(",")) <= {"SCRAM-SHA-512", "PLAIN"} and
+      "SASL_SSL://" in kp.get("advertised.listeners", "") and "SASL_PLAINTEXT" not in " ".join(kp.values()),
+      "kafka: clients log in over SASL_SSL only (SCRAM-SHA-512; PLAIN only inside TLS)")
 check(kp.get("allow.everyone.if.no.acl.found") == "false" and "StandardAuthorizer" in kp.get("authorizer.class.name", ""),
       "kafka: ACLs enforced (StandardAuthorizer, allow.everyone.if.no.acl.found=false)")
 kinit = yaml.safe_dump((services.get("kafka-init") or {}).get("command"), width=1000)
 for principal, op in (("smpost-command", "Write"), ("smpost-query", "Read")):
     check(re.search(r"User:%s --operation %s" % (principal, op), kinit) is not None,
           "kafka-init: ACL %s %s" % (principal, op))
-check(re.search(r"security\.protocol=SASL_SSL", secrets_sh) and re.search(r"sasl\.mechanisms=SCRAM-SHA-512", secrets_sh),
-      "compose/secrets.sh gives the services SASL_SSL + SCRAM-SHA-512 client settings")
+check(re.search(r"^security\.protocol=SASL_SSL$", secrets_sh, re.M) and
+      re.search(r"^ssl\.ca\.location=/run/secrets/kafka_ca\.crt$", secrets_sh, re.M),
+      "compose/secrets.sh gives the services SASL_SSL client settings that check the broker's CA")
 
 
 # ---- Dockerfiles ------------------------------------------------------------

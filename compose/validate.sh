@@ -18,6 +18,15 @@
 #      config finds replicas through Docker DNS, a health check on every
 #      long-running service, depends_on with conditions, pinned images,
 #      named volumes, no literal passwords, .env.example complete.
+#   2b. The security hardening (issue 18): read_only roots (tmpfs /tmp),
+#      cap_drop ALL and nothing added, no-new-privileges, memory and pids
+#      limits, the internal backend network with only the proxy outside it,
+#      Compose secrets (made by compose/secrets.sh) and no password in any
+#      environment or in .env.example, TLS, limit_req/limit_conn per client
+#      address and short client timeouts in nginx.conf, client_max_body_size
+#      equal to the services' HTTP_MAX_BODY, MongoDB --auth + keyFile + a
+#      readWrite-only user, SQL Server's runtime grants, Kafka SASL_SSL + ACLs.
+#      Each failure names the setting to restore.
 #   3. hadolint-style static checks of compose/Dockerfile* (hadolint is not
 #      packaged for Debian): pinned base images, non-root USER in every final
 #      stage, apt-get install -y --no-install-recommends with the apt lists

@@ -18,6 +18,15 @@
 #      config finds replicas through Docker DNS, a health check on every
 #      long-running service, depends_on with conditions, pinned images,
 #      named volumes, no literal passwords, .env.example complete.
+#   2b. The security hardening (issue 18): read_only roots (tmpfs /tmp),
+#      cap_drop ALL and nothing added, no-new-privileges, memory and pids
+#      limits, the internal backend network with only the proxy outside it,
+#      Compose secrets (made by compose/secrets.sh) and no password in any
+#      environment or in .env.example, TLS, limit_req/limit_conn per client
+#      address and short client timeouts in nginx.conf, client_max_body_size
+#      equal to the services' HTTP_MAX_BODY, MongoDB --auth + keyFile + a
+#      readWrite-only user, SQL Server's runtime grants, Kafka SASL_SSL + ACLs.
+#      Each failure names the setting to restore.
 #   3. hadolint-style static checks of compose/Dockerfile* (hadolint is not
 #      packaged for Debian): pinned base images, non-root USER in every final
 #      stage, apt-get install -y --no-install-recommends with the apt lists
@@ -168,12 +177,12 @@ if [ -z "$nginx_bin" ]; then
   say "FAIL cannot get nginx (apt-get download nginx) to check compose/nginx.conf"
   fail=1
 else
-  # nginx -t opens its temporary directories: point them into $tmp.
-  mkdir -p "$tmp/nginx"
-  sed 's|^http {|http {\n    client_body_temp_path '"$tmp"'/nginx/body;\n    proxy_temp_path '"$tmp"'/nginx/proxy;\n    fastcgi_temp_path '"$tmp"'/nginx/fastcgi;\n    uwsgi_temp_path '"$tmp"'/nginx/uwsgi;\n    scgi_temp_path '"$tmp"'/nginx/scgi;|' \
-    "$nginx_conf" >"$tmp/nginx/nginx.conf"
-  if "$nginx_bin" -t -q -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
-       -g "pid $tmp/nginx/nginx.pid;" 2>"$tmp/nginx/test.err"; then
+  # nginx -t opens its pid and temporary paths (/tmp/nginx*): point them
+  # into $tmp, and give it a development certificate (tls/ beside the file).
+  mkdir -p "$tmp/nginx/run"
+  sed "s|/tmp/nginx|$tmp/nginx/run/nginx|g" "$nginx_conf" >"$tmp/nginx/nginx.conf"
+  "$here/tls/dev-cert.sh" "$tmp/nginx/tls" >/dev/null
+  if "$nginx_bin" -t -q -e stderr -p "$tmp/nginx/run" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/test.err"; then
     say "ok   nginx -t compose/nginx.conf ($("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //'))"
   else
     say "FAIL nginx -t compose/nginx.conf:"
@@ -281,7 +290,7 @@ with open(os.path.join(os.path.dirname(compose_path), "nginx.conf")) as f:
 check(re.search(r"\bresolver\s+127\.0\.0\.11\b", conf) is not None,
       "nginx.conf resolves through Docker's DNS (resolver 127.0.0.11)")
 for port, svc in (("5001", "command-api"), ("5002", "query-api")):
-    m = re.search(r"listen\s+%s;(.*?)\n    }" % port, conf, re.S)
+    m = re.search(r"listen\s+%s\s+ssl;(.*?)\n    }" % port, conf, re.S)
     body = m.group(1) if m else ""
     var = re.search(r"set\s+\$(\w+)\s+http://%s:%s;" % (svc, port), body)
     check(bool(var) and re.search(r"proxy_pass\s+\$%s;" % var.group(1), body) is not None,
@@ -373,6 +382,8 @@ for n, s in services.items():
         tuple(e.split("=", 1)) if "=" in e else (e, None) for e in env)
     for k, v in items:
         v = "" if v is None else str(v)
+        if k.endswith("_FILE") and v.startswith("/run/secrets/"):
+            continue
         if secret_key.search(k) and v and "${" not in v:
             literal.append("%s.%s" % (n, k))
         for m in re.finditer(r"password=([^;]*)", v, re.I):
@@ -419,9 +430,196 @@ check(sorted(printed) == sorted({k for w in want.values() for k in w}),
       "scripts/servers.sh prints exactly the variables the stack sets (%s)" % ", ".join(printed))
 for n, keys in want.items():
     env = env_of(n)
-    wrong = [k for k, scheme in keys.items() if k not in env or not env[k].startswith(scheme)]
+    # K itself, or K_FILE naming a Compose secret (the value is in the file)
+    wrong = [k for k, scheme in keys.items()
+             if not (k in env and env[k].startswith(scheme)) and
+             not env.get(k + "_FILE", "").startswith("/run/secrets/")]
     check(not wrong, "%s gets %s as scripts/servers.sh names them" % (n, ", ".join(sorted(keys))),
           "missing or of another kind: " + ", ".join(wrong))
+
+
+# ---- security hardening (issue 18) -------------------------------------------
+# Every check names what to set when it fails (compose/README.md, "Security").
+print("== security hardening")
+here_dir = os.path.dirname(compose_path)
+root_dir = os.path.dirname(gitignore)
+
+
+def text_of(path):
+    with open(os.path.join(here_dir, path)) as f:
+        return f.read()
+
+
+def as_list(v):
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+# read-only root file systems: every service but these (each says why in
+# docker-compose.yml)
+writable_root = {"mssql": "SQL Server is not documented to run on a read-only root"}
+for n, s in sorted(services.items()):
+    if n in writable_root:
+        check(s.get("read_only") is False,
+              "%s: read_only: false, stated on purpose (%s)" % (n, writable_root[n]))
+        continue
+    check(s.get("read_only") is True, "%s: read_only: true (root file system read-only)" % n,
+          "set read_only: true, with tmpfs for what must be writable")
+    check("/tmp" in [str(t).split(":")[0] for t in as_list(s.get("tmpfs"))],
+          "%s: a tmpfs /tmp for what must be writable" % n)
+for n, s in sorted(services.items()):
+    check([str(c).upper() for c in as_list(s.get("cap_drop"))] == ["ALL"],
+          "%s: cap_drop: [ALL]" % n, "cap_drop is %s" % s.get("cap_drop"))
+    check(not s.get("cap_add"), "%s: no capability added back" % n, "cap_add: %s" % s.get("cap_add"))
+    check(not s.get("privileged"), "%s: not privileged" % n)
+    check(any(re.fullmatch(r"no-new-privileges(:true)?", str(o)) for o in as_list(s.get("security_opt"))),
+          "%s: security_opt no-new-privileges:true" % n)
+    lim = (((s.get("deploy") or {}).get("resources") or {}).get("limits") or {})
+    check(bool(s.get("mem_limit") or lim.get("memory")), "%s: a memory limit (mem_limit)" % n)
+    check(bool(s.get("pids_limit") or lim.get("pids")), "%s: a pids limit (pids_limit)" % n)
+    for v in as_list(s.get("volumes")):
+        src = re.split(r":(?=/)", str(v))[0]
+        if src.startswith(".") or src.startswith("/") or src.startswith("${"):
+            check(str(v).endswith(":ro"), "%s: bind mount %s is read-only" % (n, src), str(v))
+    check(s.get("network_mode") is None, "%s: no network_mode (host networking bypasses the networks)" % n)
+
+# networks: the public side (the proxy's published ports) cannot reach the rest
+nets = raw.get("networks") or {}
+check((nets.get("backend") or {}).get("internal") is True, "network backend is internal: true",
+      "declare networks: backend: {internal: true}")
+for n, s in sorted(services.items()):
+    mine = s.get("networks")
+    mine = list(mine) if isinstance(mine, (list, dict)) else []
+    if n == "proxy":
+        check("backend" in mine and any(not (nets.get(x) or {}).get("internal") for x in mine),
+              "proxy is on backend and on a published (non-internal) network", str(mine))
+    else:
+        check(bool(mine) and all((nets.get(x) or {}).get("internal") is True for x in mine),
+              "%s is on internal networks only (%s)" % (n, ", ".join(mine)),
+              "only the proxy may join a non-internal network; set networks: [backend]")
+
+# secrets: passwords only in Compose secrets, read as files
+top_secrets = raw.get("secrets") or {}
+secrets_sh = text_of("secrets.sh")
+for name, spec in sorted(top_secrets.items()):
+    f = str((spec or {}).get("file", ""))
+    check(f.startswith("./secrets/"), "secret %s is a file under compose/secrets/" % name, f)
+    check(re.search(r"\b%s\b" % re.escape(os.path.basename(f)), secrets_sh) is not None,
+          "secret %s is made by compose/secrets.sh" % name)
+check(bool(top_secrets), "the stack declares Compose secrets")
+check("/compose/secrets/" in open(gitignore).read().split(), "/compose/secrets/ is ignored by git")
+check("/compose/tls/certs/" in open(gitignore).read().split(), "/compose/tls/certs/ is ignored by git")
+for n, s in sorted(services.items()):
+    mine = {str(x if not isinstance(x, dict) else x.get("source")) for x in as_list(s.get("secrets"))}
+    used = set(re.findall(r"/run/secrets/([A-Za-z0-9_.-]+)(?![A-Za-z0-9_.$-])", yaml.safe_dump(s)))
+    check(used <= mine, "%s lists every secret it reads (/run/secrets/...)" % n,
+          "missing in its secrets: " + ", ".join(sorted(used - mine)))
+    check(mine <= set(top_secrets), "%s uses only declared secrets" % n, ", ".join(sorted(mine - set(top_secrets))))
+    env = s.get("environment") or {}
+    env = env if isinstance(env, dict) else dict(str(e).split("=", 1) if "=" in str(e) else (e, "") for e in env)
+    leaked = [k for k, v in env.items()
+              if re.search(r"PASS|PWD|SECRET|TOKEN|_KEY$|CREDENTIAL", k, re.I) and
+              not (k.endswith("_FILE") and str(v).startswith("/run/secrets/"))]
+    leaked += [k for k, v in env.items() if re.search(r"password=|://[^/@\s]*:[^/@\s]*@", str(v), re.I)]
+    check(not leaked, "%s: no password in its environment (only *_FILE to a secret)" % n, ", ".join(leaked))
+for n, keys in (("command-api", ("SMPOST_EVENT_STORE", "SMPOST_KAFKA_CONFIG")),
+                ("query-api", ("SMPOST_READ_MODEL", "SMPOST_KAFKA_CONFIG"))):
+    env = (services.get(n) or {}).get("environment") or {}
+    for k in keys:
+        check(k not in env and str(env.get(k + "_FILE", "")).startswith("/run/secrets/"),
+              "%s reads %s from a secret (%s_FILE)" % (n, k, k))
+with open(env_example) as f:
+    usable = [l.split("=", 1)[0] for l in f
+              if re.match(r"\s*[A-Z_]*(PASS|PWD|SECRET|TOKEN)[A-Z_]*=\S", l)]
+check(not usable, "compose/.env.example holds no password", ", ".join(usable))
+
+# TLS and limits at the edge
+pub = {}
+for port in ("5001", "5002"):
+    m = re.search(r"listen\s+%s\s+ssl;(.*?)\n    }" % port, conf, re.S)
+    pub[port] = m.group(1) if m else ""
+    check(bool(m), "nginx.conf: %s is served over TLS (listen %s ssl)" % (port, port))
+    check(re.search(r"\blimit_req\s+zone=\w+", pub[port]) is not None, "nginx.conf: limit_req on %s" % port)
+    check(re.search(r"\blimit_conn\s+\w+\s+\d+", pub[port]) is not None, "nginx.conf: limit_conn on %s" % port)
+check(re.search(r"listen\s+(\S*:)?(5001|5002)\s*;", conf) is None, "nginx.conf: no plain-HTTP listener on 5001/5002")
+check(len(re.findall(r"limit_req_zone\s+\$binary_remote_addr\b", conf)) >= 1 and
+      re.search(r"limit_conn_zone\s+\$binary_remote_addr\b", conf) is not None,
+      "nginx.conf: limit_req_zone and limit_conn_zone per client address ($binary_remote_addr)")
+check(re.search(r"\bssl_certificate\s+\S+;", conf) and re.search(r"\bssl_certificate_key\s+\S+;", conf),
+      "nginx.conf: ssl_certificate and ssl_certificate_key")
+m = re.search(r"\bssl_protocols\s+([^;]+);", conf)
+check(bool(m) and not re.search(r"(SSLv\d|TLSv1|TLSv1\.1)(?![\w.])", m.group(1)),
+      "nginx.conf: ssl_protocols TLSv1.2 and up only", m.group(1) if m else "unset")
+
+
+def seconds(v):
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", v)
+    if not m:
+        return None
+    n = int(m.group(1))
+    return n / 1000 if m.group(2) == "ms" else n * 60 if m.group(2) == "m" else n
+
+
+for d, most in (("client_header_timeout", 10), ("client_body_timeout", 30), ("send_timeout", 30),
+                ("keepalive_timeout", 75)):
+    m = re.search(r"\b%s\s+(\S+?)(\s+\S+)?;" % d, conf)
+    v = seconds(m.group(1)) if m else None
+    check(v is not None and v <= most, "nginx.conf: %s set, at most %ds" % (d, most),
+          m.group(1) if m else "unset")
+with open(os.path.join(root_dir, "common", "http_util.h")) as f:
+    hm = re.search(r"#define\s+HTTP_MAX_BODY\s+\((\d+)\s*\*\s*(\d+)\)", f.read())
+svc_max = int(hm.group(1)) * int(hm.group(2)) if hm else None
+m = re.search(r"\bclient_max_body_size\s+(\d+)([kKmM]?);", conf)
+ng_max = int(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()] if m else None
+check(svc_max is not None and ng_max == svc_max,
+      "nginx.conf: client_max_body_size is the services' body limit (HTTP_MAX_BODY, %s bytes)" % svc_max,
+      "client_max_body_size is %s bytes" % ng_max)
+pmounts = [str(v) for v in (proxy.get("volumes") or [])]
+check(any(v.endswith(":/etc/nginx/tls:ro") for v in pmounts), "the proxy mounts its TLS directory read-only")
+check(str(proxy.get("user", "")).split(":")[0] not in ("", "0", "root"), "the proxy runs nginx unprivileged (user:)")
+
+# MongoDB: --auth, a keyFile, the least-privilege user
+mongo_cmd = yaml.safe_dump((services.get("mongo") or {}).get("command"))
+check("--auth" in mongo_cmd and "--keyFile" in mongo_cmd, "mongo runs with --auth and a keyFile")
+mongo_env = (services.get("mongo") or {}).get("environment") or {}
+check(str(mongo_env.get("MONGO_INITDB_ROOT_PASSWORD_FILE", "")).startswith("/run/secrets/"),
+      "mongo's root password comes from a secret (MONGO_INITDB_ROOT_PASSWORD_FILE)")
+init_js = re.sub(r"//[^\n]*", "", text_of("mongo-init.js"))
+roles = re.findall(r"role:\s*'(\w+)',\s*db:\s*'(\w+)'", init_js)
+check(roles == [("readWrite", "socialMedia")], "mongo-init.js: user smpost has readWrite on socialMedia only",
+      str(roles))
+
+# SQL Server: the runtime login has DML rights only; migrations under another
+init_sql = re.sub(r"--[^\n]*", "", text_of("mssql-init.sql"))
+grants_sql = re.sub(r"--[^\n]*", "", text_of("mssql-grants.sql"))
+check(re.search(r"ADD\s+MEMBER\s+\[smpost\]", init_sql, re.I) is None,
+      "mssql-init.sql puts the runtime login smpost in no role")
+g = re.findall(r"GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s+\[smpost\]", grants_sql, re.I)
+check(bool(g) and all({x.strip().upper() for x in p.split(",")} <= {"SELECT", "INSERT", "UPDATE", "DELETE"}
+                      and t.lower().startswith("dbo.") for p, t in g),
+      "mssql-grants.sql grants smpost SELECT/INSERT/UPDATE/DELETE on tables only", str(g))
+check(re.search(r"-U\s+smpost_migrate\b[^\n]*read_model\.mssql\.sql", yaml.safe_dump(services.get("mssql-init"), width=1000)) is not None,
+      "mssql-init applies the schema as smpost_migrate (the migration login)")
+
+# Kafka: SASL_SSL only, ACLs enforced
+kprops = text_of("kafka/server.properties")
+kp = dict(l.split("=", 1) for l in kprops.splitlines() if "=" in l and not l.lstrip().startswith("#"))
+check("PLAINTEXT" not in kp.get("listener.security.protocol.map", "PLAINTEXT").replace("SASL_PLAINTEXT", "x"),
+      "kafka: no PLAINTEXT listener", kp.get("listener.security.protocol.map", "unset"))
+check("SCRAM-SHA-512" in kp.get("sasl.enabled.mechanisms", "").split(",") and
+      set(kp.get("sasl.enabled.mechanisms", "").split(",")) <= {"SCRAM-SHA-512", "PLAIN"} and
+      "SASL_SSL://" in kp.get("advertised.listeners", "") and "SASL_PLAINTEXT" not in " ".join(kp.values()),
+      "kafka: clients log in over SASL_SSL only (SCRAM-SHA-512; PLAIN only inside TLS)")
+check(kp.get("allow.everyone.if.no.acl.found") == "false" and "StandardAuthorizer" in kp.get("authorizer.class.name", ""),
+      "kafka: ACLs enforced (StandardAuthorizer, allow.everyone.if.no.acl.found=false)")
+kinit = yaml.safe_dump((services.get("kafka-init") or {}).get("command"), width=1000)
+for principal, op in (("smpost-command", "Write"), ("smpost-query", "Read")):
+    check(re.search(r"User:%s --operation %s" % (principal, op), kinit) is not None,
+          "kafka-init: ACL %s %s" % (principal, op))
+check(re.search(r"^security\.protocol=SASL_SSL$", secrets_sh, re.M) and
+      re.search(r"^ssl\.ca\.location=/run/secrets/kafka_ca\.crt$", secrets_sh, re.M),
+      "compose/secrets.sh gives the services SASL_SSL client settings that check the broker's CA")
 
 
 # ---- Dockerfiles ------------------------------------------------------------

@@ -367,6 +367,32 @@ static void bind_event(mssql_params *p, const sm_event *ev)
     }
 }
 
+/* A run of likes on one post, versions @v .. @v + @n - 1, as one claim:
+ * the same version rule as one like (the post must be at @v - 1), one
+ * UPDATE for all of them. */
+static const char like_run_sql[] =
+    "SET XACT_ABORT ON;\n"
+    "DECLARE @was bigint = -1, @claimed int = 0;\n"
+    "BEGIN TRAN;\n"
+    "SELECT @was = Version FROM dbo.PostVersion WITH (UPDLOCK, HOLDLOCK) WHERE PostId = @id;\n"
+    "IF @was >= 0 AND @v = @was + 1\nBEGIN\n"
+    "  UPDATE dbo.PostVersion SET Version = @v + @n - 1 WHERE PostId = @id AND Version = @was;\n"
+    "  SET @claimed = @@ROWCOUNT;\n"
+    "  IF @claimed = 1\n"
+    "    UPDATE dbo.Post SET Likes = Likes + @n, Version = @v + @n - 1 WHERE Id = @id;\n"
+    "  ELSE\n"
+    "    SELECT @was = Version FROM dbo.PostVersion WHERE PostId = @id;\n"
+    "END\nCOMMIT;\n"
+    "SELECT @was AS Was, @claimed AS Claimed;";
+
+const char *mssql_like_run_statement(const sm_event *first, int64_t n, mssql_params *p)
+{
+    mssql_params_uuid(p, "@id", first->aggregate_id);
+    mssql_params_int64(p, "@v", first->version);
+    mssql_params_int64(p, "@n", n);
+    return like_run_sql;
+}
+
 const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
 {
     if ((int)ev->type <= SM_EV_NONE || (int)ev->type >= SM_EV_TYPE_COUNT)

@@ -119,6 +119,13 @@ void mssql_time_format(int64_t ms, char out[MSSQL_TIME_LEN + 1]);
  * seen) and Claimed (1 if this batch applied ev). Check mssql_params_ok. */
 const char *mssql_apply_statement(const sm_event *ev, mssql_params *p);
 
+/* The batch that applies n likes of one post at once: first's version
+ * and the n - 1 after it, all PostLikedEvent (the caller checks). One row
+ * as above: Claimed 1 if it applied all n (the post was at first's version
+ * - 1), else nothing changed and Was tells why (duplicates, a gap, or
+ * another applier in between). */
+const char *mssql_like_run_statement(const sm_event *first, int64_t n, mssql_params *p);
+
 /* ---- several apply batches in one call ----------------------------------- */
 
 /* Apply batches joined into one sp_executesql, so that a batch of events

@@ -67,6 +67,7 @@ typedef struct mssql_diag {
     int dberr;            /* db-lib error, 0 if none */
     bool dead;            /* the connection broke or timed out */
     bool timed_out;       /* no reply within MSSQL_QUERY_TIMEOUT_S */
+    bool raced;           /* another applier moved a post under a batch */
     char server_text[200];
     char dblib_text[200];
 } mssql_diag;
@@ -368,7 +369,7 @@ static sm_status with_conn(rm_mssql *s, conn_op op, void *arg, sm_error *err)
         if ((st = op(c, arg, err)) == SM_OK || st == SM_ERR_INVALID)
             break; /* INVALID: refused before anything was sent */
         bool dead = c->diag.dead || DBDEAD(c->db), slow = c->diag.timed_out;
-        bool race = c->diag.msgno == 2627 || c->diag.msgno == 2601;
+        bool race = c->diag.msgno == 2627 || c->diag.msgno == 2601 || c->diag.raced;
         if (dead) {
             char q[SM_ERROR_MAX + 8];
             sm_log(SM_LOG_WARN, "read_model_reconnect", "adapter=mssql server=%s error=%s",
@@ -572,10 +573,19 @@ typedef struct batch_args {
     size_t at; /* the event being applied; n: the commit */
 } batch_args;
 
+/* A unit of a batch's call: one event, or a run of likes on one post
+ * (consecutive versions, no other event of that post between them in the
+ * batch) applied as one claim. members[0..n) index the batch. */
+typedef struct unit {
+    size_t *members;
+    size_t n;
+    apply_args res; /* res.ev: the first member's event */
+} unit;
+
 /* One call for a chunk of a batch (mssql_multi): part i's result row is
  * the i-th. */
 typedef struct chunk_args {
-    apply_args *parts;
+    unit *units;
     size_t n, seen; /* seen: result rows read, i.e. parts that ran */
 } chunk_args;
 
@@ -584,25 +594,53 @@ static sm_status read_part(DBPROCESS *db, int set, void *arg, sm_error *err)
     chunk_args *k = arg;
     if ((size_t)set >= k->n)
         return sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): more results than events");
-    read_was(db, set, &k->parts[set], err);
+    read_was(db, set, &k->units[set].res, err);
     k->seen = (size_t)set + 1;
     return SM_OK;
 }
 
-/* Applies the events idx[0..n) of b in one call; on failure b->at names
- * the event that failed (the first whose result did not come back). */
-static sm_status apply_chunk(mssql_conn *c, batch_args *b, const size_t *idx, size_t n,
-                             sm_error *err)
+/* The outcomes of a run of likes from its one claim. Claimed: all applied.
+ * Not: as each like alone would have found the post at Was, unless Was
+ * falls inside the run, which only another applier moving the post
+ * between the batch's read of versions and this call can make; the batch
+ * is then run again from the start (c->diag.raced), with fresh versions. */
+static sm_status run_outcomes(mssql_conn *c, const batch_args *b, const unit *u, sm_error *err)
 {
-    apply_args parts[MSSQL_MULTI_MAX];
+    if (u->n == 1)
+        return outcome_of(&u->res, &b->outcomes[u->members[0]], err);
+    int64_t first = u->res.ev->version, last = first + (int64_t)u->n - 1, was = u->res.was;
+    rm_outcome o;
+    if (u->res.claimed)
+        o = RM_APPLIED;
+    else if (was >= last)
+        o = RM_DUPLICATE;
+    else if (was < first - 1)
+        o = RM_GAP;
+    else {
+        c->diag.raced = true;
+        return sm_fail(err, SM_ERR_UNAVAILABLE, "read model (mssql): post %s moved to version "
+                       "%lld during a batch; the batch runs again", u->res.ev->aggregate_id,
+                       (long long)was);
+    }
+    for (size_t i = 0; i < u->n; i++)
+        b->outcomes[u->members[i]] = o;
+    return SM_OK;
+}
+
+/* Applies units[0..n) in one call; on failure b->at names the event that
+ * failed (the first of the first unit whose result did not come back). */
+static sm_status apply_chunk(mssql_conn *c, batch_args *b, unit *units, size_t n, sm_error *err)
+{
     mssql_multi m;
     mssql_multi_init(&m);
     sm_status st = SM_OK;
     for (size_t i = 0; !st && i < n; i++) {
         mssql_params p;
         mssql_params_init(&p);
-        parts[i] = (apply_args){b->evs[idx[i]], -1, false, false};
-        const char *sql = mssql_apply_statement(parts[i].ev, &p);
+        unit *u = &units[i];
+        u->res = (apply_args){b->evs[u->members[0]], -1, false, false};
+        const char *sql = u->n > 1 ? mssql_like_run_statement(u->res.ev, (int64_t)u->n, &p)
+                                   : mssql_apply_statement(u->res.ev, &p);
         if (!sql)
             st = sm_fail(err, SM_ERR_INVALID, "read model: unknown event type");
         else if (!mssql_params_ok(&p))
@@ -610,9 +648,9 @@ static sm_status apply_chunk(mssql_conn *c, batch_args *b, const size_t *idx, si
         else if (!mssql_multi_add(&m, &p, sql))
             st = oom(err);
         if (st)
-            b->at = idx[i];
+            b->at = u->members[0];
     }
-    chunk_args k = {parts, n, 0};
+    chunk_args k = {units, n, 0};
     if (!st) {
         memset(&c->diag, 0, sizeof c->diag);
         bool ok = send_rpc_items(c->db, m.stmt, m.decl, m.items, m.n) &&
@@ -623,57 +661,101 @@ static sm_status apply_chunk(mssql_conn *c, batch_args *b, const size_t *idx, si
             if (!st)
                 st = call_fail(c, "apply", err);
         } else if (k.seen != n) {
-            st = sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): %zu results for %zu events",
+            st = sm_fail(err, SM_ERR_INTERNAL, "read model (mssql): %zu results for %zu calls",
                          k.seen, n);
         }
         if (st)
-            b->at = idx[k.seen < n ? k.seen : n - 1];
+            b->at = units[k.seen < n ? k.seen : n - 1].members[0];
     }
     mssql_multi_free(&m);
     for (size_t i = 0; !st && i < n; i++)
-        if ((st = outcome_of(&parts[i], &b->outcomes[idx[i]], err)) != SM_OK)
-            b->at = idx[i];
+        if ((st = run_outcomes(c, b, &units[i], err)) != SM_OK)
+            b->at = units[i].members[0];
     return st;
 }
 
+/* Splits the batch's events that are new by the versions read (pending,
+ * in batch order) into units: a like starts a run that takes each later
+ * like of its post with the next version, up to the first other event of
+ * that post. Returns the number of units; members points into one array
+ * of pending's length. */
+static size_t make_units(const batch_args *b, const size_t *pending, size_t np, bool *used,
+                         size_t *members, unit *units)
+{
+    size_t nu = 0, nm = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (used[i])
+            continue;
+        const sm_event *ev = b->evs[pending[i]];
+        unit *u = &units[nu++];
+        u->members = &members[nm];
+        u->n = 0;
+        members[nm++] = pending[i];
+        u->n++;
+        used[i] = true;
+        if (ev->type != SM_EV_POST_LIKED)
+            continue;
+        int64_t next = ev->version + 1;
+        for (size_t j = i + 1; j < np; j++) {
+            const sm_event *e = b->evs[pending[j]];
+            if (used[j] || strcmp(e->aggregate_id, ev->aggregate_id) != 0)
+                continue;
+            if (e->type != SM_EV_POST_LIKED || e->version != next)
+                break;
+            members[nm++] = pending[j];
+            u->n++;
+            used[j] = true;
+            next++;
+        }
+    }
+    return nu;
+}
+
 /* A batch: BEGIN TRAN, the posts' versions (load_known), the events that
- * are not duplicates by them in calls of up to MSSQL_MULTI_MAX apply
- * batches each (their BEGIN TRAN and COMMIT nest inside ours and only move
- * @@TRANCOUNT), then one COMMIT, so the server flushes its log once per
- * batch. XACT_ABORT rolls the whole transaction back on any error, and
- * with_conn rolls back whatever is left and runs the batch once more from
- * the start on a connection found dead or a first-insert race. Round
- * trips: 3 plus one per 64 events new to the read model, where one call
- * per event took a millisecond or two each on Babelfish (BEGIN and COMMIT
- * cannot ride on the calls: a transaction left open or closed across
- * sp_executesql is error 266). */
+ * are not duplicates by them in units (make_units: a run of likes on one
+ * post is one claim and one UPDATE) sent in calls of up to MSSQL_MULTI_MAX
+ * apply batches each (their BEGIN TRAN and COMMIT nest inside ours and
+ * only move @@TRANCOUNT), then one COMMIT, so the server flushes its log
+ * once per batch. XACT_ABORT rolls the whole transaction back on any
+ * error, and with_conn rolls back whatever is left and runs the batch once
+ * more from the start on a connection found dead, a first-insert race or
+ * another applier moving a post under a run. Round trips: 3 plus one per
+ * 64 units, where one call per event took a millisecond or two each on
+ * Babelfish (BEGIN and COMMIT cannot ride on the calls: a transaction left
+ * open or closed across sp_executesql is error 266). Units of one post
+ * run in batch order, as do the calls. */
 static sm_status batch_op(mssql_conn *c, void *arg, sm_error *err)
 {
     batch_args *b = arg;
     b->at = 0;
     if (!exec_plain(c, "BEGIN TRAN;"))
         return call_fail(c, "begin", err);
-    known_set k = {calloc(b->n ? b->n : 1, sizeof *k.items), 0};
-    if (!k.items)
-        return oom(err);
-    size_t idx[MSSQL_MULTI_MAX], nidx = 0;
-    sm_status st = load_known(c, b->evs, b->n, &k, err);
+    size_t n = b->n ? b->n : 1;
+    known_set k = {calloc(n, sizeof *k.items), 0};
+    size_t *pending = calloc(n, sizeof *pending), *members = calloc(n, sizeof *members);
+    bool *used = calloc(n, sizeof *used);
+    unit *units = calloc(n, sizeof *units);
+    sm_status st = k.items && pending && members && used && units ? SM_OK : oom(err);
+    if (!st)
+        st = load_known(c, b->evs, b->n, &k, err);
+    size_t np = 0;
     for (size_t i = 0; !st && i < b->n; i++) {
         const sm_event *ev = b->evs[i];
         known_post *kp = known_find(&k, ev->aggregate_id);
-        if (kp && ev->version <= kp->version) {
+        if (kp && ev->version <= kp->version)
             b->outcomes[i] = RM_DUPLICATE;
-            continue;
-        }
-        idx[nidx++] = i;
-        if (nidx == MSSQL_MULTI_MAX) {
-            st = apply_chunk(c, b, idx, nidx, err);
-            nidx = 0;
-        }
+        else
+            pending[np++] = i;
     }
-    if (!st && nidx)
-        st = apply_chunk(c, b, idx, nidx, err);
+    size_t nu = st ? 0 : make_units(b, pending, np, used, members, units);
+    for (size_t u = 0; !st && u < nu; u += MSSQL_MULTI_MAX)
+        st = apply_chunk(c, b, &units[u], nu - u < MSSQL_MULTI_MAX ? nu - u : MSSQL_MULTI_MAX,
+                         err);
     free(k.items);
+    free(pending);
+    free(members);
+    free(used);
+    free(units);
     if (st)
         return st; /* with_conn rolls back */
     b->at = b->n;

@@ -648,6 +648,89 @@ static void test_a_batch_applies_each_event_by_the_version_rules_in_order(void *
         sm_event_clear(&evs[i]);
 }
 
+/* Runs of likes, as a hot post sends them: interleaved between two posts,
+ * cut by another event of the post, a run the read model already holds
+ * (all duplicates), and a run that starts past a missing version (all
+ * gaps). The SQL Server adapter applies each run as one claim; every like
+ * must still get the outcome it would get alone. */
+static void test_runs_of_likes_in_a_batch_keep_each_like_s_outcome(void **state)
+{
+    rm_store *s = *state;
+    sm_uuid_str a, b, c, cid;
+    fresh(a);
+    fresh(b);
+    fresh(c);
+    fresh(cid);
+    /* setup: a, b, c created; a and b liked up to version 2 */
+    sm_event pre[7] = {
+        ev_new(a, 0, SM_EV_POST_CREATED, 1764198400000), ev_new(b, 0, SM_EV_POST_CREATED, 1764198400001),
+        ev_new(c, 0, SM_EV_POST_CREATED, 1764198400002), ev_new(a, 1, SM_EV_POST_LIKED, 1764198400003),
+        ev_new(a, 2, SM_EV_POST_LIKED, 1764198400004),   ev_new(b, 1, SM_EV_POST_LIKED, 1764198400005),
+        ev_new(b, 2, SM_EV_POST_LIKED, 1764198400006),
+    };
+    for (int i = 0; i < 3; i++) {
+        pre[i].author = strdup("runner");
+        pre[i].message = strdup("m");
+    }
+    const sm_event *pp[7];
+    rm_outcome pout[7];
+    for (int i = 0; i < 7; i++)
+        pp[i] = &pre[i];
+    sm_error err = {0};
+    size_t failed = 99;
+    if (rm_apply_batch(s, pp, 7, pout, &failed, &err) != SM_OK)
+        fail_msg("setup batch: %s", err.message);
+
+    enum { N = 14 };
+    sm_event evs[N] = {
+        ev_new(a, 3, SM_EV_POST_LIKED, 1764198400010), /* a: run 3,4 */
+        ev_new(b, 1, SM_EV_POST_LIKED, 1764198400011), /* b: run 1,2 held already */
+        ev_new(a, 4, SM_EV_POST_LIKED, 1764198400012),
+        ev_new(b, 2, SM_EV_POST_LIKED, 1764198400013),
+        ev_new(a, 5, SM_EV_COMMENT_ADDED, 1764198400014), /* cuts a's run */
+        ev_new(a, 6, SM_EV_POST_LIKED, 1764198400015),    /* a: run 6,7 */
+        ev_new(c, 2, SM_EV_POST_LIKED, 1764198400016),    /* c: 1 never came: run 2,3 gaps */
+        ev_new(a, 7, SM_EV_POST_LIKED, 1764198400017),
+        ev_new(c, 3, SM_EV_POST_LIKED, 1764198400018),
+        ev_new(b, 3, SM_EV_POST_LIKED, 1764198400019), /* b: run 3,4 new */
+        ev_new(b, 4, SM_EV_POST_LIKED, 1764198400020),
+        ev_new(a, 7, SM_EV_POST_LIKED, 1764198400017), /* redelivered inside the batch */
+        ev_new(a, 9, SM_EV_POST_LIKED, 1764198400021), /* a's 8 never came */
+        ev_new(a, 8, SM_EV_POST_LIKED, 1764198400022), /* ...and comes after 9: applied */
+    };
+    strcpy(evs[4].comment_id, cid);
+    evs[4].comment = strdup("between runs");
+    evs[4].username = strdup("bob");
+    const sm_event *ptrs[N];
+    for (int i = 0; i < N; i++)
+        ptrs[i] = &evs[i];
+    rm_outcome out[N];
+    if (rm_apply_batch(s, ptrs, N, out, &failed, &err) != SM_OK)
+        fail_msg("apply_batch: %s", err.message);
+    const rm_outcome want[N] = {
+        RM_APPLIED,   RM_DUPLICATE, RM_APPLIED, RM_DUPLICATE, RM_APPLIED, RM_APPLIED, RM_GAP,
+        RM_APPLIED,   RM_GAP,       RM_APPLIED, RM_APPLIED,   RM_DUPLICATE, RM_GAP,   RM_APPLIED,
+    };
+    for (int i = 0; i < N; i++)
+        if (out[i] != want[i])
+            fail_msg("event %d: outcome %d, expected %d", i, (int)out[i], (int)want[i]);
+    assert_int_equal(version_of(s, a), 8);
+    assert_int_equal(version_of(s, b), 4);
+    assert_int_equal(version_of(s, c), 0);
+    const struct { const char *id; int64_t likes; } expect[] = {{a, 2 + 2 + 2 + 1}, {b, 4}, {c, 0}};
+    for (size_t i = 0; i < 3; i++) {
+        rm_post_list l = by_id(s, expect[i].id);
+        assert_int_equal(l.len, 1);
+        assert_int_equal(l.items[0].likes, expect[i].likes);
+        assert_int_equal(l.items[0].version, i == 0 ? 8 : i == 1 ? 4 : 0);
+        rm_post_list_free(&l);
+    }
+    for (int i = 0; i < N; i++)
+        sm_event_clear(&evs[i]);
+    for (int i = 0; i < 7; i++)
+        sm_event_clear(&pre[i]);
+}
+
 /* An event the read model refuses (here a comment id used twice, which
  * the schema's primary key forbids) fails the whole batch: the events
  * before it in the batch are rolled back with it, *failed names it, and
@@ -761,6 +844,7 @@ int main(void)
         T(test_a_call_finding_every_connection_busy_gives_up_at_its_deadline),
         T(test_a_batch_applies_each_event_by_the_version_rules_in_order),
         T(test_a_failed_batch_changes_nothing),
+        T(test_runs_of_likes_in_a_batch_keep_each_like_s_outcome),
     };
     int rc = cmocka_run_group_tests_name(mssql ? "read_model_mssql" : "read_model_sqlite", tests,
                                          NULL, NULL);

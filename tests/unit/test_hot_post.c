@@ -412,6 +412,41 @@ static void test_conflicting_batch_is_retried_by_each_member(void **state)
 
 /* max_batch 1 (the MongoDB adapter without transactions): one append per
  * command, as before batching. */
+/* A command whose time runs out while it waits behind a batch is answered
+ * 503 and writes nothing, whether its own wait ends first or the next
+ * batch finds it expired in the queue (take_batch leaves it out); the
+ * commands around it go on, one version each, with no hole. */
+static void test_a_queued_command_out_of_time_is_refused_and_writes_nothing(void **state)
+{
+    fixture *f = *state;
+    job leader, jobs[3];
+    int64_t budget = f->ctx.budget_ms;
+    start_leader(f, &leader);
+    start(f, &jobs[0], make_cmd(CMD_LIKE_POST, f->id));
+    wait_for(queued, f, 1);
+    f->ctx.budget_ms = 30; /* read once, when the command starts */
+    start(f, &jobs[1], make_cmd(CMD_LIKE_POST, f->id));
+    wait_for(queued, f, 2);
+    f->ctx.budget_ms = budget;
+    start(f, &jobs[2], make_cmd(CMD_LIKE_POST, f->id));
+    wait_for(queued, f, 3);
+    sm_sleep_ms(60); /* past the middle one's time; the gate still holds */
+    open_gate_and_join(f, &leader, jobs, 3);
+
+    assert_int_equal(leader.st, SM_OK);
+    assert_int_equal(jobs[0].st, SM_OK);
+    assert_int_equal(jobs[1].st, SM_ERR_UNAVAILABLE);
+    assert_non_null(strstr(jobs[1].err.message, "in time"));
+    assert_int_equal(jobs[2].st, SM_OK);
+    assert_int_equal(leader.res.version, 1);
+    assert_int_equal(jobs[0].res.version, 2);
+    assert_int_equal(jobs[2].res.version, 3);
+    post_state p = stored(f);
+    assert_int_equal(p.version, 3);
+    assert_int_equal(p.likes, 3);
+    post_free(&p);
+}
+
 static void test_max_batch_one_appends_one_event_at_a_time(void **state)
 {
     fixture *f = *state;
@@ -464,6 +499,7 @@ int main(void)
         BOTH(test_failed_append_fails_every_member_of_the_batch),
         BOTH(test_conflicting_batch_is_retried_by_each_member),
         BOTH(test_max_batch_one_appends_one_event_at_a_time),
+        BOTH(test_a_queued_command_out_of_time_is_refused_and_writes_nothing),
         cmocka_unit_test_setup_teardown(
             test_batch_stepping_over_a_snapshot_multiple_queues_the_snapshot, setup_repo,
             teardown),

@@ -319,6 +319,42 @@ static size_t count_key(const seen *s, size_t n, const char *key)
     return c;
 }
 
+/* cfg ("k=v,k=v") with key's value replaced by value, into out (CFG_MAX). */
+static void with_setting(const char *cfg, const char *key, const char *value, char *out)
+{
+    char copy[CFG_MAX];
+    size_t len = 0, klen = strlen(key);
+    bool found = false;
+    snprintf(copy, sizeof copy, "%s", cfg);
+    out[0] = '\0';
+    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        bool match = strncmp(kv, key, klen) == 0 && kv[klen] == '=';
+        found |= match;
+        len += (size_t)snprintf(out + len, CFG_MAX - len, "%s%s%s%s", len ? "," : "",
+                                match ? key : kv, match ? "=" : "", match ? value : "");
+        assert_true(len < CFG_MAX);
+    }
+    assert_true(found);
+}
+
+/* True if a client with the settings cfg gets the topic's metadata. */
+static bool metadata_answers(const char *cfg)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+    apply_config(conf, cfg);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, 5000);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* --- cases ---------------------------------------------------------------- */
 
 /* (a) command-api's relay publishes as smpost-command over SASL_SSL; a
@@ -327,6 +363,13 @@ static size_t count_key(const seen *s, size_t n, const char *key)
 static void test_the_relay_publishes_over_sasl_ssl_and_the_query_user_reads_in_order(void **s)
 {
     (void)s;
+    /* the only listener is SASL_SSL with the generated CA: no plaintext
+     * client, and no client that does not trust that CA, gets an answer */
+    assert_true(metadata_answers(query_cfg));
+    assert_false(metadata_answers("security.protocol=PLAINTEXT"));
+    char no_ca[CFG_MAX];
+    with_setting(query_cfg, "ssl.ca.location", "probe", no_ca); /* the system's CAs */
+    assert_false(metadata_answers(no_ca));
     enum { POSTS = 3, LIKES = 4 };
     start_command_api(&cmd, cmd_cfg);
     char ids[POSTS][40];
@@ -412,15 +455,8 @@ static void test_a_wrong_password_is_refused_and_never_logged(void **s)
     (void)s;
     char marker[64], bad[CFG_MAX], bad_query[CFG_MAX];
     snprintf(marker, sizeof marker, "NotThePassword-%d-Marker", (int)getpid());
-    const char *cfgs[2] = {cmd_cfg, query_cfg};
-    char *outs[2] = {bad, bad_query};
-    for (int i = 0; i < 2; i++) { /* the user's settings with sasl.password=marker */
-        const char *pw = strstr(cfgs[i], "sasl.password=");
-        assert_non_null(pw);
-        const char *end = strchr(pw, ',');
-        snprintf(outs[i], CFG_MAX, "%.*ssasl.password=%s%s", (int)(pw - cfgs[i]), cfgs[i], marker,
-                 end ? end : "");
-    }
+    with_setting(cmd_cfg, "sasl.password", marker, bad);
+    with_setting(query_cfg, "sasl.password", marker, bad_query);
     start_command_api(&cmd, bad);
     start_query_api(&qry, bad_query);
     char id[40];

@@ -29,7 +29,7 @@
 # IP:127.0.0.1 and DNS:localhost) are generated in DIR/tls; clients reach a
 # SASL_SSL listener with SCRAM-SHA-512; the KRaft controller listener is SSL
 # with client certificates required (only the broker's own certificate gets
-# in). SCRAM users, created at format time with random passwords (hex, no
+# in, as the super user smpost-kafka-broker). SCRAM users, created at format time with random passwords (hex, no
 # commas): admin (the inter-broker user), smpost-command, smpost-query. The
 # same users and passwords log in with SASL/PLAIN on that listener too, and
 # the librdkafka files below use PLAIN: librdkafka before 2.6.1 (Debian 12
@@ -50,6 +50,13 @@
 #   KAFKA_CONFIG_FILE_ADMIN=DIR/admin.conf
 #   KAFKA_CONFIG_FILE_COMMAND=DIR/smpost-command.conf
 #   KAFKA_CONFIG_FILE_QUERY=DIR/smpost-query.conf
+#   KAFKA_MTLS_BOOTSTRAP_SERVERS=127.0.0.1:PORT2
+#   KAFKA_MTLS_CONFIG_FILE_COMMAND=DIR/smpost-command-mtls.conf
+#   KAFKA_MTLS_CONFIG_FILE_QUERY=DIR/smpost-query-mtls.conf
+# The second listener (another free port) is mutual TLS, the alternative to
+# passwords: client certificates signed by the CA, subject CN=<user>, which
+# ssl.principal.mapping.rules turns into the same principals (User:<user>),
+# so the same ACLs apply.
 # restart, config and topic work on a secure DIR as on a plain one.
 #
 # Needs Java 17+ and Maven (scripts/bootstrap.sh installs them if missing)
@@ -131,9 +138,10 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
-  local scram=()
+  local scram=() mtls=""
   if [ -n "$secure" ]; then
-    secure_setup "$dir" "$port" "$ctl"
+    mtls="$(free_port)"
+    secure_setup "$dir" "$port" "$ctl" "$mtls"
     scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=\"$(cat "$dir/tls/admin.password")\"]"
            --add-scram "SCRAM-SHA-512=[name=smpost-command,password=\"$(cat "$dir/tls/smpost-command.password")\"]"
            --add-scram "SCRAM-SHA-512=[name=smpost-query,password=\"$(cat "$dir/tls/smpost-query.password")\"]")
@@ -181,6 +189,9 @@ PROPS
     echo "KAFKA_CONFIG_FILE_ADMIN=$dir/admin.conf"
     echo "KAFKA_CONFIG_FILE_COMMAND=$dir/smpost-command.conf"
     echo "KAFKA_CONFIG_FILE_QUERY=$dir/smpost-query.conf"
+    echo "KAFKA_MTLS_BOOTSTRAP_SERVERS=127.0.0.1:$mtls"
+    echo "KAFKA_MTLS_CONFIG_FILE_COMMAND=$dir/smpost-command-mtls.conf"
+    echo "KAFKA_MTLS_CONFIG_FILE_QUERY=$dir/smpost-query-mtls.conf"
   fi
   echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
 }
@@ -189,7 +200,7 @@ PROPS
 # (DIR/tls), the listeners and authorizer (appended to server.properties)
 # and each user's client settings.
 secure_setup() {
-  local dir="$1" port="$2" ctl="$3" t="$1/tls" u
+  local dir="$1" port="$2" ctl="$3" mtls="$4" t="$1/tls" u
   mkdir -p "$t" && chmod 700 "$t"
   (
     set -e
@@ -207,14 +218,24 @@ secure_setup() {
     for u in admin smpost-command smpost-query; do
       (umask 077; openssl rand -hex 16 >"$u.password")
     done
+    # mutual TLS: a client certificate per service, subject CN=<user>
+    printf '%s\n' "extendedKeyUsage=clientAuth" >client.ext
+    for u in smpost-command smpost-query; do
+      (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$u.key" 2>/dev/null)
+      openssl req -new -key "$u.key" -subj "/CN=$u" -out "$u.csr" 2>/dev/null
+      openssl x509 -req -in "$u.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+              -extfile client.ext -out "$u.pem" 2>/dev/null
+    done
   ) || die "cannot generate the certificates in $t"
   local admin_pw mech="${KAFKA_CLIENT_MECHANISM:-PLAIN}"
   admin_pw="$(cat "$t/admin.password")"
   cat >>"$dir/server.properties" <<PROPS
-listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
-advertised.listeners=SASL_SSL://127.0.0.1:$port
+listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls
 inter.broker.listener.name=SASL_SSL
-listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SSL
+listener.name.mtls.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
 sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
@@ -227,7 +248,7 @@ ssl.endpoint.identification.algorithm=https
 listener.name.controller.ssl.client.auth=required
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:admin;User:CN=smpost-kafka-broker
+super.users=User:admin;User:smpost-kafka-broker
 PROPS
   (umask 077
    cat >"$dir/admin.properties" <<PROPS
@@ -244,6 +265,15 @@ sasl.mechanisms=$mech
 sasl.username=$u
 sasl.password=$(cat "$t/$u.password")
 ssl.ca.location=$t/ca.pem
+ssl.endpoint.identification.algorithm=https
+PROPS
+   done
+   for u in smpost-command smpost-query; do
+     cat >"$dir/$u-mtls.conf" <<PROPS
+security.protocol=SSL
+ssl.ca.location=$t/ca.pem
+ssl.certificate.location=$t/$u.pem
+ssl.key.location=$t/$u.key
 ssl.endpoint.identification.algorithm=https
 PROPS
    done)

@@ -97,7 +97,7 @@ static int case_teardown(void **state)
     return 0;
 }
 
-static void start_command_api(svc *s, const char *kafka_cfg)
+static void start_command_api_at(svc *s, const char *kafka_cfg, const char *servers)
 {
     char port[16], store[400];
     case_no++;
@@ -106,11 +106,16 @@ static void start_command_api(svc *s, const char *kafka_cfg)
     snprintf(s->log, sizeof s->log, "%s/command-api-%d.log", dir, case_no);
     snprintf(store, sizeof store, "sqlite:%s/events-%d.db", dir, case_no);
     char *argv[] = {(char *)api_bin, "--port", port, "--event-store", store,
-                    "--kafka-bootstrap", bootstrap, "--kafka-config", (char *)kafka_cfg,
+                    "--kafka-bootstrap", (char *)servers, "--kafka-config", (char *)kafka_cfg,
                     "--log-level", "info", NULL};
     assert_true(test_proc_start(&s->p, argv, s->log));
     if (!test_proc_wait_http(s->p.port, 15000))
         fail_msg("command-api did not start; see %s", s->log);
+}
+
+static void start_command_api(svc *s, const char *kafka_cfg)
+{
+    start_command_api_at(s, kafka_cfg, bootstrap);
 }
 
 static void start_query_api(svc *s, const char *kafka_cfg)
@@ -184,7 +189,8 @@ static const char *kafka_health_error(svc *api, char *out, size_t cap)
     http_resp r;
     out[0] = '\0';
     if (http_call(api->p.port, "GET", "/health", "", NULL, 0, 5000, &r) == 0 && r.json) {
-        const char *e = json_string_value(json_object_get(json_object_get(r.json, "kafka"), "error"));
+        json_t *kafka = json_object_get(r.json, "kafka");
+        const char *e = json_string_value(json_object_get(kafka, "error"));
         snprintf(out, cap, "%s", e ? e : "");
     }
     http_resp_free(&r);
@@ -262,11 +268,11 @@ static void apply_config(rd_kafka_conf_t *conf, const char *cfg)
 
 /* Reads the whole event topic (every partition from the beginning to its
  * end) with the settings cfg; returns how many messages, up to cap in out. */
-static size_t read_topic(const char *cfg, seen *out, size_t cap)
+static size_t read_topic_at(const char *servers, const char *cfg, seen *out, size_t cap)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "bootstrap.servers", servers, errstr, sizeof errstr);
     /* a group the query user may read (kafka.sh: prefix SM_Consumer) */
     rd_kafka_conf_set(conf, "group.id", "SM_Consumer-secure-test", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
@@ -311,6 +317,11 @@ static size_t read_topic(const char *cfg, seen *out, size_t cap)
     return n;
 }
 
+static size_t read_topic(const char *cfg, seen *out, size_t cap)
+{
+    return read_topic_at(bootstrap, cfg, out, cap);
+}
+
 static size_t count_key(const seen *s, size_t n, const char *key)
 {
     size_t c = 0;
@@ -337,12 +348,13 @@ static void with_setting(const char *cfg, const char *key, const char *value, ch
     assert_true(found);
 }
 
-/* True if a client with the settings cfg gets the topic's metadata. */
-static bool metadata_answers(const char *cfg)
+/* True if a client with the settings cfg gets the topic's metadata from
+ * servers. */
+static bool metadata_answers_at(const char *servers, const char *cfg)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "bootstrap.servers", servers, errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
     apply_config(conf, cfg);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -354,6 +366,8 @@ static bool metadata_answers(const char *cfg)
     rd_kafka_destroy(rk);
     return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
+
+static bool metadata_answers(const char *cfg) { return metadata_answers_at(bootstrap, cfg); }
 
 /* --- cases ---------------------------------------------------------------- */
 
@@ -475,6 +489,41 @@ static void test_a_wrong_password_is_refused_and_never_logged(void **s)
         fail_msg("the password appears in a log (%s, %s)", cmd.log, qry.log);
 }
 
+/* Mutual TLS instead of passwords: command-api publishes with the
+ * smpost-command certificate, the query user's certificate reads the
+ * events, and may not write the event topic; a client without a
+ * certificate gets no answer. */
+static void test_mutual_tls_identifies_each_service_by_its_certificate(void **s)
+{
+    (void)s;
+    char mtls[128], cmd_mtls[CFG_MAX], query_mtls[CFG_MAX], no_cert[CFG_MAX];
+    assert_true(test_kafka_mtls_bootstrap(&broker, mtls, sizeof mtls));
+    assert_true(test_kafka_client_config(&broker, "smpost-command-mtls", cmd_mtls, CFG_MAX));
+    assert_true(test_kafka_client_config(&broker, "smpost-query-mtls", query_mtls, CFG_MAX));
+    snprintf(no_cert, sizeof no_cert, "security.protocol=SSL,ssl.ca.location=%s/tls/ca.pem",
+             broker.kafka_dir);
+    assert_true(metadata_answers_at(mtls, query_mtls));
+    assert_false(metadata_answers_at(mtls, no_cert));
+
+    start_command_api_at(&cmd, cmd_mtls, mtls);
+    char id[40];
+    new_post(&cmd, "carol", id);
+    like(&cmd, id);
+    if (!wait_metric(&cmd, "smpost_outbox_pending", 0))
+        fail_msg("the relay did not publish over mutual TLS; see %s", cmd.log);
+    stop(&cmd);
+    static seen got[256];
+    size_t n = read_topic_at(mtls, query_mtls, got, 256);
+    assert_int_equal(count_key(got, n, id), 2);
+
+    /* the query service's certificate may not write the event topic */
+    start_command_api_at(&cmd, query_mtls, mtls);
+    new_post(&cmd, "carol", id);
+    if (!wait_health_error(&cmd, "Topic authorization failed"))
+        fail_msg("/health never said the write was refused; see %s", cmd.log);
+    assert_true(metric(&cmd, "smpost_outbox_pending") == 1);
+}
+
 int main(void)
 {
     int rc = test_broker_check("kafka_secure");
@@ -491,11 +540,13 @@ int main(void)
         fprintf(stderr, "SMPOST_COMMAND_API_BIN / SMPOST_QUERY_API_BIN not set (run via ctest)\n");
         return 1;
     }
+#define T(name) cmocka_unit_test_teardown(name, case_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_the_relay_publishes_over_sasl_ssl_and_the_query_user_reads_in_order, case_teardown),
-        cmocka_unit_test_teardown(test_command_api_and_query_api_end_to_end_over_sasl_ssl, case_teardown),
-        cmocka_unit_test_teardown(test_the_query_user_cannot_publish_and_the_event_waits_in_the_outbox, case_teardown),
-        cmocka_unit_test_teardown(test_a_wrong_password_is_refused_and_never_logged, case_teardown),
+        T(test_the_relay_publishes_over_sasl_ssl_and_the_query_user_reads_in_order),
+        T(test_command_api_and_query_api_end_to_end_over_sasl_ssl),
+        T(test_the_query_user_cannot_publish_and_the_event_waits_in_the_outbox),
+        T(test_a_wrong_password_is_refused_and_never_logged),
+        T(test_mutual_tls_identifies_each_service_by_its_certificate),
     };
     return cmocka_run_group_tests_name("kafka_secure_realkafka", tests, group_setup,
                                        group_teardown);

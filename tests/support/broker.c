@@ -114,6 +114,13 @@ bool test_kafka_client_config(const test_proc *broker, const char *user, char *o
     return len > 0;
 }
 
+bool test_kafka_mtls_bootstrap(const test_proc *broker, char *out, size_t cap)
+{
+    char path[360];
+    snprintf(path, sizeof path, "%s.out", broker->kafka_dir);
+    return test_wait_for_line(path, "KAFKA_MTLS_BOOTSTRAP_SERVERS", out, cap, 0);
+}
+
 static bool start_real(test_proc *p, const char *dir, int partitions, char *bootstrap,
                        size_t cap, bool secure)
 {

@@ -59,6 +59,11 @@ bool test_start_secure_kafka(test_proc *p, const char *dir, int partitions, char
  * commas, as --kafka-config takes them. False if the file is missing. */
 bool test_kafka_client_config(const test_proc *broker, const char *user, char *out, size_t cap);
 
+/* The secure broker's mutual-TLS listener ("127.0.0.1:PORT"); its users'
+ * settings are test_kafka_client_config's "smpost-command-mtls" and
+ * "smpost-query-mtls". */
+bool test_kafka_mtls_bootstrap(const test_proc *broker, char *out, size_t cap);
+
 /* Alters a topic of a real broker (kafka.sh config): "key=value[,...]". */
 bool test_broker_topic_config(test_proc *broker, const char *topic, const char *setting);
 

@@ -190,6 +190,10 @@ static bool check_cluster(relay *r)
     }
     if (!bus_producer_cluster_id(r->producer, id, sizeof id, 2000) ||
         !bus_producer_topic_end(r->producer, &end, 2000)) {
+        char why[256];
+        bus_producer_poll(r->producer, 0); /* serves librdkafka's error callback */
+        if (bus_producer_auth_failed(r->producer, why, sizeof why))
+            set_error(r, why); /* /health says which setting to fix */
         pthread_mutex_lock(&r->lock);
         r->stats.kafka = BUS_DOWN;
         pthread_mutex_unlock(&r->lock);

@@ -17,6 +17,9 @@ struct bus_producer {
     bus_delivery_fn on_delivery;
     void *arg;
     atomic_int state;
+    /* The librdkafka error code of the last refused login or TLS handshake
+     * (bus_auth_error), 0 once a broker answered after it. */
+    atomic_int auth_err;
     int delivery_timeout_ms; /* message.timeout.ms in force */
 };
 
@@ -88,6 +91,37 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->on_delivery(p->arg, m->_private, ok, ok ? NULL : rd_kafka_err2str(m->err));
 }
 
+/* A broker that answers but refuses the client: a SASL login refused
+ * (wrong user or password, mechanism not enabled) or a TLS handshake that
+ * failed (CA, certificate, host name). Not an outage: a setting to fix. */
+static bool is_auth_error(int code)
+{
+    return code == RD_KAFKA_RESP_ERR__AUTHENTICATION || code == RD_KAFKA_RESP_ERR__SSL ||
+           code == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED;
+}
+
+#define AUTH_FIX                                                                                  \
+    "check security.protocol, sasl.mechanisms, sasl.username, sasl.password and the ssl.* "      \
+    "files in SMPOST_KAFKA_CONFIG"
+
+/* One line that says what failed and which settings to fix. librdkafka's
+ * reason names the broker and the broker's answer, never the password. */
+static void log_auth_error(const char *client, int code, const char *reason)
+{
+    char q[400];
+    sm_log(SM_LOG_ERROR, "kafka_auth_failed", "client=%s code=%s reason=%s fix=\"%s\"", client,
+           rd_kafka_err2name(code), sm_log_quote(reason, q, sizeof q), AUTH_FIX);
+}
+
+bool bus_auth_error(int code, char *why, size_t cap)
+{
+    if (!is_auth_error(code))
+        return false;
+    snprintf(why, cap, "Kafka refused the client's %s (%s): " AUTH_FIX,
+             code == RD_KAFKA_RESP_ERR__SSL ? "TLS handshake" : "login", rd_kafka_err2name(code));
+    return true;
+}
+
 /* librdkafka reports most errors as transient and retries by itself; we
  * only track "all brokers down" for /health and log the rest. */
 static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
@@ -96,6 +130,12 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     bus_producer *p = opaque;
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
         atomic_store(&p->state, BUS_DOWN);
+    if (is_auth_error(code)) {
+        atomic_store(&p->state, BUS_DOWN);
+        atomic_store(&p->auth_err, code);
+        log_auth_error("producer", code, reason);
+        return;
+    }
     char q[400];
     sm_log(SM_LOG_WARN, "kafka_error", "code=%s reason=%s", rd_kafka_err2name(code),
            sm_log_quote(reason, q, sizeof q));
@@ -224,6 +264,7 @@ bool bus_producer_cluster_id(bus_producer *p, char *out, size_t cap, int timeout
     if (!id)
         return false;
     atomic_store(&p->state, BUS_UP);
+    atomic_store(&p->auth_err, 0);
     snprintf(out, cap, "%s", id);
     rd_kafka_mem_free(p->rk, id);
     return true;
@@ -261,6 +302,11 @@ bool bus_producer_topic_end(bus_producer *p, int64_t *sum, int timeout_ms)
 }
 
 bus_state bus_producer_state(bus_producer *p) { return (bus_state)atomic_load(&p->state); }
+
+bool bus_producer_auth_failed(bus_producer *p, char *why, size_t cap)
+{
+    return bus_auth_error(atomic_load(&p->auth_err), why, cap);
+}
 
 bool bus_producer_failed(bus_producer *p, char *why, size_t cap)
 {
@@ -534,6 +580,11 @@ static void on_consumer_error(rd_kafka_t *rk, int code, const char *reason, void
     bus_consumer *c = opaque;
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT)
         atomic_store(&c->broker_down, true);
+    if (is_auth_error(code)) {
+        atomic_store(&c->broker_down, true);
+        log_auth_error("consumer", code, reason);
+        return;
+    }
     char q[400];
     sm_log(SM_LOG_DEBUG, "kafka_consumer_error", "code=%s reason=%s", rd_kafka_err2name(code),
            sm_log_quote(reason, q, sizeof q));

@@ -80,6 +80,16 @@ bool bus_producer_topic_end(bus_producer *p, int64_t *sum, int timeout_ms);
  * and librdkafka's error callback). Thread-safe. */
 bus_state bus_producer_state(bus_producer *p);
 
+/* True while the broker refuses the producer's login or TLS handshake (set
+ * by librdkafka's error callback, cleared when a broker answers): why gets
+ * a message for /health that names the settings to check, never a secret.
+ * Each refusal is also logged once as event=kafka_auth_failed. */
+bool bus_producer_auth_failed(bus_producer *p, char *why, size_t cap);
+
+/* For a librdkafka error code that is a refused login or TLS handshake:
+ * true, and why gets the message above. */
+bool bus_auth_error(int code, char *why, size_t cap);
+
 /* True after a fatal (unrecoverable) producer error: recreate it. */
 bool bus_producer_failed(bus_producer *p, char *why, size_t cap);
 

@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config git curl ca-certificates
   libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
   librdkafka-dev libcmocka-dev freetds-dev libcjose-dev libssl-dev
-  sqlite3 kcat valgrind python3
+  sqlite3 kcat openssl valgrind python3
   python3-yaml
   chromium
   unicode-data
@@ -23,7 +23,8 @@ packages=(
 # test of the Swagger UI pages (tests/browser). unicode-data: only the test
 # that the committed case folding table matches Unicode's CaseFolding.txt
 # (unit_casefold_table_current; the build does not need it). libcjose-dev
-# and libssl-dev: the JWT verifier (common/auth_jwt.c).
+# and libssl-dev: the JWT verifier (common/auth_jwt.c). openssl: the
+# certificates of scripts/kafka.sh start --secure.
 # npm installs the MongoDB wire-protocol stand-in used by the tests; a
 # machine that already has node + npm (e.g. from NodeSource) keeps them.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -4,6 +4,8 @@
 # is its own controller, on loopback.
 #
 #   scripts/kafka.sh start DIR [PORT]   prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:PORT last
+#   scripts/kafka.sh start DIR [PORT] --secure   the same broker behind SASL_SSL
+#                                       (SCRAM-SHA-512), TLS and ACLs; see below
 #   scripts/kafka.sh stop DIR
 #   scripts/kafka.sh restart DIR        the stopped broker again: same data, same ports
 #   scripts/kafka.sh config DIR TOPIC KEY=VALUE[,KEY=VALUE]   alters a topic's settings
@@ -23,8 +25,42 @@
 # stop: SIGTERM (a clean shutdown), SIGKILL after 20 s. restart: what a
 # broker back from maintenance is (the tests' "broker down, broker up").
 #
+# --secure: no plaintext listener. A CA and a broker certificate (SAN
+# IP:127.0.0.1 and DNS:localhost) are generated in DIR/tls; clients reach a
+# SASL_SSL listener with SCRAM-SHA-512; the KRaft controller listener is SSL
+# with client certificates required (only the broker's own certificate gets
+# in, as the super user smpost-kafka-broker). SCRAM users, created at format time with random passwords (hex, no
+# commas): admin (the inter-broker user), smpost-command, smpost-query. The
+# same users and passwords log in with SASL/PLAIN on that listener too, and
+# the librdkafka files below use PLAIN: librdkafka before 2.6.1 (Debian 12
+# has 2.0.2) sends a SCRAM client-final nonce that Kafka 4.x rejects
+# (librdkafka PR 4895), so its SCRAM logins fail with "invalid credentials"
+# while the Java tools' succeed. KAFKA_CLIENT_MECHANISM=SCRAM-SHA-512 writes
+# SCRAM into the files for a newer librdkafka.
+# StandardAuthorizer with no access unless an ACL grants it; super users:
+# admin and the broker's certificate. ACLs (docs/operations.md, Security):
+#   smpost-command  WRITE, DESCRIBE on the event topic (an idempotent producer
+#                   needs nothing more since Kafka 3.0: KIP-679)
+#   smpost-query    READ, DESCRIBE on the event topic; READ on the groups
+#                   prefixed $KAFKA_GROUP (default SM_Consumer); WRITE,
+#                   DESCRIBE on <topic>.DLQ
+# A librdkafka config file (key=value lines) per user, DIR/<user>.conf, and
+# the Java tools' DIR/admin.properties; start prints, before the bootstrap:
+#   KAFKA_CA_FILE=DIR/tls/ca.pem
+#   KAFKA_CONFIG_FILE_ADMIN=DIR/admin.conf
+#   KAFKA_CONFIG_FILE_COMMAND=DIR/smpost-command.conf
+#   KAFKA_CONFIG_FILE_QUERY=DIR/smpost-query.conf
+#   KAFKA_MTLS_BOOTSTRAP_SERVERS=127.0.0.1:PORT2
+#   KAFKA_MTLS_CONFIG_FILE_COMMAND=DIR/smpost-command-mtls.conf
+#   KAFKA_MTLS_CONFIG_FILE_QUERY=DIR/smpost-query-mtls.conf
+# The second listener (another free port) is mutual TLS, the alternative to
+# passwords: client certificates signed by the CA, subject CN=<user>, which
+# ssl.principal.mapping.rules turns into the same principals (User:<user>),
+# so the same ACLs apply.
+# restart, config and topic work on a secure DIR as on a plain one.
+#
 # Needs Java 17+ and Maven (scripts/bootstrap.sh installs them if missing)
-# and kcat (the readiness check).
+# and kcat (the readiness check); --secure needs openssl too.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pom="$root/scripts/kafka/pom.xml"
@@ -63,8 +99,10 @@ jars() {
 }
 
 start() {
-  local dir="$1" port="${2:-}"
-  [ -n "$dir" ] || die "usage: kafka.sh start DIR [PORT]"
+  local dir="$1" port="${2:-}" secure="${3:-}"
+  [ -n "$dir" ] || die "usage: kafka.sh start DIR [PORT] [--secure]"
+  [ -z "$secure" ] || [ "$secure" = --secure ] || die "usage: kafka.sh start DIR [PORT] [--secure]"
+  [ -z "$secure" ] || command -v openssl >/dev/null || die "openssl is not installed"
   command -v java >/dev/null || die "java is not installed (run scripts/bootstrap.sh)"
   command -v kcat >/dev/null || die "kcat is not installed (run scripts/bootstrap.sh)"
   mkdir -p "$dir"
@@ -77,7 +115,7 @@ start() {
   ctl="$(free_port)"
   topic="${KAFKA_TOPIC:-SocialMediaPostEvents}"
   partitions="${KAFKA_PARTITIONS:-6}"
-  rm -rf "$dir/data"
+  rm -rf "$dir/data" "$dir/tls" "$dir"/*.conf "$dir/admin.properties"
   # Settings for one node on loopback, as the compose stack's kafka service
   # has them: a single node cannot replicate internal topics; the group
   # coordinator's initial rebalance delay (3 s by default) would hold every
@@ -87,11 +125,7 @@ start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctl
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=6
 offsets.topic.replication.factor=1
@@ -104,6 +138,21 @@ min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
+  local scram=() mtls=""
+  if [ -n "$secure" ]; then
+    mtls="$(free_port)"
+    secure_setup "$dir" "$port" "$ctl" "$mtls"
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=\"$(cat "$dir/tls/admin.password")\"]"
+           --add-scram "SCRAM-SHA-512=[name=smpost-command,password=\"$(cat "$dir/tls/smpost-command.password")\"]"
+           --add-scram "SCRAM-SHA-512=[name=smpost-query,password=\"$(cat "$dir/tls/smpost-query.password")\"]")
+  else
+    cat >>"$dir/server.properties" <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+PROPS
+  fi
   cat >"$dir/log4j2.properties" <<PROPS
 rootLogger.level=INFO
 rootLogger.appenderRef.file.ref=file
@@ -116,20 +165,140 @@ PROPS
   local cp="$libs/*"
   java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format \
        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
-       -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+       -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 ||
     { cat "$dir/format.log" >&2; die "storage format failed"; }
   echo "127.0.0.1:$port" >"$dir/bootstrap"
   local t0=$SECONDS
   launch "$dir" "$libs"
-  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand \
+  local admin=()
+  [ -z "$secure" ] || admin=(--command-config "$dir/admin.properties")
+  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand "${admin[@]}" \
        --bootstrap-server "127.0.0.1:$port" --create --if-not-exists --topic "$topic" \
        --partitions "$partitions" --replication-factor 1 >>"$dir/topics.log" 2>&1 &&
-  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand \
+  java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.TopicCommand "${admin[@]}" \
        --bootstrap-server "127.0.0.1:$port" --create --if-not-exists --topic "$topic.DLQ" \
        --partitions 1 --replication-factor 1 >>"$dir/topics.log" 2>&1 ||
     { cat "$dir/topics.log" >&2; stop "$dir" >/dev/null 2>&1 || true; die "cannot create the topics"; }
+  if [ -n "$secure" ]; then
+    secure_acls "$dir" "$port" "$cp" "$topic" ||
+      { cat "$dir/acls.log" >&2; stop "$dir" >/dev/null 2>&1 || true; die "cannot create the ACLs"; }
+  fi
   echo "kafka.sh: broker up in $((SECONDS - t0)) s (pid $(cat "$dir/kafka.pid"), log $dir/kafka.log)" >&2
+  if [ -n "$secure" ]; then
+    echo "KAFKA_CA_FILE=$dir/tls/ca.pem"
+    echo "KAFKA_CONFIG_FILE_ADMIN=$dir/admin.conf"
+    echo "KAFKA_CONFIG_FILE_COMMAND=$dir/smpost-command.conf"
+    echo "KAFKA_CONFIG_FILE_QUERY=$dir/smpost-query.conf"
+    echo "KAFKA_MTLS_BOOTSTRAP_SERVERS=127.0.0.1:$mtls"
+    echo "KAFKA_MTLS_CONFIG_FILE_COMMAND=$dir/smpost-command-mtls.conf"
+    echo "KAFKA_MTLS_CONFIG_FILE_QUERY=$dir/smpost-query-mtls.conf"
+  fi
   echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+}
+
+# --secure: the CA, the broker's key and certificate, the users' passwords
+# (DIR/tls), the listeners and authorizer (appended to server.properties)
+# and each user's client settings.
+secure_setup() {
+  local dir="$1" port="$2" ctl="$3" mtls="$4" t="$1/tls" u
+  mkdir -p "$t" && chmod 700 "$t"
+  (
+    set -e
+    cd "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+            -subj "/CN=smpost test CA" 2>/dev/null
+    # PKCS#8 (BEGIN PRIVATE KEY), what Kafka's PEM keystore reads
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out broker.key 2>/dev/null
+    openssl req -new -key broker.key -subj "/CN=smpost-kafka-broker" -out broker.csr 2>/dev/null
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+           "extendedKeyUsage=serverAuth,clientAuth" >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile broker.ext -out broker.pem 2>/dev/null
+    cat broker.key broker.pem >broker.keystore.pem
+    for u in admin smpost-command smpost-query; do
+      (umask 077; openssl rand -hex 16 >"$u.password")
+    done
+    # mutual TLS: a client certificate per service, subject CN=<user>
+    printf '%s\n' "extendedKeyUsage=clientAuth" >client.ext
+    for u in smpost-command smpost-query; do
+      (umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$u.key" 2>/dev/null)
+      openssl req -new -key "$u.key" -subj "/CN=$u" -out "$u.csr" 2>/dev/null
+      openssl x509 -req -in "$u.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+              -extfile client.ext -out "$u.pem" 2>/dev/null
+    done
+  ) || die "cannot generate the certificates in $t"
+  local admin_pw mech="${KAFKA_CLIENT_MECHANISM:-PLAIN}"
+  admin_pw="$(cat "$t/admin.password")"
+  cat >>"$dir/server.properties" <<PROPS
+listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SSL
+listener.name.mtls.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin_pw" user_admin="$admin_pw" user_smpost-command="$(cat "$t/smpost-command.password")" user_smpost-query="$(cat "$t/smpost-query.password")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$t/broker.keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$t/ca.pem
+ssl.endpoint.identification.algorithm=https
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:smpost-kafka-broker
+PROPS
+  (umask 077
+   cat >"$dir/admin.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$t/ca.pem
+PROPS
+   for u in admin smpost-command smpost-query; do
+     cat >"$dir/$u.conf" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanisms=$mech
+sasl.username=$u
+sasl.password=$(cat "$t/$u.password")
+ssl.ca.location=$t/ca.pem
+ssl.endpoint.identification.algorithm=https
+PROPS
+   done
+   for u in smpost-command smpost-query; do
+     cat >"$dir/$u-mtls.conf" <<PROPS
+security.protocol=SSL
+ssl.ca.location=$t/ca.pem
+ssl.certificate.location=$t/$u.pem
+ssl.key.location=$t/$u.key
+ssl.endpoint.identification.algorithm=https
+PROPS
+   done)
+}
+
+# --secure: each service's ACLs (the header above lists them).
+secure_acls() {
+  local dir="$1" port="$2" cp="$3" topic="$4" group="${KAFKA_GROUP:-SM_Consumer}"
+  local acl=(java "${java_opts[@]}" -cp "$cp" org.apache.kafka.tools.AclCommand
+             --bootstrap-server "127.0.0.1:$port" --command-config "$dir/admin.properties" --add)
+  {
+    "${acl[@]}" --allow-principal User:smpost-command --operation Write --operation Describe \
+                --topic "$topic" &&
+    "${acl[@]}" --allow-principal User:smpost-query --operation Read --operation Describe \
+                --topic "$topic" &&
+    "${acl[@]}" --allow-principal User:smpost-query --operation Read \
+                --resource-pattern-type prefixed --group "$group" &&
+    "${acl[@]}" --allow-principal User:smpost-query --operation Write --operation Describe \
+                --topic "$topic.DLQ"
+  } >"$dir/acls.log" 2>&1
+}
+
+# The Java tools' --command-config for a secure DIR (none for a plain one).
+admin_args() {
+  [ ! -f "$1/admin.properties" ] || echo "--command-config=$1/admin.properties"
 }
 
 # Starts the broker of an existing DIR and waits until it answers metadata
@@ -141,7 +310,9 @@ launch() {
         >>"$dir/kafka.out" 2>&1 </dev/null &
   echo $! >"$dir/kafka.pid"
   local t0=$SECONDS
-  until kcat -b "$addr" -L -m 2 >/dev/null 2>&1; do
+  local kcat_conf=()
+  [ ! -f "$dir/admin.conf" ] || kcat_conf=(-F "$dir/admin.conf")
+  until kcat "${kcat_conf[@]}" -b "$addr" -L -m 2 >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || ((SECONDS - t0 > 60)); then
       tail -n 30 "$dir/kafka.out" "$dir/kafka.log" >&2 2>/dev/null || true
       stop "$dir" >/dev/null 2>&1 || true
@@ -166,7 +337,7 @@ restart() {
 config() {
   local dir="$1" topic="$2" settings="$3"
   [ -n "$settings" ] && [ -f "$dir/bootstrap" ] || die "usage: kafka.sh config DIR TOPIC KEY=VALUE[,KEY=VALUE]"
-  java "${java_opts[@]}" -cp "$(jars)/*" kafka.admin.ConfigCommand \
+  java "${java_opts[@]}" -cp "$(jars)/*" kafka.admin.ConfigCommand $(admin_args "$dir") \
        --bootstrap-server "$(cat "$dir/bootstrap")" --alter --entity-type topics \
        --entity-name "$topic" --add-config "$settings" >&2
 }
@@ -189,7 +360,7 @@ stop() {
 topic() {
   local dir="$1" what="$2" name="$3" partitions="${4:-1}"
   [ -n "$name" ] && [ -f "$dir/bootstrap" ] || die "usage: kafka.sh topic DIR create|delete TOPIC [PARTITIONS]"
-  local cmd=(java "${java_opts[@]}" -cp "$(jars)/*" org.apache.kafka.tools.TopicCommand
+  local cmd=(java "${java_opts[@]}" -cp "$(jars)/*" org.apache.kafka.tools.TopicCommand $(admin_args "$dir")
              --bootstrap-server "$(cat "$dir/bootstrap")" --topic "$name")
   case "$what" in
     delete) "${cmd[@]}" --delete --if-exists >&2 ;;
@@ -205,12 +376,15 @@ topic() {
 }
 
 case "${1:-}" in
-  start) shift; start "${1:-}" "${2:-}" ;;
+  start) shift
+         # start DIR --secure, start DIR PORT --secure or start DIR [PORT]
+         if [ "${2:-}" = --secure ]; then start "${1:-}" "" --secure
+         else start "${1:-}" "${2:-}" "${3:-}"; fi ;;
   stop) shift; stop "${1:-}" ;;
   restart) shift; restart "${1:-}" ;;
   config) shift; config "${1:-}" "${2:-}" "${3:-}" ;;
   topic) shift; topic "${1:-}" "${2:-}" "${3:-}" "${4:-}" ;;
   fetch) jars >/dev/null ;;
-  *) echo "usage: scripts/kafka.sh start DIR [PORT] | stop DIR | restart DIR | config DIR TOPIC K=V | topic DIR create|delete T [P] | fetch" >&2
+  *) echo "usage: scripts/kafka.sh start DIR [PORT] [--secure] | stop DIR | restart DIR | config DIR TOPIC K=V | topic DIR create|delete T [P] | fetch" >&2
      exit 2 ;;
 esac

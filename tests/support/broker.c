@@ -75,8 +75,54 @@ static bool read_pid(test_proc *p)
     return pid > 0;
 }
 
+static bool start_real(test_proc *p, const char *dir, int partitions, char *bootstrap,
+                       size_t cap, bool secure);
+
 bool test_start_real_kafka(test_proc *p, const char *dir, int partitions, char *bootstrap,
                            size_t cap)
+{
+    return start_real(p, dir, partitions, bootstrap, cap, false);
+}
+
+bool test_start_secure_kafka(test_proc *p, const char *dir, int partitions, char *bootstrap,
+                             size_t cap)
+{
+    return start_real(p, dir, partitions, bootstrap, cap, true);
+}
+
+bool test_kafka_client_config(const test_proc *broker, const char *user, char *out, size_t cap)
+{
+    char path[400], line[512];
+    snprintf(path, sizeof path, "%s/%s.conf", broker->kafka_dir, user);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t len = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#')
+            continue;
+        int w = snprintf(out + len, cap - len, "%s%s", len ? "," : "", line);
+        if (w < 0 || (size_t)w >= cap - len) {
+            fclose(f);
+            return false;
+        }
+        len += (size_t)w;
+    }
+    fclose(f);
+    return len > 0;
+}
+
+bool test_kafka_mtls_bootstrap(const test_proc *broker, char *out, size_t cap)
+{
+    char path[360];
+    snprintf(path, sizeof path, "%s.out", broker->kafka_dir);
+    return test_wait_for_line(path, "KAFKA_MTLS_BOOTSTRAP_SERVERS", out, cap, 0);
+}
+
+static bool start_real(test_proc *p, const char *dir, int partitions, char *bootstrap,
+                       size_t cap, bool secure)
 {
     static int n;
     char out[360], parts[16];
@@ -86,7 +132,7 @@ bool test_start_real_kafka(test_proc *p, const char *dir, int partitions, char *
     snprintf(out, sizeof out, "%s.out", p->kafka_dir);
     snprintf(parts, sizeof parts, "%d", partitions);
     setenv("KAFKA_PARTITIONS", parts, 1);
-    char *args[] = {"start", p->kafka_dir, NULL};
+    char *args[] = {"start", p->kafka_dir, secure ? "--secure" : NULL, NULL};
     p->frozen = p->refused = false;
     if (!run_launcher(args, out) || !read_pid(p)) {
         fprintf(stderr, "# the real Kafka broker did not start: see %s\n", out);

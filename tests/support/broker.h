@@ -48,6 +48,22 @@ bool test_broker_fault_inject(test_proc *broker, test_broker_fault f);
 bool test_start_real_kafka(test_proc *p, const char *dir, int partitions, char *bootstrap,
                            size_t cap);
 
+/* test_start_real_kafka with `kafka.sh start DIR --secure`: SASL_SSL only,
+ * a generated CA, the users admin, smpost-command and smpost-query, and the
+ * services' ACLs (scripts/kafka.sh's header). */
+bool test_start_secure_kafka(test_proc *p, const char *dir, int partitions, char *bootstrap,
+                             size_t cap);
+
+/* The librdkafka settings of a secure broker's user ("smpost-command",
+ * "smpost-query", "admin"): the lines of DIR/<user>.conf joined with
+ * commas, as --kafka-config takes them. False if the file is missing. */
+bool test_kafka_client_config(const test_proc *broker, const char *user, char *out, size_t cap);
+
+/* The secure broker's mutual-TLS listener ("127.0.0.1:PORT"); its users'
+ * settings are test_kafka_client_config's "smpost-command-mtls" and
+ * "smpost-query-mtls". */
+bool test_kafka_mtls_bootstrap(const test_proc *broker, char *out, size_t cap);
+
 /* Alters a topic of a real broker (kafka.sh config): "key=value[,...]". */
 bool test_broker_topic_config(test_proc *broker, const char *topic, const char *setting);
 

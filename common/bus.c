@@ -102,7 +102,7 @@ static bool is_auth_error(int code)
 
 #define AUTH_FIX                                                                                  \
     "check security.protocol, sasl.mechanisms, sasl.username, sasl.password and the ssl.* "      \
-    "files in SMPOST_KAFKA_CONFIG"
+    "files in SMPOST_KAFKA_CONFIG_FILE or SMPOST_KAFKA_CONFIG"
 
 /* One line that says what failed and which settings to fix. librdkafka's
  * reason names the broker and the broker's answer, never the password. */

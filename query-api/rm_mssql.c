@@ -977,7 +977,7 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
         return oom(err);
     pthread_mutex_init(&s->lock, NULL);
     sm_cond_init(&s->freed);
-    char why[128];
+    char why[256];
     sm_status st = SM_OK;
     if (!mssql_conninfo_parse(conn, &s->ci, why, sizeof why))
         st = sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", why);

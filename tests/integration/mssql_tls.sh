@@ -8,7 +8,8 @@
 #     (tests/integration/rm_roundtrip), and the event's text (a marker) is
 #     nowhere in what the process writes to or reads from its sockets
 #     (strace); the same run on the plain port shows the marker, so the
-#     check can see plain text;
+#     check can see plain text; the read model suite (integration_rm_mssql's
+#     cases) passes over TLS;
 #   - query-api with SMPOST_MSSQL_TLS_CA starts and answers; its
 #     freetds.conf (TMPDIR/smpost-freetds-*/, 0700 and 0600) requires
 #     encryption with that CA and hostname checks, holds no password, and
@@ -71,6 +72,9 @@ on_wire() { grep -qF -e "$utf8" -e "$utf16" "$work/$1.strace"; }
 traced tls "$(mssql 127.0.0.1 "$port");ca=$ca" || fail "round trip over TLS: $(cat "$work/tls.out")"
 grep -q '^ok ' "$work/tls.out" || fail "round trip over TLS: $(cat "$work/tls.out")"
 echo "ok   the read model opens, applies and queries over TLS (CA and host verified)"
+SMPOST_TEST_RM_URL=mssql SMPOST_TEST_MSSQL="$conn;ca=$ca" "$build/tests/integration_rm_sqlite" \
+  >"$work/rm_suite.out" 2>&1 || fail "the read model suite over TLS: $(tail -20 "$work/rm_suite.out")"
+echo "ok   the read model suite (integration_rm_mssql's cases) passes over TLS"
 traced plain "$(mssql 127.0.0.1 "$plain_port")" || fail "round trip on the plain port: $(cat "$work/plain.out")"
 on_wire plain || fail "the marker is not in the plain session's socket I/O: the check cannot see plain text"
 on_wire tls && fail "the marker travelled in plain text over the TLS session"

@@ -36,7 +36,8 @@
  * and opens its connections by that name with the file set as db-lib's
  * interfaces file (dbsetifile), which FreeTDS reads first, before
  * FREETDSCONF and ~/.freetds.conf. That setting is process-wide, so TLS
- * logins take a lock around dbsetifile + dbopen. A CA file that cannot be
+ * logins take a lock around dbsetifile + dbopen, and once one has, so do
+ * the others (FreeTDS reads the file's name in every dbopen). A CA file that cannot be
  * read, a server that does not encrypt and a certificate that does not
  * chain to the CA or name the host all fail rm_mssql_open with
  * SM_ERR_INVALID (a start-up error, not retried); a server that refuses
@@ -115,6 +116,7 @@ static _Thread_local mssql_diag *login_diag;
 
 /* dbsetifile is process-wide: held from it to the end of dbopen */
 static pthread_mutex_t ifile_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool ifile_used;
 
 static pthread_once_t dblib_once = PTHREAD_ONCE_INIT;
 static bool dblib_ready;
@@ -232,14 +234,17 @@ static sm_status conn_open(rm_mssql *s, mssql_conn *c, sm_error *err)
     DBSETLCHARSET(login, "UTF-8"); /* what FreeTDS converts nvarchar to and from */
     DBSETLVERSION(login, DBVERSION_74);
     login_diag = &c->diag;
-    if (*s->conf_path) {
+    /* once a file was set, every login reads it: all take the lock */
+    bool lock = *s->conf_path || atomic_load(&ifile_used);
+    if (lock)
         pthread_mutex_lock(&ifile_lock);
+    if (*s->conf_path) {
+        atomic_store(&ifile_used, true);
         dbsetifile(s->conf_path);
-        c->db = dbopen(login, s->dbname);
-        pthread_mutex_unlock(&ifile_lock);
-    } else {
-        c->db = dbopen(login, s->dbname);
     }
+    c->db = dbopen(login, s->dbname);
+    if (lock)
+        pthread_mutex_unlock(&ifile_lock);
     login_diag = NULL;
     dbloginfree(login);
     if (!c->db && *s->conf_path && c->diag.tcp_up)

@@ -32,6 +32,9 @@ static bool swagger;
  * so far: jwt here only tells protected mode that tokens are configured;
  * protecting /metrics comes with the admin listener (issue 16). */
 static char *auth_setting;
+/* TLS to SQL Server (rm_mssql.c): the CA file, passed as ca= in the
+ * read model's connection string */
+static char *mssql_tls_ca, *rm_url_tls;
 
 static const sm_option options[] = {
     {"port", "SMPOST_PORT", SM_OPT_INT, "5002", 0, 65535, "HTTP port (0: any free port)", &port},
@@ -43,6 +46,10 @@ static const sm_option options[] = {
     {"read-model", "SMPOST_READ_MODEL", SM_OPT_STRING, "sqlite:var/readmodel.db", 0, 0,
      "read model URL: sqlite:PATH or mssql:host=H;port=P;user=U;password=W;database=D",
      &read_model_url},
+    {"mssql-tls-ca", "SMPOST_MSSQL_TLS_CA", SM_OPT_STRING, NULL, 0, 0,
+     "PEM CA file: the mssql: read model requires TLS, verified against it, hostname"
+     " checked (the same as ca=PATH in the connection string)",
+     &mssql_tls_ca},
     {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
      "Kafka bootstrap servers; \"none\" serves the read model without consuming",
      &kafka_bootstrap},
@@ -88,7 +95,7 @@ static rm_store *open_read_model(const sigset_t *stop)
     for (;;) {
         rm_store *rm = NULL;
         sm_error err = {0};
-        sm_status st = rm_open(read_model_url, &rm, &err);
+        sm_status st = rm_open(rm_url_tls ? rm_url_tls : read_model_url, &rm, &err);
         if (st == SM_OK)
             return rm;
         char q[SM_ERROR_MAX + 8], msg[SM_ERROR_MAX];
@@ -135,6 +142,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "query-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);
         return 2;
+    }
+    if (mssql_tls_ca && *mssql_tls_ca) {
+        const char *why = NULL;
+        if (!read_model_url || strncmp(read_model_url, "mssql:", 6) != 0)
+            why = "SMPOST_MSSQL_TLS_CA is set but the read model (SMPOST_READ_MODEL) is not mssql:";
+        else if (strchr(mssql_tls_ca, ';'))
+            why = "SMPOST_MSSQL_TLS_CA must not contain ';'";
+        else if (asprintf(&rm_url_tls, "%s;ca=%s", read_model_url, mssql_tls_ca) < 0) {
+            rm_url_tls = NULL;
+            why = "out of memory";
+        }
+        if (why) {
+            fprintf(stderr, "query-api: %s\n", why);
+            sm_config_free(options, NOPTIONS);
+            return 2;
+        }
     }
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
@@ -183,6 +206,7 @@ out:
     projector_stop(app.proj); /* commits, leaves the group */
     rm_close(app.rm);
     sm_strv_free(extra);
+    free(rm_url_tls);
     sm_config_free(options, NOPTIONS);
     return rc;
 }

@@ -509,6 +509,18 @@ static char *trim(char *s)
     return s;
 }
 
+/* FreeTDS reads a freetds.conf value up to ';' or '#', folds runs of
+ * blanks into one and reads at most 255 bytes a line: a value that would
+ * come back different is refused rather than written. */
+static bool conf_value_ok(const char *v)
+{
+    for (const char *c = v; *c; c++)
+        if (*c == ';' || *c == '#' || (unsigned char)*c < 0x20 || *c == 0x7f ||
+            (*c == ' ' && c[1] == ' '))
+            return false;
+    return true;
+}
+
 /* Copies val into dst (cap bytes); false if it does not fit. */
 static bool set_field(char *dst, size_t cap, const char *val)
 {
@@ -520,7 +532,8 @@ static bool set_field(char *dst, size_t cap, const char *val)
 }
 
 /* One "key=value" pair; false (with why) if the value is unusable. */
-static bool conninfo_pair(mssql_conninfo *ci, char *pair, char *why, size_t why_len)
+static bool conninfo_pair(mssql_conninfo *ci, char *pair, bool *encrypt, char *why,
+                          size_t why_len)
 {
     char *eq = strchr(pair, '=');
     if (!eq)
@@ -537,7 +550,15 @@ static bool conninfo_pair(mssql_conninfo *ci, char *pair, char *why, size_t why_
         ok = set_field(ci->password, sizeof ci->password, val);
     else if (!strcasecmp(key, "database"))
         ok = set_field(ci->database, sizeof ci->database, val);
-    else if (!strcasecmp(key, "port")) {
+    else if (!strcasecmp(key, "ca"))
+        ok = set_field(ci->ca, sizeof ci->ca, val);
+    else if (!strcasecmp(key, "encrypt")) {
+        if (strcasecmp(val, "require") != 0) {
+            snprintf(why, why_len, "encrypt must be require (or left out)");
+            return false;
+        }
+        *encrypt = true;
+    } else if (!strcasecmp(key, "port")) {
         bool digits = *val && strspn(val, "0123456789") == strlen(val) && strlen(val) <= 5;
         ci->port = digits ? atoi(val) : -1;
     }
@@ -555,10 +576,10 @@ bool mssql_conninfo_parse(const char *conn, mssql_conninfo *ci, char *why, size_
         snprintf(why, why_len, "out of memory");
         return false;
     }
-    bool ok = true;
+    bool ok = true, encrypt = false;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ";", &save); ok && tok; tok = strtok_r(NULL, ";", &save))
-        ok = conninfo_pair(ci, tok, why, why_len);
+        ok = conninfo_pair(ci, tok, &encrypt, why, why_len);
     explicit_bzero(copy, strlen(conn ? conn : "")); /* it held the password */
     free(copy);
     if (ok && (!*ci->host || !*ci->user || !*ci->password || !*ci->database)) {
@@ -569,5 +590,35 @@ bool mssql_conninfo_parse(const char *conn, mssql_conninfo *ci, char *why, size_
         snprintf(why, why_len, "port must be a number from 1 to 65535");
         ok = false;
     }
+    if (ok && encrypt && !*ci->ca) {
+        snprintf(why, why_len,
+                 "encrypt=require needs the CA file (ca=PATH or SMPOST_MSSQL_TLS_CA)");
+        ok = false;
+    }
+    if (ok && *ci->ca && !conf_value_ok(ci->ca)) {
+        snprintf(why, why_len,
+                 "the CA file's path (SMPOST_MSSQL_TLS_CA or ca=) holds '#', ';', a control"
+                 " character or two blanks in a row, which freetds.conf cannot carry");
+        ok = false;
+    }
+    if (ok && *ci->ca && !conf_value_ok(ci->host)) {
+        snprintf(why, why_len, "host holds a character freetds.conf cannot carry");
+        ok = false;
+    }
     return ok;
+}
+
+bool mssql_freetds_conf(const mssql_conninfo *ci, const char *section, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "; written by query-api (rm_mssql.c) for the SQL Server read model\n"
+                     "[%s]\n"
+                     "\thost = %s\n"
+                     "\tport = %d\n"
+                     "\ttds version = 7.4\n"
+                     "\tencryption = require\n"
+                     "\tca file = %s\n"
+                     "\tcheck certificate hostname = yes\n",
+                     section, ci->host, ci->port, ci->ca);
+    return n > 0 && (size_t)n < cap;
 }

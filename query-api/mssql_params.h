@@ -175,18 +175,39 @@ const char *mssql_version_statement(const char *post_id, mssql_params *p);
 /* The part of the read model URL after "mssql:", in the form babelfish.sh
  * prints: "host=127.0.0.1;port=14330;user=u;password=p;database=d". Keys in
  * any case, unknown keys ignored, blanks around keys and values dropped; no
- * quoting, so a value cannot hold ';'. Port defaults to 1433. */
+ * quoting, so a value cannot hold ';'. Port defaults to 1433.
+ *
+ * TLS: "ca=PATH" (query-api's SMPOST_MSSQL_TLS_CA appends it) requires an
+ * encrypted session whose certificate chains to the CA in PATH (PEM) and
+ * names the host as given (a DNS name or IP address in its subjectAltName).
+ * "encrypt=require" may be written too, and is refused without ca= (FreeTDS
+ * would encrypt without checking the certificate). Without ca= nothing
+ * changes: FreeTDS's default applies (see mssql_freetds_conf). */
+#define MSSQL_CA_MAX 200 /* freetds.conf lines are read in 256-byte buffers */
+
 typedef struct mssql_conninfo {
     char host[256];
     int port;
     char user[129];     /* SQL Server names are at most 128 characters */
     char password[129];
     char database[129];
+    char ca[MSSQL_CA_MAX + 1]; /* "" unless TLS is required */
 } mssql_conninfo;
 
 /* Fills ci; false if host, user, password or database is missing, a value
- * is too long or the port is not 1..65535 (why says which; it never quotes
- * a value). */
+ * is too long, the port is not 1..65535, encrypt is not "require" or comes
+ * without ca, or ca or host holds what freetds.conf cannot carry ('#', ';',
+ * a control character, two blanks in a row) (why says which; it never
+ * quotes a value). */
 bool mssql_conninfo_parse(const char *conn, mssql_conninfo *ci, char *why, size_t why_len);
+
+/* The freetds.conf text that makes db-lib connect to ci's server under the
+ * name `section` with TLS required (ci->ca set): host, port, TDS 7.4,
+ * "encryption = require", "ca file" and "check certificate hostname = yes".
+ * It holds no user or password (those go in the login record). Without
+ * this file FreeTDS 1.3 uses its default, "encryption = request": TLS only
+ * if the server offers it, and no certificate check (no CA file).
+ * False if it does not fit in cap bytes. */
+bool mssql_freetds_conf(const mssql_conninfo *ci, const char *section, char *out, size_t cap);
 
 #endif

@@ -26,7 +26,22 @@
  * timeout 5 s, query timeout 10 s, lock timeout 5 s). A call that finds
  * every connection lent waits no longer than a lock is waited for, nor past
  * the calling thread's deadline (sm_deadline.h), then fails with
- * SM_ERR_UNAVAILABLE. */
+ * SM_ERR_UNAVAILABLE.
+ *
+ * TLS (ca= in the connection string, SMPOST_MSSQL_TLS_CA): db-lib 1.3
+ * ignores DBSETLENCRYPT; encryption is a property of a server entry in a
+ * freetds.conf. So the store writes its own, a section named smpost_rm_N
+ * in TMPDIR/smpost-freetds-XXXXXX/freetds.conf (directory 0700, file 0600,
+ * no user or password: those stay in the login record; removed on close),
+ * and opens its connections by that name with the file set as db-lib's
+ * interfaces file (dbsetifile), which FreeTDS reads first, before
+ * FREETDSCONF and ~/.freetds.conf. That setting is process-wide, so TLS
+ * logins take a lock around dbsetifile + dbopen, and once one has, so do
+ * the others (FreeTDS reads the file's name in every dbopen). A CA file that cannot be
+ * read, a server that does not encrypt and a certificate that does not
+ * chain to the CA or name the host all fail rm_mssql_open with
+ * SM_ERR_INVALID (a start-up error, not retried); a server that refuses
+ * the TCP connection stays SM_ERR_UNAVAILABLE. */
 #include "read_model.h"
 
 #include "mssql_params.h"
@@ -39,10 +54,14 @@
 #include <sybdb.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 extern const char sm_sql_read_model_mssql[]; /* sql/read_model.mssql.sql */
 
@@ -68,6 +87,7 @@ typedef struct mssql_diag {
     bool dead;            /* the connection broke or timed out */
     bool timed_out;       /* no reply within MSSQL_QUERY_TIMEOUT_S */
     bool raced;           /* another applier moved a post under a batch */
+    bool tcp_up;          /* a failed login got past the TCP connect */
     char server_text[200];
     char dblib_text[200];
 } mssql_diag;
@@ -79,7 +99,10 @@ typedef struct mssql_conn {
 
 typedef struct rm_mssql {
     mssql_conninfo ci;
-    char server[300]; /* "host:port", as dbopen() takes it */
+    char server[300]; /* "host:port", as logs and errors name it */
+    char dbname[300]; /* what dbopen() takes: server, or the freetds.conf section */
+    char conf_dir[256]; /* TLS: the private freetds.conf's directory, else "" */
+    char conf_path[300];
     pthread_mutex_t lock;
     pthread_cond_t freed;
     mssql_conn conns[MSSQL_POOL_SIZE];
@@ -91,6 +114,10 @@ typedef struct rm_mssql {
 /* During dbopen() the DBPROCESS has no user data yet, so the connecting
  * thread points this at the diag of the slot it is filling. */
 static _Thread_local mssql_diag *login_diag;
+
+/* dbsetifile is process-wide: held from it to the end of dbopen */
+static pthread_mutex_t ifile_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool ifile_used;
 
 static pthread_once_t dblib_once = PTHREAD_ONCE_INIT;
 static bool dblib_ready;
@@ -116,6 +143,10 @@ static int on_dblib_error(DBPROCESS *db, int severity, int dberr, int oserr, cha
         d->dead = true;
     if (dberr == SYBETIME)
         d->timed_out = true;
+    /* SYBEFCON, "connection failed" (SYBECONN is a refused TCP connect): what a
+     * failed TLS handshake or a server that will not encrypt gives */
+    if (dberr == SYBEFCON)
+        d->tcp_up = true;
     if (dberr != SYBESMSG && !d->dberr) { /* SYBESMSG only says "see the server message" */
         bool os = oserr > 0 && ostext && *ostext;
         d->dberr = dberr;
@@ -204,9 +235,28 @@ static sm_status conn_open(rm_mssql *s, mssql_conn *c, sm_error *err)
     DBSETLCHARSET(login, "UTF-8"); /* what FreeTDS converts nvarchar to and from */
     DBSETLVERSION(login, DBVERSION_74);
     login_diag = &c->diag;
-    c->db = dbopen(login, s->server);
+    /* once a file was set, every login reads it: all take the lock */
+    bool lock = *s->conf_path || atomic_load(&ifile_used);
+    if (lock)
+        pthread_mutex_lock(&ifile_lock);
+    if (*s->conf_path) {
+        atomic_store(&ifile_used, true);
+        dbsetifile(s->conf_path);
+    }
+    c->db = dbopen(login, s->dbname);
+    if (lock)
+        pthread_mutex_unlock(&ifile_lock);
     login_diag = NULL;
     dbloginfree(login);
+    if (!c->db && *s->conf_path && c->diag.tcp_up)
+        /* connected, then no encrypted session: no TLS on the server, or a
+         * certificate that does not chain to the CA or name the host */
+        return sm_fail(err, SM_ERR_INVALID,
+                       "read model (mssql): no TLS session with %s that the CA file of"
+                       " SMPOST_MSSQL_TLS_CA (ca= in SMPOST_READ_MODEL) verifies for host %s"
+                       " (the server must encrypt, its certificate chain to that CA and name"
+                       " that host): %s",
+                       s->server, s->ci.host, diag_text(&c->diag));
     /* a refused login (wrong password, database not created yet) is
      * reported as unavailable too: in a compose start-up it is transient */
     if (!c->db)
@@ -928,7 +978,53 @@ static void mssql_close(void *impl)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
     explicit_bzero(s->ci.password, sizeof s->ci.password);
+    if (*s->conf_path)
+        unlink(s->conf_path);
+    if (*s->conf_dir)
+        rmdir(s->conf_dir);
     free(s);
+}
+
+/* The private freetds.conf of a TLS store (see the top of this file). */
+static sm_status write_freetds_conf(rm_mssql *s, sm_error *err)
+{
+    static atomic_int next_section;
+    FILE *ca = fopen(s->ci.ca, "r");
+    if (!ca)
+        return sm_fail(err, SM_ERR_INVALID,
+                       "read model (mssql): cannot read the CA file %s (SMPOST_MSSQL_TLS_CA, or"
+                       " ca= in SMPOST_READ_MODEL): %s",
+                       s->ci.ca, strerror(errno));
+    fclose(ca);
+    snprintf(s->dbname, sizeof s->dbname, "smpost_rm_%d", atomic_fetch_add(&next_section, 1));
+    char text[1024];
+    if (!mssql_freetds_conf(&s->ci, s->dbname, text, sizeof text))
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): the freetds.conf is too long");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->conf_dir, sizeof s->conf_dir, "%s/smpost-freetds-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(s->conf_dir)) { /* mode 0700 */
+        int e = errno;
+        *s->conf_dir = '\0';
+        return sm_fail(err, SM_ERR_INVALID,
+                       "read model (mssql): cannot create a directory for freetds.conf in %s"
+                       " (TMPDIR): %s",
+                       tmp && *tmp ? tmp : "/tmp", strerror(e));
+    }
+    snprintf(s->conf_path, sizeof s->conf_path, "%s/freetds.conf", s->conf_dir);
+    int fd = open(s->conf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (!ok) {
+        if (fd < 0)
+            *s->conf_path = '\0';
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): cannot write %s/freetds.conf: %s",
+                       s->conf_dir, strerror(e));
+    }
+    return SM_OK;
 }
 
 static const rm_ops mssql_ops = {
@@ -968,12 +1064,15 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
         return oom(err);
     pthread_mutex_init(&s->lock, NULL);
     sm_cond_init(&s->freed);
-    char why[128];
+    char why[256];
     sm_status st = SM_OK;
     if (!mssql_conninfo_parse(conn, &s->ci, why, sizeof why))
         st = sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", why);
     else
         snprintf(s->server, sizeof s->server, "%s:%d", s->ci.host, s->ci.port);
+    snprintf(s->dbname, sizeof s->dbname, "%s", s->server);
+    if (!st && *s->ci.ca)
+        st = write_freetds_conf(s, err);
     /* the first connection applies the schema; the others open on demand */
     if (!st)
         st = conn_open(s, &s->conns[0], err);
@@ -986,7 +1085,7 @@ sm_status rm_mssql_open(const char *conn, rm_store **out, sm_error *err)
     *out = rm_store_new(&mssql_ops, s);
     if (!*out)
         return oom(err);
-    sm_log(SM_LOG_INFO, "read_model_open", "adapter=mssql server=%s database=%s user=%s",
-           s->server, s->ci.database, s->ci.user);
+    sm_log(SM_LOG_INFO, "read_model_open", "adapter=mssql server=%s database=%s user=%s tls=%s",
+           s->server, s->ci.database, s->ci.user, *s->ci.ca ? "verified" : "freetds-default");
     return SM_OK;
 }

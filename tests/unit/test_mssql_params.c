@@ -641,7 +641,7 @@ static void test_keys_ignore_case_and_blanks_and_unknown_keys_are_ignored(void *
     mssql_conninfo ci;
     char why[128] = "";
     assert_true(mssql_conninfo_parse(" HOST = db.local ;User=sa; PassWord=p=w ;"
-                                     "DATABASE=smpost;Encrypt=yes;;noequals", &ci, why,
+                                     "DATABASE=smpost;App=x;;noequals", &ci, why,
                                      sizeof why));
     assert_string_equal(ci.host, "db.local");
     assert_int_equal(ci.port, 1433); /* the default */
@@ -682,10 +682,77 @@ static void test_a_connection_string_missing_a_field_or_with_a_bad_port_is_refus
     assert_string_equal(why, "user is too long");
 }
 
+/* ---- TLS: ca= and the freetds.conf -------------------------------------- */
+
+static void test_ca_requires_tls_and_the_freetds_conf_says_so_without_the_login(void **state)
+{
+    mssql_conninfo ci;
+    char why[128] = "";
+    assert_true(mssql_conninfo_parse("host=db.local;port=1444;user=u;password=Secret-pw-9;"
+                                     "database=d;encrypt=Require;ca=/run/secrets/sql ca.pem",
+                                     &ci, why, sizeof why));
+    assert_string_equal(ci.ca, "/run/secrets/sql ca.pem");
+    char conf[1024];
+    assert_true(mssql_freetds_conf(&ci, "smpost_rm_3", conf, sizeof conf));
+    assert_non_null(strstr(conf, "\n[smpost_rm_3]\n"));
+    assert_non_null(strstr(conf, "\n\thost = db.local\n"));
+    assert_non_null(strstr(conf, "\n\tport = 1444\n"));
+    assert_non_null(strstr(conf, "\n\tencryption = require\n"));
+    assert_non_null(strstr(conf, "\n\tca file = /run/secrets/sql ca.pem\n"));
+    assert_non_null(strstr(conf, "\n\tcheck certificate hostname = yes\n"));
+    assert_null(strstr(conf, "Secret-pw-9"));
+    assert_null(strstr(conf, "user"));
+    assert_null(strstr(conf, "password"));
+    char small[64];
+    assert_false(mssql_freetds_conf(&ci, "smpost_rm_3", small, sizeof small));
+    /* without ca= nothing asks for TLS */
+    assert_true(mssql_conninfo_parse("host=h;user=u;password=p;database=d", &ci, why,
+                                     sizeof why));
+    assert_string_equal(ci.ca, "");
+}
+
+static void test_tls_settings_freetds_conf_cannot_carry_are_refused(void **state)
+{
+    const struct {
+        const char *conn, *why;
+    } cases[] = {
+        {"host=h;user=u;password=secret;database=d;encrypt=require",
+         "encrypt=require needs the CA file (ca=PATH or SMPOST_MSSQL_TLS_CA)"},
+        {"host=h;user=u;password=secret;database=d;encrypt=yes;ca=/ca.pem",
+         "encrypt must be require (or left out)"},
+        {"host=h;user=u;password=secret;database=d;ca=/etc/#ca.pem",
+         "the CA file's path (SMPOST_MSSQL_TLS_CA or ca=) holds '#', ';', a control character "
+         "or two blanks in a row, which freetds.conf cannot carry"},
+        {"host=h;user=u;password=secret;database=d;ca=/etc/two  blanks.pem",
+         "the CA file's path (SMPOST_MSSQL_TLS_CA or ca=) holds '#', ';', a control character "
+         "or two blanks in a row, which freetds.conf cannot carry"},
+        {"host=h;user=u;password=secret;database=d;ca=/etc/a\tb.pem",
+         "the CA file's path (SMPOST_MSSQL_TLS_CA or ca=) holds '#', ';', a control character "
+         "or two blanks in a row, which freetds.conf cannot carry"},
+        {"host=h#x;user=u;password=secret;database=d;ca=/ca.pem",
+         "host holds a character freetds.conf cannot carry"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mssql_conninfo ci;
+        char why[200] = "";
+        assert_false(mssql_conninfo_parse(cases[i].conn, &ci, why, sizeof why));
+        assert_string_equal(why, cases[i].why);
+        assert_null(strstr(why, "secret"));
+    }
+    char long_ca[400] = "host=h;user=u;password=p;database=d;ca=/";
+    memset(long_ca + strlen(long_ca), 'c', MSSQL_CA_MAX);
+    mssql_conninfo ci;
+    char why[200] = "";
+    assert_false(mssql_conninfo_parse(long_ca, &ci, why, sizeof why));
+    assert_string_equal(why, "ca is too long");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_post_created_event_binds_five_typed_parameters),
+        cmocka_unit_test(test_ca_requires_tls_and_the_freetds_conf_says_so_without_the_login),
+        cmocka_unit_test(test_tls_settings_freetds_conf_cannot_carry_are_refused),
         cmocka_unit_test(test_hostile_text_is_a_parameter_and_never_sql),
         cmocka_unit_test(test_non_ascii_text_is_sent_as_its_utf8_bytes),
         cmocka_unit_test(test_empty_text_is_sent_as_null_and_restored_by_a_prologue),

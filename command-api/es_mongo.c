@@ -74,7 +74,8 @@ enum { DUPLICATE_KEY = 11000, WRITE_CONFLICT = 112 };
 /* mongoc's own messages go to our log so stderr keeps one format. Its debug
  * and trace chatter is dropped, and the "endSessions" warning that servers
  * lacking the command (jongodb, FerretDB) cause when a pool is destroyed is
- * demoted: it only means server-side sessions expire on their own. */
+ * demoted: it only means server-side sessions expire on their own. A URI
+ * in a message has its password hidden (sm_log_redact_url). */
 static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const char *message,
                              void *unused)
 {
@@ -88,9 +89,10 @@ static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const
         ours = SM_LOG_DEBUG;
     if (!sm_log_enabled(ours))
         return;
-    char quoted[600];
+    char redacted[600], quoted[600];
     sm_log(ours, "mongoc_log", "domain=%s msg=%s", domain ? domain : "-",
-           sm_log_quote(message ? message : "", quoted, sizeof quoted));
+           sm_log_quote(sm_log_redact_url(message ? message : "", redacted, sizeof redacted),
+                        quoted, sizeof quoted));
 }
 
 static pthread_once_t driver_once = PTHREAD_ONCE_INIT;
@@ -755,14 +757,19 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
         return ES_INVALID;
     }
     es_mongo_apply_uri_defaults(uri);
+    const char *db = mongoc_uri_get_database(uri);
+    es_status st = mongo_tls_preflight(uri, db && *db ? db : DEFAULT_DB, err);
     mongo_store *s = NULL;
-    es_status st = make_store(uri, &s, err);
-    mongoc_uri_destroy(uri); /* the pool keeps its own copy */
-    if (st != ES_OK)
+    if (st == ES_OK)
+        st = make_store(uri, &s, err);
+    if (st != ES_OK) {
+        mongoc_uri_destroy(uri);
         return st;
+    }
     /* A server that is down gets the index on the first append instead.
-     * Anything else (a conflicting index, bad credentials) is a configuration
-     * error worth failing the start for. */
+     * Anything else (a conflicting index, bad credentials, a certificate
+     * the CA did not sign: es_mongo_tls.c) is a configuration error worth
+     * failing the start for. */
     sm_error first;
     mongo_conn c;
     st = mongo_checkout(s, &c, &first);
@@ -770,6 +777,9 @@ es_status es_mongo_open(const char *uri_text, es_store **out, sm_error *err)
         st = ensure_indexes(s, c.client, &first);
         mongo_checkin(s, &c);
     }
+    if (st != ES_OK)
+        st = mongo_explain_open_failure(uri, st, &first);
+    mongoc_uri_destroy(uri); /* the pool keeps its own copy */
     if (st != ES_OK && st != ES_UNAVAILABLE) {
         sm_fail(err, first.status, "%s", first.message);
         mongo_close(s);

@@ -41,6 +41,17 @@ typedef struct mongo_store {
  * back (docs/operations.md, "MongoDB"). */
 void es_mongo_apply_uri_defaults(mongoc_uri_t *uri);
 
+/* es_mongo_tls.c: at open, files the URI's TLS options name are readable
+ * (ES_INVALID + err naming the option otherwise), and options that turn
+ * certificate checks off are logged at warn. */
+es_status mongo_tls_preflight(const mongoc_uri_t *uri, const char *db_name, sm_error *err);
+
+/* es_mongo_tls.c: the first contact at open failed with st and *first:
+ * returns ES_INVALID, with *first rewritten to say what to fix, for a
+ * refused login, a TLS failure about certificates, or a server that answers
+ * without TLS where the URI says tls=true; else st unchanged. */
+es_status mongo_explain_open_failure(const mongoc_uri_t *uri, es_status st, sm_error *first);
+
 /* A client borrowed from the pool and the event collection made from it. */
 typedef struct mongo_conn {
     mongoc_client_t *client;

@@ -183,7 +183,8 @@ int main(int argc, char **argv)
     http_server *server = NULL;
     if (es_open(event_store_url, &app.store, &err) != ES_OK) {
         char url[512], msg[SM_ERROR_MAX], q[SM_ERROR_MAX + 16];
-        sm_log(SM_LOG_ERROR, "startup_failed", "component=event_store url=%s error=%s",
+        sm_log(SM_LOG_ERROR, "startup_failed",
+               "component=event_store setting=SMPOST_EVENT_STORE url=%s error=%s",
                sm_log_redact_url(event_store_url, url, sizeof url),
                sm_log_quote(sm_log_redact_url(err.message, msg, sizeof msg), q, sizeof q));
         goto out;

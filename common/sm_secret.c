@@ -196,18 +196,24 @@ char *sm_redact_kv(const char *kv, char *buf, size_t cap)
     return buf;
 }
 
-/* True if text at p starts a password field ("password=", "pwd=", any
- * case) at a field boundary; *klen gets the length of the key and '='. */
+/* True if text at p starts a password field at a field boundary: "pwd=",
+ * or a key ending in "password" ("password=", a MongoDB URI's
+ * "tlsCertificateKeyFilePassword="), any case; *klen gets the length of
+ * the key and '='. */
 static bool password_key(const char *text, const char *p, size_t *klen)
 {
-    static const char *const keys[] = {"password=", "pwd="};
+    static const char suffix[] = "password";
     if (p != text && !strchr(";&?:", p[-1]))
         return false;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strncasecmp(p, keys[i], strlen(keys[i])) == 0) {
-            *klen = strlen(keys[i]);
-            return true;
-        }
+    size_t k = strcspn(p, "=;&?:/@ ");
+    if (p[k] != '=')
+        return false;
+    if ((k == 3 && strncasecmp(p, "pwd", 3) == 0) ||
+        (k >= sizeof suffix - 1 && strncasecmp(p + k - (sizeof suffix - 1), suffix,
+                                               sizeof suffix - 1) == 0)) {
+        *klen = k + 1;
+        return true;
+    }
     return false;
 }
 

@@ -3,9 +3,27 @@
 # (no Docker, no MongoDB package): FerretDB 1.x, built from the Go module
 # proxy, with its embedded SQLite backend (files, so data survives a restart).
 #
-#   scripts/mongo.sh start DIR [PORT]   prints SMPOST_EVENT_STORE=mongodb://127.0.0.1:PORT/socialMedia last
+#   scripts/mongo.sh start DIR [PORT] [--secure [--mtls]]
+#                                       prints SMPOST_EVENT_STORE=mongodb://127.0.0.1:PORT/socialMedia last
 #   scripts/mongo.sh stop DIR
 #   scripts/mongo.sh build              builds (once) and prints the binary's path
+#
+# --secure: TLS and authentication, as the compose stack's mongod runs them.
+# Makes (once per DIR, kept across stop/start) a CA, a server certificate
+# for IP 127.0.0.1 only (not "localhost": tests use that to check the
+# driver's host name check) and a client certificate, in DIR/tls (openssl),
+# and a random password for user "smpost" of database socialMedia in
+# DIR/password (mode 600). FerretDB then listens on TLS only (no plaintext
+# port) and runs with --test-enable-new-auth: SCRAM-SHA-256/SCRAM-SHA-1
+# logins against users it stores itself, every command but hello, ping and
+# buildInfo refused without one; the user is made by --setup-username (the
+# password goes in by the environment, not on the command line). FerretDB
+# 1.x has no roles: any user may do anything (least privilege is tested on
+# real MongoDB only; docs/operations.md, "MongoDB: TLS and authentication").
+# The URI printed has the password and tlsCAFile=DIR/tls/ca.pem.
+# --mtls also makes FerretDB require a client certificate signed by the CA
+# (--listen-tls-ca-file), and the URI names DIR/tls/client.pem as
+# tlsCertificateKeyFile.
 #
 # build: `go install ...@v1.24.2` would give a binary that panics at start
 # (its build/version/version.txt is generated from git and is empty in the
@@ -102,11 +120,14 @@ build() {
 }
 
 # Sends { ping: 1, $db: "admin" } as an OP_MSG and exits 0 if the reply says
-# ok: 1. No driver or shell needed, only python3.
+# ok: 1. No driver or shell needed, only python3. With a CA file (and a
+# client certificate), over TLS, checking the server's certificate.
 ping_server() {
-  python3 - "$1" <<'PY'
-import socket, struct, sys
+  python3 - "$@" <<'PY'
+import socket, ssl, struct, sys
 port = int(sys.argv[1])
+ca = sys.argv[2] if len(sys.argv) > 2 else ""
+client = sys.argv[3] if len(sys.argv) > 3 else ""
 def cstr(s): return s.encode() + b"\0"
 body = (b"\x10" + cstr("ping") + struct.pack("<i", 1) +
         b"\x02" + cstr("$db") + struct.pack("<i", 6) + cstr("admin"))
@@ -114,6 +135,10 @@ doc = struct.pack("<i", len(body) + 5) + body + b"\0"
 msg = struct.pack("<I", 0) + b"\0" + doc
 try:
     s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+        if client: ctx.load_cert_chain(client)
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
     s.sendall(struct.pack("<iiii", 16 + len(msg), 1, 0, 2013) + msg)
     head = b""
     while len(head) < 16:
@@ -126,7 +151,7 @@ try:
         chunk = s.recv(length - 16 - len(rest))
         if not chunk: sys.exit(1)
         rest += chunk
-except OSError:
+except (OSError, ssl.SSLError):
     sys.exit(1)
 reply = rest[5:]  # flagBits, section kind 0
 i = 4
@@ -147,26 +172,75 @@ PY
 
 now_ms() { date +%s%3N; }
 
+# --secure's files in DIR/tls and DIR/password, made once (see the header).
+make_secure_files() {
+  local dir="$1" t="$1/tls"
+  command -v openssl >/dev/null || die "--secure needs openssl"
+  if [ ! -f "$t/.complete" ]; then
+    rm -rf "$t" && mkdir -m 700 "$t"
+    (umask 077 && cd "$t" &&
+     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+             -subj "/CN=smpost FerretDB test CA" &&
+     openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
+     printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext &&
+     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+             -extfile server.ext -out server.pem &&
+     openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=smpost" &&
+     printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+     openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+             -extfile client.ext -out client.crt &&
+     cat client.crt client.key >client.pem && rm -f ./*.csr ./*.ext client.crt) >/dev/null 2>&1 ||
+      die "openssl could not make the certificates in $t"
+    touch "$t/.complete"
+  fi
+  if [ ! -s "$dir/password" ]; then
+    (umask 077 && openssl rand -hex 16 >"$dir/password") || die "cannot write $dir/password"
+  fi
+}
+
 start() {
-  local dir="$1" port="${2:-}"
-  [ -n "$dir" ] || die "usage: mongo.sh start DIR [PORT]"
+  local dir="" port="" secure="" mtls="" a
+  for a in "$@"; do
+    case "$a" in
+      --secure) secure=1 ;;
+      --mtls) secure=1; mtls=1 ;;
+      -*) die "unknown option $a" ;;
+      *) if [ -z "$dir" ]; then dir="$a"; elif [ -z "$port" ]; then port="$a";
+         else die "usage: mongo.sh start DIR [PORT] [--secure [--mtls]]"; fi ;;
+    esac
+  done
+  [ -n "$dir" ] || die "usage: mongo.sh start DIR [PORT] [--secure [--mtls]]"
   mkdir -p "$dir/data"
   dir="$(cd "$dir" && pwd)"
   [ -f "$dir/ferretdb.pid" ] && kill -0 "$(cat "$dir/ferretdb.pid")" 2>/dev/null &&
     die "FerretDB already runs from $dir (pid $(cat "$dir/ferretdb.pid"))"
-  local bin log="$dir/ferretdb.log" t0
+  local bin log="$dir/ferretdb.log" t0 listen kind=TCP ping_args=()
+  listen=(--listen-addr="127.0.0.1:${port:-0}")
+  if [ -n "$secure" ]; then
+    make_secure_files "$dir"
+    kind=TLS
+    listen=(--listen-addr= --listen-tls="127.0.0.1:${port:-0}"
+            --listen-tls-cert-file="$dir/tls/server.pem" --listen-tls-key-file="$dir/tls/server.key"
+            --test-enable-new-auth --setup-database=socialMedia --setup-username=smpost)
+    ping_args=("$dir/tls/ca.pem")
+    if [ -n "$mtls" ]; then
+      listen+=(--listen-tls-ca-file="$dir/tls/ca.pem")
+      ping_args+=("$dir/tls/client.pem")
+    fi
+  fi
   bin="$(build)"
   t0="$(now_ms)"
   : >"$log"
+  FERRETDB_SETUP_PASSWORD="$([ -z "$secure" ] || cat "$dir/password")" \
   nohup "$bin" --handler=sqlite --sqlite-url="file:$dir/data/" --state-dir="$dir" \
-        --listen-addr="127.0.0.1:${port:-0}" --debug-addr=- --telemetry=disable \
+        "${listen[@]}" --debug-addr=- --telemetry=disable \
         --log-level="${SMPOST_FERRETDB_LOG_LEVEL:-info}" >"$log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$dir/ferretdb.pid"
-  # "Listening on TCP 127.0.0.1:PORT..." names the port the kernel gave
-  until [ -n "$port" ] && [ "$port" != 0 ] && ping_server "$port"; do
+  # "Listening on TCP 127.0.0.1:PORT..." (or TLS) names the port the kernel gave
+  until [ -n "$port" ] && [ "$port" != 0 ] && ping_server "$port" "${ping_args[@]}"; do
     if [ -z "$port" ] || [ "$port" = 0 ]; then
-      port="$(sed -n 's/.*Listening on TCP 127\.0\.0\.1:\([0-9][0-9]*\)\.\.\..*/\1/p' "$log" | head -n 1)"
+      port="$(sed -n "s/.*Listening on $kind 127\.0\.0\.1:\([0-9][0-9]*\)\.\.\..*/\1/p" "$log" | head -n 1)"
     fi
     if ! kill -0 "$pid" 2>/dev/null || (($(now_ms) - t0 > START_TIMEOUT_S * 1000)); then
       tail -n 30 "$log" >&2 || true
@@ -179,7 +253,13 @@ start() {
   kill -0 "$pid" 2>/dev/null || { tail -n 5 "$log" >&2; die "FerretDB exited (port $port taken?)"; }
   echo "$port" >"$dir/port"
   echo "mongo.sh: FerretDB $FERRETDB_VERSION up in $(($(now_ms) - t0)) ms (pid $pid, port $port, log $log)" >&2
-  echo "SMPOST_EVENT_STORE=mongodb://127.0.0.1:$port/socialMedia"
+  if [ -z "$secure" ]; then
+    echo "SMPOST_EVENT_STORE=mongodb://127.0.0.1:$port/socialMedia"
+  elif [ -z "$mtls" ]; then
+    echo "SMPOST_EVENT_STORE=mongodb://smpost:$(cat "$dir/password")@127.0.0.1:$port/socialMedia?tls=true&tlsCAFile=$dir/tls/ca.pem"
+  else
+    echo "SMPOST_EVENT_STORE=mongodb://smpost:$(cat "$dir/password")@127.0.0.1:$port/socialMedia?tls=true&tlsCAFile=$dir/tls/ca.pem&tlsCertificateKeyFile=$dir/tls/client.pem"
+  fi
 }
 
 stop() {
@@ -201,8 +281,8 @@ stop() {
 }
 
 case "${1:-}" in
-  start) shift; start "${1:-}" "${2:-}" ;;
+  start) shift; start "$@" ;;
   stop) shift; stop "${1:-}" ;;
   build) build ;;
-  *) echo "usage: scripts/mongo.sh start DIR [PORT] | stop DIR | build" >&2; exit 2 ;;
+  *) echo "usage: scripts/mongo.sh start DIR [PORT] [--secure [--mtls]] | stop DIR | build" >&2; exit 2 ;;
 esac

@@ -260,6 +260,19 @@ static void test_url_redaction_stops_at_the_field_end_of_its_kind(void **state)
     assert_string_equal(sm_log_redact_url("mongodb://u:MA:R@KER@h:1/db?pwd=MARKER&w=1", buf,
                                           sizeof buf),
                         "mongodb://***@h:1/db?pwd=***&w=1");
+    /* a MongoDB URI's client key password (es_mongo_tls.c), whatever the case */
+    assert_string_equal(
+        sm_log_redact_url("mongodb://u:MARKER@h/db?tls=true&tlsCertificateKeyFile=/k.pem&"
+                          "tlsCertificateKeyFilePassword=MARKER&tlsCAFile=/ca.pem", buf,
+                          sizeof buf),
+        "mongodb://***@h/db?tls=true&tlsCertificateKeyFile=/k.pem&"
+        "tlsCertificateKeyFilePassword=***&tlsCAFile=/ca.pem");
+    assert_string_equal(sm_log_redact_url("mongodb://h/db?TLSCERTIFICATEKEYFILEPASSWORD=MARKER",
+                                          buf, sizeof buf),
+                        "mongodb://h/db?TLSCERTIFICATEKEYFILEPASSWORD=***");
+    /* a key that only contains the word is not a password */
+    assert_string_equal(sm_log_redact_url("mongodb://h/db?passwordless=1", buf, sizeof buf),
+                        "mongodb://h/db?passwordless=1");
 }
 
 /* ---- example passwords ------------------------------------------------------------------ */

@@ -79,7 +79,8 @@ static int group_setup(void **state)
     }
     const char *want = scram ? "sasl.mechanisms=SCRAM-SHA-512" : "sasl.mechanisms=PLAIN";
     if (!strstr(cmd_cfg, want) || !strstr(query_cfg, want)) {
-        fprintf(stderr, "# kafka.sh --secure's client settings lack %s: %s\n", want, cmd_cfg);
+        fprintf(stderr, "# kafka.sh --secure's client settings (%s/*.conf) lack %s\n",
+                broker.kafka_dir, want);
         return -1;
     }
     return 0;

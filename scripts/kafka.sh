@@ -311,7 +311,9 @@ launch() {
   echo $! >"$dir/kafka.pid"
   local t0=$SECONDS
   local kcat_conf=()
-  [ ! -f "$dir/admin.conf" ] || kcat_conf=(-F "$dir/admin.conf")
+  # PLAIN whatever KAFKA_CLIENT_MECHANISM wrote: the check runs the system's
+  # kcat, whose librdkafka may be older than 2.6.1
+  [ ! -f "$dir/admin.conf" ] || kcat_conf=(-F "$dir/admin.conf" -X sasl.mechanisms=PLAIN)
   until kcat "${kcat_conf[@]}" -b "$addr" -L -m 2 >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || ((SECONDS - t0 > 60)); then
       tail -n 30 "$dir/kafka.out" "$dir/kafka.log" >&2 2>/dev/null || true

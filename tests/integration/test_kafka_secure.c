@@ -12,7 +12,16 @@
  * The client settings go through --kafka-config (comma-separated), which is
  * why kafka.sh's passwords have no commas, except in the end-to-end case,
  * where both services read kafka.sh's files through --kafka-config-file
- * (SMPOST_KAFKA_CONFIG_FILE) as a deployment would. */
+ * (SMPOST_KAFKA_CONFIG_FILE) as a deployment would.
+ *
+ * The users log in with SASL/PLAIN (kafka.sh's default: Debian 12's
+ * librdkafka 2.0.2 cannot do SCRAM with Kafka 4.x), or with SCRAM-SHA-512
+ * when KAFKA_CLIENT_MECHANISM=SCRAM-SHA-512 (kafka.sh reads it too): the
+ * CTest test integration_kafka_scram_realkafka runs this program that way,
+ * built with librdkafka 2.6.1 (tests/integration/kafka_scram_realkafka.sh).
+ * Then every client here and in the services must be 2.6.1 or later, each
+ * user's settings must name SCRAM-SHA-512, and the broker must say the wrong
+ * password failed a SCRAM login. */
 #include "broker.h"
 #include "http_client.h"
 #include "proc.h"
@@ -41,6 +50,7 @@ static char dir[256], bootstrap[128];
 static char cmd_cfg[CFG_MAX], query_cfg[CFG_MAX];
 static test_proc broker;
 static int case_no;
+static bool scram; /* KAFKA_CLIENT_MECHANISM=SCRAM-SHA-512 */
 
 typedef struct svc {
     test_proc p;
@@ -65,6 +75,12 @@ static int group_setup(void **state)
     if (!test_kafka_client_config(&broker, "smpost-command", cmd_cfg, sizeof cmd_cfg) ||
         !test_kafka_client_config(&broker, "smpost-query", query_cfg, sizeof query_cfg)) {
         fprintf(stderr, "# kafka.sh --secure wrote no client settings in %s\n", broker.kafka_dir);
+        return -1;
+    }
+    const char *want = scram ? "sasl.mechanisms=SCRAM-SHA-512" : "sasl.mechanisms=PLAIN";
+    if (!strstr(cmd_cfg, want) || !strstr(query_cfg, want)) {
+        fprintf(stderr, "# kafka.sh --secure's client settings (%s/*.conf) lack %s\n",
+                broker.kafka_dir, want);
         return -1;
     }
     return 0;
@@ -500,6 +516,13 @@ static void test_a_wrong_password_is_refused_and_never_logged(void **s)
                                        "sasl.username, sasl.password") >= 1);
     if (count_in_file(cmd.log, marker) || count_in_file(qry.log, marker))
         fail_msg("the password appears in a log (%s, %s)", cmd.log, qry.log);
+    /* SCRAM: the broker's word that the refused login was a SCRAM one (its
+     * PLAIN refusals do not name the mechanism) */
+    char klog[400];
+    snprintf(klog, sizeof klog, "%s/kafka.log", broker.kafka_dir);
+    const char *mech = "invalid credentials with SASL mechanism SCRAM-SHA-512";
+    if (scram && count_in_file(klog, mech) < 1)
+        fail_msg("the broker's log (%s) has no \"%s\"", klog, mech);
 }
 
 /* Mutual TLS instead of passwords: command-api publishes with the
@@ -509,6 +532,8 @@ static void test_a_wrong_password_is_refused_and_never_logged(void **s)
 static void test_mutual_tls_identifies_each_service_by_its_certificate(void **s)
 {
     (void)s;
+    if (scram)
+        skip(); /* no SASL here: integration_kafka_secure_realkafka has it */
     char mtls[128], cmd_mtls[CFG_MAX], query_mtls[CFG_MAX], no_cert[CFG_MAX];
     assert_true(test_kafka_mtls_bootstrap(&broker, mtls, sizeof mtls));
     assert_true(test_kafka_client_config(&broker, "smpost-command-mtls", cmd_mtls, CFG_MAX));
@@ -547,6 +572,17 @@ int main(void)
                "kafka_secure_realkafka)\n");
         return 77;
     }
+    const char *mech = getenv("KAFKA_CLIENT_MECHANISM");
+    scram = mech && strcmp(mech, "SCRAM-SHA-512") == 0;
+    /* SCRAM to Kafka 4.x needs librdkafka 2.6.1+ (librdkafka PR 4895): this
+     * program's consumer is one of the clients; the services' are checked by
+     * kafka_scram_realkafka.sh (ldd) and by logging in */
+    if (scram && rd_kafka_version() < 0x020601ff) {
+        fprintf(stderr, "KAFKA_CLIENT_MECHANISM=SCRAM-SHA-512 needs librdkafka 2.6.1 or later; "
+                        "this program runs %s (build with -DSMPOST_RDKAFKA_DIR, "
+                        "scripts/rdkafka_vendored.sh)\n", rd_kafka_version_str());
+        return 1;
+    }
     api_bin = getenv("SMPOST_COMMAND_API_BIN");
     query_bin = getenv("SMPOST_QUERY_API_BIN");
     if (!api_bin || !query_bin) {
@@ -561,6 +597,8 @@ int main(void)
         T(test_a_wrong_password_is_refused_and_never_logged),
         T(test_mutual_tls_identifies_each_service_by_its_certificate),
     };
-    return cmocka_run_group_tests_name("kafka_secure_realkafka", tests, group_setup,
-                                       group_teardown);
+    return scram ? cmocka_run_group_tests_name("kafka_scram_realkafka", tests, group_setup,
+                                               group_teardown)
+                 : cmocka_run_group_tests_name("kafka_secure_realkafka", tests, group_setup,
+                                               group_teardown);
 }

@@ -301,6 +301,12 @@ admin_args() {
   [ ! -f "$1/admin.properties" ] || echo "--command-config=$1/admin.properties"
 }
 
+# listens PID PORT: PID (or none, without ss) has a listening socket on PORT
+listens() {
+  command -v ss >/dev/null || return 0
+  ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+}
+
 # Starts the broker of an existing DIR and waits until it answers metadata
 # requests (kafka.pid, kafka.out and kafka.log in DIR).
 launch() {
@@ -314,11 +320,15 @@ launch() {
   # PLAIN whatever KAFKA_CLIENT_MECHANISM wrote: the check runs the system's
   # kcat, whose librdkafka may be older than 2.6.1
   [ ! -f "$dir/admin.conf" ] || kcat_conf=(-F "$dir/admin.conf" -X sasl.mechanisms=PLAIN)
-  until kcat "${kcat_conf[@]}" -b "$addr" -L -m 2 >/dev/null 2>&1; do
+  # ...and the answer must come from this broker: a port picked free can be
+  # taken by another broker meanwhile (tests start several at once), whose
+  # answer would pass the check while this one fails to bind
+  until listens "$(cat "$dir/kafka.pid")" "${addr##*:}" &&
+        kcat "${kcat_conf[@]}" -b "$addr" -L -m 2 >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || ((SECONDS - t0 > 60)); then
       tail -n 30 "$dir/kafka.out" "$dir/kafka.log" >&2 2>/dev/null || true
       stop "$dir" >/dev/null 2>&1 || true
-      die "the broker did not answer on $addr within 60 s (see $dir/kafka.log)"
+      die "the broker did not answer on $addr within 60 s, or exited (is the port taken? see $dir/kafka.log)"
     fi
     sleep 0.2
   done

@@ -1,6 +1,8 @@
 /* http_util.c — see http_util.h. */
 #include "http_util.h"
 
+#include "http_etag.h"
+#include "http_gzip.h"
 #include "http_linger.h"
 #include "sm_json.h"
 #include "sm_log.h"
@@ -280,6 +282,39 @@ sm_status http_decode_path(const char *raw, char **out, sm_error *err)
     return SM_OK;
 }
 
+/* A cacheable 200 (reply->etag_body) gets its tag here, from the bytes
+ * about to be sent; a request that already holds them gets 304 and no
+ * body. */
+static void apply_etag(const http_request *req, http_reply *reply, char **text, size_t *len,
+                       char etag[HTTP_ETAG_MAX])
+{
+    etag[0] = '\0';
+    if (!reply->etag_body || reply->status != 200 || !*text)
+        return;
+    http_etag_of(*text, *len, etag);
+    if (http_if_none_match(req->if_none_match, etag)) {
+        reply->status = 304;
+        free(*text);
+        *text = NULL;
+        *len = 0;
+    }
+}
+
+/* Swaps *text for its gzip form when the client takes it and it is worth
+ * it (http_gzip.h). Returns whether it did. */
+static bool apply_gzip(const http_request *req, const char *ctype, char **text, size_t *len)
+{
+    char *gz;
+    size_t gz_len;
+    if (!*text || *len < HTTP_GZIP_MIN_BYTES || !http_gzip_compressible(ctype) ||
+        !http_accepts_gzip(req->accept_encoding) || !http_gzip(*text, *len, &gz, &gz_len))
+        return false;
+    free(*text);
+    *text = gz;
+    *len = gz_len;
+    return true;
+}
+
 static void send_reply(struct mg_connection *conn, const http_request *req, http_reply *reply)
 {
     const char *ctype = "application/json; charset=utf-8";
@@ -298,10 +333,20 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
         }
         len = text ? strlen(text) : 0;
     }
-    char extra[512] = "";
+    char etag[HTTP_ETAG_MAX];
+    apply_etag(req, reply, &text, &len, etag);
+    /* a 304 stands for the 200 it replaces, so it keeps the 200's Vary */
+    bool varies = http_gzip_compressible(ctype) && (text || reply->status == 304);
+    bool gzipped = apply_gzip(req, ctype, &text, &len);
+    char extra[768] = "";
     size_t o = 0;
     if (reply->etag[0])
         o += (size_t)snprintf(extra + o, sizeof extra - o, "ETag: \"%s\"\r\n", reply->etag);
+    else if (etag[0])
+        o += (size_t)snprintf(extra + o, sizeof extra - o, "ETag: %s\r\n", etag);
+    if (varies && o < sizeof extra)
+        o += (size_t)snprintf(extra + o, sizeof extra - o, "Vary: Accept-Encoding\r\n%s",
+                              gzipped ? "Content-Encoding: gzip\r\n" : "");
     if (reply->retry_after > 0 && o < sizeof extra)
         o += (size_t)snprintf(extra + o, sizeof extra - o, "Retry-After: %d\r\n",
                               reply->retry_after);
@@ -311,20 +356,25 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
         o += (size_t)snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
     if (reply->extra_headers[0] && o < sizeof extra)
         snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
+    /* A 304 has no body and no Content-Length: a length there would have to
+     * be the 200's (RFC 9110 8.6), which clients do not need. */
+    char length[48] = "";
+    if (reply->status != 304)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
     /* Headers and body go out in one write (one sendto) when the body is
      * small: two writes cost a second trip through the loopback TCP stack,
      * a measurable share of a small query's time (docs/performance.md). */
-    char head[1024];
+    char head[1536];
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\n"
                       "%s%s%s"
-                      "Content-Length: %zu\r\n"
+                      "%s"
                       "X-Request-Id: %s\r\n"
-                      "Cache-Control: no-store\r\n"
+                      "Cache-Control: %s\r\n"
                       "%s\r\n",
                       reply->status, mg_get_response_code_text(conn, reply->status),
-                      text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", len,
-                      req->request_id, extra);
+                      text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", length,
+                      req->request_id, etag[0] ? "no-cache" : "no-store", extra);
     size_t hlen = hn < 0 ? 0 : (size_t)hn < sizeof head ? (size_t)hn : sizeof head - 1;
     bool body = text && strcmp(req->method, "HEAD") != 0;
     char *one = body && len <= 16384 ? malloc(hlen + len) : NULL;
@@ -385,6 +435,8 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
         .if_match = mg_get_header(conn, "If-Match"),
         .authorization = mg_get_header(conn, "Authorization"),
         .traceparent = mg_get_header(conn, "traceparent"),
+        .if_none_match = mg_get_header(conn, "If-None-Match"),
+        .accept_encoding = mg_get_header(conn, "Accept-Encoding"),
         .listener = listener,
     };
     pick_request_id(conn, req.request_id);

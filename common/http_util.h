@@ -8,7 +8,9 @@
  * Every reply is JSON (or empty for 204 and redirects; raw text or bytes for
  * /metrics and Swagger UI's files: body_text) and carries X-Request-Id: the
  * client's own if it sent a sane one, else a fresh UUID. Each request is
- * logged as one line with its id, method, path, status and duration. */
+ * logged as one line with its id, method, path, status and duration.
+ * Bodies of text types go gzip-compressed to clients that accept it
+ * (http_gzip.h); cacheable answers carry ETags (http_etag.h). */
 #ifndef HTTP_UTIL_H
 #define HTTP_UTIL_H
 
@@ -58,6 +60,8 @@ typedef struct http_request {
     const char *if_match;     /* header value or NULL */
     const char *authorization; /* header value or NULL */
     const char *traceparent;  /* W3C trace context header value (unchecked) or NULL */
+    const char *if_none_match;   /* header value or NULL (http_etag.h) */
+    const char *accept_encoding; /* header value or NULL (http_gzip.h) */
     const char *body;         /* NUL-terminated copy of the body, or NULL */
     size_t body_len;
     char request_id[HTTP_REQUEST_ID_MAX + 1];
@@ -68,6 +72,11 @@ typedef struct http_reply {
     int status;
     json_t *body;           /* owned; NULL sends no body (204) */
     char etag[32];          /* sent as ETag: "<etag>" when non-empty */
+    /* A cacheable answer (queries): a 200 with a body gets a weak ETag
+     * derived from the body (http_etag.h) and Cache-Control: no-cache
+     * instead of no-store, and becomes 304 with no body when the request's
+     * If-None-Match matches that tag. */
+    bool etag_body;
     int retry_after;        /* seconds; sent when > 0 */
     const char *allow;      /* Allow header for 405, static string */
     const char *route;      /* matched route pattern (static), for metrics */

@@ -187,6 +187,7 @@ static void dispatch_route(query_app *app, const http_request *req, http_reply *
             char *a = arg ? strndup(arg, arg_len) : NULL;
             query_dispatch(app, r->query, a, req->query, reply);
             free(a);
+            reply->etag_body = true; /* polled feeds revalidate (http_etag.h) */
         }
         return;
     }

@@ -11,7 +11,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git curl ca-certificates
-  libjansson-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
+  libjansson-dev zlib1g-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
   librdkafka-dev libcmocka-dev freetds-dev libcjose-dev libssl-dev
   sqlite3 kcat openssl valgrind python3
   python3-yaml

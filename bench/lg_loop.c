@@ -371,6 +371,7 @@ static void finish(worker *w, conn *c, job *j, const lg_response *resp)
         if (j->measured && (o->count > 0 || o->rate > 0 || now <= w->t_end)) {
             lg_samples_add(&w->r->lat, now - j->start_ns, j->req.target);
             w->r->ok++;
+            w->r->body_bytes += (long long)resp->body_len;
         }
         if (j->req.kind == LG_NEWPOST)
             keep_id(w->r, resp);

@@ -67,6 +67,7 @@ typedef struct lg_opts {
     const char *author_prefix;
     const char *path;     /* LG_GET */
     long min_version;     /* byid: add ?minVersion= when >= 0 */
+    const char *header;   /* one more header line ("Name: value") on GETs, or NULL */
     int expect;           /* required status; 0: any 2xx */
     char **tokens;        /* bearer tokens (borrowed): each primary connection
                            * sends one, taken in turn as connections open;
@@ -78,6 +79,7 @@ typedef struct lg_result {
     lg_samples lat;       /* measured requests that succeeded */
     lg_samples lag;       /* lag mode */
     long ok;              /* measured successes (in the window) */
+    long long body_bytes; /* their body bytes, as sent (compressed or not) */
     long errors;          /* any failure: status, connection, stale answer */
     long statuses[6];     /* answers by class: [1] 1xx .. [5] 5xx */
     long stale;           /* lag/minVersion answers that timed out */

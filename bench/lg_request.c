@@ -5,20 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "METHOD PATH HTTP/1.1" with Host, Content-Length and, with a body,
- * Content-Type: application/json. Keep-alive is HTTP/1.1's default. */
-static bool format(const lg_url *u, const char *method, const char *path, const char *body,
-                   lg_request *out)
+/* "METHOD PATH HTTP/1.1" with Host, the --header lines of a GET,
+ * Content-Length and, with a body, Content-Type: application/json.
+ * Keep-alive is HTTP/1.1's default. */
+static bool format(const lg_opts *o, const lg_url *u, const char *method, const char *path,
+                   const char *body, lg_request *out)
 {
+    const char *extra = o->header && strcmp(method, "GET") == 0 ? o->header : "";
     size_t blen = body ? strlen(body) : 0;
-    size_t cap = strlen(path) + blen + strlen(u->host) + 128;
+    size_t cap = strlen(path) + blen + strlen(u->host) + strlen(extra) + 128;
     out->text = malloc(cap);
     if (!out->text)
         return false;
     int n = snprintf(out->text, cap,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n%s", method,
-                     path, u->host, body ? "Content-Type: application/json\r\n" : "", blen,
-                     body ? body : "");
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n%s",
+                     method, path, u->host, extra, *extra ? "\r\n" : "",
+                     body ? "Content-Type: application/json\r\n" : "", blen, body ? body : "");
     out->len = (size_t)n;
     return true;
 }
@@ -46,24 +48,24 @@ bool lg_request_make(const lg_opts *o, int worker, long seq, uint64_t pick_draw,
             snprintf(body, sizeof body,
                      "{\"author\":\"%.64s%d\",\"message\":\"bench post %d.%ld from loadgen\"}",
                      o->author_prefix, author, worker, seq);
-        return format(&o->url, "POST", "/api/v1/NewPost", body, out);
+        return format(o, &o->url, "POST", "/api/v1/NewPost", body, out);
     case LG_LIKE:
         snprintf(path, sizeof path, "/api/v1/LikePost/%s", out->id);
-        return format(&o->url, "PUT", path, NULL, out);
+        return format(o, &o->url, "PUT", path, NULL, out);
     case LG_BYID:
         if (o->min_version >= 0)
             snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s?minVersion=%ld", out->id,
                      o->min_version);
         else
             snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", out->id);
-        return format(&o->url, "GET", path, NULL, out);
+        return format(o, &o->url, "GET", path, NULL, out);
     case LG_BYAUTHOR:
         out->target = (uint16_t)author;
         snprintf(path, sizeof path, "/api/v1/PostLookup/byAuthor/%.64s%d", o->author_prefix,
                  author);
-        return format(&o->url, "GET", path, NULL, out);
+        return format(o, &o->url, "GET", path, NULL, out);
     default:
-        return format(&o->url, "GET", o->path, NULL, out);
+        return format(o, &o->url, "GET", o->path, NULL, out);
     }
 }
 
@@ -74,7 +76,7 @@ bool lg_request_probe(const lg_opts *o, const char *id, long long version, lg_re
     snprintf(out->id, sizeof out->id, "%s", id);
     char path[200];
     snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s?minVersion=%lld", out->id, version);
-    return format(&o->query_url, "GET", path, NULL, out);
+    return format(o, &o->query_url, "GET", path, NULL, out);
 }
 
 bool lg_request_authorize(lg_request *r, const char *token)

@@ -61,6 +61,8 @@ static void usage(FILE *out)
             "  --ids-out FILE    write the ids NewPost answered, one a line\n"
             "  --tokens FILE     bearer tokens, one a line: each connection sends one\n"
             "                    (in turn); NewPost then names no author\n"
+            "  --header 'N: V'   one more header line on every GET (e.g.\n"
+            "                    'Accept-Encoding: gzip')\n"
             "  --by-target       also print the p50 of each target (at most %d)\n"
             "  --name NAME       label of the output line\n",
             MAX_TARGET_LINES);
@@ -131,6 +133,7 @@ static void merge(lg_result *all, thread_arg *ts, int n)
         lg_samples_merge(&all->lat, &r->lat);
         lg_samples_merge(&all->lag, &r->lag);
         all->ok += r->ok;
+        all->body_bytes += r->body_bytes;
         all->errors += r->errors;
         all->stale += r->stale;
         all->connects += r->connects;
@@ -150,11 +153,12 @@ static void print_result(const char *name, const char *kinds, const lg_opts *o, 
     double rps = all->window_s > 0 ? (double)all->ok / all->window_s : 0;
     printf("loadgen name=%s kind=%s mode=%s conns=%d threads=%d seconds=%.3f ok=%ld rps=%.1f"
            " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%ld s2xx=%ld s4xx=%ld"
-           " s5xx=%ld connects=%ld queued=%ld",
+           " s5xx=%ld connects=%ld queued=%ld body_bytes_avg=%lld",
            name, kinds, mode, o->conns, o->threads, all->window_s, all->ok, rps,
            lg_samples_pct(&all->lat, 50, -1), lg_samples_pct(&all->lat, 90, -1),
            lg_samples_pct(&all->lat, 99, -1), lg_samples_pct(&all->lat, 100, -1), all->errors,
-           all->statuses[2], all->statuses[4], all->statuses[5], all->connects, all->queued);
+           all->statuses[2], all->statuses[4], all->statuses[5], all->connects, all->queued,
+           all->ok > 0 ? all->body_bytes / all->ok : 0);
     if (o->rate > 0)
         printf(" offered_rps=%.1f", o->rate);
     if (o->lag)
@@ -186,7 +190,7 @@ int main(int argc, char **argv)
     const char *tokens_path = NULL;
     bool by_target = false;
     enum { O_IDS = 256, O_RR, O_AUTHORS, O_PREFIX, O_PATH, O_MINV, O_EXPECT, O_LAG, O_QCONNS,
-           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_TOKENS, O_HELP };
+           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_TOKENS, O_HEADER, O_HELP };
     static const struct option longs[] = {
         {"ids", 1, 0, O_IDS},          {"rr", 0, 0, O_RR},
         {"authors", 1, 0, O_AUTHORS},  {"author-prefix", 1, 0, O_PREFIX},
@@ -195,7 +199,8 @@ int main(int argc, char **argv)
         {"query-conns", 1, 0, O_QCONNS}, {"grace", 1, 0, O_GRACE},
         {"ids-out", 1, 0, O_IDS_OUT},  {"by-target", 0, 0, O_BY_TARGET},
         {"name", 1, 0, O_NAME},        {"lag-every", 1, 0, O_LAG_EVERY},
-        {"tokens", 1, 0, O_TOKENS},    {"help", 0, 0, O_HELP},
+        {"tokens", 1, 0, O_TOKENS},    {"header", 1, 0, O_HEADER},
+        {"help", 0, 0, O_HELP},
         {0, 0, 0, 0},
     };
     int c;
@@ -223,6 +228,7 @@ int main(int argc, char **argv)
         case O_NAME: name = optarg; break;
         case O_LAG_EVERY: o.lag_every = atoi(optarg); break;
         case O_TOKENS: tokens_path = optarg; break;
+        case O_HEADER: o.header = optarg; break;
         case 'h': case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -17,6 +17,8 @@
 #   by id        GET byId/{id} on those posts (after the projection caught up)
 #   by author    GET byAuthor/{author}: SMPOST_BENCH_AUTHORS authors, each
 #                with POSTS/AUTHORS posts
+#   by author, gzip  the same with Accept-Encoding: gzip (compressed answers;
+#                the table's last lines give both phases' bytes an answer)
 #   idle keep-alive  SMPOST_BENCH_IDLE_CONNS connections to command-api, each
 #                answered once and left open and idle (as a client pool or
 #                a proxy leaves them), then SMPOST_BENCH_IDLE_SAMPLES
@@ -74,6 +76,7 @@
 # a ratio of the ceiling, with the issue's targets), how much CPU other
 # processes took meanwhile, and, last, a machine-readable line:
 #   RESULT ceiling_rps=.. newpost_rps=.. like_rps=.. byid_rps=.. byauthor_rps=..
+#          byauthor_gzip_rps=.. byauthor_bytes=.. byauthor_gzip_bytes=..
 #          lag_p50_ms=.. lag_p99_ms=.. like_cost_ratio_100k_vs_10=..
 #          idle_p50_ms=.. idle_p99_ms=.. first_visible_ms=..
 #          [mongo_newpost_rps=.. mongo_like_rps=.. mongo_like_cost_ratio=..]
@@ -487,6 +490,9 @@ perf_wait
 run_lg byauthor -c "$conns" -d "$secs" -w "$warm" --authors "$authors" \
   --author-prefix "$run_id-a" --expect 200 "$query_url" byauthor
 r_byauthor="$line"
+run_lg byauthor_gzip -c "$conns" -d "$secs" -w "$warm" --authors "$authors" \
+  --author-prefix "$run_id-a" --expect 200 --header "Accept-Encoding: gzip" "$query_url" byauthor
+r_byauthor_gzip="$line"
 
 # ---- idle keep-alive connections ---------------------------------------------
 # New requests while many connections sit idle: each idle one holds a
@@ -776,6 +782,7 @@ row "like" "$r_like" 0.30
 row "like, one post" "$r_hot"
 row "query by id" "$r_byid" 0.60
 row "query by author" "$r_byauthor"
+row "query by author, gzip" "$r_byauthor_gzip"
 printf "$fmt" "projection lag" "@$lag_rate" "$lag_p50" "$lag_p99" "$(pct "$lag_rate")" "p99 < 50" \
   "$(verdict "$lag_p99" "<" 50)"
 printf "$fmt" "like cost" "10/${cost_events}" "$cost_short" "$cost_long" "${cost_ratio}x" "<= 1.5x" \
@@ -796,6 +803,8 @@ echo "closed loops with $conns connections; by author: $((posts / authors)) post
      "Lag: offered $lag_rate commands/s (new posts and likes in turn), $(kv "$r_lag" lag_samples)" \
      "probes, max $(kv "$r_lag" lag_max_ms) ms; the commands' p99 $(kv "$r_lag" p99_ms) ms," \
      "$(kv "$r_lag" queued) waited for a connection; % ceiling = offered rate."
+echo "by author answers: $(kv "$r_byauthor" body_bytes_avg) bytes as JSON," \
+     "$(kv "$r_byauthor_gzip" body_bytes_avg) bytes gzip-compressed (Accept-Encoding: gzip)."
 catch_up() { # catch_up BACKLOG RATE
   if [ "$1" -lt 200 ]; then echo "kept up (backlog $1)"; else echo "$1 events at $2 events/s"; fi
 }
@@ -873,7 +882,10 @@ echo "Sustained: open loop at newpost_rps / 2 = $sustained_rate commands/s for $
 rps_int() { num "$1" && printf '%.0f' "$1" || echo x; }
 result="RESULT ceiling_rps=$(rps_int "$ceiling") newpost_rps=$(rps_int "$(kv "$r_newpost" rps)")"
 result+=" like_rps=$(rps_int "$(kv "$r_like" rps)") byid_rps=$(rps_int "$(kv "$r_byid" rps)")"
-result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)") lag_p50_ms=${lag_p50:-x}"
+result+=" byauthor_rps=$(rps_int "$(kv "$r_byauthor" rps)")"
+result+=" byauthor_gzip_rps=$(rps_int "$(kv "$r_byauthor_gzip" rps)")"
+result+=" byauthor_bytes=$(kv "$r_byauthor" body_bytes_avg)"
+result+=" byauthor_gzip_bytes=$(kv "$r_byauthor_gzip" body_bytes_avg) lag_p50_ms=${lag_p50:-x}"
 result+=" lag_p99_ms=${lag_p99:-x} like_cost_ratio_100k_vs_10=${cost_ratio}"
 result+=" idle_p50_ms=${idle_p50:-x} idle_p99_ms=${idle_p99:-x} first_visible_ms=$first_visible_ms"
 if [ "$store" = mongodb ]; then

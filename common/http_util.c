@@ -425,7 +425,7 @@ bool http_route_served(http_route_place place, http_listener l)
 int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
                void *app)
 {
-    int64_t started = sm_mono_ms();
+    int64_t started = sm_mono_us();
     const struct mg_request_info *ri = mg_get_request_info(conn);
     http_request req = {
         .method = ri->request_method,
@@ -469,12 +469,13 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
     if (reply.close)
         mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);
-    sm_metrics_http_observe(reply.route, reply.status);
+    int64_t took_us = sm_mono_us() - started;
+    sm_metrics_http_observe(reply.route, reply.status, took_us);
     char qpath[300];
     sm_log(reply.status >= 500 ? SM_LOG_WARN : SM_LOG_INFO, "http_request",
            "req=%s method=%s path=%s status=%d dur_ms=%lld", req.request_id, req.method,
            sm_log_quote(req.path, qpath, sizeof qpath), reply.status,
-           (long long)(sm_mono_ms() - started));
+           (long long)(took_us / 1000));
     if (st != SM_OK && body_unread)
         http_linger(conn, req.request_id);
     int status = reply.status;

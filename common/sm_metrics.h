@@ -10,8 +10,11 @@
 #include <stdint.h>
 
 /* Counts one request to route (static string; NULL counts as "unmatched")
- * answered with status. */
-void sm_metrics_http_observe(const char *route, int status);
+ * answered with status after duration_us microseconds, in
+ * smpost_http_requests_total{route,status} and
+ * smpost_http_request_duration_seconds{route,code="2xx"...}. Takes no lock
+ * once the route has been seen with that status (sm_histogram.h). */
+void sm_metrics_http_observe(const char *route, int status, int64_t duration_us);
 
 /* A growable text buffer for rendering. */
 typedef struct sm_buf {
@@ -22,7 +25,8 @@ typedef struct sm_buf {
 void sm_buf_printf(sm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sm_buf_free(sm_buf *b);
 
-/* Appends smpost_http_requests_total{route,status} for every pair seen. */
+/* Appends smpost_http_requests_total{route,status} for every pair seen
+ * and the latency histogram of every route and status class seen. */
 void sm_metrics_render_http(sm_buf *b);
 
 /* Appends one metric with HELP and TYPE lines. */
@@ -31,7 +35,10 @@ void sm_metrics_render_value(sm_buf *b, const char *name, const char *type, cons
 
 /* Appends smpost_instance_info{service,instance} 1, which names the process
  * that rendered the page (instance: a bare token, see
- * sm_config_instance_id; "" is rendered as "unnamed"). */
+ * sm_config_instance_id; "" is rendered as "unnamed"),
+ * smpost_build_info{service,version,commit} 1, and the standard process_*
+ * metrics (CPU seconds, resident and virtual memory, open and maximum file
+ * descriptors, threads, start time) read from /proc/self. */
 void sm_metrics_render_info(sm_buf *b, const char *service, const char *instance);
 
 #endif

@@ -38,6 +38,8 @@ void sm_sleep_ms(int64_t ms);
 
 /* Monotonic milliseconds, for durations and deadlines only. */
 int64_t sm_mono_ms(void);
+/* The same clock in microseconds (latency metrics). */
+int64_t sm_mono_us(void);
 
 /* Formats ms as UTC ISO-8601 with millisecond precision and a 'Z'. */
 void sm_time_format(int64_t ms, sm_time_str out);

@@ -10,6 +10,13 @@ const sm_hist_spec sm_hist_seconds = {
     .unit = 1e-6,
 };
 
+const sm_hist_spec sm_hist_delay_seconds = {
+    .bounds = {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+               5000000, 10000000, 30000000, 60000000, 300000000, 600000000},
+    .nbounds = 17,
+    .unit = 1e-6,
+};
+
 const sm_hist_spec sm_hist_sizes = {
     .bounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000},
     .nbounds = 11,

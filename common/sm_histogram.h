@@ -36,6 +36,9 @@ typedef struct sm_histogram {
 
 /* Durations in microseconds rendered as seconds: 0.5 ms to 10 s. */
 extern const sm_hist_spec sm_hist_seconds;
+/* Delays in microseconds rendered as seconds: 1 ms to 10 minutes (how far
+ * a consumer or publisher is behind, outages included). */
+extern const sm_hist_spec sm_hist_delay_seconds;
 /* Sizes (members, events) 1 to 1000. */
 extern const sm_hist_spec sm_hist_sizes;
 

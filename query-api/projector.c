@@ -67,6 +67,7 @@ struct projector {
     pthread_cond_t cond;
     bool stop;
     projector_stats stats;
+    sm_histogram lag; /* projector_lag_histogram */
 };
 
 static bool stopping(projector *p)
@@ -208,8 +209,14 @@ static void record_applied(projector *p, const bus_message *m, const sm_event *e
     p->stats.read_model_ok = true;
     p->stats.retrying = false;
     if (outcome == RM_APPLIED) {
+        int64_t now = sm_now_ms();
         p->stats.applied++;
-        p->stats.last_applied_ms = sm_now_ms();
+        p->stats.last_applied_ms = now;
+        /* a clock behind the command side's reads as no lag, not less */
+        sm_hist_observe(&p->lag, now > ev->timestamp_ms ? (now - ev->timestamp_ms) * 1000 : 0);
+        if (m->partition >= 0 && m->partition < PROJECTOR_MAX_PARTITIONS &&
+            ev->timestamp_ms > p->stats.newest_event_ms[m->partition])
+            p->stats.newest_event_ms[m->partition] = ev->timestamp_ms;
         pthread_cond_broadcast(&p->cond);
     } else if (outcome == RM_DUPLICATE) {
         p->stats.duplicates++;
@@ -445,6 +452,7 @@ projector *projector_start(const projector_opts *opts, sm_error *err)
         return NULL;
     }
     p->rm = opts->rm;
+    p->lag.spec = &sm_hist_delay_seconds;
     if (!(p->b = calloc(1, sizeof *p->b))) {
         free(p);
         sm_fail(err, SM_ERR_INTERNAL, "out of memory");
@@ -479,6 +487,11 @@ void projector_get_stats(projector *p, projector_stats *out)
     out->lag = bus_consumer_lag(p->consumer);
     out->offset_commits = bus_consumer_commits_sent(p->consumer);
     out->assigned = bus_consumer_assigned(p->consumer);
+}
+
+const sm_histogram *projector_lag_histogram(projector *p)
+{
+    return &p->lag;
 }
 
 bool projector_wait_version(projector *p, const char *post_id, int64_t version, int timeout_ms,

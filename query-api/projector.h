@@ -48,6 +48,7 @@
 
 #include "bus.h"
 #include "read_model.h"
+#include "sm_histogram.h"
 
 #include <stdint.h>
 
@@ -73,6 +74,10 @@ typedef struct projector_opts {
     int dead_letter_wait_ms; /* 0: PROJECTOR_DEAD_LETTER_WAIT_MS */
 } projector_opts;
 
+/* Partitions whose newest applied event is tracked (topics have 3 by
+ * default; later ones are counted but not shown per partition). */
+#define PROJECTOR_MAX_PARTITIONS 64
+
 typedef struct projector_stats {
     uint64_t applied, duplicates, gaps, dead_lettered, retries;
     uint64_t batches;              /* read-model transactions that applied a batch */
@@ -86,11 +91,20 @@ typedef struct projector_stats {
     bool retrying;           /* the last attempt at a message failed; it is retried */
     char last_error[SM_ERROR_MAX]; /* the last apply or dead-letter failure, "" if none */
     int64_t last_error_ms;   /* its wall time, 0 if none */
+    /* per partition (< PROJECTOR_MAX_PARTITIONS): the timestamp of the
+     * newest event applied from it, 0 if none */
+    int64_t newest_event_ms[PROJECTOR_MAX_PARTITIONS];
 } projector_stats;
 
 projector *projector_start(const projector_opts *opts, sm_error *err);
 
 void projector_get_stats(projector *p, projector_stats *out);
+
+/* Projection lag of every applied event (not duplicates or gaps): from its
+ * timestamp (when the command raised it, the command side's clock) to its
+ * commit in the read model (this side's), in
+ * smpost_projection_lag_seconds. Valid until projector_stop. */
+const sm_histogram *projector_lag_histogram(projector *p);
 
 /* Waits until post_id's applied version is >= version or timeout_ms passes.
  * Returns true if it is; *seen gets the last version observed. */

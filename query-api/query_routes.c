@@ -102,6 +102,27 @@ static void handle_health(query_app *app, http_reply *reply)
         reply->retry_after = 1;
 }
 
+/* How far the read model is behind, in time: the lag histogram, and per
+ * partition the age of the newest event applied from it (which also grows
+ * while nothing is written: read it beside smpost_consumer_lag). */
+static void render_projection_lag(sm_buf *b, projector *proj, const projector_stats *ps)
+{
+    static const sm_histogram none = SM_HISTOGRAM_INIT(&sm_hist_delay_seconds);
+    sm_hist_render_header(b, "smpost_projection_lag_seconds",
+                          "From an event's timestamp (raised by a command) to its commit in the "
+                          "read model.");
+    sm_hist_render(b, "smpost_projection_lag_seconds", "",
+                   proj ? projector_lag_histogram(proj) : &none);
+    sm_buf_printf(b, "# HELP smpost_projection_newest_event_age_seconds Age of the newest event "
+                     "applied from each partition.\n"
+                     "# TYPE smpost_projection_newest_event_age_seconds gauge\n");
+    int64_t now = sm_now_ms();
+    for (int i = 0; i < PROJECTOR_MAX_PARTITIONS; i++)
+        if (ps->newest_event_ms[i] > 0)
+            sm_buf_printf(b, "smpost_projection_newest_event_age_seconds{partition=\"%d\"} %.3f\n",
+                          i, now > ps->newest_event_ms[i] ? (double)(now - ps->newest_event_ms[i]) / 1000.0 : 0.0);
+}
+
 static void handle_metrics(query_app *app, http_reply *reply)
 {
     sm_buf b = {0};
@@ -139,6 +160,7 @@ static void handle_metrics(query_app *app, http_reply *reply)
     sm_metrics_render_value(&b, "smpost_consumer_lag", "gauge",
                             "Messages not yet consumed on the assigned partitions.",
                             (double)ps.lag);
+    render_projection_lag(&b, app->proj, &ps);
     sm_metrics_render_http(&b);
     reply->status = 200;
     reply->body_text = b.data;

@@ -505,6 +505,20 @@ static void test_a_batch_with_duplicates_a_gap_a_poison_and_an_apply_error(void 
     assert_int_equal(ps.duplicates, 2);
     assert_int_equal(ps.gaps, 1);
     assert_int_equal(ps.dead_lettered, 1);
+    /* the lag histogram has the applied events only, each from its own
+     * timestamp; the newest event per partition is an applied one */
+    const sm_histogram *lag = projector_lag_histogram(f->app.proj);
+    assert_int_equal(sm_hist_count(lag), 7);
+    double years = (double)(sm_now_ms() - 1700000000000) / 1000.0;
+    double sum = (double)atomic_load(&lag->sum) * lag->spec->unit;
+    assert_true(sum > 7 * (years - 60) && sum < 7 * (years + 60));
+    int64_t newest = 0;
+    for (int i = 0; i < PROJECTOR_MAX_PARTITIONS; i++) {
+        int64_t t = ps.newest_event_ms[i];
+        assert_true(t == 0 || (t >= 1700000000000 && t <= 1700000000002));
+        newest = t > newest ? t : newest;
+    }
+    assert_int_equal(newest, 1700000000002);
     assert_int_equal(version_of(f, b), 0);
     char why[256];
     assert_int_equal(mock_kafka_find(f->kafka, DLQ, "poison {", "error", why, sizeof why), 1);

@@ -26,6 +26,8 @@ struct relay {
     bus_producer *producer;
     int batch, idle_ms, cluster_check_ms;
     relay_lease *lease;     /* NULL: no election; touched by the relay thread only */
+    sm_histogram publish;   /* relay_publish_histogram */
+    sm_histogram round_events; /* relay_round_histogram */
 
     pthread_t thread;
     pthread_mutex_t lock;   /* guards everything below */
@@ -82,6 +84,10 @@ static void on_delivery(void *arg, void *opaque, bool ok, const char *error)
     }
     r->delivered[i] = ok;
     r->reported++;
+    if (ok) {
+        int64_t took = sm_now_ms() - r->round.items[i].timestamp_ms;
+        sm_hist_observe(&r->publish, took > 0 ? took * 1000 : 0);
+    }
     if (!ok) {
         char q[300];
         sm_log(SM_LOG_WARN, "relay_delivery_failed", "event=%s post=%s version=%lld error=%s",
@@ -243,6 +249,7 @@ static bool check_lease(relay *r, bool force)
 static void publish_round(relay *r)
 {
     r->reported = 0;
+    sm_hist_observe(&r->round_events, (int64_t)r->round.len);
     size_t produced = 0;
     for (size_t i = 0; i < r->round.len; i++) {
         sm_error err = {0};
@@ -522,6 +529,8 @@ relay *relay_start(const relay_opts *opts, sm_error *err)
         return NULL;
     }
     r->store = opts->store;
+    r->publish.spec = &sm_hist_delay_seconds;
+    r->round_events.spec = &sm_hist_sizes;
     r->bootstrap = strdup(opts->bus.bootstrap ? opts->bus.bootstrap : "");
     r->topic = strdup(opts->bus.topic ? opts->bus.topic : "");
     r->bus = (bus_config){r->bootstrap, r->topic, "smpost-command-api", opts->bus.extra};
@@ -573,6 +582,16 @@ void relay_on_appended(void *arg, const sm_event *evs, size_t n)
     (void)evs;
     (void)n;
     relay_notify(arg);
+}
+
+const sm_histogram *relay_publish_histogram(relay *r)
+{
+    return &r->publish;
+}
+
+const sm_histogram *relay_round_histogram(relay *r)
+{
+    return &r->round_events;
 }
 
 void relay_get_stats(relay *r, relay_stats *out)

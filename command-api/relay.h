@@ -37,6 +37,7 @@
 
 #include "bus.h"
 #include "event_store.h"
+#include "sm_histogram.h"
 
 typedef struct relay relay;
 
@@ -75,6 +76,14 @@ void relay_notify(relay *r);
 void relay_on_appended(void *arg, const sm_event *evs, size_t n);
 
 void relay_get_stats(relay *r, relay_stats *out);
+
+/* From each confirmed event's timestamp (when its command raised and
+ * stored it) to the broker's confirmation: the outbox wait, the produce and
+ * the acknowledgement (smpost_relay_publish_seconds). Valid until
+ * relay_stop. */
+const sm_histogram *relay_publish_histogram(relay *r);
+/* Events offered per publishing round (smpost_relay_round_events). */
+const sm_histogram *relay_round_histogram(relay *r);
 
 /* What each produced message carries to its delivery report: its round and
  * its index in that round. A report may arrive after its round was given up

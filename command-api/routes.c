@@ -9,6 +9,7 @@
 #include "sm_metrics.h"
 #include "sm_text.h"
 #include "sm_time.h"
+#include "sqlite_group.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -308,6 +309,18 @@ static void render_repo_metrics(sm_buf *b, post_repo *repo)
                             (double)ps.snapshots_ignored);
 }
 
+static void render_relay_histograms(sm_buf *b, relay *r)
+{
+    static const sm_histogram no_publish = SM_HISTOGRAM_INIT(&sm_hist_delay_seconds);
+    static const sm_histogram no_rounds = SM_HISTOGRAM_INIT(&sm_hist_sizes);
+    sm_hist_render_header(b, "smpost_relay_publish_seconds",
+                          "From an event's append to the event store to Kafka's confirmation.");
+    sm_hist_render(b, "smpost_relay_publish_seconds", "",
+                   r ? relay_publish_histogram(r) : &no_publish);
+    sm_hist_render_header(b, "smpost_relay_round_events", "Events offered per publishing round.");
+    sm_hist_render(b, "smpost_relay_round_events", "", r ? relay_round_histogram(r) : &no_rounds);
+}
+
 static void handle_metrics(cmd_app *app, http_reply *reply)
 {
     sm_buf b = {0};
@@ -342,6 +355,8 @@ static void handle_metrics(cmd_app *app, http_reply *reply)
     sm_metrics_render_value(&b, "smpost_relay_lease_acquired_total", "counter",
                             "Times this instance became the relay's publisher.",
                             (double)rs.leader_acquired_total);
+    render_relay_histograms(&b, app->relay);
+    sqlite_group_render_metrics(&b);
     render_repo_metrics(&b, app->cmd.repo);
     if (app->auth) {
         auth_stats as;

@@ -1,6 +1,8 @@
 /* sqlite_group.c — group commit (sqlite_group.h). */
 #include "sqlite_group.h"
 
+#include "sm_histogram.h"
+
 #include "sm_deadline.h"
 #include "sm_time.h"
 
@@ -9,6 +11,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Members per committed transaction, over every group of the process:
+ * smpost_group_commit_members (sqlite_group_render_metrics). */
+static sm_histogram members_hist = SM_HISTOGRAM_INIT(&sm_hist_sizes);
 
 typedef struct request {
     sm_status (*fn)(sqlite_conn *, void *, sm_error *);
@@ -141,6 +147,8 @@ static size_t run_once(sqlite_group *g, request **reqs, size_t n)
     g->stats.commits += ok > 0;
     g->stats.writes += ok;
     pthread_mutex_unlock(&g->mu);
+    if (ok > 0)
+        sm_hist_observe(&members_hist, (int64_t)ok);
     return 0;
 }
 
@@ -283,6 +291,14 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
     pthread_mutex_unlock(&g->mu);
     finish(&me);
     return me.st;
+}
+
+void sqlite_group_render_metrics(sm_buf *b)
+{
+    sm_hist_render_header(b, "smpost_group_commit_members",
+                          "Writes committed per SQLite transaction by the group commit (its "
+                          "_count is the transactions).");
+    sm_hist_render(b, "smpost_group_commit_members", "", &members_hist);
 }
 
 void sqlite_group_get_stats(sqlite_group *g, sqlite_group_stats *out)

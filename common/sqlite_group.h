@@ -34,6 +34,7 @@
 #ifndef SQLITE_GROUP_H
 #define SQLITE_GROUP_H
 
+#include "sm_metrics.h"
 #include "sqlite_pool.h"
 
 #define SQLITE_GROUP_MAX_BATCH 128
@@ -55,6 +56,11 @@ sm_status sqlite_group_write(sqlite_group *g, sm_status (*fn)(sqlite_conn *, voi
                              void *arg, sm_error *err);
 
 void sqlite_group_get_stats(sqlite_group *g, sqlite_group_stats *out);
+
+/* Appends the histogram of writes per committed transaction of every group
+ * in this process, smpost_group_commit_members (its _count: transactions;
+ * _sum: writes). Empty on a process without SQLite groups (MongoDB). */
+void sqlite_group_render_metrics(sm_buf *b);
 
 /* Requests waiting to be taken into a batch (for tests and metrics). */
 int sqlite_group_queued(sqlite_group *g);

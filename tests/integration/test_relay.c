@@ -290,6 +290,16 @@ static void test_interleaved_posts_arrive_in_version_order_per_post(void **state
     assert_per_post_order(s, n, ids, last, 3, false);
     assert_true(wait_metric(e, "smpost_outbox_pending", 0, 5000));
     assert_true(metric(e, "smpost_events_published_total") >= 33);
+    /* the histograms of the write path saw every one of them */
+    assert_true(metric(e, "smpost_relay_publish_seconds_count") >= 33);
+    assert_true(metric(e, "smpost_relay_round_events_sum") >= 33);
+    if (!mongo_base[0]) { /* the group commit is SQLite's */
+        double txns = metric(e, "smpost_group_commit_members_count");
+        assert_true(txns >= 1 && metric(e, "smpost_group_commit_members_sum") >= 33);
+    }
+    assert_int_equal(metric(e, "smpost_http_request_duration_seconds_count"
+                               "{route=\"/api/v1/LikePost/{postId}\",code=\"2xx\"}"),
+                     30);
 }
 
 static void test_commands_succeed_while_kafka_is_down_and_publish_after(void **state)

@@ -1,6 +1,7 @@
 /* sm_histogram.c — see sm_histogram.h. */
 #include "sm_histogram.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 const sm_hist_spec sm_hist_seconds = {
@@ -23,22 +24,48 @@ const sm_hist_spec sm_hist_sizes = {
     .unit = 1,
 };
 
+unsigned sm_hist_shard_of_thread(void)
+{
+    static atomic_uint next;
+    static _Thread_local unsigned mine = UINT32_MAX;
+    if (mine == UINT32_MAX)
+        mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % SM_HIST_SHARDS;
+    return mine;
+}
+
 void sm_hist_observe(sm_histogram *h, int64_t ticks)
 {
     const sm_hist_spec *s = h->spec;
     size_t i = 0;
     while (i < s->nbounds && ticks > s->bounds[i])
         i++;
-    atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum, ticks, memory_order_relaxed);
+    sm_hist_shard *sh = &h->shards[sm_hist_shard_of_thread()];
+    atomic_fetch_add_explicit(&sh->buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->sum, ticks, memory_order_relaxed);
+}
+
+static uint64_t bucket(const sm_histogram *h, size_t i)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < SM_HIST_SHARDS; k++)
+        n += atomic_load_explicit(&h->shards[k].buckets[i], memory_order_relaxed);
+    return n;
 }
 
 uint64_t sm_hist_count(const sm_histogram *h)
 {
     uint64_t n = 0;
     for (size_t i = 0; i <= h->spec->nbounds; i++)
-        n += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        n += bucket(h, i);
     return n;
+}
+
+int64_t sm_hist_sum(const sm_histogram *h)
+{
+    int64_t sum = 0;
+    for (size_t k = 0; k < SM_HIST_SHARDS; k++)
+        sum += atomic_load_explicit(&h->shards[k].sum, memory_order_relaxed);
+    return sum;
 }
 
 void sm_hist_render_header(sm_buf *b, const char *name, const char *help)
@@ -54,7 +81,7 @@ void sm_hist_render(sm_buf *b, const char *name, const char *labels, const sm_hi
         labels = "";
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= s->nbounds; i++) {
-        cumulative += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+        cumulative += bucket(h, i);
         if (i < s->nbounds)
             sm_buf_printf(b, "%s_bucket{%s%sle=\"%.6g\"} %llu\n", name, labels, sep,
                           (double)s->bounds[i] * s->unit, (unsigned long long)cumulative);
@@ -62,9 +89,8 @@ void sm_hist_render(sm_buf *b, const char *name, const char *labels, const sm_hi
             sm_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
                           (unsigned long long)cumulative);
     }
-    int64_t sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
     const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
     sm_buf_printf(b, "%s_sum%s%s%s %.17g\n%s_count%s%s%s %llu\n", name, open, labels, close,
-                  (double)sum * s->unit, name, open, labels, close,
+                  (double)sm_hist_sum(h) * s->unit, name, open, labels, close,
                   (unsigned long long)cumulative);
 }

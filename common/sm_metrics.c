@@ -29,10 +29,14 @@
  * that only grows, whose entries are filled before the release store of
  * its length publishes them; only adding a pair (the first request of a
  * route with that status) takes the mutex. */
+typedef struct {
+    _Atomic uint64_t n;
+} __attribute__((aligned(64))) shard_count; /* one per cache line */
+
 static struct {
     const char *route;
     int status;
-    _Atomic uint64_t count;
+    shard_count count[SM_HIST_SHARDS]; /* by sm_hist_shard_of_thread() */
 } series[MAX_SERIES];
 static atomic_size_t nseries;
 static _Atomic uint64_t overflow; /* requests past MAX_SERIES distinct pairs */
@@ -109,7 +113,8 @@ void sm_metrics_http_observe(const char *route, int status, int64_t duration_us)
         route = "unmatched";
     size_t i = series_slot(route, status);
     if (i < MAX_SERIES)
-        atomic_fetch_add_explicit(&series[i].count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&series[i].count[sm_hist_shard_of_thread()].n, 1,
+                                  memory_order_relaxed);
     else
         atomic_fetch_add_explicit(&overflow, 1, memory_order_relaxed);
     int class = status >= 100 && status < 600 ? status / 100 : 5;
@@ -156,10 +161,13 @@ void sm_metrics_render_http(sm_buf *b)
     sm_buf_printf(b, "# HELP smpost_http_requests_total HTTP requests by route and status.\n"
                      "# TYPE smpost_http_requests_total counter\n");
     size_t n = atomic_load_explicit(&nseries, memory_order_acquire);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t count = 0;
+        for (size_t k = 0; k < SM_HIST_SHARDS; k++)
+            count += atomic_load_explicit(&series[i].count[k].n, memory_order_relaxed);
         sm_buf_printf(b, "smpost_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                      series[i].route, series[i].status,
-                      (unsigned long long)atomic_load(&series[i].count));
+                      series[i].route, series[i].status, (unsigned long long)count);
+    }
     if (atomic_load(&overflow))
         sm_buf_printf(b, "smpost_http_requests_total{route=\"other\",status=\"other\"} %llu\n",
                       (unsigned long long)atomic_load(&overflow));

@@ -510,7 +510,7 @@ static void test_a_batch_with_duplicates_a_gap_a_poison_and_an_apply_error(void 
     const sm_histogram *lag = projector_lag_histogram(f->app.proj);
     assert_int_equal(sm_hist_count(lag), 7);
     double years = (double)(sm_now_ms() - 1700000000000) / 1000.0;
-    double sum = (double)atomic_load(&lag->sum) * lag->spec->unit;
+    double sum = (double)sm_hist_sum(lag) * lag->spec->unit;
     assert_true(sum > 7 * (years - 60) && sum < 7 * (years + 60));
     int64_t newest = 0;
     for (int i = 0; i < PROJECTOR_MAX_PARTITIONS; i++) {

@@ -358,6 +358,22 @@ static bool judge(worker *w, const job *j, const lg_response *resp)
     return ok;
 }
 
+/* Keeps one lag probe for --lag-series (dropped on OOM, as samples are). */
+static void add_point(lg_result *r, int64_t at_ns, int64_t lag_ns)
+{
+    if (r->lag_series_len == r->lag_series_cap) {
+        size_t cap = r->lag_series_cap ? r->lag_series_cap * 2 : 1024;
+        lg_point *p = realloc(r->lag_series, cap * sizeof *p);
+        if (!p)
+            return;
+        r->lag_series = p;
+        r->lag_series_cap = cap;
+    }
+    int64_t us = lag_ns / 1000;
+    r->lag_series[r->lag_series_len++] =
+        (lg_point){at_ns, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us};
+}
+
 /* c has read j's whole answer. */
 static void finish(worker *w, conn *c, job *j, const lg_response *resp)
 {
@@ -365,8 +381,10 @@ static void finish(worker *w, conn *c, job *j, const lg_response *resp)
     int64_t now = now_ns();
     bool ok = judge(w, j, resp);
     if (j->server == QUERY) {
-        if (ok && j->measured)
+        if (ok && j->measured) {
             lg_samples_add(&w->r->lag, now - j->start_ns, 0);
+            add_point(w->r, now, now - j->start_ns);
+        }
     } else if (ok) {
         if (j->measured && (o->count > 0 || o->rate > 0 || now <= w->t_end)) {
             lg_samples_add(&w->r->lat, now - j->start_ns, j->req.target);
@@ -601,6 +619,7 @@ void lg_result_free(lg_result *r)
 {
     lg_samples_free(&r->lat);
     lg_samples_free(&r->lag);
+    free(r->lag_series);
     free(r->ids_out);
     r->ids_out = NULL;
 }

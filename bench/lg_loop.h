@@ -75,9 +75,17 @@ typedef struct lg_opts {
     size_t ntokens;
 } lg_opts;
 
+/* One lag probe: when its answer came (CLOCK_MONOTONIC ns) and the lag. */
+typedef struct lg_point {
+    int64_t at_ns;
+    uint32_t lag_us;
+} lg_point;
+
 typedef struct lg_result {
     lg_samples lat;       /* measured requests that succeeded */
     lg_samples lag;       /* lag mode */
+    lg_point *lag_series; /* lag mode: each measured probe in the order answered (owned) */
+    size_t lag_series_len, lag_series_cap;
     long ok;              /* measured successes (in the window) */
     long long body_bytes; /* their body bytes, as sent (compressed or not) */
     long errors;          /* any failure: status, connection, stale answer */

@@ -63,6 +63,10 @@ static void usage(FILE *out)
             "                    (in turn); NewPost then names no author\n"
             "  --header 'N: V'   one more header line on every GET (e.g.\n"
             "                    'Accept-Encoding: gzip')\n"
+            "  --pct-out FILE    write the latency distribution: 'percentile ms' lines\n"
+            "                    from p1 to p100 (bench/plot.sh plots them)\n"
+            "  --lag-series FILE lag mode: write 'seconds lag_ms' per probe, seconds\n"
+            "                    from the first probe's answer\n"
             "  --by-target       also print the p50 of each target (at most %d)\n"
             "  --name NAME       label of the output line\n",
             MAX_TARGET_LINES);
@@ -181,16 +185,64 @@ static int write_ids(const char *path, thread_arg *ts, int n)
     return fclose(f);
 }
 
+/* The latency distribution for plots: percentiles spread more densely
+ * towards the tail, where the differences are. */
+static int write_pct(const char *path, lg_samples *lat)
+{
+    static const double ps[] = {1,  5,  10, 20, 30,   40,   50,   60,    70,  80,
+                                90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.99, 100};
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "# percentile latency_ms (%zu samples)\n", lat->len);
+    for (size_t i = 0; lat->len > 0 && i < sizeof ps / sizeof ps[0]; i++)
+        fprintf(f, "%g %.3f\n", ps[i], lg_samples_pct(lat, ps[i], -1));
+    return fclose(f);
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+    const lg_point *x = a, *y = b;
+    return (x->at_ns > y->at_ns) - (x->at_ns < y->at_ns);
+}
+
+/* Every probe of every thread, in time order. */
+static int write_lag_series(const char *path, thread_arg *ts, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += ts[i].r.lag_series_len;
+    lg_point *all = malloc((total ? total : 1) * sizeof *all);
+    if (!all)
+        return -1;
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < ts[i].r.lag_series_len; j++)
+            all[k++] = ts[i].r.lag_series[j];
+    qsort(all, total, sizeof *all, cmp_point);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(all);
+        return -1;
+    }
+    fprintf(f, "# seconds lag_ms (%zu probes)\n", total);
+    for (size_t i = 0; i < total; i++)
+        fprintf(f, "%.3f %.3f\n", (double)(all[i].at_ns - all[0].at_ns) / 1e9,
+                all[i].lag_us / 1000.0);
+    free(all);
+    return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
     lg_opts o = {.conns = 16, .query_conns = 24, .lag_every = 1, .threads = 1, .seconds = 10,
                  .warmup = 1, .grace = 5, .authors = 100, .author_prefix = "bench-", .path = "/",
                  .min_version = -1};
     const char *ids_path = NULL, *ids_out = NULL, *lag_url = NULL, *name = NULL;
-    const char *tokens_path = NULL;
+    const char *tokens_path = NULL, *pct_out = NULL, *lag_series = NULL;
     bool by_target = false;
     enum { O_IDS = 256, O_RR, O_AUTHORS, O_PREFIX, O_PATH, O_MINV, O_EXPECT, O_LAG, O_QCONNS,
-           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_TOKENS, O_HEADER, O_HELP };
+           O_GRACE, O_IDS_OUT, O_BY_TARGET, O_NAME, O_LAG_EVERY, O_TOKENS, O_HEADER, O_PCT_OUT, O_LAG_SERIES, O_HELP };
     static const struct option longs[] = {
         {"ids", 1, 0, O_IDS},          {"rr", 0, 0, O_RR},
         {"authors", 1, 0, O_AUTHORS},  {"author-prefix", 1, 0, O_PREFIX},
@@ -200,6 +252,7 @@ int main(int argc, char **argv)
         {"ids-out", 1, 0, O_IDS_OUT},  {"by-target", 0, 0, O_BY_TARGET},
         {"name", 1, 0, O_NAME},        {"lag-every", 1, 0, O_LAG_EVERY},
         {"tokens", 1, 0, O_TOKENS},    {"header", 1, 0, O_HEADER},
+        {"pct-out", 1, 0, O_PCT_OUT},  {"lag-series", 1, 0, O_LAG_SERIES},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -229,6 +282,8 @@ int main(int argc, char **argv)
         case O_LAG_EVERY: o.lag_every = atoi(optarg); break;
         case O_TOKENS: tokens_path = optarg; break;
         case O_HEADER: o.header = optarg; break;
+        case O_PCT_OUT: pct_out = optarg; break;
+        case O_LAG_SERIES: lag_series = optarg; break;
         case 'h': case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -292,6 +347,10 @@ int main(int argc, char **argv)
                    lg_samples_pct(&all.lat, 50, (int)t));
     fflush(stdout);
     int rc = 0;
+    if (pct_out && write_pct(pct_out, &all.lat) != 0)
+        fprintf(stderr, "loadgen: cannot write %s\n", pct_out);
+    if (lag_series && write_lag_series(lag_series, ts, o.threads) != 0)
+        fprintf(stderr, "loadgen: cannot write %s\n", lag_series);
     if (ids_out && write_ids(ids_out, ts, o.threads) != 0) {
         fprintf(stderr, "loadgen: cannot write %s\n", ids_out);
         rc = 1;

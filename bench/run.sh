@@ -70,6 +70,10 @@
 # On FerretDB these are FerretDB's figures, not MongoDB's: it reads the
 # whole collection for every query not by _id alone, so they fall as the
 # store grows (docs/operations.md, "MongoDB stand-ins").
+# Plots: bench/plot.sh (gnuplot) draws the latency distribution of every
+# measured phase (latency.png) and the projection lag over time of the lag
+# and sustained phases (lag.png) into SMPOST_BENCH_PLOTS [BUILD_DIR/bench-plots],
+# beside the data they come from.
 # After each write phase it waits for the projection to catch up (and
 # reports that backlog and how fast it was applied), so no phase shares the
 # CPUs with the previous one's tail. It prints a table (each figure also as
@@ -292,11 +296,13 @@ echo "build $build_type ($build); ${secs} s per phase after ${warm} s warm-up;" 
      "$conns connections; $posts posts by $authors authors"
 
 # run_lg NAME ARGS...: runs loadgen; its result line goes to $line (and its
-# whole output to $work/lg-NAME.out); a failure is noted, not fatal
+# whole output to $work/lg-NAME.out, its latency distribution to
+# $work/pct-NAME.txt); a failure is noted, not fatal
 run_lg() {
   local name="$1"
   shift
-  "$lg" --name "$name" "$@" >"$work/lg-$name.out" 2>"$work/lg-$name.err" ||
+  "$lg" --name "$name" --pct-out "$work/pct-$name.txt" "$@" >"$work/lg-$name.out" \
+    2>"$work/lg-$name.err" ||
     note_failure "$name: $(tail -n 1 "$work/lg-$name.err")"
   line="$(head -n 1 "$work/lg-$name.out")"
 }
@@ -505,7 +511,7 @@ r_idle="$(head -n 1 "$work/idle.out")"
 # ---- (d) projection lag at a fixed offered load ------------------------------
 run_lg lag -r "$lag_rate" -d "$secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
   --ids "$work/ids.txt" --authors 1000 --author-prefix "$run_id-l" \
-  --lag "$query_url" "$cmd_url" newpost,like
+  --lag-series "$work/lagseries-lag.txt" --lag "$query_url" "$cmd_url" newpost,like
 r_lag="$line"
 
 # ---- sustained lag: open loop at half the run's new-post rate -----------------
@@ -519,7 +525,7 @@ sustained_phase() {
   sustained_rate="$rate"
   run_lg sustained -r "$rate" -d "$sustained_secs" -w 1 -c 16 --query-conns 24 --lag-every 5 \
     --ids "$work/ids.txt" --authors 1000 --author-prefix "$run_id-s" \
-    --lag "$query_url" "$cmd_url" newpost,like
+    --lag-series "$work/lagseries-sustained.txt" --lag "$query_url" "$cmd_url" newpost,like
   r_sustained="$line"
 }
 sustained_secs="${SMPOST_BENCH_SUSTAINED_SECONDS:-$([ "$smoke" = 1 ] && echo 3 || echo 30)}"
@@ -915,6 +921,18 @@ if [ "$external" = 0 ]; then
   num "$rss_command_mb" || note_failure "figure rss_command_mb is not a number ($rss_command_mb)"
   num "$rss_query_mb" || note_failure "figure rss_query_mb is not a number ($rss_query_mb)"
 fi
+# plots of this run (bench/plot.sh): the measured phases' latency
+# distributions and the lag series, kept with their data in
+# SMPOST_BENCH_PLOTS (default BUILD_DIR/bench-plots, emptied first)
+plots="${SMPOST_BENCH_PLOTS:-$build/bench-plots}"
+rm -rf -- "$plots" && mkdir -p -- "$plots"
+for phase in ceiling newpost newpost-auth like hot byid byauthor byauthor_gzip; do
+  [ ! -s "$work/pct-$phase.txt" ] || cp "$work/pct-$phase.txt" "$plots/"
+done
+cp "$work"/lagseries-*.txt "$plots/" 2>/dev/null || true
+commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+"$root/bench/plot.sh" "$plots" "$commit, $(date -u +%Y-%m-%d), kafka=$kafka" ||
+  note_failure "bench/plot.sh failed"
 echo "$result kafka=$kafka newpost_auth_rps=$auth_rps catchup_eps=$catchup_eps $hot_fields" \
   "sustained_lag_p99_ms=${sustained_p99:-x} rss_command_mb=$rss_command_mb rss_query_mb=$rss_query_mb"
 [ "${#failures[@]}" -eq 0 ]

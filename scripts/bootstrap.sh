@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config git curl ca-certificates
   libjansson-dev zlib1g-dev libcivetweb-dev libmongoc-dev libbson-dev libsqlite3-dev
   librdkafka-dev libcmocka-dev freetds-dev libcjose-dev libssl-dev
-  sqlite3 kcat openssl valgrind python3
+  sqlite3 kcat openssl valgrind python3 gnuplot-nox
   python3-yaml
   chromium
   unicode-data

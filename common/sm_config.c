@@ -2,6 +2,7 @@
 #include "sm_config.h"
 
 #include "sm_secret.h"
+#include "sm_version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,6 +82,7 @@ void sm_config_usage(const sm_option *opts, size_t nopts, const char *prog, cons
                 o->env, o->def ? o->def : "(unset)");
     }
     fprintf(out, "  --%-20s %s\n", "help", "print this text and exit");
+    fprintf(out, "  --%-20s %s\n", "version", "print the version and commit and exit");
 }
 
 static const sm_option *find_flag(const sm_option *opts, size_t nopts, const char *name,
@@ -100,6 +102,10 @@ static sm_config_result parse_argv(const sm_option *opts, size_t nopts, int argc
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             sm_config_usage(opts, nopts, prog, summary, out);
+            return SM_CONFIG_EXIT_OK;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "%s %s (commit %s)\n", prog, sm_version(), sm_commit());
             return SM_CONFIG_EXIT_OK;
         }
         if (strncmp(a, "--", 2) != 0) {

@@ -37,7 +37,8 @@ typedef enum { SM_CONFIG_RUN, SM_CONFIG_EXIT_OK, SM_CONFIG_EXIT_ERROR } sm_confi
 
 /* Fills each option's target: default, then env, then argv ("--flag value"
  * or "--flag=value"). "--help"/"-h" prints usage to out and returns
- * SM_CONFIG_EXIT_OK; an unknown flag or invalid value fills err and returns
+ * SM_CONFIG_EXIT_OK, and so does "--version" after printing
+ * "PROG VERSION (commit COMMIT)" (sm_version.h); an unknown flag or invalid value fills err and returns
  * SM_CONFIG_EXIT_ERROR. String targets are heap copies the caller releases
  * with sm_config_free(). */
 sm_config_result sm_config_load(const sm_option *opts, size_t nopts, int argc, char **argv,

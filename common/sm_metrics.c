@@ -3,6 +3,7 @@
 #include "sm_metrics.h"
 
 #include "sm_histogram.h"
+#include "sm_version.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -14,13 +15,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <dirent.h>
-
-#ifndef SMPOST_VERSION
-#define SMPOST_VERSION "unknown"
-#endif
-#ifndef SMPOST_COMMIT
-#define SMPOST_COMMIT "unknown"
-#endif
 
 #define MAX_SERIES 256
 #define MAX_LATENCY 128
@@ -271,6 +265,6 @@ void sm_metrics_render_info(sm_buf *b, const char *service, const char *instance
                   "# HELP smpost_build_info The version and commit this binary was built from.\n"
                   "# TYPE smpost_build_info gauge\n"
                   "smpost_build_info{service=\"%s\",version=\"%s\",commit=\"%s\"} 1\n",
-                  service, SMPOST_VERSION, SMPOST_COMMIT);
+                  service, sm_version(), sm_commit());
     render_process(b);
 }

@@ -12,6 +12,7 @@
  * tokens; this tool exists so a developer can talk to a service running
  * with SMPOST_AUTH=jwt. */
 #include "jwt_mint.h"
+#include "sm_version.h"
 
 #include <openssl/pem.h>
 
@@ -92,7 +93,8 @@ int main(int argc, char **argv)
         {"ttl", required_argument, NULL, 't'},   {"iss", required_argument, NULL, 'i'},
         {"aud", required_argument, NULL, 'a'},   {"kid", required_argument, NULL, 'd'},
         {"gen-key", required_argument, NULL, 'g'}, {"type", required_argument, NULL, 'y'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     const char *keyfile = NULL, *sub = NULL, *name = NULL, *roles = NULL, *kid = NULL;
     const char *iss = DEFAULT_ISS, *aud = DEFAULT_AUD, *gen = NULL, *type = NULL;
     long ttl = 3600;
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
         case 'd': kid = optarg; break;
         case 'g': gen = optarg; break;
         case 'y': type = optarg; break;
+        case 'V': printf("smpost-token %s (commit %s)\n", sm_version(), sm_commit()); return 0;
         case 't': {
             char *end;
             ttl = strtol(optarg, &end, 10);

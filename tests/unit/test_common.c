@@ -11,11 +11,13 @@
 #include "sm_text.h"
 #include "sm_time.h"
 #include "sm_uuid.h"
+#include "sm_version.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,6 +599,28 @@ static void test_config_help_lists_every_flag_and_variable(void **state)
     }
 }
 
+/* --version: the project's version and the commit, then exit 0 without
+ * reading the rest (a bad value after it does not matter). */
+static void test_config_version_prints_the_build_s_version(void **state)
+{
+    (void)state;
+    static char buf[256];
+    memset(buf, 0, sizeof buf);
+    FILE *out = fmemopen(buf, sizeof buf - 1, "w");
+    config c;
+    sm_option o[NOPTS];
+    sm_error err = {0};
+    const char *args[] = {"--version", "--port=nope", NULL};
+    assert_int_equal(load(&c, o, args, out, &err), SM_CONFIG_EXIT_OK);
+    fclose(out);
+    char want[128];
+    snprintf(want, sizeof want, "prog %s (commit %s)\n", sm_version(), sm_commit());
+    assert_string_equal(buf, want);
+    assert_string_not_equal(sm_version(), "unknown");
+    assert_true(isdigit((unsigned char)sm_version()[0]));
+    sm_config_free(o, NOPTS);
+}
+
 static void test_config_switch_takes_on_off_and_friends_and_names_a_bad_value(void **state)
 {
     bool on = false;
@@ -931,6 +955,7 @@ int main(void)
                                config_setup),
         cmocka_unit_test_setup(test_config_empty_env_var_counts_as_unset, config_setup),
         cmocka_unit_test_setup(test_config_help_lists_every_flag_and_variable, config_setup),
+        cmocka_unit_test_setup(test_config_version_prints_the_build_s_version, config_setup),
         cmocka_unit_test(test_config_switch_takes_on_off_and_friends_and_names_a_bad_value),
         cmocka_unit_test(test_log_redact_url_hides_user_info_and_passwords),
         cmocka_unit_test(test_log_quote_escapes_quotes_backslashes_and_controls),

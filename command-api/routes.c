@@ -9,6 +9,7 @@
 #include "sm_metrics.h"
 #include "sm_text.h"
 #include "sm_time.h"
+#include "sm_version.h"
 #include "sqlite_group.h"
 
 #include <stdio.h>
@@ -278,9 +279,10 @@ static void handle_health(cmd_app *app, http_reply *reply)
     json_t *kafka = kafka_health(app, &kafka_ok);
     bool ok = es == ES_OK && kafka_ok;
     http_reply_json(reply, ok ? 200 : 503,
-                    json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
-                              "service", "command-api", "instance", app->instance, "eventStore",
-                              store, "kafka", kafka));
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "status",
+                              ok ? "ok" : "degraded", "service", "command-api", "version",
+                              sm_version(), "commit", sm_commit(), "instance", app->instance,
+                              "eventStore", store, "kafka", kafka));
     if (!ok)
         reply->retry_after = 1;
 }

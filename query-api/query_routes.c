@@ -4,6 +4,7 @@
 #include "sm_deadline.h"
 #include "sm_metrics.h"
 #include "sm_time.h"
+#include "sm_version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,10 @@ static void handle_health(query_app *app, http_reply *reply)
     }
     bool ok = st == SM_OK;
     http_reply_json(reply, ok ? 200 : 503,
-                    json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", ok ? "ok" : "degraded",
-                              "service", "query-api", "instance", app->instance, "readModel", rm,
-                              "consumer", consumer));
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "status",
+                              ok ? "ok" : "degraded", "service", "query-api", "version",
+                              sm_version(), "commit", sm_commit(), "instance", app->instance,
+                              "readModel", rm, "consumer", consumer));
     if (!ok)
         reply->retry_after = 1;
 }

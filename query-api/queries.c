@@ -272,48 +272,6 @@ json_t *query_post_json(const rm_post *p)
     return post;
 }
 
-/* The original's answer for the first `shown` posts of l; a list query's
- * also carries nextCursor: the place after the last post shown when l
- * holds one more (the read model was asked for limit + 1, so the last
- * page says null instead of sending the client to an empty one), else
- * null. A list page also stops before the post that would take it past
- * the byte budget (queries.h), so l then holds more and the cursor
- * continues right after the last post shown. */
-static void reply_posts(const parsed *p, const rm_post_list *l, int64_t budget,
-                        http_reply *reply)
-{
-    size_t shown = l->len;
-    if (p->list && shown > (size_t)p->q.limit - 1)
-        shown = (size_t)p->q.limit - 1;
-    if (shown == 0) {
-        reply->status = 204; /* the original's "nothing found", byId included */
-        return;
-    }
-    json_t *posts = json_array();
-    int64_t used = query_list_envelope_max();
-    for (size_t i = 0; i < shown; i++) {
-        json_t *post = query_post_json(&l->items[i]);
-        int64_t n = p->list ? item_bytes(post) : 0;
-        if (i > 0 && used + n > budget) {
-            json_decref(post);
-            shown = i;
-            break;
-        }
-        used += n;
-        json_array_append_new(posts, post);
-    }
-    char msg[64];
-    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", shown, shown > 1 ? "s" : "");
-    json_t *body = json_pack("{s:o, s:s}", "posts", posts, "message", msg);
-    if (p->list) {
-        const rm_post *last = &l->items[shown - 1];
-        char next[PAGE_CURSOR_LEN + 1];
-        bool more = l->len > shown && page_cursor_encode(last->date_posted_ms, last->id, next);
-        json_object_set_new(body, "nextCursor", more ? json_string(next) : json_null());
-    }
-    http_reply_json(reply, 200, body);
-}
-
 /* byId?minVersion=V: read-your-writes without client polling. Waits
  * (bounded) for the projection; on timeout answers with what it has and
  * says so in headers. */
@@ -333,23 +291,98 @@ static void wait_min_version(query_app *app, const parsed *p, http_reply *reply)
              fresh ? "" : "X-Read-Model-Stale: true\r\n");
 }
 
-/* The post queries: the page of posts (limit + 1 of them for a list, to
- * know whether there is a next page), each with its newest comments. */
+/* A page being built: the posts shown so far, in JSON, and the place of
+ * the last one. */
+typedef struct post_page {
+    json_t *posts;
+    size_t shown;
+    int64_t used;  /* worst-case body bytes so far (envelope + posts) */
+    bool more;     /* a post follows the last one shown */
+    sm_uuid_str last_id;
+    int64_t last_ms;
+} post_page;
+
+/* Adds l's posts to pg up to `limit` shown and, for a list, the byte
+ * budget; true once the page is complete (full, cut by the budget, or l
+ * held the post after the last one the page can show). */
+static bool add_posts(post_page *pg, const rm_post_list *l, bool list, size_t limit,
+                      int64_t budget)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        if (pg->shown == limit) {
+            pg->more = true; /* the one more asked for: a next page exists */
+            return true;
+        }
+        json_t *post = query_post_json(&l->items[i]);
+        int64_t n = list ? item_bytes(post) : 0;
+        if (pg->shown > 0 && pg->used + n > budget) {
+            json_decref(post);
+            pg->more = true;
+            return true;
+        }
+        pg->used += n;
+        json_array_append_new(pg->posts, post);
+        pg->shown++;
+        memcpy(pg->last_id, l->items[i].id, sizeof pg->last_id);
+        pg->last_ms = l->items[i].date_posted_ms;
+    }
+    return false;
+}
+
+/* The post queries. A list page is read in chunks of at most
+ * QUERY_FETCH_POSTS posts, each after the last post of the one before (by
+ * the cursor's keyset, so no post is repeated or skipped between them),
+ * and stops reading once the byte budget is reached: what is held in
+ * memory is the budget plus one chunk, not `limit` posts with all their
+ * inline comments (500 x 100 of them). A default page (50) is one read.
+ * One more post than shown is asked for, to know whether a next page
+ * exists, so the last page says null rather than sending the client to an
+ * empty one. The answer is the original's 200, or 204 when nothing matches
+ * (byId included); a list's carries nextCursor, the place after its last
+ * post when another follows, else null. */
 static sm_status run_posts(query_app *app, parsed *p, http_reply *reply, sm_error *err)
 {
     const query_limits *lim = limits_of(app);
     if (p->min_version >= 0)
         wait_min_version(app, p, reply);
-    if (p->list)
-        p->q.limit++; /* one more than shown: is there a next page? */
-    p->q.comments_capped = true;
-    p->q.comments_limit = lim->comments_inline;
-    rm_post_list l = {0};
-    sm_status st = rm_query_posts(app->rm, &p->q, &l, err);
-    if (st == SM_OK)
-        reply_posts(p, &l, lim->max_response_bytes, reply);
-    rm_post_list_free(&l);
-    return st;
+    rm_query q = p->q;
+    q.comments_capped = true;
+    q.comments_limit = lim->comments_inline;
+    size_t limit = (size_t)p->q.limit;
+    post_page pg = {.posts = json_array(), .used = query_list_envelope_max()};
+    sm_status st = SM_OK;
+    for (bool done = false; !done && st == SM_OK;) {
+        if (p->list) {
+            q.limit = (int64_t)(limit - pg.shown) + 1;
+            if (q.limit > QUERY_FETCH_POSTS)
+                q.limit = QUERY_FETCH_POSTS;
+        }
+        rm_post_list l = {0};
+        st = rm_query_posts(app->rm, &q, &l, err);
+        done = st != SM_OK || add_posts(&pg, &l, p->list, limit, lim->max_response_bytes) ||
+               !p->list || (int64_t)l.len < q.limit; /* the list ended */
+        rm_post_list_free(&l);
+        q.offset = 0;
+        q.after_id = pg.last_id;
+        q.after_date_ms = pg.last_ms;
+    }
+    if (st != SM_OK || pg.shown == 0) {
+        json_decref(pg.posts);
+        if (st == SM_OK)
+            reply->status = 204; /* the original's "nothing found", byId included */
+        return st;
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", pg.shown,
+             pg.shown > 1 ? "s" : "");
+    json_t *body = json_pack("{s:o, s:s}", "posts", pg.posts, "message", msg);
+    if (p->list) {
+        char next[PAGE_CURSOR_LEN + 1];
+        bool more = pg.more && page_cursor_encode(pg.last_ms, pg.last_id, next);
+        json_object_set_new(body, "nextCursor", more ? json_string(next) : json_null());
+    }
+    http_reply_json(reply, 200, body);
+    return SM_OK;
 }
 
 /* A page of one post's comments, oldest first, up to the limit or the

@@ -42,6 +42,9 @@
 #define QUERY_MAX_OFFSET 10000
 #define QUERY_MAX_AUTHOR 64
 #define QUERY_DEFAULT_WAIT_MS 2000
+/* posts read from the read model at once for a list page (queries.c,
+ * run_posts): a default page and its one more in one read */
+#define QUERY_FETCH_POSTS (QUERY_DEFAULT_LIMIT + 1)
 #define QUERY_COMMENTS_DEFAULT_LIMIT 50
 #define QUERY_COMMENTS_MAX_LIMIT 500
 #define QUERY_DEFAULT_COMMENTS_INLINE 100

@@ -700,6 +700,49 @@ static void test_list_pages_stop_at_the_byte_budget(void **state)
     assert_int_equal(nposts(f), 1);
 }
 
+/* A page larger than one read (QUERY_FETCH_POSTS) is read in chunks that
+ * join without a repeat or a gap, at every size around the chunk's. */
+static void test_a_large_page_is_read_in_chunks_that_join_exactly(void **state)
+{
+    fixture *f = *state;
+    enum { N = 2 * QUERY_FETCH_POSTS + 5 };
+    for (int i = 0; i < N; i++) {
+        sm_uuid_str id;
+        sm_uuid_new(id);
+        add_post(f->app.rm, id, "carol", NULL, 5000 + i / 3, 0, false, NULL); /* ties */
+    }
+    size_t total = N + 3;
+    /* the reference: pages of 10 by offset, one read each */
+    char (*ref)[SM_UUID_LEN + 1] = calloc(total, sizeof *ref);
+    char qs[160];
+    for (size_t off = 0; off < total; off += 10) {
+        snprintf(qs, sizeof qs, "limit=10&offset=%zu", off);
+        assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+        for (size_t i = 0; i < nposts(f); i++)
+            strcpy(ref[off + i], post_field(f, i, "id"));
+    }
+    const int limits[] = {QUERY_FETCH_POSTS - 1, QUERY_FETCH_POSTS, QUERY_FETCH_POSTS + 1,
+                          2 * QUERY_FETCH_POSTS, (int)total - 1, (int)total, 500};
+    for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+        size_t seen = 0;
+        snprintf(qs, sizeof qs, "limit=%d", limits[k]);
+        for (;;) {
+            assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+            assert_true(nposts(f) <= (size_t)limits[k]);
+            for (size_t i = 0; i < nposts(f); i++, seen++) {
+                assert_true(seen < total);
+                assert_string_equal(post_field(f, i, "id"), ref[seen]);
+            }
+            if (!next_cursor(f))
+                break;
+            assert_int_equal(nposts(f), limits[k]); /* no budget cut with small posts */
+            snprintf(qs, sizeof qs, "limit=%d&after=%s", limits[k], next_cursor(f));
+        }
+        assert_int_equal(seen, total);
+    }
+    free(ref);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -724,6 +767,7 @@ int main(void)
         T(test_field_limits_match_the_command_side),
         T(test_the_worst_post_stays_within_its_documented_bound),
         T(test_list_pages_stop_at_the_byte_budget),
+        T(test_a_large_page_is_read_in_chunks_that_join_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

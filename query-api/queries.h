@@ -18,7 +18,8 @@
  * nextCursor that continues right after its last item, when the next item
  * would take the compact JSON body past query_limits.max_response_bytes;
  * it always holds at least one item, and that budget is at least
- * query_min_response_bytes(), so no answer is larger than the budget. Sizes
+ * query_min_response_bytes(), so no answer is larger than the budget (as
+ * long as the read model holds what the command side lets in). Sizes
  * are of the uncompressed body; the worst cases come from the command
  * side's field limits (QUERY_FIELD_MAX_*) with every byte a control
  * character, which JSON writes as \u00XX (6 bytes).

@@ -343,7 +343,8 @@ static sm_status one_int(rm_sqlite *s, sqlite_conn *c, sqlite3_stmt *q, const ch
     *found = rc == SQLITE_ROW;
     *v = *found ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(s->pool, c, rc, op, err);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SM_OK
+                                                 : sqlite_pool_fail(s->pool, c, rc, op, err);
 }
 
 /* p's comment count and its comments: all, or the newest rq asks for. */

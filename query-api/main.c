@@ -24,6 +24,10 @@ static char *admin_listen;
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group, *kafka_config_file;
 static long port, threads, keep_alive_ms, request_timeout_ms, wait_ms;
+/* answer sizes (queries.h) */
+static long comments_inline, max_response_bytes;
+#define STR_(x) #x
+#define STR(x) STR_(x)
 static sm_log_level log_level;
 /* the API documentation (common/http_docs.h) */
 static char *swagger_ui_dir, *instance_id;
@@ -72,6 +76,14 @@ static const sm_option options[] = {
      "drop a request (or a slow client) after this long", &request_timeout_ms},
     {"min-version-wait-ms", "SMPOST_MIN_VERSION_WAIT_MS", SM_OPT_INT, "2000", 0, 30000,
      "how long byId?minVersion=V waits for the projection", &wait_ms},
+    {"comments-inline", "SMPOST_COMMENTS_INLINE", SM_OPT_INT, STR(QUERY_DEFAULT_COMMENTS_INLINE),
+     0, QUERY_MAX_COMMENTS_INLINE,
+     "newest comments a PostEntity carries (the others: GET .../comments/{postId}); 0: none",
+     &comments_inline},
+    {"max-response-bytes", "SMPOST_MAX_RESPONSE_BYTES", SM_OPT_INT,
+     STR(QUERY_DEFAULT_MAX_RESPONSE_BYTES), 65536, 1073741824,
+     "byte budget of a list or comment page: it ends early (nextCursor) rather than pass it;"
+     " at least one post's worst case", &max_response_bytes},
     {"instance-id", "SMPOST_INSTANCE_ID", SM_OPT_STRING, NULL, 0, 0,
      "this instance's name in logs, /health and /metrics (default: HOSTNAME-PORT)",
      &instance_id},
@@ -121,8 +133,20 @@ int main(int argc, char **argv)
     sm_error err = {0};
     char q[SM_ERROR_MAX + 8]; /* an error message quoted for a log line */
     sm_log_set_level(log_level);
+    query_limits limits = {comments_inline, max_response_bytes};
     query_app app = {.min_version_wait_ms = (int)wait_ms,
-                     .request_timeout_ms = (int)request_timeout_ms};
+                     .request_timeout_ms = (int)request_timeout_ms,
+                     .limits = &limits};
+    if (max_response_bytes < query_min_response_bytes(comments_inline)) {
+        /* else one post could not fit in a page, and a page would break
+         * its own bound */
+        fprintf(stderr,
+                "query-api: SMPOST_MAX_RESPONSE_BYTES must be at least %lld with"
+                " SMPOST_COMMENTS_INLINE=%ld (the largest answer holding one post)\n",
+                (long long)query_min_response_bytes(comments_inline), comments_inline);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
     if (!sm_config_instance_id(instance_id, port, app.instance, sizeof app.instance, &err)) {
         fprintf(stderr, "query-api: %s\n", err.message);
         sm_config_free(options, NOPTIONS);

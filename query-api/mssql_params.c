@@ -409,8 +409,11 @@ const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
 
 /* Queries: one statement (one snapshot on Babelfish, one statement's view
  * on SQL Server), so a page and its comments agree: the page of posts
- * left-joined to their comments, one row per comment or one row for a post
- * without any. Rn numbers a post's rows; author and message come only on
+ * outer-applied to their newest @climit comments (TOP, so each post's are
+ * a seek on IX_Comment_PostId and a walk back from its end, not a read of
+ * every comment the post has), one row per comment or one row for a post
+ * without any (or with @climit 0); Cnt counts all of them, from the same
+ * index. Rn numbers a post's rows; author and message come only on
  * row 1, so a post with many comments does not repeat its text. Ties break
  * on the id's text, the port's order: SQL Server sorts uniqueidentifier by
  * its last bytes first, Babelfish by its bytes. No temp table or table
@@ -422,15 +425,18 @@ const char *mssql_apply_statement(const sm_event *ev, mssql_params *p)
 #define PAGE_TAIL                                                                          \
     " ORDER BY p.DatePosted DESC, CONVERT(char(36), p.Id)"                                 \
     " OFFSET @offset ROWS FETCH NEXT @limit ROWS ONLY),\n"                                 \
-    "r AS (SELECT g.*, c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited,"       \
-    " c.EditedAt, c.UserId, ROW_NUMBER() OVER (PARTITION BY g.Id"                          \
+    "r AS (SELECT g.*, (SELECT COUNT(*) FROM dbo.Comment n WHERE n.PostId = g.Id) AS Cnt," \
+    " c.CommentId, c.Username, c.Comment, c.CommentDate, c.Edited, c.EditedAt, c.UserId,"  \
+    " ROW_NUMBER() OVER (PARTITION BY g.Id"                                                \
     " ORDER BY c.CommentDate, CONVERT(char(36), c.CommentId)) AS Rn"                       \
-    " FROM page g LEFT JOIN dbo.Comment c ON c.PostId = g.Id)\n"                           \
+    " FROM page g OUTER APPLY (SELECT TOP (@climit) x.* FROM dbo.Comment x"                \
+    " WHERE x.PostId = g.Id"                                                               \
+    " ORDER BY x.CommentDate DESC, CONVERT(char(36), x.CommentId) DESC) c)\n"              \
     "SELECT Id, Rn, CASE WHEN Rn = 1 THEN Author ELSE " NO_TEXT " END,"                    \
     " CASE WHEN Rn = 1 THEN Message ELSE " NO_TEXT " END, "                                  \
     MS("DatePosted") ", Likes, Version, CommentId, Username, Comment, " MS("CommentDate")  \
     ", Edited, " MS("EditedAt") ", CASE WHEN Rn = 1 THEN AuthorId ELSE " NO_TEXT " END,"   \
-    " UserId FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
+    " UserId, Cnt FROM r ORDER BY DatePosted DESC, CONVERT(char(36), Id), Rn;"
 
 static const char *const query_sql[] = {
     [RM_Q_ALL] = PAGE_HEAD PAGE_TAIL,
@@ -478,6 +484,7 @@ const char *mssql_query_statement(const rm_query *q, mssql_params *p)
         return NULL;
     mssql_params_int64(p, "@offset", q->offset);
     mssql_params_int64(p, "@limit", q->limit);
+    mssql_params_int64(p, "@climit", q->comments_capped ? q->comments_limit : INT64_MAX);
     if (q->kind == RM_Q_BY_ID)
         mssql_params_uuid(p, "@id", q->id);
     else if (q->kind == RM_Q_BY_AUTHOR) /* bounded, so IX_Post_Author can be sought */
@@ -489,6 +496,38 @@ const char *mssql_query_statement(const rm_query *q, mssql_params *p)
     mssql_params_time(p, "@after_at", q->after_date_ms);
     mssql_params_uuid(p, "@after_id", q->after_id);
     return after_sql[q->kind];
+}
+
+/* A comment page: the post (one row whatever its comments, none if it
+ * does not exist) outer-applied to its comments after the cursor, in the
+ * columns of a list page so that the same reader takes them. The first
+ * term of the cursor's condition is a range on IX_Comment_PostId's second
+ * column after the post's =; the second sorts out one millisecond's
+ * comments by the id's text, the expression both ORDER BYs use. */
+#define COMMENT_PAGE_HEAD                                                                  \
+    "SELECT p.Id, ROW_NUMBER() OVER (ORDER BY c.CommentDate,"                              \
+    " CONVERT(char(36), c.CommentId)) AS Rn, " NO_TEXT ", " NO_TEXT ", 0, 0, 0,"           \
+    " c.CommentId, c.Username, c.Comment, " MS("c.CommentDate") ", c.Edited, "             \
+    MS("c.EditedAt") ", " NO_TEXT ", c.UserId, 0"                                          \
+    " FROM dbo.Post p OUTER APPLY (SELECT TOP (@limit) x.* FROM dbo.Comment x"             \
+    " WHERE x.PostId = p.Id"
+#define COMMENT_PAGE_TAIL                                                                  \
+    " ORDER BY x.CommentDate, CONVERT(char(36), x.CommentId)) c WHERE p.Id = @id"          \
+    " ORDER BY Rn;"
+#define COMMENT_AFTER                                                                      \
+    " AND x.CommentDate >= @after_at AND (x.CommentDate > @after_at OR"                    \
+    " CONVERT(char(36), x.CommentId) > CONVERT(char(36), CONVERT(uniqueidentifier,"        \
+    " @after_id)))"
+
+const char *mssql_comment_page_statement(const rm_comment_query *q, mssql_params *p)
+{
+    mssql_params_uuid(p, "@id", q->post_id);
+    mssql_params_int64(p, "@limit", q->limit);
+    if (!q->after_id)
+        return COMMENT_PAGE_HEAD COMMENT_PAGE_TAIL;
+    mssql_params_time(p, "@after_at", q->after_date_ms);
+    mssql_params_uuid(p, "@after_id", q->after_id);
+    return COMMENT_PAGE_HEAD COMMENT_AFTER COMMENT_PAGE_TAIL;
 }
 
 const char *mssql_version_statement(const char *post_id, mssql_params *p)

@@ -154,18 +154,27 @@ void mssql_multi_free(mssql_multi *m);
 
 /* The page of posts q asks for, with its comments, q's values bound into
  * p (with q->after_id, also @after_at and @after_id: a keyset page that
- * starts with an index seek); NULL for an unknown kind. One row per comment, or one row for a post
- * without any, in page order; the columns are numbered below (db-lib
- * counts from 1). Author, message and the author's id are NULL except on
- * a post's row 1; the owner ids are NULL too when none was recorded. */
+ * starts with an index seek; @climit: the newest comments each post
+ * carries, INT64_MAX when q does not cap them); NULL for an unknown kind.
+ * One row per comment, or one row for a post without any, in page order;
+ * the columns are numbered below (db-lib counts from 1). Author, message
+ * and the author's id are NULL except on a post's row 1; the owner ids are
+ * NULL too when none was recorded. COMMENT_COUNT is the post's number of
+ * comments, on every row. */
 const char *mssql_query_statement(const rm_query *q, mssql_params *p);
 
 enum {
     MSSQL_COL_ID = 1, MSSQL_COL_ROW, MSSQL_COL_AUTHOR, MSSQL_COL_MESSAGE,
     MSSQL_COL_DATE_POSTED, MSSQL_COL_LIKES, MSSQL_COL_VERSION, MSSQL_COL_COMMENT_ID,
     MSSQL_COL_USERNAME, MSSQL_COL_COMMENT, MSSQL_COL_COMMENT_DATE, MSSQL_COL_EDITED,
-    MSSQL_COL_EDITED_AT, MSSQL_COL_AUTHOR_ID, MSSQL_COL_USER_ID
+    MSSQL_COL_EDITED_AT, MSSQL_COL_AUTHOR_ID, MSSQL_COL_USER_ID, MSSQL_COL_COMMENT_COUNT
 };
+
+/* The comment page q asks for, in the same columns (the post's own are
+ * NULL or 0 but its id): no row if the post does not exist, one row with a
+ * NULL comment id if it has no comment on this page, else one per comment
+ * in page order, Rn from 1. */
+const char *mssql_comment_page_statement(const rm_comment_query *q, mssql_params *p);
 
 /* A post's last applied version: one row (Version) or none. */
 const char *mssql_version_statement(const char *post_id, mssql_params *p);

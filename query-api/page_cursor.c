@@ -21,11 +21,22 @@ static int hex_value(char c)
 
 bool page_cursor_encode(int64_t date_posted_ms, const char *id, char out[PAGE_CURSOR_LEN + 1])
 {
+    return page_cursor_encode_as(PAGE_CURSOR_FORMAT, date_posted_ms, id, out);
+}
+
+bool page_cursor_decode(const char *text, page_cursor *out)
+{
+    return page_cursor_decode_as(PAGE_CURSOR_FORMAT, text, out);
+}
+
+bool page_cursor_encode_as(int format, int64_t date_posted_ms, const char *id,
+                           char out[PAGE_CURSOR_LEN + 1])
+{
     sm_uuid_str canon;
-    if (date_posted_ms < 0 || date_posted_ms > PAGE_CURSOR_MAX_MS || !id ||
-        !sm_uuid_parse(id, canon))
+    if (format < 1 || format > 255 || date_posted_ms < 0 || date_posted_ms > PAGE_CURSOR_MAX_MS ||
+        !id || !sm_uuid_parse(id, canon))
         return false;
-    unsigned char raw[CURSOR_BYTES + 2] = {PAGE_CURSOR_FORMAT}; /* 2: a zero tail for the loop */
+    unsigned char raw[CURSOR_BYTES + 2] = {(unsigned char)format}; /* 2: a zero tail for the loop */
     for (int i = 0; i < 8; i++)
         raw[1 + i] = (unsigned char)((uint64_t)date_posted_ms >> (56 - 8 * i));
     size_t n = 9;
@@ -50,13 +61,13 @@ bool page_cursor_encode(int64_t date_posted_ms, const char *id, char out[PAGE_CU
     return true;
 }
 
-bool page_cursor_decode(const char *text, page_cursor *out)
+bool page_cursor_decode_as(int format, const char *text, page_cursor *out)
 {
     if (!text || strlen(text) != PAGE_CURSOR_LEN)
         return false;
     size_t len = 0;
     unsigned char *raw = auth_b64url_decode(text, PAGE_CURSOR_LEN, &len);
-    bool ok = raw && len == CURSOR_BYTES && raw[0] == PAGE_CURSOR_FORMAT;
+    bool ok = raw && len == CURSOR_BYTES && raw[0] == format;
     uint64_t ms = 0;
     for (int i = 0; ok && i < 8; i++)
         ms = ms << 8 | raw[1 + i];

@@ -13,6 +13,12 @@
  * so 34 characters, safe in a query string as it is. The format byte lets
  * a later cursor carry more (another order) and an old one be refused.
  *
+ * The comment pages (GET /api/v1/PostLookup/comments/{postId}) use the same
+ * layout with their own format byte, PAGE_CURSOR_COMMENTS: the pair is the
+ * comment's (commentDate, commentId), in ascending order, so a list's
+ * cursor given to the comment route (or the reverse) is refused rather than
+ * read as a place in the wrong list.
+ *
  * A position, not a snapshot: posts inserted or removed between two pages
  * move no other post's place, so following cursors never repeats a post
  * and never skips one that existed when the first page was read (new posts
@@ -27,14 +33,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PAGE_CURSOR_FORMAT 1
+#define PAGE_CURSOR_FORMAT 1   /* the post lists: (datePosted, id) */
+#define PAGE_CURSOR_COMMENTS 2 /* a post's comments: (commentDate, commentId) */
 #define PAGE_CURSOR_LEN 34
 /* datetime2's last millisecond, 9999-12-31T23:59:59.999Z: the SQL Server
  * read model cannot hold a later date, so no cursor names one. */
 #define PAGE_CURSOR_MAX_MS INT64_C(253402300799999)
 
 typedef struct page_cursor {
-    int64_t date_posted_ms; /* 0..PAGE_CURSOR_MAX_MS */
+    int64_t date_posted_ms; /* 0..PAGE_CURSOR_MAX_MS (commentDate for comments) */
     sm_uuid_str id;         /* canonical (lower case) */
 } page_cursor;
 
@@ -47,5 +54,12 @@ bool page_cursor_encode(int64_t date_posted_ms, const char *id, char out[PAGE_CU
  * padding, stray bits in the last letter, an unknown format, a date out of
  * range. */
 bool page_cursor_decode(const char *text, page_cursor *out);
+
+/* The same for a cursor of another format (PAGE_CURSOR_COMMENTS): encode
+ * writes that format byte, decode refuses any other (a list's cursor
+ * included). page_cursor_encode/decode are these with PAGE_CURSOR_FORMAT. */
+bool page_cursor_encode_as(int format, int64_t date_ms, const char *id,
+                           char out[PAGE_CURSOR_LEN + 1]);
+bool page_cursor_decode_as(int format, const char *text, page_cursor *out);
 
 #endif

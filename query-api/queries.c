@@ -15,14 +15,79 @@
 
 typedef struct parsed {
     rm_query q;
+    rm_comment_query cq; /* comments/{postId} */
     sm_uuid_str id;
     int64_t min_version; /* byId?minVersion=V; -1: none */
     char author_buf[QUERY_MAX_AUTHOR + 2]; /* byAuthor?author=..., decoded */
     bool list;           /* a list query: takes `after`, answers nextCursor */
-    page_cursor after;   /* ?after=, when q.after_id points into it */
+    page_cursor after;   /* ?after=, when q.after_id or cq.after_id points into it */
 } parsed;
 
 typedef sm_status (*query_parse_fn)(const char *arg, const char *qs, parsed *p, sm_error *err);
+/* Runs a parsed query and fills reply on success; a failure is returned
+ * (query_dispatch answers and logs it). */
+typedef sm_status (*query_run_fn)(query_app *app, parsed *p, http_reply *reply, sm_error *err);
+
+static const query_limits default_limits = {QUERY_DEFAULT_COMMENTS_INLINE,
+                                            QUERY_DEFAULT_MAX_RESPONSE_BYTES};
+
+/* ---- worst cases (queries.h) ---------------------------------------------
+ * Each is the JSON skeleton with every value empty, plus each value at its
+ * largest: a text field's bytes all control characters (6 bytes each as
+ * \u00XX), integers at 20 characters ("-9223372036854775808"), times at
+ * SM_TIME_STR_LEN, ids and cursors at their fixed lengths. */
+#define LIT_LEN(lit) ((int64_t)sizeof(lit) - 1)
+#define ESCAPED(n) (6 * (int64_t)(n))
+#define INT_CHARS 20
+
+int64_t query_comment_json_max(void)
+{
+    return LIT_LEN("{\"commentId\":\"\",\"postId\":\"\",\"username\":\"\",\"userId\":\"\","
+                   "\"comment\":\"\",\"commentDate\":\"\",\"edited\":false,\"editedAt\":\"\"}") +
+           2 * SM_UUID_LEN + ESCAPED(QUERY_FIELD_MAX_NAME) + ESCAPED(QUERY_FIELD_MAX_OWNER) +
+           ESCAPED(QUERY_FIELD_MAX_COMMENT) + 2 * SM_TIME_STR_LEN;
+}
+
+int64_t query_post_json_max(int64_t inline_comments)
+{
+    return LIT_LEN("{\"id\":\"\",\"author\":\"\",\"authorId\":\"\",\"message\":\"\","
+                   "\"datePosted\":\"\",\"likes\":,\"version\":,\"commentCount\":,"
+                   "\"commentsTruncated\":false,\"comments\":[]}") +
+           SM_UUID_LEN + ESCAPED(QUERY_FIELD_MAX_NAME) + ESCAPED(QUERY_FIELD_MAX_OWNER) +
+           ESCAPED(QUERY_FIELD_MAX_MESSAGE) + SM_TIME_STR_LEN + 3 * INT_CHARS +
+           inline_comments * (query_comment_json_max() + 1); /* 1: a comma */
+}
+
+int64_t query_list_envelope_max(void)
+{
+    return LIT_LEN("{\"posts\":[],\"message\":\"Successfully returned  posts\","
+                   "\"nextCursor\":\"\"}") +
+           INT_CHARS + PAGE_CURSOR_LEN;
+}
+
+int64_t query_comment_page_envelope_max(void)
+{
+    return LIT_LEN("{\"comments\":[],\"nextCursor\":\"\"}") + PAGE_CURSOR_LEN;
+}
+
+int64_t query_min_response_bytes(int64_t inline_comments)
+{
+    int64_t post = query_list_envelope_max() + query_post_json_max(inline_comments) + 1;
+    int64_t comment = query_comment_page_envelope_max() + query_comment_json_max() + 1;
+    return post > comment ? post : comment;
+}
+
+static const query_limits *limits_of(const query_app *app)
+{
+    return app->limits ? app->limits : &default_limits;
+}
+
+/* The compact JSON size of j plus a comma: what adding j to an array
+ * costs. */
+static int64_t item_bytes(const json_t *j)
+{
+    return (int64_t)json_dumpb(j, NULL, 0, JSON_COMPACT) + 1;
+}
 
 /* Strict non-negative integer (no sign, no spaces, no overflow). */
 static bool parse_count(const char *text, int64_t max, int64_t *out)
@@ -93,12 +158,19 @@ static sm_status parse_all(const char *arg, const char *qs, parsed *p, sm_error 
     return parse_page(qs, p, err);
 }
 
-static sm_status parse_by_id(const char *arg, const char *qs, parsed *p, sm_error *err)
+static sm_status parse_post_id(const char *arg, parsed *p, sm_error *err)
 {
     char shown[64];
     snprintf(shown, sizeof shown, "%.40s", arg ? arg : "");
     if (!arg || !sm_uuid_parse(arg, p->id))
         return sm_fail(err, SM_ERR_INVALID, "The post id '%s' is not a valid UUID.", shown);
+    return SM_OK;
+}
+
+static sm_status parse_by_id(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    if (parse_post_id(arg, p, err) != SM_OK)
+        return err->status;
     p->q.kind = RM_Q_BY_ID;
     p->q.id = p->id;
     bool found;
@@ -151,59 +223,53 @@ static sm_status parse_with_likes(const char *arg, const char *qs, parsed *p, sm
     return parse_page(qs, p, err);
 }
 
-/* The query table: one handler per query. */
-static const struct {
-    const char *what; /* for log lines */
-    query_parse_fn parse;
-} handlers[QUERY_COUNT] = {
-    [QUERY_ALL] = {"all posts", parse_all},
-    [QUERY_BY_ID] = {"post by id", parse_by_id},
-    [QUERY_BY_AUTHOR] = {"posts by author", parse_by_author},
-    [QUERY_WITH_COMMENTS] = {"posts with comments", parse_with_comments},
-    [QUERY_WITH_LIKES] = {"posts with likes", parse_with_likes},
-};
+/* comments/{postId}?after=&limit=: the after is a comment cursor
+ * (PAGE_CURSOR_COMMENTS); a list's is refused like any other text. */
+static sm_status parse_comments(const char *arg, const char *qs, parsed *p, sm_error *err)
+{
+    if (parse_post_id(arg, p, err) != SM_OK)
+        return err->status;
+    bool found;
+    p->cq.post_id = p->id;
+    p->cq.limit = QUERY_COMMENTS_DEFAULT_LIMIT;
+    if (!query_count(qs, "limit", QUERY_COMMENTS_MAX_LIMIT, &p->cq.limit, &found) ||
+        p->cq.limit == 0)
+        return sm_fail(err, SM_ERR_INVALID, "limit must be an integer from 1 to %d.",
+                       QUERY_COMMENTS_MAX_LIMIT);
+    char buf[PAGE_CURSOR_LEN + 2];
+    int r = http_query_get(qs, "after", buf, sizeof buf);
+    if (r != 0 && (r < 0 || !page_cursor_decode_as(PAGE_CURSOR_COMMENTS, buf, &p->after)))
+        return sm_fail(err, SM_ERR_INVALID,
+                       "after must be a nextCursor from an earlier page of this post's "
+                       "comments.");
+    if (r > 0) {
+        p->cq.after_id = p->after.id;
+        p->cq.after_date_ms = p->after.date_posted_ms;
+    }
+    return SM_OK;
+}
+
+static json_t *comment_json(const rm_comment *c)
+{
+    return sm_json_comment(c->comment_id, c->post_id, c->username, c->user_id, c->comment,
+                           c->comment_date_ms, c->edited, c->edited_at_ms);
+}
 
 json_t *query_post_json(const rm_post *p)
 {
     json_t *comments = json_array();
-    for (size_t i = 0; i < p->ncomments; i++) {
-        const rm_comment *c = &p->comments[i];
-        json_array_append_new(comments,
-                              sm_json_comment(c->comment_id, c->post_id, c->username, c->user_id,
-                                              c->comment, c->comment_date_ms, c->edited,
-                                              c->edited_at_ms));
+    for (size_t i = 0; i < p->ncomments; i++)
+        json_array_append_new(comments, comment_json(&p->comments[i]));
+    json_t *post = sm_json_post(p->id, p->author, p->author_id, p->message, p->date_posted_ms,
+                                p->likes, -1, p->version, comments);
+    /* before "comments": a client reading the count first knows what the
+     * array is */
+    if (post) {
+        json_object_set_new(post, "commentCount", json_integer((json_int_t)p->comment_count));
+        json_object_set_new(post, "commentsTruncated",
+                            json_boolean(p->comment_count > (int64_t)p->ncomments));
     }
-    return sm_json_post(p->id, p->author, p->author_id, p->message, p->date_posted_ms, p->likes,
-                        -1, p->version, comments);
-}
-
-/* The original's answer for the first `shown` posts of l; a list query's
- * also carries nextCursor: the place after the last post shown when l
- * holds one more (the read model was asked for limit + 1, so the last
- * page says null instead of sending the client to an empty one), else
- * null. */
-static void reply_posts(const parsed *p, const rm_post_list *l, http_reply *reply)
-{
-    size_t shown = l->len;
-    if (p->list && shown > (size_t)p->q.limit - 1)
-        shown = (size_t)p->q.limit - 1;
-    if (shown == 0) {
-        reply->status = 204; /* the original's "nothing found", byId included */
-        return;
-    }
-    json_t *posts = json_array();
-    for (size_t i = 0; i < shown; i++)
-        json_array_append_new(posts, query_post_json(&l->items[i]));
-    char msg[64];
-    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", shown, shown > 1 ? "s" : "");
-    json_t *body = json_pack("{s:o, s:s}", "posts", posts, "message", msg);
-    if (p->list) {
-        const rm_post *last = &l->items[shown - 1];
-        char next[PAGE_CURSOR_LEN + 1];
-        bool more = l->len > shown && page_cursor_encode(last->date_posted_ms, last->id, next);
-        json_object_set_new(body, "nextCursor", more ? json_string(next) : json_null());
-    }
-    http_reply_json(reply, 200, body);
+    return post;
 }
 
 /* byId?minVersion=V: read-your-writes without client polling. Waits
@@ -225,6 +291,156 @@ static void wait_min_version(query_app *app, const parsed *p, http_reply *reply)
              fresh ? "" : "X-Read-Model-Stale: true\r\n");
 }
 
+/* A page being built: the posts shown so far, in JSON, and the place of
+ * the last one. */
+typedef struct post_page {
+    json_t *posts;
+    size_t shown;
+    int64_t used;  /* worst-case body bytes so far (envelope + posts) */
+    bool more;     /* a post follows the last one shown */
+    sm_uuid_str last_id;
+    int64_t last_ms;
+} post_page;
+
+/* Adds l's posts to pg up to `limit` shown and, for a list, the byte
+ * budget; true once the page is complete (full, cut by the budget, or l
+ * held the post after the last one the page can show). */
+static bool add_posts(post_page *pg, const rm_post_list *l, bool list, size_t limit,
+                      int64_t budget)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        if (pg->shown == limit) {
+            pg->more = true; /* the one more asked for: a next page exists */
+            return true;
+        }
+        json_t *post = query_post_json(&l->items[i]);
+        int64_t n = list ? item_bytes(post) : 0;
+        if (pg->shown > 0 && pg->used + n > budget) {
+            json_decref(post);
+            pg->more = true;
+            return true;
+        }
+        pg->used += n;
+        json_array_append_new(pg->posts, post);
+        pg->shown++;
+        memcpy(pg->last_id, l->items[i].id, sizeof pg->last_id);
+        pg->last_ms = l->items[i].date_posted_ms;
+    }
+    return false;
+}
+
+/* The post queries. A list page is read in chunks of at most
+ * QUERY_FETCH_POSTS posts, each after the last post of the one before (by
+ * the cursor's keyset, so no post is repeated or skipped between them),
+ * and stops reading once the byte budget is reached: what is held in
+ * memory is the budget plus one chunk, not `limit` posts with all their
+ * inline comments (500 x 100 of them). A default page (50) is one read.
+ * One more post than shown is asked for, to know whether a next page
+ * exists, so the last page says null rather than sending the client to an
+ * empty one. The answer is the original's 200, or 204 when nothing matches
+ * (byId included); a list's carries nextCursor, the place after its last
+ * post when another follows, else null. */
+static sm_status run_posts(query_app *app, parsed *p, http_reply *reply, sm_error *err)
+{
+    const query_limits *lim = limits_of(app);
+    if (p->min_version >= 0)
+        wait_min_version(app, p, reply);
+    rm_query q = p->q;
+    q.comments_capped = true;
+    q.comments_limit = lim->comments_inline;
+    size_t limit = (size_t)p->q.limit;
+    post_page pg = {.posts = json_array(), .used = query_list_envelope_max()};
+    sm_status st = SM_OK;
+    for (bool done = false; !done && st == SM_OK;) {
+        if (p->list) {
+            q.limit = (int64_t)(limit - pg.shown) + 1;
+            if (q.limit > QUERY_FETCH_POSTS)
+                q.limit = QUERY_FETCH_POSTS;
+        }
+        rm_post_list l = {0};
+        st = rm_query_posts(app->rm, &q, &l, err);
+        done = st != SM_OK || add_posts(&pg, &l, p->list, limit, lim->max_response_bytes) ||
+               !p->list || (int64_t)l.len < q.limit; /* the list ended */
+        rm_post_list_free(&l);
+        q.offset = 0;
+        q.after_id = pg.last_id;
+        q.after_date_ms = pg.last_ms;
+    }
+    if (st != SM_OK || pg.shown == 0) {
+        json_decref(pg.posts);
+        if (st == SM_OK)
+            reply->status = 204; /* the original's "nothing found", byId included */
+        return st;
+    }
+    char msg[64];
+    snprintf(msg, sizeof msg, "Successfully returned %zu post%s", pg.shown,
+             pg.shown > 1 ? "s" : "");
+    json_t *body = json_pack("{s:o, s:s}", "posts", pg.posts, "message", msg);
+    if (p->list) {
+        char next[PAGE_CURSOR_LEN + 1];
+        bool more = pg.more && page_cursor_encode(pg.last_ms, pg.last_id, next);
+        json_object_set_new(body, "nextCursor", more ? json_string(next) : json_null());
+    }
+    http_reply_json(reply, 200, body);
+    return SM_OK;
+}
+
+/* A page of one post's comments, oldest first, up to the limit or the
+ * byte budget, whichever comes first; nextCursor is after the last one
+ * shown when there are more (limit + 1 asked for, as for lists). */
+static sm_status run_comments(query_app *app, parsed *p, http_reply *reply, sm_error *err)
+{
+    int64_t limit = p->cq.limit, budget = limits_of(app)->max_response_bytes;
+    p->cq.limit++;
+    rm_post_list l = {0};
+    sm_status st = rm_comment_page(app->rm, &p->cq, &l, err);
+    if (st != SM_OK || l.len == 0) {
+        if (st == SM_OK)
+            reply->status = 204; /* no such post, as byId */
+        rm_post_list_free(&l);
+        return st;
+    }
+    const rm_post *post = &l.items[0];
+    size_t shown = post->ncomments < (size_t)limit ? post->ncomments : (size_t)limit;
+    json_t *comments = json_array();
+    int64_t used = query_comment_page_envelope_max();
+    for (size_t i = 0; i < shown; i++) {
+        json_t *c = comment_json(&post->comments[i]);
+        int64_t n = item_bytes(c);
+        if (i > 0 && used + n > budget) {
+            json_decref(c);
+            shown = i;
+            break;
+        }
+        used += n;
+        json_array_append_new(comments, c);
+    }
+    char next[PAGE_CURSOR_LEN + 1];
+    const rm_comment *last = shown ? &post->comments[shown - 1] : NULL;
+    bool more = last && post->ncomments > shown &&
+                page_cursor_encode_as(PAGE_CURSOR_COMMENTS, last->comment_date_ms,
+                                      last->comment_id, next);
+    http_reply_json(reply, 200,
+                    json_pack("{s:o, s:o}", "comments", comments, "nextCursor",
+                              more ? json_string(next) : json_null()));
+    rm_post_list_free(&l);
+    return SM_OK;
+}
+
+/* The query table: one handler per query. */
+static const struct {
+    const char *what; /* for log lines */
+    query_parse_fn parse;
+    query_run_fn run;
+} handlers[QUERY_COUNT] = {
+    [QUERY_ALL] = {"all posts", parse_all, run_posts},
+    [QUERY_BY_ID] = {"post by id", parse_by_id, run_posts},
+    [QUERY_BY_AUTHOR] = {"posts by author", parse_by_author, run_posts},
+    [QUERY_WITH_COMMENTS] = {"posts with comments", parse_with_comments, run_posts},
+    [QUERY_WITH_LIKES] = {"posts with likes", parse_with_likes, run_posts},
+    [QUERY_COMMENTS] = {"comments of a post", parse_comments, run_comments},
+};
+
 void query_dispatch(query_app *app, query_type type, const char *arg, const char *query_string,
                     http_reply *reply)
 {
@@ -235,22 +451,14 @@ void query_dispatch(query_app *app, query_type type, const char *arg, const char
         return;
     }
     sm_status st = handlers[type].parse(arg, query_string, &p, &err);
-    if (st == SM_OK && p.min_version >= 0)
-        wait_min_version(app, &p, reply);
-    rm_post_list l = {0};
-    if (st == SM_OK && p.list)
-        p.q.limit++; /* one more than shown: is there a next page? */
     if (st == SM_OK)
-        st = rm_query_posts(app->rm, &p.q, &l, &err);
-    if (st == SM_OK) {
-        reply_posts(&p, &l, reply);
-    } else {
-        if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL) {
-            char q[SM_ERROR_MAX + 16];
-            sm_log(SM_LOG_ERROR, "query_failed", "query=\"%s\" error=%s", handlers[type].what,
-                   sm_log_quote(err.message, q, sizeof q));
-        }
-        http_reply_from_error(reply, &err);
+        st = handlers[type].run(app, &p, reply, &err);
+    if (st == SM_OK)
+        return;
+    if (st == SM_ERR_UNAVAILABLE || st == SM_ERR_INTERNAL) {
+        char q[SM_ERROR_MAX + 16];
+        sm_log(SM_LOG_ERROR, "query_failed", "query=\"%s\" error=%s", handlers[type].what,
+               sm_log_quote(err.message, q, sizeof q));
     }
-    rm_post_list_free(&l);
+    http_reply_from_error(reply, &err);
 }

@@ -38,6 +38,8 @@ static const route routes[] = {
      "/api/v1/PostLookup/withLikes/{n}", HTTP_PLACE_PUBLIC},
     {"/api/v1/PostLookup/withLikes", false, R_QUERY, QUERY_WITH_LIKES,
      "/api/v1/PostLookup/withLikes", HTTP_PLACE_PUBLIC},
+    {"/api/v1/PostLookup/comments", true, R_QUERY, QUERY_COMMENTS,
+     "/api/v1/PostLookup/comments/{postId}", HTTP_PLACE_PUBLIC},
     {"/health", false, R_HEALTH, QUERY_COUNT, "/health", HTTP_PLACE_BOTH},
     {"/metrics", false, R_METRICS, QUERY_COUNT, "/metrics", HTTP_PLACE_ADMIN},
     /* the API documentation (common/http_docs.h) */

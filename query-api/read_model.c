@@ -60,9 +60,20 @@ sm_status rm_apply_batch(rm_store *s, const sm_event *const *evs, size_t n, rm_o
 sm_status rm_query_posts(rm_store *s, const rm_query *q, rm_post_list *out, sm_error *err)
 {
     if (q->limit <= 0 || q->offset < 0 || (q->kind == RM_Q_BY_ID && !q->id) ||
-        (q->kind == RM_Q_BY_AUTHOR && !q->author))
+        (q->kind == RM_Q_BY_AUTHOR && !q->author) ||
+        (q->comments_capped && q->comments_limit < 0))
         return sm_fail(err, SM_ERR_INVALID, "read model: bad query");
     return s->ops->query(s->impl, q, out, err);
+}
+
+sm_status rm_comment_page(rm_store *s, const rm_comment_query *q, rm_post_list *out,
+                          sm_error *err)
+{
+    if (q->limit <= 0 || !q->post_id)
+        return sm_fail(err, SM_ERR_INVALID, "read model: bad comment page");
+    if (!s->ops->comment_page)
+        return sm_fail(err, SM_ERR_INTERNAL, "read model (%s): no comment pages", s->ops->name);
+    return s->ops->comment_page(s->impl, q, out, err);
 }
 
 sm_status rm_post_version(rm_store *s, const char *post_id, int64_t *version, sm_error *err)

@@ -55,6 +55,7 @@ typedef struct rm_post {
     int64_t version;        /* last event applied to this post */
     rm_comment *comments;   /* oldest first */
     size_t ncomments;
+    int64_t comment_count;  /* all the post's comments, ncomments or more (rm_query) */
 } rm_post;
 
 /* A list of posts that owns everything in it. */
@@ -88,7 +89,24 @@ typedef struct rm_query {
      * rather than by skipping rows. after_id NULL: from the first post. */
     const char *after_id; /* canonical UUID or NULL */
     int64_t after_date_ms;
+    /* Comments: with comments_capped, each post carries only its newest
+     * comments_limit (>= 0; 0: none), still oldest first among themselves;
+     * without, all of them (so a zeroed rm_query keeps the port's first
+     * contract). comment_count is every comment's count either way. */
+    bool comments_capped;
+    int64_t comments_limit;
 } rm_query;
+
+/* A page of one post's comments, oldest first: those after the comment
+ * (after_date_ms, after_id) in the order (commentDate, commentId as
+ * canonical text) ascending, at most limit (> 0). after_id NULL: from the
+ * first comment. */
+typedef struct rm_comment_query {
+    const char *post_id;  /* canonical UUID */
+    const char *after_id; /* canonical UUID or NULL */
+    int64_t after_date_ms;
+    int64_t limit;
+} rm_comment_query;
 
 typedef enum { RM_APPLIED = 0, RM_DUPLICATE, RM_GAP } rm_outcome;
 
@@ -113,8 +131,15 @@ typedef struct rm_ops {
     sm_status (*apply_batch)(void *impl, const sm_event *const *evs, size_t n,
                              rm_outcome *outcomes, size_t *failed, sm_error *err);
     /* Posts matching q in the stable order datePosted DESC, id ASC (the
-     * id's canonical text), each with all its comments (oldest first). */
+     * id's canonical text), each with its comments (oldest first; all of
+     * them, or the newest q->comments_limit) and comment_count. */
     sm_status (*query)(void *impl, const rm_query *q, rm_post_list *out, sm_error *err);
+    /* The page q asks for of one post's comments, read in one snapshot:
+     * out gets one post (id, comments and ncomments only; comment_count 0)
+     * if the post exists, even with no comment on this page, and nothing
+     * if it does not. */
+    sm_status (*comment_page)(void *impl, const rm_comment_query *q, rm_post_list *out,
+                              sm_error *err);
     /* Last applied version of a post (-1 if never seen; kept after removal). */
     sm_status (*post_version)(void *impl, const char *post_id, int64_t *version, sm_error *err);
     sm_status (*ping)(void *impl, sm_error *err);
@@ -133,6 +158,9 @@ sm_status rm_apply(rm_store *s, const sm_event *ev, rm_outcome *outcome, sm_erro
 sm_status rm_apply_batch(rm_store *s, const sm_event *const *evs, size_t n, rm_outcome *outcomes,
                          size_t *failed, sm_error *err);
 sm_status rm_query_posts(rm_store *s, const rm_query *q, rm_post_list *out, sm_error *err);
+/* See rm_ops.comment_page. SM_ERR_INVALID for a limit <= 0 or no post id. */
+sm_status rm_comment_page(rm_store *s, const rm_comment_query *q, rm_post_list *out,
+                          sm_error *err);
 sm_status rm_post_version(rm_store *s, const char *post_id, int64_t *version, sm_error *err);
 sm_status rm_ping(rm_store *s, sm_error *err);
 const char *rm_adapter_name(const rm_store *s);

@@ -863,6 +863,7 @@ static sm_status read_post(DBPROCESS *db, query_args *a, sm_error *err)
     p->date_posted_ms = col_int64(db, MSSQL_COL_DATE_POSTED);
     p->likes = col_int64(db, MSSQL_COL_LIKES);
     p->version = col_int64(db, MSSQL_COL_VERSION);
+    p->comment_count = col_int64(db, MSSQL_COL_COMMENT_COUNT);
     return col_uuid(db, MSSQL_COL_ID, p->id) ? SM_OK : bad_row("post id", err);
 }
 
@@ -911,6 +912,33 @@ static sm_status query_op(mssql_conn *c, void *arg, sm_error *err)
     if (st)
         truncate_list(a->out, a->start);
     return st;
+}
+
+typedef struct comment_page_args {
+    query_args a;
+    const rm_comment_query *q;
+} comment_page_args;
+
+static sm_status comment_page_op(mssql_conn *c, void *arg, sm_error *err)
+{
+    comment_page_args *k = arg;
+    truncate_list(k->a.out, k->a.start);
+    mssql_params p;
+    mssql_params_init(&p);
+    const char *sql = mssql_comment_page_statement(k->q, &p);
+    if (!mssql_params_ok(&p))
+        return sm_fail(err, SM_ERR_INVALID, "read model (mssql): %s", p.why);
+    sm_status st = call(c, sql, &p, read_page_row, &k->a, "comment page", err);
+    if (st)
+        truncate_list(k->a.out, k->a.start);
+    return st;
+}
+
+static sm_status mssql_comment_page(void *impl, const rm_comment_query *q, rm_post_list *out,
+                                    sm_error *err)
+{
+    comment_page_args k = {{NULL, out, out->len}, q};
+    return with_conn(impl, comment_page_op, &k, err);
 }
 
 static sm_status mssql_query(void *impl, const rm_query *q, rm_post_list *out, sm_error *err)
@@ -1032,6 +1060,7 @@ static const rm_ops mssql_ops = {
     .apply = mssql_apply,
     .apply_batch = mssql_apply_batch,
     .query = mssql_query,
+    .comment_page = mssql_comment_page,
     .post_version = mssql_post_version,
     .ping = mssql_ping,
     .close = mssql_close,

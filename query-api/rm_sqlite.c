@@ -34,6 +34,10 @@ enum {
     ST_COMMENT_UPDATE,
     ST_COMMENT_DELETE,
     ST_COMMENTS,
+    ST_COMMENT_COUNT,
+    ST_POST_EXISTS,
+    ST_COMMENT_PAGE,
+    ST_COMMENT_PAGE_AFTER,
     ST_PING,
     ST_Q_ALL, /* the query kinds, in rm_query_kind order */
     ST_Q_BY_ID,
@@ -50,6 +54,10 @@ enum {
     ST_COUNT
 };
 
+#define COMMENT_COLS                                                                       \
+    "SELECT CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt, UserId"     \
+    " FROM Comment "
+#define COMMENT_PAGE " ORDER BY CommentDate, CommentId LIMIT ?2"
 #define POST_COLS "SELECT Id, Author, Message, DatePosted, Likes, Version, AuthorId FROM Post "
 #define PAGE " ORDER BY DatePosted DESC, Id LIMIT ?1 OFFSET ?2"
 /* After the post (?4, ?5) in that order. Written so that the first term is
@@ -76,8 +84,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMENT_UPDATE] = "UPDATE Comment SET Comment = ?3, Edited = 1, EditedAt = ?4"
                           " WHERE CommentId = ?1 AND PostId = ?2",
     [ST_COMMENT_DELETE] = "DELETE FROM Comment WHERE CommentId = ?1 AND PostId = ?2",
-    [ST_COMMENTS] = "SELECT CommentId, PostId, Username, Comment, CommentDate, Edited, EditedAt,"
-                    " UserId FROM Comment WHERE PostId = ?1 ORDER BY CommentDate, CommentId",
+    /* the newest ?2 (-1: all), oldest first: IX_Comment_PostPage walked
+     * backwards from the post's end, then the few rows re-sorted */
+    [ST_COMMENTS] = "SELECT * FROM (" COMMENT_COLS "WHERE PostId = ?1"
+                    " ORDER BY CommentDate DESC, CommentId DESC LIMIT ?2)"
+                    " ORDER BY CommentDate, CommentId",
+    [ST_COMMENT_COUNT] = "SELECT COUNT(*) FROM Comment WHERE PostId = ?1",
+    [ST_POST_EXISTS] = "SELECT 1 FROM Post WHERE Id = ?1",
+    [ST_COMMENT_PAGE] = COMMENT_COLS "WHERE PostId = ?1" COMMENT_PAGE,
+    /* after the comment (?3, ?4): as AFTER below, a range on the index's
+     * second column after the post's = */
+    [ST_COMMENT_PAGE_AFTER] = COMMENT_COLS "WHERE PostId = ?1 AND CommentDate >= ?3"
+                              " AND (CommentDate > ?3 OR CommentId > ?4)" COMMENT_PAGE,
     [ST_PING] = "SELECT 1",
     [ST_Q_ALL] = POST_COLS PAGE,
     [ST_Q_BY_ID] = POST_COLS "WHERE Id = ?3" PAGE,
@@ -289,10 +307,11 @@ static char *col_dup_or_null(sqlite3_stmt *q, int i)
     return t ? strdup(t) : NULL;
 }
 
-static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_error *err)
+/* Appends to p the comments a bound COMMENT_COLS statement returns, then
+ * resets it. */
+static sm_status read_comments(rm_sqlite *s, sqlite_conn *c, sqlite3_stmt *q, rm_post *p,
+                               sm_error *err)
 {
-    sqlite3_stmt *q = c->st[ST_COMMENTS];
-    sqlite3_bind_text(q, 1, p->id, -1, SQLITE_STATIC);
     int rc;
     sm_status st = SM_OK;
     while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -314,6 +333,34 @@ static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, rm_post *p, sm_erro
         st = sqlite_pool_fail(s->pool, c, rc, "read comments", err);
     sqlite3_reset(q);
     return st;
+}
+
+/* Runs a statement whose one row is one integer (*found: was there one). */
+static sm_status one_int(rm_sqlite *s, sqlite_conn *c, sqlite3_stmt *q, const char *op,
+                         int64_t *v, bool *found, sm_error *err)
+{
+    int rc = sqlite3_step(q);
+    *found = rc == SQLITE_ROW;
+    *v = *found ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SM_OK
+                                                 : sqlite_pool_fail(s->pool, c, rc, op, err);
+}
+
+/* p's comment count and its comments: all, or the newest rq asks for. */
+static sm_status load_comments(rm_sqlite *s, sqlite_conn *c, const rm_query *rq, rm_post *p,
+                               sm_error *err)
+{
+    bool found;
+    sqlite3_stmt *q = c->st[ST_COMMENT_COUNT];
+    sqlite3_bind_text(q, 1, p->id, -1, SQLITE_STATIC);
+    sm_status st = one_int(s, c, q, "count comments", &p->comment_count, &found, err);
+    if (st || (rq->comments_capped && rq->comments_limit == 0))
+        return st;
+    q = c->st[ST_COMMENTS];
+    sqlite3_bind_text(q, 1, p->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, rq->comments_capped ? rq->comments_limit : -1);
+    return read_comments(s, c, q, p, err);
 }
 
 static sm_status run_posts(rm_sqlite *s, sqlite_conn *c, const rm_query *rq, rm_post_list *out,
@@ -370,10 +417,52 @@ static sm_status sqlite_query(void *impl, const rm_query *rq, rm_post_list *out,
     if (!st)
         st = run_posts(s, c, rq, out, err);
     for (size_t i = start; !st && i < out->len; i++)
-        st = load_comments(s, c, &out->items[i], err);
+        st = load_comments(s, c, rq, &out->items[i], err);
     if (rc == SQLITE_DONE) {
         /* a read: nothing to lose, but the connection must leave the
          * transaction whatever happens */
+        if (sqlite3_step(c->st[ST_COMMIT]) != SQLITE_DONE)
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_reset(c->st[ST_COMMIT]);
+    }
+    sqlite_pool_checkin(s->pool, c);
+    return st;
+}
+
+/* The post's existence and its page of comments, in one read transaction
+ * (a WAL snapshot) so that the two agree. */
+static sm_status sqlite_comment_page(void *impl, const rm_comment_query *cq, rm_post_list *out,
+                                     sm_error *err)
+{
+    rm_sqlite *s = impl;
+    sqlite_conn *c = sqlite_pool_checkout(s->pool, err);
+    if (!c)
+        return err ? err->status : SM_ERR_UNAVAILABLE;
+    int rc = sqlite3_step(c->st[ST_BEGIN]);
+    sqlite3_reset(c->st[ST_BEGIN]);
+    sm_status st = rc == SQLITE_DONE ? SM_OK : sqlite_pool_fail(s->pool, c, rc, "begin", err);
+    bool found = false;
+    int64_t one;
+    if (!st) {
+        sqlite3_stmt *q = c->st[ST_POST_EXISTS];
+        sqlite3_bind_text(q, 1, cq->post_id, -1, SQLITE_STATIC);
+        st = one_int(s, c, q, "find post", &one, &found, err);
+    }
+    rm_post *p = NULL;
+    if (!st && found && !(p = rm_post_list_push(out)))
+        st = sm_fail(err, SM_ERR_INTERNAL, "out of memory");
+    if (p) {
+        snprintf(p->id, sizeof p->id, "%s", cq->post_id);
+        sqlite3_stmt *q = c->st[cq->after_id ? ST_COMMENT_PAGE_AFTER : ST_COMMENT_PAGE];
+        sqlite3_bind_text(q, 1, cq->post_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, cq->limit);
+        if (cq->after_id) {
+            sqlite3_bind_int64(q, 3, cq->after_date_ms);
+            sqlite3_bind_text(q, 4, cq->after_id, -1, SQLITE_STATIC);
+        }
+        st = read_comments(s, c, q, p, err);
+    }
+    if (rc == SQLITE_DONE) {
         if (sqlite3_step(c->st[ST_COMMIT]) != SQLITE_DONE)
             sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_reset(c->st[ST_COMMIT]);
@@ -418,6 +507,7 @@ static const rm_ops sqlite_ops = {
     .apply = sqlite_apply,
     .apply_batch = sqlite_apply_batch,
     .query = sqlite_query,
+    .comment_page = sqlite_comment_page,
     .post_version = sqlite_post_version,
     .ping = sqlite_ping,
     .close = sqlite_close,

@@ -55,7 +55,13 @@ CREATE TABLE IF NOT EXISTS Comment (
     Edited      INTEGER NOT NULL DEFAULT 0,
     EditedAt    INTEGER
 );
-CREATE INDEX IF NOT EXISTS IX_Comment_PostId ON Comment (PostId, CommentDate);
+-- A post's comments in their order (CommentDate, CommentId): the newest N
+-- inline in a PostEntity and a comment page after a cursor are both a seek
+-- and a walk, ties on the millisecond included; its first column also
+-- serves the cascade from Post. It replaces the (PostId, CommentDate) index
+-- of earlier versions, which a file opened here loses.
+DROP INDEX IF EXISTS IX_Comment_PostId;
+CREATE INDEX IF NOT EXISTS IX_Comment_PostPage ON Comment (PostId, CommentDate, CommentId);
 
 CREATE TABLE IF NOT EXISTS PostVersion (
     PostId  TEXT    PRIMARY KEY,

@@ -8,8 +8,10 @@
  * edge, and rm_*.c trust it (docs/api.md, "Order and pages"), so every query
  * must arrive with limit 1..501 (a list page asks for one more than it
  * shows, to know whether another follows), offset 0..10,000, a canonical UUID, an
- * author of 1..64 bytes of valid UTF-8 and a non-negative like count. The
- * reply must be one of the documented statuses and serialise. */
+ * author of 1..64 bytes of valid UTF-8 and a non-negative like count; a
+ * comment page with limit 1..501, a canonical post id and, after a cursor,
+ * a canonical comment id and a date in range. The reply must be one of the
+ * documented statuses and serialise. */
 #include "fuzz_support.h"
 #include "query_routes.h"
 #include "sm_json.h"
@@ -59,6 +61,32 @@ static sm_status checking_query(void *impl, const rm_query *q, rm_post_list *out
     return SM_OK;
 }
 
+static sm_status checking_comment_page(void *impl, const rm_comment_query *q, rm_post_list *out,
+                                       sm_error *err)
+{
+    (void)impl;
+    (void)err;
+    sm_uuid_str canon;
+    FUZZ_CHECK(q->limit >= 1 && q->limit <= QUERY_COMMENTS_MAX_LIMIT + 1,
+               "comment limit %lld reached the store", (long long)q->limit);
+    FUZZ_CHECK(q->post_id && sm_uuid_parse(q->post_id, canon) && strcmp(canon, q->post_id) == 0,
+               "post id '%s' reached the store", q->post_id ? q->post_id : "(null)");
+    FUZZ_CHECK(!q->after_id || (sm_uuid_parse(q->after_id, canon) &&
+                                strcmp(canon, q->after_id) == 0 && q->after_date_ms >= 0),
+               "comment cursor '%s' reached the store", q->after_id);
+    /* one comment, so the 200 shape is built too */
+    rm_post *p = rm_post_list_push(out);
+    rm_comment *c = p ? rm_post_add_comment(p) : NULL;
+    if (c) {
+        strcpy(p->id, q->post_id);
+        strcpy(c->post_id, q->post_id);
+        strcpy(c->comment_id, "6f0e1d2c-3b4a-4958-8776-655443322111");
+        c->username = strdup("bob");
+        c->comment = strdup("nice");
+    }
+    return SM_OK;
+}
+
 static sm_status checking_version(void *impl, const char *post_id, int64_t *version, sm_error *err)
 {
     (void)impl;
@@ -88,6 +116,7 @@ static const rm_ops checking_ops = {
     .name = "fuzz-checking",
     .apply = checking_apply,
     .query = checking_query,
+    .comment_page = checking_comment_page,
     .post_version = checking_version,
     .ping = checking_ping,
     .close = checking_close,

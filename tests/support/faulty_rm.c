@@ -81,6 +81,12 @@ static sm_status f_query(void *impl, const rm_query *q, rm_post_list *out, sm_er
     return rm_query_posts(((faulty_rm *)impl)->inner, q, out, err);
 }
 
+static sm_status f_comment_page(void *impl, const rm_comment_query *q, rm_post_list *out,
+                                sm_error *err)
+{
+    return rm_comment_page(((faulty_rm *)impl)->inner, q, out, err);
+}
+
 static sm_status f_post_version(void *impl, const char *post_id, int64_t *version, sm_error *err)
 {
     return rm_post_version(((faulty_rm *)impl)->inner, post_id, version, err);
@@ -104,6 +110,7 @@ static const rm_ops faulty_ops = {
     .apply = f_apply,
     .apply_batch = f_apply_batch,
     .query = f_query,
+    .comment_page = f_comment_page,
     .post_version = f_post_version,
     .ping = f_ping,
     .close = f_close,

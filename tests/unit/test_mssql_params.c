@@ -525,16 +525,16 @@ static void test_each_query_kind_binds_paging_and_its_filter(void **state)
         rm_query q;
         const char *decl, *where;
     } cases[] = {
-        {{RM_Q_ALL, NULL, NULL, 0, 20, 40, NULL, 0}, "@offset bigint, @limit bigint", NULL},
-        {{RM_Q_BY_ID, POST, NULL, 0, 20, 0, NULL, 0}, "@offset bigint, @limit bigint, @id nvarchar(36)",
+        {{RM_Q_ALL, NULL, NULL, 0, 20, 40, NULL, 0, true, 7}, "@offset bigint, @limit bigint, @climit bigint", NULL},
+        {{RM_Q_BY_ID, POST, NULL, 0, 20, 0, NULL, 0, true, 7}, "@offset bigint, @limit bigint, @climit bigint, @id nvarchar(36)",
          "WHERE p.Id = @id"},
-        {{RM_Q_BY_AUTHOR, NULL, HOSTILE, 0, 20, 0, NULL, 0},
-         "@offset bigint, @limit bigint, @author nvarchar(4000)",
+        {{RM_Q_BY_AUTHOR, NULL, HOSTILE, 0, 20, 0, NULL, 0, true, 7},
+         "@offset bigint, @limit bigint, @climit bigint, @author nvarchar(4000)",
          "WHERE p.Author = @author AND DATALENGTH(p.Author) = DATALENGTH(@author)"},
-        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 20, 0, NULL, 0}, "@offset bigint, @limit bigint",
+        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 20, 0, NULL, 0, true, 7}, "@offset bigint, @limit bigint, @climit bigint",
          "WHERE EXISTS (SELECT 1 FROM dbo.Comment x WHERE x.PostId = p.Id)"},
-        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 20, 0, NULL, 0},
-         "@offset bigint, @limit bigint, @min_likes bigint", "WHERE p.Likes >= @min_likes"},
+        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 20, 0, NULL, 0, true, 7},
+         "@offset bigint, @limit bigint, @climit bigint, @min_likes bigint", "WHERE p.Likes >= @min_likes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mssql_params p;
@@ -549,6 +549,11 @@ static void test_each_query_kind_binds_paging_and_its_filter(void **state)
         assert_int_equal(strlen(used), strlen(declared));
         for (size_t k = 0; k < p.n; k++)
             assert_non_null(strstr(used, p.items[k].name));
+        /* each post's newest @climit comments, each a seek on the post */
+        assert_string_equal(p.items[2].name, "@climit");
+        assert_int_equal(p.items[2].i64, 7);
+        assert_non_null(strstr(sql, "OUTER APPLY (SELECT TOP (@climit) x.* FROM dbo.Comment x"
+                                    " WHERE x.PostId = g.Id ORDER BY x.CommentDate DESC"));
         if (cases[i].where)
             assert_non_null(strstr(sql, cases[i].where));
         else
@@ -577,12 +582,12 @@ static void test_each_query_kind_after_a_cursor_binds_its_place(void **state)
         const char *where;
         size_t nparams;
     } cases[] = {
-        {{RM_Q_ALL, NULL, NULL, 0, 21, 0, POST, 2000}, "WHERE p.DatePosted <=", 4},
-        {{RM_Q_BY_AUTHOR, NULL, "alice", 0, 21, 0, POST, 2000},
-         "DATALENGTH(@author) AND p.DatePosted <=", 5},
-        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 21, 0, POST, 2000}, "p.Id) AND p.DatePosted <=", 4},
-        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 21, 0, POST, 2000},
-         "WHERE p.Likes >= @min_likes AND p.DatePosted <=", 5},
+        {{RM_Q_ALL, NULL, NULL, 0, 21, 0, POST, 2000, false, 0}, "WHERE p.DatePosted <=", 5},
+        {{RM_Q_BY_AUTHOR, NULL, "alice", 0, 21, 0, POST, 2000, false, 0},
+         "DATALENGTH(@author) AND p.DatePosted <=", 6},
+        {{RM_Q_WITH_COMMENTS, NULL, NULL, 0, 21, 0, POST, 2000, false, 0}, "p.Id) AND p.DatePosted <=", 5},
+        {{RM_Q_WITH_LIKES, NULL, NULL, 3, 21, 0, POST, 2000, false, 0},
+         "WHERE p.Likes >= @min_likes AND p.DatePosted <=", 6},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mssql_params p;
@@ -595,12 +600,13 @@ static void test_each_query_kind_after_a_cursor_binds_its_place(void **state)
         assert_int_equal(p.n, cases[i].nparams);
         assert_param(&p, p.n - 2, "@after_at", SYBVARCHAR, "1970-01-01T00:00:02.000", 23);
         assert_param(&p, p.n - 1, "@after_id", SYBVARCHAR, POST, 36);
+        assert_int_equal(p.items[2].i64, INT64_MAX); /* not capped: every comment */
     }
 }
 
 static void test_a_query_with_a_bad_id_or_kind_is_refused(void **state)
 {
-    rm_query q = {RM_Q_BY_ID, "nope", NULL, 0, 10, 0, NULL, 0};
+    rm_query q = {RM_Q_BY_ID, "nope", NULL, 0, 10, 0, NULL, 0, false, 0};
     mssql_params p;
     mssql_params_init(&p);
     assert_non_null(mssql_query_statement(&q, &p));

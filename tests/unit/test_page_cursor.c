@@ -45,6 +45,37 @@ static void test_the_documented_cursor_is_the_one_written(void **state)
     assert_string_equal(text, "AQAAAaIRt_wAHC0-T1prTH2On6CxwtPk9Q");
 }
 
+/* A comment cursor (PAGE_CURSOR_COMMENTS) round-trips like a list's, and
+ * neither is taken for the other: a list's cursor sent to a post's
+ * comments (or the reverse) is refused, not read as a place. */
+static void test_comment_cursors_round_trip_and_are_not_list_cursors(void **state)
+{
+    (void)state;
+    char list[PAGE_CURSOR_LEN + 1], comments[PAGE_CURSOR_LEN + 1];
+    assert_true(page_cursor_encode(1795593600000LL, ID, list));
+    assert_true(page_cursor_encode_as(PAGE_CURSOR_COMMENTS, 1795593600000LL, ID, comments));
+    assert_int_equal(strlen(comments), PAGE_CURSOR_LEN);
+    assert_string_not_equal(list, comments);
+    page_cursor c = {0};
+    assert_true(page_cursor_decode_as(PAGE_CURSOR_COMMENTS, comments, &c));
+    assert_int_equal(c.date_posted_ms, 1795593600000LL);
+    assert_string_equal(c.id, ID);
+    assert_false(page_cursor_decode(comments, &c));
+    assert_false(page_cursor_decode_as(PAGE_CURSOR_COMMENTS, list, &c));
+    assert_true(page_cursor_decode_as(PAGE_CURSOR_FORMAT, list, &c)); /* what decode is */
+    /* the same limits as a list's */
+    assert_false(page_cursor_encode_as(PAGE_CURSOR_COMMENTS, -1, ID, comments));
+    assert_false(page_cursor_encode_as(PAGE_CURSOR_COMMENTS, PAGE_CURSOR_MAX_MS + 1, ID,
+                                       comments));
+    assert_false(page_cursor_encode_as(PAGE_CURSOR_COMMENTS, 5, "x", comments));
+    assert_false(page_cursor_encode_as(0, 5, ID, comments));
+    assert_false(page_cursor_encode_as(256, 5, ID, comments));
+    /* pinned: docs/openapi.yaml's example of a comment cursor */
+    assert_true(page_cursor_encode_as(PAGE_CURSOR_COMMENTS, 1795593600000LL,
+                                      "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5", comments));
+    assert_string_equal(comments, "AgAAAaIRt_wAHC0-T1prTH2On6CxwtPk9Q");
+}
+
 static void test_encode_refuses_what_no_post_can_have(void **state)
 {
     (void)state;
@@ -122,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_a_cursor_decodes_to_the_place_it_was_made_from),
         cmocka_unit_test(test_the_documented_cursor_is_the_one_written),
         cmocka_unit_test(test_encode_refuses_what_no_post_can_have),
+        cmocka_unit_test(test_comment_cursors_round_trip_and_are_not_list_cursors),
         cmocka_unit_test(test_decode_refuses_anything_the_encoder_could_not_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,11 @@
 /* test_query_routes.c — the query API's HTTP mapping and query dispatcher
  * over a real SQLite read model in a temp directory (no Kafka): shapes,
  * 200/204, pagination, and every kind of bad input. */
+#include "commands.h"
 #include "page_cursor.h"
 #include "proc.h"
 #include "query_routes.h"
+#include "sm_json.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,11 +120,14 @@ static void test_all_posts_newest_first_with_the_original_message(void **state)
     assert_string_equal(post_field(f, 0, "id"), f->ids[2]);
     assert_string_equal(post_field(f, 2, "id"), f->ids[0]);
     json_t *p = json_array_get(json_object_get(f->reply.body, "posts"), 1);
-    const char *keys[] = {"id",    "author",  "authorId", "message", "datePosted",
-                          "likes", "version", "comments"};
-    assert_int_equal(json_object_size(p), 8);
-    for (size_t i = 0; i < 8; i++)
+    const char *keys[] = {"id",       "author",       "authorId",          "message",
+                          "datePosted", "likes",      "version",           "comments",
+                          "commentCount", "commentsTruncated"};
+    assert_int_equal(json_object_size(p), 10);
+    for (size_t i = 0; i < 10; i++)
         assert_non_null(json_object_get(p, keys[i]));
+    assert_int_equal(json_integer_value(json_object_get(p, "commentCount")), 1);
+    assert_true(json_is_false(json_object_get(p, "commentsTruncated")));
     json_t *c = json_array_get(json_object_get(p, "comments"), 0);
     const char *ckeys[] = {"commentId", "postId", "username",  "userId",
                            "comment",   "commentDate", "edited", "editedAt"};
@@ -531,6 +536,213 @@ static void test_health_reports_the_read_model(void **state)
     assert_non_null(strstr(f->reply.body_text, "smpost_events_applied_total"));
 }
 
+/* ---- comment pages and bounded answers --------------------------------- */
+
+static void test_comment_page_bad_input_is_400_and_unknown_post_204(void **state)
+{
+    fixture *f = *state;
+    char path[128], qs[128];
+    snprintf(path, sizeof path, "/api/v1/PostLookup/comments/%s", f->ids[1]);
+    assert_int_equal(get(f, path, NULL), 200);
+    assert_int_equal(json_array_size(json_object_get(f->reply.body, "comments")), 1);
+    assert_true(json_is_null(json_object_get(f->reply.body, "nextCursor")));
+    assert_string_equal(f->reply.route, "/api/v1/PostLookup/comments/{postId}");
+    const char *bad_limit[] = {"limit=0", "limit=501", "limit=-1", "limit=abc", "limit=1e2",
+                               "limit=99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_limit / sizeof bad_limit[0]; i++) {
+        if (get(f, path, bad_limit[i]) != 400)
+            fail_msg("%s: %d, want 400", bad_limit[i], f->reply.status);
+        assert_string_equal(msg(f), "limit must be an integer from 1 to 500.");
+    }
+    assert_int_equal(get(f, path, "limit=500"), 200);
+    /* a list's cursor (format 1) is not a place among comments */
+    char list[PAGE_CURSOR_LEN + 1];
+    assert_true(page_cursor_encode(2000, f->ids[1], list));
+    snprintf(qs, sizeof qs, "after=%s", list);
+    const char *bad_after[] = {"after=", "after=abc", qs, "after=%00",
+                               "after=AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="};
+    for (size_t i = 0; i < sizeof bad_after / sizeof bad_after[0]; i++) {
+        if (get(f, path, bad_after[i]) != 400)
+            fail_msg("%s: %d, want 400", bad_after[i], f->reply.status);
+        assert_string_equal(msg(f),
+                            "after must be a nextCursor from an earlier page of this post's "
+                            "comments.");
+    }
+    assert_int_equal(get(f, "/api/v1/PostLookup/comments/not-a-uuid", NULL), 400);
+    assert_int_equal(get(f, "/api/v1/PostLookup/comments", NULL), 404); /* the id is required */
+    sm_uuid_str nobody;
+    sm_uuid_new(nobody);
+    snprintf(path, sizeof path, "/api/v1/PostLookup/comments/%s", nobody);
+    assert_int_equal(get(f, path, NULL), 204); /* as byId */
+}
+
+/* The command side's limits are the ones the worst cases are made of. */
+static void test_field_limits_match_the_command_side(void **state)
+{
+    (void)state;
+    assert_int_equal(QUERY_FIELD_MAX_NAME, CMD_MAX_AUTHOR);
+    assert_int_equal(QUERY_FIELD_MAX_NAME, CMD_MAX_USERNAME);
+    assert_int_equal(QUERY_FIELD_MAX_MESSAGE, CMD_MAX_MESSAGE);
+    assert_int_equal(QUERY_FIELD_MAX_COMMENT, CMD_MAX_COMMENT);
+    assert_int_equal(QUERY_FIELD_MAX_OWNER, SM_EVENT_USER_ID_MAX);
+}
+
+/* n bytes of U+0001, which JSON writes as \u0001: 6 bytes each. */
+static char *escapes(size_t n)
+{
+    char *s = malloc(n + 1);
+    memset(s, 1, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* A post with every field at its largest, all escapes, and n comments
+ * likewise; date far out so that it heads the lists. */
+static void add_worst_post(rm_store *rm, sm_uuid_str id, int64_t at, size_t n)
+{
+    sm_event e = {.type = SM_EV_POST_CREATED, .at_ms = at, .timestamp_ms = at};
+    sm_uuid_new(id);
+    strcpy(e.aggregate_id, id);
+    e.author = escapes(CMD_MAX_AUTHOR);
+    e.author_id = escapes(SM_EVENT_USER_ID_MAX);
+    e.message = escapes(CMD_MAX_MESSAGE);
+    rm_outcome o;
+    sm_error err = {0};
+    assert_int_equal(rm_apply(rm, &e, &o, &err), SM_OK);
+    sm_event_clear(&e);
+    for (size_t i = 0; i < n; i++) {
+        sm_event c = {.type = SM_EV_COMMENT_ADDED, .version = (int64_t)i + 1,
+                      .at_ms = at + (int64_t)i};
+        strcpy(c.aggregate_id, id);
+        sm_uuid_new(c.comment_id);
+        c.comment = escapes(CMD_MAX_COMMENT);
+        c.username = escapes(CMD_MAX_USERNAME);
+        c.user_id = escapes(SM_EVENT_USER_ID_MAX);
+        assert_int_equal(rm_apply(rm, &c, &o, &err), SM_OK);
+        sm_event_clear(&c);
+    }
+}
+
+static size_t body_bytes(fixture *f)
+{
+    char *text = sm_json_dump(f->reply.body); /* what the server sends */
+    size_t n = strlen(text);
+    free(text);
+    return n;
+}
+
+/* byId of the worst post at the default 100 inline comments stays within
+ * the documented bound (docs/api.md), and the bound is not loose. */
+static void test_the_worst_post_stays_within_its_documented_bound(void **state)
+{
+    fixture *f = *state;
+    sm_uuid_str id;
+    add_worst_post(f->app.rm, id, 9000000, QUERY_DEFAULT_COMMENTS_INLINE + 1);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", id);
+    assert_int_equal(get(f, path, NULL), 200);
+    json_t *p = json_array_get(json_object_get(f->reply.body, "posts"), 0);
+    assert_int_equal(json_array_size(json_object_get(p, "comments")),
+                     QUERY_DEFAULT_COMMENTS_INLINE);
+    assert_true(json_is_true(json_object_get(p, "commentsTruncated")));
+    int64_t bound = query_list_envelope_max() + query_post_json_max(QUERY_DEFAULT_COMMENTS_INLINE);
+    int64_t got = (int64_t)body_bytes(f);
+    printf("worst byId: %lld bytes, bound %lld, min budget %lld\n", (long long)got,
+           (long long)bound, (long long)query_min_response_bytes(QUERY_DEFAULT_COMMENTS_INLINE));
+    assert_true(got <= bound);
+    assert_true(got >= bound - bound / 100); /* within 1%: the formula is the real worst case */
+    assert_true(bound <= QUERY_DEFAULT_MAX_RESPONSE_BYTES);
+    /* a comment page of the worst comments: within its own bound */
+    snprintf(path, sizeof path, "/api/v1/PostLookup/comments/%s", id);
+    assert_int_equal(get(f, path, "limit=500"), 200);
+    int64_t page = (int64_t)body_bytes(f);
+    size_t shown = json_array_size(json_object_get(f->reply.body, "comments"));
+    assert_int_equal(shown, QUERY_DEFAULT_COMMENTS_INLINE + 1);
+    assert_true(page <= query_comment_page_envelope_max() +
+                            (int64_t)shown * (query_comment_json_max() + 1));
+    assert_true(page >= (int64_t)shown * (query_comment_json_max() - 30));
+}
+
+/* With the budget at its minimum, a list of worst posts answers one post a
+ * page, each page within the budget, and the cursors still walk them all;
+ * an offset page shorter than its limit is not the end (nextCursor is). */
+static void test_list_pages_stop_at_the_byte_budget(void **state)
+{
+    fixture *f = *state;
+    query_limits lim = {2, query_min_response_bytes(2)};
+    f->app.limits = &lim;
+    sm_uuid_str ids[3];
+    for (int i = 0; i < 3; i++)
+        add_worst_post(f->app.rm, ids[i], 9000000 - i, 3);
+    char qs[128] = "limit=10";
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+        assert_true((int64_t)body_bytes(f) <= lim.max_response_bytes);
+        assert_int_equal(nposts(f), 1);
+        assert_string_equal(post_field(f, 0, "id"), ids[i]);
+        json_t *p = json_array_get(json_object_get(f->reply.body, "posts"), 0);
+        assert_int_equal(json_array_size(json_object_get(p, "comments")), 2);
+        assert_int_equal(json_integer_value(json_object_get(p, "commentCount")), 3);
+        assert_non_null(next_cursor(f)); /* the fixture's posts follow */
+        snprintf(qs, sizeof qs, "limit=10&after=%s", next_cursor(f));
+    }
+    assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+    assert_int_equal(nposts(f), 3); /* the small ones, all in one page */
+    assert_null(next_cursor(f));
+    assert_int_equal(get(f, "/api/v1/PostLookup", "limit=10&offset=1"), 200);
+    assert_int_equal(nposts(f), 1);
+    assert_string_equal(post_field(f, 0, "id"), ids[1]);
+    assert_non_null(next_cursor(f));
+    /* byId: one post, whatever the budget */
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/PostLookup/byId/%s", ids[0]);
+    assert_int_equal(get(f, path, NULL), 200);
+    assert_int_equal(nposts(f), 1);
+}
+
+/* A page larger than one read (QUERY_FETCH_POSTS) is read in chunks that
+ * join without a repeat or a gap, at every size around the chunk's. */
+static void test_a_large_page_is_read_in_chunks_that_join_exactly(void **state)
+{
+    fixture *f = *state;
+    enum { N = 2 * QUERY_FETCH_POSTS + 5 };
+    for (int i = 0; i < N; i++) {
+        sm_uuid_str id;
+        sm_uuid_new(id);
+        add_post(f->app.rm, id, "carol", NULL, 5000 + i / 3, 0, false, NULL); /* ties */
+    }
+    size_t total = N + 3;
+    /* the reference: pages of 10 by offset, one read each */
+    char (*ref)[SM_UUID_LEN + 1] = calloc(total, sizeof *ref);
+    char qs[160];
+    for (size_t off = 0; off < total; off += 10) {
+        snprintf(qs, sizeof qs, "limit=10&offset=%zu", off);
+        assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+        for (size_t i = 0; i < nposts(f); i++)
+            strcpy(ref[off + i], post_field(f, i, "id"));
+    }
+    const int limits[] = {QUERY_FETCH_POSTS - 1, QUERY_FETCH_POSTS, QUERY_FETCH_POSTS + 1,
+                          2 * QUERY_FETCH_POSTS, (int)total - 1, (int)total, 500};
+    for (size_t k = 0; k < sizeof limits / sizeof limits[0]; k++) {
+        size_t seen = 0;
+        snprintf(qs, sizeof qs, "limit=%d", limits[k]);
+        for (;;) {
+            assert_int_equal(get(f, "/api/v1/PostLookup", qs), 200);
+            assert_true(nposts(f) <= (size_t)limits[k]);
+            for (size_t i = 0; i < nposts(f); i++, seen++) {
+                assert_true(seen < total);
+                assert_string_equal(post_field(f, i, "id"), ref[seen]);
+            }
+            if (!next_cursor(f))
+                break;
+            assert_int_equal(nposts(f), limits[k]); /* no budget cut with small posts */
+            snprintf(qs, sizeof qs, "limit=%d&after=%s", limits[k], next_cursor(f));
+        }
+        assert_int_equal(seen, total);
+    }
+    free(ref);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -551,6 +763,11 @@ int main(void)
         T(test_by_author_with_sql_or_pattern_text_is_an_exact_match),
         T(test_unknown_routes_and_verbs),
         T(test_health_reports_the_read_model),
+        T(test_comment_page_bad_input_is_400_and_unknown_post_204),
+        T(test_field_limits_match_the_command_side),
+        T(test_the_worst_post_stays_within_its_documented_bound),
+        T(test_list_pages_stop_at_the_byte_budget),
+        T(test_a_large_page_is_read_in_chunks_that_join_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

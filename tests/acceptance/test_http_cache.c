@@ -320,7 +320,12 @@ static void test_every_query_route_revalidates_and_keeps_its_headers(void **stat
         assert_int_equal(revalidate(lists[i], tag, ""), 304);
         free(tag);
     }
-    /* HEAD revalidates as GET does */
+    /* a comment page too */
+    snprintf(path, sizeof path, "/api/v1/PostLookup/comments/%s?limit=5", feed_post);
+    tag = etag_of(path);
+    assert_int_equal(revalidate(path, tag, ""), 304);
+    free(tag);
+        /* HEAD revalidates as GET does */
     tag = etag_of(FEED);
     snprintf(h, sizeof h, "If-None-Match: %s\r\n", tag);
     assert_int_equal(http_call(query.port, "HEAD", FEED, h, NULL, 0, 10000, &r), 0);

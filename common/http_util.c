@@ -1,6 +1,7 @@
 /* http_util.c — see http_util.h. */
 #include "http_util.h"
 
+#include "http_cors.h"
 #include "http_linger.h"
 #include "sm_json.h"
 #include "sm_log.h"
@@ -314,18 +315,29 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     /* Headers and body go out in one write (one sendto) when the body is
      * small: two writes cost a second trip through the loopback TCP stack,
      * a measurable share of a small query's time (docs/performance.md). */
-    char head[1024];
+    char head[1024 + HTTP_CORS_HEADERS_MAX];
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\n"
                       "%s%s%s"
                       "Content-Length: %zu\r\n"
                       "X-Request-Id: %s\r\n"
                       "Cache-Control: no-store\r\n"
-                      "%s\r\n",
+                      "%s%s\r\n",
                       reply->status, mg_get_response_code_text(conn, reply->status),
                       text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", len,
-                      req->request_id, extra);
-    size_t hlen = hn < 0 ? 0 : (size_t)hn < sizeof head ? (size_t)hn : sizeof head - 1;
+                      req->request_id, extra, reply->cors_headers);
+    /* a head cut short would be a broken reply, never a shorter one */
+    if (hn < 0 || (size_t)hn >= sizeof head) {
+        sm_log(SM_LOG_ERROR, "http_head_too_long", "req=%s bytes=%d", req->request_id, hn);
+        hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                      "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
+                      req->request_id);
+        free(text);
+        text = NULL;
+        mg_disable_connection_keep_alive(conn);
+    }
+    size_t hlen = hn < 0 ? 0 : (size_t)hn;
     bool body = text && strcmp(req->method, "HEAD") != 0;
     char *one = body && len <= 16384 ? malloc(hlen + len) : NULL;
     if (one) {
@@ -373,7 +385,7 @@ bool http_route_served(http_route_place place, http_listener l)
 }
 
 int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
-               void *app)
+               void *app, const struct http_cors *cors)
 {
     int64_t started = sm_mono_ms();
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -414,6 +426,8 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
      * that trickles (or declares a huge Content-Length) turns into a worker
      * held for as long as it likes. A body refused unread is discarded
      * after the reply instead, within http_linger's bounds. */
+    http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
+                    mg_get_header(conn, "Access-Control-Request-Method"), &reply);
     if (reply.close)
         mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);

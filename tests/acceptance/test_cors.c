@@ -341,6 +341,8 @@ static void test_civetweb_errors_carry_no_cors_headers(void **state)
         "GARBAGE\r\nOrigin: " APP "\r\n\r\n",
         "GET /health HTTP/9.9\r\nHost: x\r\nOrigin: " APP "\r\n\r\n",
         "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: " APP "\r\nBroken header line\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: " APP "\r\nContent-Length: -5\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: " APP "\r\nTransfer-Encoding: gzip\r\n\r\n",
     };
     const int ports[] = {cmd.port, plain.port};
     for (size_t p = 0; p < 2; p++)
@@ -351,7 +353,8 @@ static void test_civetweb_errors_carry_no_cors_headers(void **state)
             char reply[2048];
             read_until_closed(fd, reply, sizeof reply, 5000);
             close(fd);
-            if (strncmp(reply, "HTTP/1.1 4", 10) != 0 && strncmp(reply, "HTTP/1.1 5", 10) != 0)
+            int status = 0;
+            if (sscanf(reply, "HTTP/%*d.%*d %d", &status) != 1 || status < 400)
                 fail_msg("request %zu: not an error reply:\n%s", i, reply);
             if (strstr(reply, "Access-Control-"))
                 fail_msg("request %zu: civetweb's error has a CORS header:\n%s", i, reply);

@@ -311,7 +311,7 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     if (reply->close && o < sizeof extra)
         o += (size_t)snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
     if (reply->extra_headers[0] && o < sizeof extra)
-        snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
+        o += (size_t)snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
     /* Headers and body go out in one write (one sendto) when the body is
      * small: two writes cost a second trip through the loopback TCP stack,
      * a measurable share of a small query's time (docs/performance.md). */
@@ -327,8 +327,9 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
                       text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", len,
                       req->request_id, extra, reply->cors_headers);
     /* a head cut short would be a broken reply, never a shorter one */
-    if (hn < 0 || (size_t)hn >= sizeof head) {
-        sm_log(SM_LOG_ERROR, "http_head_too_long", "req=%s bytes=%d", req->request_id, hn);
+    if (o >= sizeof extra || hn < 0 || (size_t)hn >= sizeof head) {
+        sm_log(SM_LOG_ERROR, "http_head_too_long", "req=%s extra_bytes=%zu head_bytes=%d",
+               req->request_id, o, hn);
         hn = snprintf(head, sizeof head,
                       "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
                       "X-Request-Id: %s\r\nConnection: close\r\n\r\n",

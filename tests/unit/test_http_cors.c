@@ -274,6 +274,9 @@ static void check_every_route(handler_fn handle, void *app,
             fail_msg("preflight %s %s: %d", method, path, r.status);
         assert_null(r.body);
         assert_null(r.allow);
+        /* counted under its route in smpost_http_requests_total */
+        assert_non_null(r.route);
+        assert_string_equal(r.route, pattern);
         assert_header(&r, "Access-Control-Allow-Origin", APP);
         assert_header(&r, "Access-Control-Allow-Methods", want);
         assert_header(&r, "Access-Control-Max-Age", "600");

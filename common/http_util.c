@@ -427,8 +427,9 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
      * that trickles (or declares a huge Content-Length) turns into a worker
      * held for as long as it likes. A body refused unread is discarded
      * after the reply instead, within http_linger's bounds. */
-    http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
-                    mg_get_header(conn, "Access-Control-Request-Method"), &reply);
+    if (cors)
+        http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
+                        mg_get_header(conn, "Access-Control-Request-Method"), &reply);
     if (reply.close)
         mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);

@@ -422,14 +422,16 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
         if (reply.status == 0)
             http_reply_error(&reply, SM_ERR_INTERNAL, "no reply produced");
     }
+    /* CORS after everything that may answer: the route, and the errors
+     * before it (the path, the body, a draining server) */
+    if (cors)
+        http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
+                        mg_get_header(conn, "Access-Control-Request-Method"), &reply);
     /* Connection: close alone is not enough: civetweb would still read and
      * discard the rest of a declared body before closing, which a client
      * that trickles (or declares a huge Content-Length) turns into a worker
      * held for as long as it likes. A body refused unread is discarded
      * after the reply instead, within http_linger's bounds. */
-    if (cors)
-        http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
-                        mg_get_header(conn, "Access-Control-Request-Method"), &reply);
     if (reply.close)
         mg_disable_connection_keep_alive(conn);
     send_reply(conn, &req, &reply);

@@ -2,6 +2,7 @@
  * Everything it wires together lives in the smpost_cmd library. */
 #include "auth_mode.h"
 #include "event_store.h"
+#include "http_cors.h"
 #include "http_server.h"
 #include "post_repo.h"
 #include "routes.h"
@@ -16,6 +17,8 @@
 
 /* the admin listener (common/http_server.h) */
 static char *admin_listen;
+/* browser apps on other origins (common/http_cors.h) */
+static char *cors_origins;
 static char *listen_addr, *event_store_url, *kafka_bootstrap, *kafka_topic, *kafka_config;
 static char *kafka_config_file;
 static long port, threads, keep_alive_ms, request_timeout_ms;
@@ -37,6 +40,9 @@ static const sm_option options[] = {
     {"admin-listen", "SMPOST_ADMIN_LISTEN", SM_OPT_STRING, NULL, 0, 0,
      "HOST:PORT of a second port that alone serves /metrics and RestoreReadDb"
      " (e.g. 127.0.0.1:9101); unset: the one port serves everything", &admin_listen},
+    {"cors-origins", "SMPOST_CORS_ORIGINS", SM_OPT_STRING, NULL, 0, 0,
+     "origins of browser apps allowed to call the API, comma-separated"
+     " (https://app.example.com,http://localhost:3000) or *; unset: no CORS", &cors_origins},
     {"event-store", "SMPOST_EVENT_STORE", SM_OPT_STRING, "sqlite:var/events.db", 0, 0,
      "event store URL: sqlite:PATH or mongodb://HOST:PORT[/DB]", &event_store_url},
     {"kafka-bootstrap", "KAFKA_BOOTSTRAP_SERVERS", SM_OPT_STRING, "localhost:9092", 0, 0,
@@ -175,6 +181,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    http_cors *cors = NULL;
+    if (http_cors_parse("SMPOST_CORS_ORIGINS", cors_origins, &cors, &err) != SM_OK) {
+        fprintf(stderr, "command-api: %s\n", err.message);
+        auth_verifier_free(app.auth);
+        sm_strv_free(extra);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
+
     sigset_t stop;
     /* with tokens, SIGHUP rereads the keys (the loop at the end) */
     sm_block_stop_signals(&stop, app.auth ? SIGHUP : 0, 0);
@@ -226,7 +241,7 @@ int main(int argc, char **argv)
     http_docs_log_status(&app.docs, "command-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
-                           keep_alive_ms, admin_listen};
+                           keep_alive_ms, admin_listen, cors};
     server = http_server_start(&so, routes_handle, &app, &err);
     if (!server) {
         startup_failed("http", &err);
@@ -252,6 +267,7 @@ out:
     sm_strv_free(extra);
     es_close(app.store);
     auth_verifier_free(app.auth);
+    http_cors_free(cors);
     sm_config_free(options, NOPTIONS);
     return rc;
 }

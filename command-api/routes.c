@@ -463,6 +463,9 @@ void routes_handle(void *appv, const http_request *req, http_reply *reply)
                  req->method, path_hit->method);
         http_reply_error(reply, SM_ERR_METHOD, msg);
         reply->allow = path_hit->method;
+        /* the path is the route's (metrics), as in query-api: a CORS
+         * preflight answered from this 405 counts under its route */
+        reply->route = path_hit->pattern;
         return;
     }
     char msg[200];

@@ -46,6 +46,7 @@ struct http_server {
     int admin_port;        /* 0: no admin listener */
     char wake_addr[64];    /* where to connect to end the listener's poll */
     long drain_ms;
+    const struct http_cors *cors; /* borrowed; NULL: CORS off */
 
     pthread_mutex_t lock;  /* guards inflight and draining */
     pthread_cond_t idle;   /* signalled when inflight drops to 0 */
@@ -106,12 +107,12 @@ static int on_request(struct mg_connection *conn)
         s->inflight++;
     pthread_mutex_unlock(&s->lock);
     if (!admitted) {
-        int status = http_serve(conn, l, reply_draining, NULL);
+        int status = http_serve(conn, l, reply_draining, NULL, s->cors);
         return status > 0 ? status : 503;
     }
     bool keep = atomic_load(&s->conns) <= s->keep_limit;
-    int status = keep ? http_serve(conn, l, s->handler, s->app)
-                      : http_serve(conn, l, handle_then_close, s);
+    int status = keep ? http_serve(conn, l, s->handler, s->app, s->cors)
+                      : http_serve(conn, l, handle_then_close, s, s->cors);
     pthread_mutex_lock(&s->lock);
     if (--s->inflight == 0)
         pthread_cond_broadcast(&s->idle);
@@ -214,6 +215,7 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
     }
     s->handler = handler;
     s->app = app;
+    s->cors = opts->cors;
     s->drain_ms = opts->drain_ms > 0 ? opts->drain_ms : opts->request_timeout_ms;
     long spare = opts->threads / 8 > 1 ? opts->threads / 8 : 1;
     /* without keep-alive every reply says Connection: close */
@@ -234,6 +236,10 @@ http_server *http_server_start(const http_server_opts *opts, http_handler_fn han
         "enable_keep_alive", opts->keep_alive_ms > 0 ? "yes" : "no",
         "keep_alive_timeout_ms", keep_alive,
         "tcp_nodelay", "1",
+        /* civetweb's CORS (default origin "*") off: http_cors.h alone decides */
+        "access_control_allow_origin", "",
+        "access_control_allow_methods", "",
+        "access_control_allow_headers", "",
         NULL, NULL,
     };
     struct mg_callbacks cb = {0};

@@ -6,7 +6,9 @@
  * request civetweb can parse reaches it, from the first moment on, and
  * civetweb answers nothing by itself (no CORS preflight, no files, no
  * PUT/DELETE of its own); what it cannot parse gets the same JSON error
- * body through its http_error callback.
+ * body through its http_error callback. civetweb's own CORS options are
+ * emptied, so no header of its making contradicts SMPOST_CORS_ORIGINS
+ * (http_cors.h), which alone decides CORS.
  *
  * Connections and workers: civetweb serves each connection on one worker
  * thread for as long as it is open, idle keep-alive time included, so a
@@ -66,6 +68,8 @@ typedef struct http_server_opts {
                                * this long (0: no keep-alive) */
     const char *admin_listen; /* "HOST:PORT" of the admin listener, or NULL /
                                * "" for none (http_listen_parse, http_util.h) */
+    const struct http_cors *cors; /* CORS policy (http_cors.h), borrowed for the
+                                   * server's life; NULL: off */
 } http_server_opts;
 
 

@@ -1,6 +1,7 @@
 /* http_util.c — see http_util.h. */
 #include "http_util.h"
 
+#include "http_cors.h"
 #include "http_etag.h"
 #include "http_gzip.h"
 #include "http_linger.h"
@@ -355,7 +356,7 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     if (reply->close && o < sizeof extra)
         o += (size_t)snprintf(extra + o, sizeof extra - o, "Connection: close\r\n");
     if (reply->extra_headers[0] && o < sizeof extra)
-        snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
+        o += (size_t)snprintf(extra + o, sizeof extra - o, "%s", reply->extra_headers);
     /* A 304 has no body and no Content-Length: a length there would have to
      * be the 200's (RFC 9110 8.6), which clients do not need. */
     char length[48] = "";
@@ -364,18 +365,31 @@ static void send_reply(struct mg_connection *conn, const http_request *req, http
     /* Headers and body go out in one write (one sendto) when the body is
      * small: two writes cost a second trip through the loopback TCP stack,
      * a measurable share of a small query's time (docs/performance.md). */
-    char head[1536];
+    char head[1024 + HTTP_CORS_HEADERS_MAX];
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\n"
                       "%s%s%s"
                       "%s"
                       "X-Request-Id: %s\r\n"
                       "Cache-Control: %s\r\n"
-                      "%s\r\n",
+                      "%s%s\r\n",
                       reply->status, mg_get_response_code_text(conn, reply->status),
                       text ? "Content-Type: " : "", text ? ctype : "", text ? "\r\n" : "", length,
-                      req->request_id, etag[0] ? "no-cache" : "no-store", extra);
-    size_t hlen = hn < 0 ? 0 : (size_t)hn < sizeof head ? (size_t)hn : sizeof head - 1;
+                      req->request_id, etag[0] ? "no-cache" : "no-store", extra,
+                      reply->cors_headers);
+    /* a head cut short would be a broken reply, never a shorter one */
+    if (o >= sizeof extra || hn < 0 || (size_t)hn >= sizeof head) {
+        sm_log(SM_LOG_ERROR, "http_head_too_long", "req=%s extra_bytes=%zu head_bytes=%d",
+               req->request_id, o, hn);
+        hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                      "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
+                      req->request_id);
+        free(text);
+        text = NULL;
+        mg_disable_connection_keep_alive(conn);
+    }
+    size_t hlen = hn < 0 ? 0 : (size_t)hn;
     bool body = text && strcmp(req->method, "HEAD") != 0;
     char *one = body && len <= 16384 ? malloc(hlen + len) : NULL;
     if (one) {
@@ -423,7 +437,7 @@ bool http_route_served(http_route_place place, http_listener l)
 }
 
 int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
-               void *app)
+               void *app, const struct http_cors *cors)
 {
     int64_t started = sm_mono_us();
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -461,6 +475,11 @@ int http_serve(struct mg_connection *conn, http_listener listener, http_handler_
         if (reply.status == 0)
             http_reply_error(&reply, SM_ERR_INTERNAL, "no reply produced");
     }
+    /* CORS after everything that may answer: the route, and the errors
+     * before it (the path, the body, a draining server) */
+    if (cors)
+        http_cors_apply(cors, req.method, mg_get_header(conn, "Origin"),
+                        mg_get_header(conn, "Access-Control-Request-Method"), &reply);
     /* Connection: close alone is not enough: civetweb would still read and
      * discard the rest of a declared body before closing, which a client
      * that trickles (or declares a huge Content-Length) turns into a worker

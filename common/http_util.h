@@ -23,9 +23,11 @@
 #include <stdint.h>
 
 struct mg_connection;
+struct http_cors;
 
 #define HTTP_MAX_BODY (64 * 1024)   /* request body limit (413 above) */
 #define HTTP_REQUEST_ID_MAX 64
+#define HTTP_CORS_HEADERS_MAX 640 /* http_reply.cors_headers (http_cors.h) */
 
 /* Which listening port a request came on (http_server.h, "Admin
  * listener"). SOLE: the service has one port, which serves every route. */
@@ -84,6 +86,7 @@ typedef struct http_reply {
     char *body_text;        /* owned raw body sent instead of JSON when set */
     size_t body_text_len;   /* its length in bytes (binary files); 0: strlen(body_text) */
     char extra_headers[160]; /* more "Name: value\r\n" lines, or "" */
+    char cors_headers[HTTP_CORS_HEADERS_MAX]; /* http_cors_apply's lines, or "" */
     bool close;             /* ask the client to close the connection */
 } http_reply;
 
@@ -150,8 +153,10 @@ typedef void (*http_handler_fn)(void *app, const http_request *req, http_reply *
  * is answered with Connection: close and then lingered on (http_linger.h),
  * so that a client still sending its body can read the answer. Returns the
  * status sent (for civetweb's handler return value convention the caller
- * returns non-zero). */
+ * returns non-zero). cors (borrowed; NULL: off) adds its headers to every
+ * reply, the errors before routing included, and answers preflights
+ * (http_cors.h). */
 int http_serve(struct mg_connection *conn, http_listener listener, http_handler_fn handler,
-               void *app);
+               void *app, const struct http_cors *cors);
 
 #endif

@@ -1,6 +1,7 @@
 /* main.c — query-api: configuration, read model, Kafka projector, HTTP
  * server, signals. */
 #include "auth_mode.h"
+#include "http_cors.h"
 #include "http_server.h"
 #include "projector.h"
 #include "queries.h"
@@ -21,6 +22,8 @@
 
 /* the admin listener (common/http_server.h) */
 static char *admin_listen;
+/* browser apps on other origins (common/http_cors.h) */
+static char *cors_origins;
 static char *listen_addr, *read_model_url, *kafka_bootstrap, *kafka_topic, *kafka_config,
     *kafka_group, *kafka_config_file;
 static long port, threads, keep_alive_ms, request_timeout_ms, wait_ms;
@@ -47,6 +50,9 @@ static const sm_option options[] = {
     {"admin-listen", "SMPOST_ADMIN_LISTEN", SM_OPT_STRING, NULL, 0, 0,
      "HOST:PORT of a second port that alone serves /metrics (e.g. 127.0.0.1:9101);"
      " unset: the one port serves everything", &admin_listen},
+    {"cors-origins", "SMPOST_CORS_ORIGINS", SM_OPT_STRING, NULL, 0, 0,
+     "origins of browser apps allowed to call the API, comma-separated"
+     " (https://app.example.com,http://localhost:3000) or *; unset: no CORS", &cors_origins},
     {"read-model", "SMPOST_READ_MODEL", SM_OPT_STRING, "sqlite:var/readmodel.db", 0, 0,
      "read model URL: sqlite:PATH or mssql:host=H;port=P;user=U;password=W;database=D",
      &read_model_url},
@@ -183,6 +189,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    http_cors *cors = NULL;
+    if (http_cors_parse("SMPOST_CORS_ORIGINS", cors_origins, &cors, &err) != SM_OK) {
+        fprintf(stderr, "query-api: %s\n", err.message);
+        free(rm_url_tls);
+        sm_strv_free(extra);
+        sm_config_free(options, NOPTIONS);
+        return 2;
+    }
     sigset_t stop;
     sm_block_stop_signals(&stop, 0, 0);
 
@@ -208,7 +222,7 @@ int main(int argc, char **argv)
     http_docs_log_status(&app.docs, "query-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,
-                           keep_alive_ms, admin_listen};
+                           keep_alive_ms, admin_listen, cors};
     server = http_server_start(&so, query_routes_handle, &app, &err);
     if (!server) {
         sm_log(SM_LOG_ERROR, "startup_failed", "component=http error=%s",
@@ -231,6 +245,7 @@ out:
     rm_close(app.rm);
     sm_strv_free(extra);
     free(rm_url_tls);
+    http_cors_free(cors);
     sm_config_free(options, NOPTIONS);
     return rc;
 }

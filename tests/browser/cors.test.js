@@ -119,6 +119,15 @@ async function allowedOrigin(browser) {
   assert.equal(found.requestId, 'cors-byid-1');
   assert.match(found.readModelVersion || '', /^\d+$/, 'X-Read-Model-Version is not readable');
   log('byId: 200 with the post, X-Read-Model-Version readable');
+
+  const poll = await page.evaluate(() => window.smpost.pollFeed('cors-page'));
+  assert.equal(poll.firstStatus, 200);
+  assert.match(poll.etag || '', /^W\/"[0-9a-f]{16}"$/, 'ETag is not readable (exposed)');
+  assert.equal(poll.againStatus, 304, 'If-None-Match with the current ETag is not 304');
+  assert.equal(poll.againEtag, poll.etag);
+  assert.equal(poll.cachedAgainStatus, 200, "the browser's revalidated copy");
+  assert.ok(poll.sameBody, "the browser's revalidated copy differs from the answer");
+  log('byAuthor polled: 200 with an ETag, then 304 with If-None-Match, and the browser cache revalidates');
   await page.screenshot({ path: path.join(OUT, '01-allowed-origin.png') });
 
   // Chromium logs the 401 asked for as "Failed to load resource"; that one

@@ -58,6 +58,29 @@ async function postById(id, requestId) {
   };
 }
 
+// A feed that polls: the first answer's ETag sent back in If-None-Match
+// (not CORS-safelisted: preflighted) gives 304 while nothing changed; then
+// the browser's own cache doing the same (cache: 'no-cache' revalidates,
+// and a 304 reaches the script as the cached 200).
+async function pollFeed(author) {
+  const url = `${QUERY}/api/v1/PostLookup/byAuthor/${encodeURIComponent(author)}`;
+  const first = await fetch(url, { cache: 'no-store' });
+  const etag = first.headers.get('ETag');
+  const firstBody = await first.text();
+  const again = await fetch(url, { cache: 'no-store', headers: { 'If-None-Match': etag } });
+  await again.text();
+  const cached = await fetch(url, { cache: 'no-cache' });
+  await cached.text(); // an unread body is aborted, which the test counts as a failure
+  const cachedAgain = await fetch(url, { cache: 'no-cache' });
+  const cachedBody = await cachedAgain.text();
+  show(`poll: ${first.status} ${again.status} ${cachedAgain.status}`);
+  return {
+    firstStatus: first.status, etag, againStatus: again.status,
+    againEtag: again.headers.get('ETag'), cachedStatus: cached.status,
+    cachedAgainStatus: cachedAgain.status, sameBody: cachedBody === firstBody,
+  };
+}
+
 // A plain GET (no preflight): what a page of a foreign origin may not read.
 async function postLookup() {
   const res = await fetch(`${QUERY}/api/v1/PostLookup`);
@@ -76,5 +99,5 @@ async function rejection(call) {
   }
 }
 
-window.smpost = { newPost, newPostWithoutToken, postById, postLookup, rejection };
+window.smpost = { newPost, newPostWithoutToken, postById, pollFeed, postLookup, rejection };
 show(`ready: ${location.origin}`);

@@ -23,7 +23,7 @@ static http_cors *parse_ok(const char *value)
     http_cors *c = NULL;
     sm_error err = {0};
     if (http_cors_parse("SMPOST_CORS_ORIGINS", value, &c, &err) != SM_OK)
-        fail_msg("'%s' refused: %s", value, err.message);
+        fail_msg("'%s' refused: %s", value ? value : "(null)", err.message);
     return c;
 }
 

@@ -156,6 +156,9 @@ static bool method_listed(const char *list, const char *method)
  * appended, if it does not fit (the caller then drops every CORS line:
  * half a policy is worse than none). */
 static bool add_line(http_reply *reply, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static bool add_line(http_reply *reply, const char *fmt, ...)
 {
     size_t used = strlen(reply->cors_headers);
     size_t room = sizeof reply->cors_headers - used;

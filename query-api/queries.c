@@ -296,15 +296,55 @@ static void wait_min_version(query_app *app, const parsed *p, http_reply *reply)
 typedef struct post_page {
     json_t *posts;
     size_t shown;
-    int64_t used;  /* worst-case body bytes so far (envelope + posts) */
+    /* Body bytes so far (envelope + posts): while `exact` is false, an
+     * upper bound (query_post_bound) that costs no serialization; once a post
+     * might not fit by its bound, the exact sizes of what is shown. */
+    int64_t used;
+    bool exact;
     bool more;     /* a post follows the last one shown */
     sm_uuid_str last_id;
     int64_t last_ms;
 } post_page;
 
+/* An upper bound of a text's JSON bytes beyond its quotes: \u00XX for
+ * every byte; a NULL one is written `null`, 2 more than `""`. */
+static int64_t text_bound(const char *s)
+{
+    return s ? ESCAPED(strlen(s)) : 2;
+}
+
+/* Serializing each post once more to measure it cost a list query a
+ * third of its throughput (docs/performance.md); the bound is a few strlen
+ * calls. */
+int64_t query_post_bound(const rm_post *p)
+{
+    int64_t n = query_post_json_max(0) - ESCAPED(QUERY_FIELD_MAX_NAME) -
+                ESCAPED(QUERY_FIELD_MAX_OWNER) - ESCAPED(QUERY_FIELD_MAX_MESSAGE) +
+                text_bound(p->author) + text_bound(p->author_id) + text_bound(p->message) + 1;
+    int64_t fixed = query_comment_json_max() - ESCAPED(QUERY_FIELD_MAX_NAME) -
+                    ESCAPED(QUERY_FIELD_MAX_OWNER) - ESCAPED(QUERY_FIELD_MAX_COMMENT) + 1;
+    for (size_t i = 0; i < p->ncomments; i++) {
+        const rm_comment *c = &p->comments[i];
+        n += fixed + text_bound(c->username) + text_bound(c->user_id) + text_bound(c->comment);
+    }
+    return n;
+}
+
+/* From bounds to exact sizes: the posts shown so far, measured. */
+static void measure_exactly(post_page *pg)
+{
+    pg->used = query_list_envelope_max();
+    size_t i;
+    json_t *post;
+    json_array_foreach(pg->posts, i, post)
+        pg->used += item_bytes(post);
+    pg->exact = true;
+}
+
 /* Adds l's posts to pg up to `limit` shown and, for a list, the byte
  * budget; true once the page is complete (full, cut by the budget, or l
- * held the post after the last one the page can show). */
+ * held the post after the last one the page can show). A page is cut
+ * where exact sizes would cut it: bounds only decide that a post fits. */
 static bool add_posts(post_page *pg, const rm_post_list *l, bool list, size_t limit,
                       int64_t budget)
 {
@@ -314,7 +354,14 @@ static bool add_posts(post_page *pg, const rm_post_list *l, bool list, size_t li
             return true;
         }
         json_t *post = query_post_json(&l->items[i]);
-        int64_t n = list ? item_bytes(post) : 0;
+        int64_t n = 0;
+        if (list && !pg->exact) {
+            n = query_post_bound(&l->items[i]);
+            if (pg->used + n > budget)
+                measure_exactly(pg);
+        }
+        if (list && pg->exact)
+            n = item_bytes(post);
         if (pg->shown > 0 && pg->used + n > budget) {
             json_decref(post);
             pg->more = true;

@@ -74,6 +74,11 @@ int64_t query_comment_json_max(void);
 int64_t query_post_json_max(int64_t inline_comments);
 int64_t query_list_envelope_max(void);
 int64_t query_comment_page_envelope_max(void);
+/* An upper bound of query_post_json(p)'s compact bytes plus a comma, from
+ * the lengths of p's own texts (query_post_json_max's worst case with
+ * them): what a list page counts against its budget until a post might
+ * not fit, when it measures exactly. */
+int64_t query_post_bound(const rm_post *p);
 /* The smallest budget that always holds one item of either kind. */
 int64_t query_min_response_bytes(int64_t inline_comments);
 

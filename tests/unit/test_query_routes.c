@@ -663,6 +663,91 @@ static void test_the_worst_post_stays_within_its_documented_bound(void **state)
     assert_true(page >= (int64_t)shown * (query_comment_json_max() - 30));
 }
 
+/* query_post_bound is never below what a post really takes, whatever its
+ * texts hold (control characters, quotes, plain and non-ASCII text, empty
+ * and missing owners, edited comments, big numbers), and is exact in
+ * shape: the worst texts come within a few bytes of it. */
+static void test_a_post_s_bound_covers_its_json(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"", "plain", "\"quoted\" \\ back", "\x01\x02\x1f",
+                                        "caf\xc3\xa9 \xe2\x82\xac", "/ slash </script>", NULL};
+    size_t nt = sizeof texts / sizeof texts[0];
+    for (size_t a = 0; a < nt; a++)
+        for (size_t m = 0; m < nt; m++) {
+            rm_post_list l = {0};
+            rm_post *p = rm_post_list_push(&l);
+            sm_uuid_new(p->id);
+            p->author = texts[a] ? strdup(texts[a]) : NULL;
+            p->author_id = texts[m] ? strdup(texts[m]) : NULL;
+            p->message = texts[(a + m) % nt] ? strdup(texts[(a + m) % nt]) : NULL;
+            p->date_posted_ms = 253402300799999;
+            p->likes = INT64_MAX;
+            p->version = INT64_MIN;
+            p->comment_count = INT64_MAX;
+            for (size_t c = 0; c < 3; c++) {
+                rm_comment *k = rm_post_add_comment(p);
+                sm_uuid_new(k->comment_id);
+                memcpy(k->post_id, p->id, sizeof k->post_id);
+                k->username = texts[(a + c) % nt] ? strdup(texts[(a + c) % nt]) : NULL;
+                k->user_id = texts[(m + c) % nt] ? strdup(texts[(m + c) % nt]) : NULL;
+                k->comment = texts[c] ? strdup(texts[c]) : NULL;
+                k->comment_date_ms = 253402300799999;
+                k->edited = c == 1;
+                k->edited_at_ms = c == 1 ? 253402300799999 : 0;
+            }
+            json_t *j = query_post_json(p);
+            char *text = sm_json_dump(j);
+            int64_t real = (int64_t)strlen(text) + 1, bound = query_post_bound(p);
+            if (bound < real)
+                fail_msg("bound %lld < %lld bytes for %s", (long long)bound, (long long)real,
+                         text);
+            free(text);
+            json_decref(j);
+            rm_post_list_free(&l);
+        }
+    /* the least slack: numbers at their widest, owners missing (`null` is
+     * longer than `""`) and every comment edited */
+    {
+        rm_post_list l = {0};
+        rm_post *p = rm_post_list_push(&l);
+        sm_uuid_new(p->id);
+        p->date_posted_ms = 253402300799999;
+        p->likes = INT64_MAX;
+        p->version = INT64_MIN;
+        p->comment_count = 8;
+        for (size_t c = 0; c < 8; c++) {
+            rm_comment *k = rm_post_add_comment(p);
+            sm_uuid_new(k->comment_id);
+            memcpy(k->post_id, p->id, sizeof k->post_id);
+            k->comment_date_ms = k->edited_at_ms = 253402300799999;
+            k->edited = true;
+        }
+        json_t *j = query_post_json(p);
+        char *text = sm_json_dump(j);
+        int64_t real = (int64_t)strlen(text) + 1, bound = query_post_bound(p);
+        if (bound < real)
+            fail_msg("bound %lld < %lld bytes for %s", (long long)bound, (long long)real, text);
+        free(text);
+        json_decref(j);
+        rm_post_list_free(&l);
+    }
+    /* the worst texts: the bound is the real size, near enough */
+    rm_post_list l = {0};
+    rm_post *p = rm_post_list_push(&l);
+    sm_uuid_new(p->id);
+    p->author = escapes(CMD_MAX_AUTHOR);
+    p->author_id = escapes(SM_EVENT_USER_ID_MAX);
+    p->message = escapes(CMD_MAX_MESSAGE);
+    json_t *j = query_post_json(p);
+    char *text = sm_json_dump(j);
+    int64_t real = (int64_t)strlen(text) + 1;
+    assert_true(query_post_bound(p) >= real && query_post_bound(p) <= real + 80);
+    free(text);
+    json_decref(j);
+    rm_post_list_free(&l);
+}
+
 /* With the budget at its minimum, a list of worst posts answers one post a
  * page, each page within the budget, and the cursors still walk them all;
  * an offset page shorter than its limit is not the end (nextCursor is). */
@@ -766,6 +851,7 @@ int main(void)
         T(test_comment_page_bad_input_is_400_and_unknown_post_204),
         T(test_field_limits_match_the_command_side),
         T(test_the_worst_post_stays_within_its_documented_bound),
+        cmocka_unit_test(test_a_post_s_bound_covers_its_json),
         T(test_list_pages_stop_at_the_byte_budget),
         T(test_a_large_page_is_read_in_chunks_that_join_exactly),
     };

@@ -750,9 +750,11 @@ def panels_of(ps):
 targets = [(p_.get("title"), t) for p_ in panels_of(dash.get("panels")) for t in (p_.get("targets") or [])]
 check(bool(targets) and all(t.get("expr") for _, t in targets),
       "the dashboard has %d PromQL targets, each with an expr" % len(targets))
-wrong_ds = sorted({str(ti) for ti, t in targets if (t.get("datasource") or {}).get("uid") not in ds_uids})
-check(not wrong_ds, "every dashboard target uses the provisioned data source (uid %s)" % ", ".join(map(str, ds_uids)),
-      ", ".join(wrong_ds))
+wrong_ds = sorted({str(ti) for ti, t in targets if (t.get("datasource") or {}).get("uid") not in ds_uids} |
+                  {str(p_.get("title")) for p_ in panels_of(dash.get("panels"))
+                   if p_.get("datasource") and (p_["datasource"] or {}).get("uid") not in ds_uids})
+check(not wrong_ds, "every dashboard panel and target uses the provisioned data source (uid %s)"
+      % ", ".join(map(str, ds_uids)), ", ".join(wrong_ds))
 
 
 # ---- Dockerfiles ------------------------------------------------------------

@@ -15,6 +15,7 @@
 #     kafka_admin_password       Kafka super user admin: the broker itself, kafka-init
 #     kafka_command_password     Kafka user smpost-command (command-api)
 #     kafka_query_password       Kafka user smpost-query (query-api)
+#     grafana_admin_password     Grafana's user admin (service grafana)
 #   keys and certificates:
 #     mongo_keyfile              the replica set's internal authentication key
 #     kafka_ca.crt               the CA that signed the broker's certificate
@@ -24,6 +25,8 @@
 #     command_kafka.conf         SMPOST_KAFKA_CONFIG_FILE of command-api (librdkafka key=value)
 #     query_read_model           SMPOST_READ_MODEL_FILE of query-api (mssql:... string)
 #     query_kafka.conf           SMPOST_KAFKA_CONFIG_FILE of query-api
+#     prometheus_command_token   Prometheus's token (role admin) for command-api's /metrics,
+#                                signed with compose/auth/dev-key.sh's key (see below)
 #
 # It never replaces a password, key or certificate that exists (delete one
 # to make it anew, then run it again; a
@@ -55,7 +58,8 @@ password() { printf '%s-Aa1\n' "$(openssl rand -hex 16)"; }
 read1() { tr -d '\n' <"$dir/$1"; }
 
 for p in mssql_sa_password mssql_migrate_password mssql_smpost_password mongo_root_password \
-         mongo_smpost_password kafka_admin_password kafka_command_password kafka_query_password; do
+         mongo_smpost_password kafka_admin_password kafka_command_password kafka_query_password \
+         grafana_admin_password; do
   put "$p" < <(password)
 done
 # mongod: 6 to 1024 base64 characters
@@ -103,6 +107,40 @@ ssl.ca.location=/run/secrets/kafka_ca.crt
 ssl.endpoint.identification.algorithm=https
 EOT
 done
+
+# Prometheus's bearer token for command-api's /metrics (role admin, valid a
+# year), signed with the development key of compose/auth/dev-key.sh when it
+# exists. Without that key a placeholder (a line starting with '#') is
+# written, so the stack still starts (command-api's scrape then answers 401:
+# alert SmpostServiceDown); run this again after dev-key.sh to replace it. A
+# token that is not a placeholder is kept: delete it to mint a new one, or
+# write a token of your identity provider there (role admin, the issuer and
+# audience command-api expects).
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+key="${SMPOST_DEV_KEY:-$here/auth/dev-key.pem}"
+jwks="$(dirname "$key")/jwks/jwks.json"
+tok="$dir/prometheus_command_token"
+if [ ! -e "$tok" ] || [ "$(head -c 1 "$tok")" = "#" ]; then
+  rm -f "$tok"
+  if [ -r "$key" ] && [ -r "$jwks" ]; then
+    b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+    kid="$(sed -n 's/.*"kid": *"\([^"]*\)".*/\1/p' "$jwks")"
+    now="$(date +%s)"
+    head_b64="$(printf '{"alg":"EdDSA","typ":"JWT","kid":"%s"}' "$kid" | b64url)"
+    body_b64="$(printf '{"iss":"%s","aud":"%s","sub":"prometheus","preferred_username":"prometheus","roles":["admin"],"iat":%s,"exp":%s}' \
+      "${SMPOST_JWT_ISSUER:-smpost-dev}" "${SMPOST_JWT_AUDIENCE:-smpost}" "$now" "$((now + 365 * 86400))" | b64url)"
+    # Ed25519 signs the message itself (-rawin), which openssl reads from a file
+    signing_input="$(mktemp)"
+    printf '%s.%s' "$head_b64" "$body_b64" >"$signing_input"
+    sig="$(openssl pkeyutl -sign -rawin -inkey "$key" -in "$signing_input" | b64url)"
+    rm -f "$signing_input"
+    put prometheus_command_token < <(printf '%s.%s.%s\n' "$head_b64" "$body_b64" "$sig")
+  else
+    put prometheus_command_token <<EOT
+# placeholder: no development key ($key) yet; run compose/auth/dev-key.sh, then compose/secrets.sh
+EOT
+  fi
+fi
 
 if [ "${#made[@]}" -gt 0 ]; then
   echo "secrets.sh: wrote ${made[*]} in $dir"

@@ -12,6 +12,8 @@
 #      (nginx from PATH, else Debian's package fetched with `apt-get
 #      download` and unpacked into a temporary directory: nothing installed,
 #      no daemon started).
+#   1d. `promtool check config` on compose/prometheus/prometheus.yml with
+#      its rules (when promtool is installed: Debian's prometheus package).
 #   2. Structural checks of the compose file: no top-level `version:`, no
 #      container_name, ports only on the reverse proxy (the APIs scale
 #      behind it; no fixed hostname or instance id on them), the proxy's
@@ -27,6 +29,13 @@
 #      equal to the services' HTTP_MAX_BODY, MongoDB --auth + keyFile + a
 #      readWrite-only user, SQL Server's runtime grants, Kafka SASL_SSL + ACLs.
 #      Each failure names the setting to restore.
+#   2c. Monitoring (issue 20): Prometheus and Grafana are the official
+#      images, pinned, publish nothing (Grafana through the proxy's 3000);
+#      prometheus.yml scrapes both APIs' admin ports, command-api with a
+#      token from a secret, and loads alerts.yml; every alert has a
+#      severity, summary, description and a runbook_url naming a section of
+#      docs/operations.md; the YAML files parse; the dashboard JSON parses
+#      and every target uses the provisioned data source's uid.
 #   3. hadolint-style static checks of compose/Dockerfile* (hadolint is not
 #      packaged for Debian): pinned base images, non-root USER in every final
 #      stage, apt-get install -y --no-install-recommends with the apt lists
@@ -191,6 +200,27 @@ else
   fi
 fi
 
+# ---- 1d. Prometheus's configuration and rules: promtool ----------------------
+# Debian's promtool (the prometheus package; acceptance_prometheus_alerts
+# runs the rules' unit tests and a real Prometheus). The container's paths
+# are pointed at the tree, and the token secret at a dummy file.
+if command -v promtool >/dev/null 2>&1; then
+  mkdir -p "$tmp/prom"
+  echo dummy-token >"$tmp/prom/token"
+  sed -e "s|/etc/prometheus/alerts.yml|$here/prometheus/alerts.yml|" \
+      -e "s|/run/secrets/prometheus_command_token|$tmp/prom/token|" \
+      "$here/prometheus/prometheus.yml" >"$tmp/prom/prometheus.yml"
+  if promtool check config "$tmp/prom/prometheus.yml" >"$tmp/prom/check.out" 2>&1; then
+    say "ok   promtool check config compose/prometheus/prometheus.yml (with alerts.yml)"
+  else
+    say "FAIL promtool check config compose/prometheus/prometheus.yml:"
+    sed 's/^/     /' "$tmp/prom/check.out"
+    fail=1
+  fi
+else
+  say "skip promtool is not installed (apt-get install prometheus; CI has it)"
+fi
+
 # ---- 2 and 3: structural and Dockerfile checks (Python) -------------------
 if [ "$#" -gt 0 ]; then
   dockerfiles=("$@")
@@ -284,12 +314,13 @@ mounts = [str(v) for v in (proxy.get("volumes") or [])]
 check("./nginx.conf:/etc/nginx/nginx.conf:ro" in mounts,
       "the proxy mounts compose/nginx.conf read-only", ", ".join(mounts))
 published = [str(p).rsplit(":", 1)[-1] for p in (proxy.get("ports") or [])]
-check(sorted(published) == ["5001", "5002"], "the proxy publishes 5001 and 5002", ", ".join(published))
+check(sorted(published) == ["3000", "5001", "5002"], "the proxy publishes 5001, 5002 and 3000 (Grafana)",
+      ", ".join(published))
 with open(os.path.join(os.path.dirname(compose_path), "nginx.conf")) as f:
     conf = re.sub(r"#[^\n]*", "", f.read())
 check(re.search(r"\bresolver\s+127\.0\.0\.11\b", conf) is not None,
       "nginx.conf resolves through Docker's DNS (resolver 127.0.0.11)")
-for port, svc in (("5001", "command-api"), ("5002", "query-api")):
+for port, svc in (("5001", "command-api"), ("5002", "query-api"), ("3000", "grafana")):
     m = re.search(r"listen\s+%s\s+ssl;(.*?)\n    }" % port, conf, re.S)
     body = m.group(1) if m else ""
     var = re.search(r"set\s+\$(\w+)\s+http://%s:%s;" % (svc, port), body)
@@ -620,6 +651,110 @@ for principal, op in (("smpost-command", "Write"), ("smpost-query", "Read")):
 check(re.search(r"^security\.protocol=SASL_SSL$", secrets_sh, re.M) and
       re.search(r"^ssl\.ca\.location=/run/secrets/kafka_ca\.crt$", secrets_sh, re.M),
       "compose/secrets.sh gives the services SASL_SSL client settings that check the broker's CA")
+
+
+# ---- monitoring: Prometheus and Grafana (issue 20) -------------------------
+print("== monitoring (Prometheus, Grafana)")
+import json
+
+
+def load_yaml(rel):
+    try:
+        with open(os.path.join(here_dir, rel)) as f:
+            doc = yaml.safe_load(f)
+        ok("compose/%s parses (YAML)" % rel)
+        return doc or {}
+    except Exception as e:  # a parse error names the line
+        bad("compose/%s does not parse: %s" % (rel, str(e).replace("\n", " ")[:200]))
+        return {}
+
+
+prom = services.get("prometheus") or {}
+graf = services.get("grafana") or {}
+check(str(prom.get("image", "")).startswith("prom/prometheus:v"),
+      "prometheus is the official image, pinned (prom/prometheus:vX.Y.Z)", str(prom.get("image")))
+check(str(graf.get("image", "")).startswith("grafana/grafana-oss:"),
+      "grafana is the official image, pinned (grafana/grafana-oss:X.Y.Z)", str(graf.get("image")))
+check(not prom.get("ports") and not graf.get("ports"),
+      "neither prometheus nor grafana publishes a port (Grafana through the proxy only)")
+pmounts_ = [str(v) for v in (prom.get("volumes") or [])]
+for m in ("./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+          "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"):
+    check(m in pmounts_, "prometheus mounts %s" % m.split(":")[0], ", ".join(pmounts_))
+gmounts = [str(v) for v in (graf.get("volumes") or [])]
+for m in ("./grafana/provisioning:/etc/grafana/provisioning:ro",
+          "./grafana/dashboards:/etc/grafana/dashboards:ro"):
+    check(m in gmounts, "grafana mounts %s" % m.split(":")[0], ", ".join(gmounts))
+genv = graf.get("environment") or {}
+check(str(genv.get("GF_SECURITY_ADMIN_PASSWORD__FILE", "")).startswith("/run/secrets/"),
+      "grafana's admin password comes from a secret (GF_SECURITY_ADMIN_PASSWORD__FILE)")
+check(str(genv.get("GF_AUTH_ANONYMOUS_ENABLED", "")).lower() == "false" and
+      str(genv.get("GF_USERS_ALLOW_SIGN_UP", "")).lower() == "false",
+      "grafana: no anonymous access, no sign-up")
+
+pcfg = load_yaml("prometheus/prometheus.yml")
+jobs = {j.get("job_name"): j for j in (pcfg.get("scrape_configs") or [])}
+for svc, job in (("command-api", "smpost-command-api"), ("query-api", "smpost-query-api")):
+    env = env_of(svc)
+    admin_port = env.get("SMPOST_ADMIN_LISTEN", "").rsplit(":", 1)[-1]
+    j = jobs.get(job) or {}
+    sd = [(n, c.get("port")) for c in (j.get("dns_sd_configs") or []) for n in (c.get("names") or [])]
+    check((svc, int(admin_port or 0)) in sd,
+          "prometheus.yml: job %s scrapes every %s replica on its admin port %s (Docker DNS)"
+          % (job, svc, admin_port), str(sd))
+cred = ((jobs.get("smpost-command-api") or {}).get("authorization") or {}).get("credentials_file", "")
+check(cred.startswith("/run/secrets/") and os.path.basename(cred) in
+      {str(x) for x in as_list(prom.get("secrets"))},
+      "prometheus.yml: command-api is scraped with a token from a secret prometheus lists", cred)
+check("/etc/prometheus/alerts.yml" in (pcfg.get("rule_files") or []),
+      "prometheus.yml loads the alert rules (/etc/prometheus/alerts.yml)")
+rules = load_yaml("prometheus/alerts.yml")
+alerts = [r for g in (rules.get("groups") or []) for r in (g.get("rules") or []) if "alert" in r]
+incomplete = [r.get("alert") for r in alerts
+              if not (r.get("labels") or {}).get("severity") or
+              not all((r.get("annotations") or {}).get(k) for k in ("summary", "description", "runbook_url"))]
+check(bool(alerts) and not incomplete,
+      "alerts.yml: %d alerts, each with a severity, a summary, a description and a runbook_url" % len(alerts),
+      ", ".join(map(str, incomplete)))
+ops = open(os.path.join(root_dir, "docs", "operations.md")).read()
+anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+           for h in re.findall(r"^#+ (.*)$", ops, re.M)}
+missing_rb = [r.get("alert") for r in alerts
+              if not str((r.get("annotations") or {}).get("runbook_url", "")).startswith("docs/operations.md#")
+              or str(r["annotations"]["runbook_url"]).split("#", 1)[1] not in anchors]
+check(not missing_rb, "every alert's runbook_url is a section of docs/operations.md", ", ".join(map(str, missing_rb)))
+load_yaml("prometheus/alerts_test.yml")
+
+ds = load_yaml("grafana/provisioning/datasources/prometheus.yml")
+ds_uids = {d.get("uid") for d in (ds.get("datasources") or []) if d.get("type") == "prometheus"}
+check(any(str(d.get("url", "")) == "http://prometheus:9090" for d in (ds.get("datasources") or [])),
+      "grafana's data source is the stack's Prometheus (http://prometheus:9090)")
+prov = load_yaml("grafana/provisioning/dashboards/smpost.yml")
+check(any(((p_.get("options") or {}).get("path")) == "/etc/grafana/dashboards" for p_ in (prov.get("providers") or [])),
+      "grafana loads the dashboards from /etc/grafana/dashboards (compose/grafana/dashboards/)")
+try:
+    with open(os.path.join(here_dir, "grafana", "dashboards", "smpost.json")) as f:
+        dash = json.load(f)
+    ok("compose/grafana/dashboards/smpost.json parses (JSON)")
+except Exception as e:
+    dash = {}
+    bad("compose/grafana/dashboards/smpost.json does not parse: %s" % e)
+
+
+def panels_of(ps):
+    for p_ in ps or []:
+        yield p_
+        yield from panels_of(p_.get("panels"))
+
+
+targets = [(p_.get("title"), t) for p_ in panels_of(dash.get("panels")) for t in (p_.get("targets") or [])]
+check(bool(targets) and all(t.get("expr") for _, t in targets),
+      "the dashboard has %d PromQL targets, each with an expr" % len(targets))
+wrong_ds = sorted({str(ti) for ti, t in targets if (t.get("datasource") or {}).get("uid") not in ds_uids} |
+                  {str(p_.get("title")) for p_ in panels_of(dash.get("panels"))
+                   if p_.get("datasource") and (p_["datasource"] or {}).get("uid") not in ds_uids})
+check(not wrong_ds, "every dashboard panel and target uses the provisioned data source (uid %s)"
+      % ", ".join(map(str, ds_uids)), ", ".join(wrong_ds))
 
 
 # ---- Dockerfiles ------------------------------------------------------------

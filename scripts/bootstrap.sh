@@ -55,6 +55,23 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Prometheus and promtool (Debian's prometheus 2.42): the test of the alert
+# rules and the Grafana dashboard (tests/acceptance/prometheus_alerts.sh
+# starts its own on a free port). Installed with invoke-rc.d told not to
+# start the package's own daemon (policy-rc.d), so none listens on :9090.
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus (not started)"
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [ -z "$made_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
 # Go 1.21 or newer builds FerretDB, the second MongoDB-wire stand-in of the
 # tests (scripts/mongo.sh, tests/integration/with_ferretdb.sh). Debian 12
 # packages Go 1.19 only, too old for FerretDB's go.mod, so where no usable Go

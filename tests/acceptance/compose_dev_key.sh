@@ -4,6 +4,7 @@
 # the compose stack's development setup, checked without Docker. The mint
 # command it prints (build/ replaced by this build directory) gives a token
 # with which NewPost is 201 (401 without); run again, it keeps the key.
+# compose/secrets.sh's Prometheus token, signed with it, opens /metrics.
 #   compose_dev_key.sh ROOT BUILD_DIR
 set -euo pipefail
 root="$1"
@@ -39,5 +40,14 @@ post() {
 }
 [ "$(post)" = 401 ] || fail "NewPost without a token: $(cat "$work/body")"
 [ "$(post -H "Authorization: Bearer $token")" = 201 ] || fail "NewPost with the token: $(cat "$work/body")"
+
+# compose/secrets.sh mints Prometheus's scrape token with this key: role
+# admin, so command-api's /metrics answers it (and not alice's token).
+SMPOST_DEV_KEY="$work/auth/dev-key.pem" "$root/compose/secrets.sh" "$work/secrets" >/dev/null
+scrape="$(cat "$work/secrets/prometheus_command_token")"
+metrics() { curl -s -o "$work/body" -w '%{http_code}' "http://127.0.0.1:$port/metrics" "$@"; }
+[ "$(metrics -H "Authorization: Bearer $scrape")" = 200 ] ||
+  fail "/metrics with secrets.sh's prometheus_command_token: $(cat "$work/body")"
+[ "$(metrics -H "Authorization: Bearer $token")" = 403 ] || fail "/metrics with a token without role admin"
 passed=1
 echo "compose dev key: OK"

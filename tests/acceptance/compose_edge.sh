@@ -49,7 +49,7 @@ fi
 [ -n "$nginx" ] || skip "nginx is not installed (apt-get install nginx) and apt-get download nginx failed"
 echo "# $("$nginx" -v 2>&1) ($nginx)"
 
-up="$(free_port)"; cmd="$(free_port)"; qry="$(free_port)"; hc="$(free_port)"
+up="$(free_port)"; cmd="$(free_port)"; qry="$(free_port)"; hc="$(free_port)"; graf="$(free_port)"
 mkdir -p "$work/conf" "$work/run"
 "$root/compose/tls/dev-cert.sh" "$work/conf/tls" >/dev/null
 
@@ -71,6 +71,8 @@ subst "http://command-api:5001" "http://127.0.0.1:$up"
 subst "http://query-api:5002" "http://127.0.0.1:$up"
 subst "listen 5001 ssl;" "listen 127.0.0.1:$cmd ssl;"
 subst "listen 5002 ssl;" "listen 127.0.0.1:$qry ssl;"
+subst "http://grafana:3000" "http://127.0.0.1:$up"
+subst "listen 3000 ssl;" "listen 127.0.0.1:$graf ssl;"
 subst "listen 127.0.0.1:8080;" "listen 127.0.0.1:$hc;"
 # scaled down: commands 1 a minute with a burst of 2 (3 at once, then 429);
 # one request in progress per client

@@ -8,8 +8,9 @@
 #                            commented, with its default)
 #   SMPOST_SYSTEMD_UNIT_DIR  the systemd units (scripts/systemd), their paths
 #                            configured for this prefix
-#   share/doc/smpost/        README, CHANGELOG, LICENSE, NOTICE, the operations
-#                            and API guides
+#   share/doc/smpost/        README, CHANGELOG, NOTICE, the operations and API
+#                            guides
+#   share/man/man1/          a page per binary, from its --help (cmake/manpage.cmake)
 # The binaries find share/smpost/swagger-ui of the configured prefix without
 # flags: SMPOST_SWAGGER_UI_INSTALLED (common/http_docs.h) is compiled in.
 include(GNUInstallDirs)
@@ -76,3 +77,33 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
               ${PROJECT_SOURCE_DIR}/NOTICE ${PROJECT_SOURCE_DIR}/docs/operations.md
               ${PROJECT_SOURCE_DIR}/docs/api.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# The release date: CHANGELOG.md's for this version ("## 0.1.0 - 2026-12-04"),
+# else today (SOURCE_DATE_EPOCH when set). The manual pages and the Debian
+# changelog carry it.
+file(READ ${PROJECT_SOURCE_DIR}/CHANGELOG.md smpost_changelog)
+string(REPLACE "." "\\." smpost_version_re "${PROJECT_VERSION}")
+if(smpost_changelog MATCHES "\n## ${smpost_version_re} - ([0-9]+-[0-9]+-[0-9]+)")
+  set(SMPOST_RELEASE_DATE "${CMAKE_MATCH_1}")
+else()
+  string(TIMESTAMP SMPOST_RELEASE_DATE "%Y-%m-%d" UTC)
+endif()
+
+set(smpost_man_desc_command-api "accepts post commands and stores their events")
+set(smpost_man_desc_query-api "projects post events into a read model and answers queries")
+set(smpost_man_desc_smpost-devbroker "local in-memory Kafka broker for trying smpost out")
+set(smpost_man_desc_smpost-token "mints JWTs and makes signing keys for smpost's tests")
+set(smpost_man_pages "")
+foreach(prog command-api query-api smpost-devbroker smpost-token)
+  set(page ${PROJECT_BINARY_DIR}/man/${prog}.1.gz)
+  add_custom_command(OUTPUT ${page}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
+    COMMAND ${CMAKE_COMMAND} -DBIN=$<TARGET_FILE:${prog}> -DNAME=${prog}
+            "-DDESC=${smpost_man_desc_${prog}}" -DVERSION=${PROJECT_VERSION}
+            -DDATE=${SMPOST_RELEASE_DATE} -DOUT=${page} -P ${PROJECT_SOURCE_DIR}/cmake/manpage.cmake
+    DEPENDS ${prog} ${PROJECT_SOURCE_DIR}/cmake/manpage.cmake
+    COMMENT "Manual page ${prog}(1) from its --help" VERBATIM)
+  list(APPEND smpost_man_pages ${page})
+endforeach()
+add_custom_target(smpost_man_pages ALL DEPENDS ${smpost_man_pages})
+install(FILES ${smpost_man_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -38,17 +38,10 @@ foreach(line IN LISTS smpost_notice_lines)
 endforeach()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/deb/copyright.in ${smpost_deb_dir}/copyright @ONLY)
 
-# The Debian changelog entry of this version, dated as CHANGELOG.md dates
-# its release ("## 0.1.0 - 2026-12-04"), else the configure time
-# (SOURCE_DATE_EPOCH when set).
-file(READ ${PROJECT_SOURCE_DIR}/CHANGELOG.md smpost_changelog)
-string(REPLACE "." "\\." smpost_version_re "${PROJECT_VERSION}")
-if(smpost_changelog MATCHES "\n## ${smpost_version_re} - ([0-9]+)-([0-9]+)-([0-9]+)")
-  execute_process(COMMAND date -u -R -d "${CMAKE_MATCH_1}-${CMAKE_MATCH_2}-${CMAKE_MATCH_3} 00:00:00"
-                  OUTPUT_VARIABLE SMPOST_RELEASE_DATE OUTPUT_STRIP_TRAILING_WHITESPACE)
-else()
-  string(TIMESTAMP SMPOST_RELEASE_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
-endif()
+# The Debian changelog entry of this version, dated as the release
+# (SMPOST_RELEASE_DATE, cmake/install.cmake).
+execute_process(COMMAND date -u -R -d "${SMPOST_RELEASE_DATE} 00:00:00"
+                OUTPUT_VARIABLE SMPOST_RELEASE_DATE_RFC2822 OUTPUT_STRIP_TRAILING_WHITESPACE)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/deb/changelog.in ${smpost_deb_dir}/changelog @ONLY)
 # gzip -n: no name or time stamp in the header, so the file is reproducible
 execute_process(COMMAND gzip -9nf ${smpost_deb_dir}/changelog RESULT_VARIABLE smpost_gzip_rc)
@@ -57,6 +50,10 @@ if(NOT smpost_gzip_rc EQUAL 0)
 endif()
 install(FILES ${smpost_deb_dir}/copyright ${smpost_deb_dir}/changelog.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# Lintian's overrides, each with its reason (cmake/deb/lintian-overrides)
+install(FILES ${PROJECT_SOURCE_DIR}/cmake/deb/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME smpost)
 
 # Maintainer scripts: systemd rereads the units on install and removal;
 # removal stops the services first. Nothing is enabled or started.

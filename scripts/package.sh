@@ -4,7 +4,7 @@
 #   scripts/package.sh [BUILD_DIR]        (default ./build-deb)
 # Configured for /usr (what the binaries and units then name), Release, no
 # tests, with Debian's hardening flags (dpkg-buildflags: fortify, stack
-# protector, relro, now, PIE) as a Debian package build would use them.
+# protector, relro, bindnow, PIE) as a Debian package build would use them.
 # Needs dpkg-dev (dpkg-shlibdeps computes the dependencies). Incremental when
 # BUILD_DIR exists.
 set -euo pipefail
@@ -15,6 +15,7 @@ for tool in dpkg-buildflags dpkg-shlibdeps; do
 done
 # Debian's build flags, without -ffile-prefix-map's reproducibility path
 # (it names the current directory, which is not a source tree here).
+export DEB_BUILD_MAINT_OPTIONS="hardening=+all"
 flags() { dpkg-buildflags --get "$1" | sed 's/-ffile-prefix-map=[^ ]*//g'; }
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
   -DSMPOST_BUILD_TESTS=OFF \

@@ -95,6 +95,7 @@ for b in command-api query-api smpost-devbroker smpost-token; do
   [ -x "$bin/$b" ] || fail "usr/bin/$b is missing"
   out="$("$bin/$b" --version)"
   grep -q "^$b $version " <<<"$out" || fail "$b --version: $out"
+  [ -s "$root/usr/share/man/man1/$b.1.gz" ] || fail "no manual page for $b"
 done
 echo "--version: $version on all four"
 ui="$root/usr/share/smpost/swagger-ui"

@@ -170,8 +170,10 @@ start_query() {
   fail "the installed query-api did not start"
 }
 start_query
-grep -E 'event=(swagger_ui_missing|api_docs)' "$work/run/query.log" |
-  grep -q '/usr/share/smpost/swagger-ui' ||
+# the directory it looked in: api_docs' dir=, or what swagger_ui_missing
+# says is missing (not its install hint, which names the path too)
+grep -E 'event=(swagger_ui_missing|api_docs)' "$work/run/query.log" | sed 's/Run scripts.bootstrap.sh.*//' |
+  grep -qE "(dir=|')/usr/share/smpost/swagger-ui" ||
   { cat "$work/run/query.log" >&2; fail "no flag: query-api does not look in /usr/share/smpost/swagger-ui"; }
 kill "${pids[-1]}"
 start_query SMPOST_SWAGGER_UI_DIR="$ui"

@@ -4,7 +4,8 @@
 #  - lintian finds no error (warnings are listed; lintian missing: skipped
 #    outside CI, a failure under CI=true);
 #  - its control data: Depends names the runtime library packages of what
-#    the binaries link (dpkg-shlibdeps), no -dev package; /etc/smpost/*.env
+#    the binaries link (dpkg-shlibdeps), no -dev package, and apt could
+#    install them (apt-get install -s); /etc/smpost/*.env
 #    are conffiles, and so is every file under /etc; maintainer and section
 #    set; the copyright file is machine-readable, changelog.gz there;
 #  - unpacked into an empty root (dpkg -x): the four binaries print
@@ -70,6 +71,11 @@ for p in libc6 librdkafka1 libmongoc-1.0-0 libbson-1.0-0 libsybdb5 libcivetweb1 
   grep -qE "(^|, )$p( |,|$)" <<<"$depends" || fail "Depends lacks $p: $depends"
 done
 ! grep -qE -- '-dev( |,|$)|cmocka' <<<"$depends" || fail "Depends names a build-only package: $depends"
+# apt can satisfy them here (a simulation: nothing is installed)
+if command -v apt-get >/dev/null; then
+  apt-get install -s -q "$deb" >"$work/apt.out" 2>&1 && grep -q '^Inst smpost ' "$work/apt.out" ||
+    { cat "$work/apt.out" >&2; fail "apt-get install -s: the dependencies cannot be installed"; }
+fi
 [ "$(field Package)" = smpost ] && [ "$(field Version)" = "$version" ] || fail "Package/Version"
 [ -n "$(field Maintainer)" ] && [ -n "$(field Section)" ] || fail "Maintainer or Section missing"
 dpkg-deb -e "$deb" "$work/control"

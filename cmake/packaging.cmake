@@ -52,8 +52,10 @@ install(FILES ${smpost_deb_dir}/copyright ${smpost_deb_dir}/changelog.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Lintian's overrides, each with its reason (cmake/deb/lintian-overrides)
-install(FILES ${PROJECT_SOURCE_DIR}/cmake/deb/lintian-overrides
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME smpost)
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr") # the package's prefix; elsewhere no lintian reads it
+  install(FILES ${PROJECT_SOURCE_DIR}/cmake/deb/lintian-overrides
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME smpost)
+endif()
 
 # Maintainer scripts: systemd rereads the units on install and removal;
 # removal stops the services first. Nothing is enabled or started.

@@ -120,6 +120,10 @@ for svc in command-api query-api; do
     grep -qE "^#?$s=" "$root/etc/smpost/$svc.env" || fail "etc/smpost/$svc.env lacks $s"
   done
 done
+# the SQLite files in the units' StateDirectory (the only writable place)
+grep -qx 'SMPOST_EVENT_STORE=sqlite:/var/lib/smpost/events.db' "$root/etc/smpost/command-api.env" &&
+  grep -qx 'SMPOST_READ_MODEL=sqlite:/var/lib/smpost/readmodel.db' "$root/etc/smpost/query-api.env" ||
+  fail "the example settings' SQLite files are not in /var/lib/smpost"
 echo "example settings: complete"
 
 # --- systemd units --------------------------------------------------------------

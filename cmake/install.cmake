@@ -32,6 +32,16 @@ set(SMPOST_SYSTEMD_UNIT_DIR "${smpost_unit_dir_default}" CACHE PATH
 
 install(TARGETS command-api query-api smpost-devbroker smpost-token
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# A stripped install (cpack, `cmake --install --strip`) also drops the
+# compiler's .comment section, as Debian's dh_strip does (lintian).
+install(CODE "
+  if(CMAKE_INSTALL_DO_STRIP)
+    foreach(b command-api query-api smpost-devbroker smpost-token)
+      execute_process(COMMAND \"${CMAKE_STRIP}\" --remove-section=.comment
+                              \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/\${b}\"
+                      COMMAND_ERROR_IS_FATAL ANY)
+    endforeach()
+  endif()")
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/sql/ DESTINATION ${CMAKE_INSTALL_DATADIR}/smpost/sql
         FILES_MATCHING PATTERN "*.sql")

@@ -78,8 +78,7 @@ static const sm_option options[] = {
      "debug, info, warn or error", &log_level},
     {"swagger", "SMPOST_SWAGGER", SM_OPT_BOOL, "on", 0, 0,
      "serve /openapi.json and Swagger UI at /swagger/ (on or off)", &swagger},
-    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
-     "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
+    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, NULL, 0, 0, HTTP_DOCS_UI_DIR_HELP,
      &swagger_ui_dir},
     {"auth", "SMPOST_AUTH", SM_OPT_STRING, NULL, 0, 0,
      "jwt (commands need a bearer token) or off (names from the body); unset: off on"
@@ -237,7 +236,10 @@ int main(int argc, char **argv)
         sm_log(SM_LOG_WARN, "publishing_disabled",
                "reason=\"kafka-bootstrap is none\" effect=\"events are stored, not published\"");
     }
-    app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_command_json};
+    app.docs = (http_docs){swagger,
+                           http_docs_pick_ui_dir(swagger_ui_dir, HTTP_DOCS_UI_DIR_DEFAULT,
+                                                 HTTP_DOCS_UI_DIR_INSTALLED),
+                           sm_openapi_command_json};
     http_docs_log_status(&app.docs, "command-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,

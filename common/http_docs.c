@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The files of swagger-ui-dist that index.html needs; a directory without
  * them is "not installed" (503 with the hint) rather than a page of 404s. */
@@ -15,7 +16,8 @@ static const char *const ui_required[] = {"index.html", "swagger-ui.css", "swagg
 
 #define INSTALL_HINT                                                                             \
     "Run scripts/bootstrap.sh (it installs the npm package swagger-ui-dist into "               \
-    "docs/swagger-ui/node_modules/swagger-ui-dist), or point --swagger-ui-dir / "                \
+    "docs/swagger-ui/node_modules/swagger-ui-dist), install smpost (cmake --install or the "     \
+    ".deb: " HTTP_DOCS_UI_DIR_INSTALLED "), or point --swagger-ui-dir / "                        \
     "SMPOST_SWAGGER_UI_DIR at a swagger-ui-dist directory."
 
 /* Replaces the package's initializer (which loads the Petstore example from
@@ -72,6 +74,17 @@ void http_docs_openapi(const http_docs *d, http_reply *reply)
         return;
     }
     reply_text(reply, d->openapi_json, "application/json; charset=utf-8");
+}
+
+const char *http_docs_pick_ui_dir(const char *configured, const char *relative,
+                                  const char *installed)
+{
+    if (configured)
+        return configured;
+    struct stat st;
+    if (relative && stat(relative, &st) == 0 && S_ISDIR(st.st_mode))
+        return relative;
+    return installed;
 }
 
 sm_status http_docs_check(const http_docs *d, sm_error *err)

@@ -29,14 +29,39 @@
 #include <stddef.h>
 
 /* Where scripts/bootstrap.sh puts swagger-ui-dist, relative to the checkout
- * (the --swagger-ui-dir default, relative to the working directory). */
+ * (the first --swagger-ui-dir default, relative to the working directory). */
 #define HTTP_DOCS_UI_DIR_DEFAULT "docs/swagger-ui/node_modules/swagger-ui-dist"
+
+/* Where `cmake --install` (and the Debian package) puts the files Swagger
+ * UI needs: DATADIR/smpost/swagger-ui of the configured install prefix
+ * (cmake/install.cmake defines SMPOST_SWAGGER_UI_INSTALLED), the second
+ * default. */
+#ifndef SMPOST_SWAGGER_UI_INSTALLED
+#define SMPOST_SWAGGER_UI_INSTALLED "/usr/local/share/smpost/swagger-ui"
+#endif
+#define HTTP_DOCS_UI_DIR_INSTALLED SMPOST_SWAGGER_UI_INSTALLED
+
+/* The --swagger-ui-dir help text, naming both defaults. */
+#define HTTP_DOCS_UI_DIR_HELP                                                                    \
+    "directory of the npm package swagger-ui-dist; unset: " HTTP_DOCS_UI_DIR_DEFAULT             \
+    " (scripts/bootstrap.sh installs it) if that is a directory, else "                          \
+    HTTP_DOCS_UI_DIR_INSTALLED " (cmake --install, the .deb)"
 
 typedef struct http_docs {
     bool enabled;               /* --swagger: off makes every docs route 404 */
     const char *swagger_ui_dir; /* borrowed: a swagger-ui-dist directory */
     const char *openapi_json;   /* borrowed: the embedded document (JSON text) */
 } http_docs;
+
+/* The Swagger UI directory to serve: configured (--swagger-ui-dir /
+ * SMPOST_SWAGGER_UI_DIR) when set; otherwise relative if it is a directory
+ * (a checkout: the build tree's behaviour), else installed (an installed
+ * binary, whatever its working directory). Returns one of the three
+ * pointers (borrowed); main() passes HTTP_DOCS_UI_DIR_DEFAULT and
+ * HTTP_DOCS_UI_DIR_INSTALLED. An installed dir that is missing too is left
+ * for http_docs_check to report. */
+const char *http_docs_pick_ui_dir(const char *configured, const char *relative,
+                                  const char *installed);
 
 /* GET /openapi.json: 200 with the document, or 404 when disabled. */
 void http_docs_openapi(const http_docs *d, http_reply *reply);

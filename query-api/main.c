@@ -97,8 +97,7 @@ static const sm_option options[] = {
      "debug, info, warn or error", &log_level},
     {"swagger", "SMPOST_SWAGGER", SM_OPT_BOOL, "on", 0, 0,
      "serve /openapi.json and Swagger UI at /swagger/ (on or off)", &swagger},
-    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, HTTP_DOCS_UI_DIR_DEFAULT, 0, 0,
-     "directory of the npm package swagger-ui-dist (scripts/bootstrap.sh installs it)",
+    {"swagger-ui-dir", "SMPOST_SWAGGER_UI_DIR", SM_OPT_STRING, NULL, 0, 0, HTTP_DOCS_UI_DIR_HELP,
      &swagger_ui_dir},
     {"auth", "SMPOST_AUTH", SM_OPT_STRING, NULL, 0, 0,
      "jwt or off; unset: off on loopback, refused elsewhere (queries stay public)",
@@ -218,7 +217,10 @@ int main(int argc, char **argv)
     } else {
         sm_log(SM_LOG_WARN, "consumer_disabled", "reason=\"kafka-bootstrap is none\"");
     }
-    app.docs = (http_docs){swagger, swagger_ui_dir, sm_openapi_query_json};
+    app.docs = (http_docs){swagger,
+                           http_docs_pick_ui_dir(swagger_ui_dir, HTTP_DOCS_UI_DIR_DEFAULT,
+                                                 HTTP_DOCS_UI_DIR_INSTALLED),
+                           sm_openapi_query_json};
     http_docs_log_status(&app.docs, "query-api");
     /* drain on SIGTERM for as long as a request may take */
     http_server_opts so = {listen_addr, port, threads, request_timeout_ms, request_timeout_ms,

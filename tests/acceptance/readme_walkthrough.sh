@@ -9,9 +9,21 @@
 # $SMPOST_TEST_KAFKA (scripts/kafka.sh) instead of smpost-devbroker.
 # SMPOST_WALKTHROUGH_PORTS="CPORT QPORT": against services already running
 # there (tests/acceptance/servers_walkthrough.sh); starts nothing.
+# SMPOST_WALKTHROUGH_BIN_DIR=DIR: runs smpost-devbroker, command-api and
+# query-api from DIR (an installed bin directory: tests/acceptance/
+# package_deb.sh) instead of BUILD_DIR's build tree.
 set -euo pipefail
 readme="$1"
 build="$2"
+if [ -n "${SMPOST_WALKTHROUGH_BIN_DIR:-}" ]; then
+  devbroker_bin="$SMPOST_WALKTHROUGH_BIN_DIR/smpost-devbroker"
+  command_bin="$SMPOST_WALKTHROUGH_BIN_DIR/command-api"
+  query_bin="$SMPOST_WALKTHROUGH_BIN_DIR/query-api"
+else
+  devbroker_bin="$build/tools/smpost-devbroker"
+  command_bin="$build/command-api/command-api"
+  query_bin="$build/query-api/query-api"
+fi
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -49,17 +61,17 @@ start_services() {
     KAFKA_BOOTSTRAP_SERVERS="$("$SMPOST_TEST_KAFKA" start "$work/kafka" | sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=//p')"
     export KAFKA_BOOTSTRAP_SERVERS
   else
-    "$build/tools/smpost-devbroker" >"$work/broker.out" 2>"$work/broker.log" &
+    "$devbroker_bin" >"$work/broker.out" 2>"$work/broker.log" &
     pids+=($!)
     for _ in $(seq 100); do grep -q BOOTSTRAP "$work/broker.out" && break; sleep 0.1; done
     export KAFKA_BOOTSTRAP_SERVERS="$(sed -n 's/^SMPOST_KAFKA_BOOTSTRAP=//p' "$work/broker.out")"
     # the local broker holds fetches for the whole wait (scripts/run.sh)
     query_extra=(--kafka-config fetch.wait.max.ms=10)
   fi
-  "$build/command-api/command-api" --port "$cport" --event-store "sqlite:$work/events.db" \
+  "$command_bin" --port "$cport" --event-store "sqlite:$work/events.db" \
     2>"$work/command-api.log" &
   pids+=($!)
-  "$build/query-api/query-api" --port "$qport" --read-model "sqlite:$work/readmodel.db" \
+  "$query_bin" --port "$qport" --read-model "sqlite:$work/readmodel.db" \
     "${query_extra[@]}" 2>"$work/query-api.log" &
   pids+=($!)
 }

@@ -215,6 +215,25 @@ static void test_a_missing_directory_is_unavailable_not_a_crash(void **state)
     assert_int_equal(http_static_check_dir(f->ui, present, &err), SM_OK);
 }
 
+/* The default directory: a checkout's relative one when it exists (the
+ * build tree), the installed one otherwise; a setting always wins. */
+static void test_ui_dir_default_falls_back_to_the_installed_copy(void **state)
+{
+    fixture *f = *state;
+    char gone[PATH_MAX + 8], file[PATH_MAX + 16];
+    snprintf(gone, sizeof gone, "%s/gone", f->base);
+    snprintf(file, sizeof file, "%s/index.html", f->ui);
+    const char *installed = "/usr/share/smpost/swagger-ui";
+    assert_ptr_equal(http_docs_pick_ui_dir(NULL, f->ui, installed), f->ui);
+    assert_ptr_equal(http_docs_pick_ui_dir(NULL, gone, installed), installed);
+    assert_ptr_equal(http_docs_pick_ui_dir(NULL, file, installed), installed); /* not a dir */
+    assert_ptr_equal(http_docs_pick_ui_dir(gone, f->ui, installed), gone);
+    assert_string_equal(HTTP_DOCS_UI_DIR_DEFAULT, "docs/swagger-ui/node_modules/swagger-ui-dist");
+    /* the installed copy is an absolute path under the install prefix */
+    assert_true(HTTP_DOCS_UI_DIR_INSTALLED[0] == '/');
+    assert_non_null(strstr(HTTP_DOCS_UI_DIR_INSTALLED, "/share/smpost/swagger-ui"));
+}
+
 /* ---- the docs routes, on both binaries ------------------------------------ */
 
 static void test_openapi_json_is_the_binarys_own_document(void **state)
@@ -363,6 +382,7 @@ int main(void)
         T(test_a_file_is_sent_whole_with_its_type_even_with_nul_bytes),
         T(test_nothing_outside_the_directory_is_ever_served),
         T(test_a_missing_directory_is_unavailable_not_a_crash),
+        T(test_ui_dir_default_falls_back_to_the_installed_copy),
         T(test_openapi_json_is_the_binarys_own_document),
         T(test_swagger_without_slash_redirects_to_the_directory),
         T(test_swagger_serves_the_ui_with_its_own_initializer),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_verify — what verifying a bearer token costs (common/auth_jwt.c).
  *
  * For each of RS256 (RSA 2048), ES256 (P-256) and EdDSA (Ed25519): N

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ceiling.c — the HTTP ceiling for bench/run.sh: smpost's HTTP edge with a
  * handler that does no work.
  *

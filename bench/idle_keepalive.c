@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* idle_keepalive.c — bench/run.sh's "idle keep-alive" phase: how fast a
  * server answers new connections while many keep-alive connections sit
  * idle, as a client pool or a proxy leaves them between requests

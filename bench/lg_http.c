@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_http.c — see lg_http.h. */
 #include "lg_http.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_http.h — the little HTTP/1.1 client side bench/loadgen needs: parse a
  * base URL, recognise one complete response in a byte buffer, and pick a
  * field out of a flat JSON body.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_loop.c — see lg_loop.h.
  *
  * Shape: a job is one request with what it needs to be measured; a pool

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_loop.h — the engine of bench/loadgen: one worker thread driving a set
  * of keep-alive HTTP/1.1 connections with epoll.
  *

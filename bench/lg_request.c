@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_request.c — see lg_request.h. */
 #include "lg_request.h"
 

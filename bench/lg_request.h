@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_request.h — the HTTP requests bench/loadgen sends: one builder per
  * kind of lg_loop.h, plus the lag probe. Pure functions of their
  * arguments (the caller supplies the random draws), so they are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_stats.c — see lg_stats.h. */
 #include "lg_stats.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* lg_stats.h — latency samples and their percentiles, for bench/loadgen.
  *
  * Every sample is kept (microseconds as uint32, with the index of the

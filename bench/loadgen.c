@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* loadgen.c — HTTP/1.1 keep-alive load generator for smpost (bench/run.sh).
  *
  *   loadgen [options] URL KIND[,KIND...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* metrics_observe.c — what recording one request's metrics costs a worker
  * thread (sm_metrics_http_observe: the request counter and the latency
  * histogram), alone and with threads recording at once, beside what the

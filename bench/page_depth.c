@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* page_depth.c — the cost of a deep page by offset against the same page by
  * cursor (`after`), through the read model port, for docs/performance.md.
  *

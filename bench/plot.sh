@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/plot.sh — PNG plots of a bench/run.sh run, with Debian's gnuplot.
 #
 #   bench/plot.sh DIR [TITLE]

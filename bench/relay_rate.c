@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay_rate.c — measures the outbox relay's publish rate (events/s).
  *
  *   relay_rate BOOTSTRAP STORE_URL POSTS EVENTS_PER_POST

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Publish rate of the outbox relay against the local broker (librdkafka mock
 # cluster), on the SQLite event store. Prints one line per scenario.
 #   bench/relay_rate.sh [--kafka devbroker|real] [BUILD_DIR]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/restore_load.sh — RestoreReadDb under load, as an operator meets it:
 # a store of SMPOST_BENCH_RESTORE_LIKES likes over SMPOST_BENCH_RESTORE_POSTS
 # posts (defaults: 36,000 over 24, the issue-17 trial), projected into the

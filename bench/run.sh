@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh — smpost's benchmark: one run, one table, one RESULT line.
 #
 #   bench/run.sh [--smoke] [--kafka devbroker|real] [--event-store mongodb] [BUILD_DIR]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/scale_query.sh — query throughput (GET byId) of one query-api versus
 # two query-api instances sharing one read model, on this machine, and how
 # long the consumer group takes to hand partitions over between them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* seed_store.c — fills an event store with long streams, for the "cost of a
  * like against stream length" figure of bench/run.sh.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # smpost_embed_text(<target> <c_symbol> <file>)
 # Compiles <file> into <target> as `const char <c_symbol>[]` (NUL-terminated),
 # so a binary carries its SQL schema and its OpenAPI document with it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # install.cmake: what `cmake --install` puts where (GNUInstallDirs), and the
 # Debian package (cmake/packaging.cmake) ships:
 #   bin/                     command-api, query-api, smpost-devbroker, smpost-token

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # manpage.cmake: writes a binary's manual page (section 1, gzipped) from its
 # own --help, so the page cannot drift from the options it has.
 #   cmake -DBIN=path -DNAME=prog -DDESC="one line" -DVERSION=x.y.z -DDATE=YYYY-MM-DD

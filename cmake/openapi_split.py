@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """openapi_split.py — one binary's part of docs/openapi.yaml, as JSON.
 
     openapi_split.py SERVICE IN.yaml OUT.json      SERVICE: command-api | query-api

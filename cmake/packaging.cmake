@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # packaging.cmake: the Debian package, smpost_<version>_<arch>.deb, built by
 # CPack from the install rules of cmake/install.cmake:
 #   scripts/package.sh [BUILD_DIR]     (configures for /usr, builds, runs cpack)

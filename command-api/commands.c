@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* commands.c — see commands.h. One table says which fields each command
  * reads, so adding a command is one row plus its handler. */
 #include "commands.h"

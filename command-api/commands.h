@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* commands.h — the commands the API accepts, and their parsing from HTTP
  * input (path id + JSON body). This is the edge: every field is checked for
  * presence, type, UTF-8 and length here, so handlers can trust a command.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dispatcher.c — the command table and the load/decide/append cycle, run
  * in batches per post (dispatcher.h). */
 #include "dispatcher.h"

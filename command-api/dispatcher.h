@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dispatcher.h — runs commands: one handler per command type, registered in
  * one table (dispatcher.c).
  *

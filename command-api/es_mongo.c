@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo.c — the MongoDB event store adapter ("mongodb://...").
  *
  * One document per event in collection "eventStore" of the URI's database

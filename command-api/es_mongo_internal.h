@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo_internal.h — what the MongoDB adapter's files share. Not part of
  * the port: only the files below (and the adapter's unit test of its
  * URI defaults) include it.

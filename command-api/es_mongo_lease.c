@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo_lease.c — the MongoDB adapter's leases (event_store.h,
  * "Leases"); the rest of the adapter is es_mongo.c.
  *

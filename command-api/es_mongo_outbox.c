@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo_outbox.c — the MongoDB adapter's outbox and meta operations
  * (event_store.h, "Outbox"); the rest of the adapter is es_mongo.c.
  *

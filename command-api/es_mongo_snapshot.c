@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo_snapshot.c — the MongoDB adapter's snapshots and point-in-time
  * lookup (event_store.h, "Snapshots"); the rest of the adapter is es_mongo.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_mongo_tls.c — TLS and authentication of the MongoDB event store: the
  * checks at open that turn a misconfiguration into a refused start.
  *

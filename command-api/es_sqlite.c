@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* es_sqlite.c — the SQLite event store adapter, the embedded default.
  *
  * One database file in WAL mode with synchronous=FULL: a commit has reached

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* event_store.c — the port's dispatch layer: URL scheme to adapter, and the
  * checks that are the same for every adapter. */
 #include "event_store.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* event_store.h — the event store port: append-only streams of events, one
  * stream per post (aggregate), with optimistic concurrency.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* history.c — PostHistory and PostAt (history.h). */
 #include "history.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* history.h — the command side's read-only view of the event log:
  * PostHistory (a post's events, paged) and PostAt (its state after a
  * version, or at an instant).

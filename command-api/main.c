@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — command-api: configuration, event store, HTTP server, signals.
  * Everything it wires together lives in the smpost_cmd library. */
 #include "auth_mode.h"

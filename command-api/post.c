@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post.c — the Post aggregate (see post.h). The texts below are part of the
  * public contract (docs/api.md): clients of the original match on them. */
 #include "post.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post.h — the Post aggregate: state rebuilt from events, and the business
  * rules that decide which event a command raises.
  *

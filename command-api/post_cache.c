@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_cache.c — the aggregate cache (post_cache.h): a chained hash table
  * on post id plus a doubly linked LRU list, under one mutex. */
 #include "post_cache.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_cache.h — a bounded in-memory cache of Post aggregates, so that a
  * command on a hot post costs the same whether its stream holds ten events
  * or a million.

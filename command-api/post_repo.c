@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_repo.c — rehydration with snapshots and the aggregate cache, and the
  * background snapshot writer (post_repo.h). */
 #include "post_repo.h"

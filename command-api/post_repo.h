@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_repo.h — where Post aggregates come from: rehydration from the
  * event store, made constant-cost by snapshots and an in-memory cache.
  *

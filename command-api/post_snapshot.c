@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_snapshot.c — snapshot text for the Post aggregate (post_snapshot.h).
  *
  * Format (schema 2), compact JSON:

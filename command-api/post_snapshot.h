@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_snapshot.h — the Post aggregate's state as a snapshot text, and back.
  *
  * A snapshot is only a shortcut: the state after versions 0..version of one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay.c — the outbox relay thread (see relay.h). */
 #include "relay.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay.h — the outbox relay: publishes stored events to Kafka, in order,
  * at least once, off the request path.
  *

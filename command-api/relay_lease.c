@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay_lease.c — the relay's leader election (relay_lease.h). */
 #include "relay_lease.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay_lease.h — which command-api process runs the outbox relay.
  *
  * Several command-api processes may share one event store; exactly one of

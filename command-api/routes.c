@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* routes.c — route table and the HTTP <-> command translation. */
 #include "routes.h"
 

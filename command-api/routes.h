@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* routes.h — the command API's HTTP surface: maps (verb, path) to a command
  * or an operational endpoint, and results to replies.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_jwt.c — the JWT verifier: reload, the checks, the cache. Loading a
  * key set (the JWKS and the HS256 secret) is auth_keys.c's.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_jwt.h — verifying bearer tokens (JWT, compact JWS) against a JWKS.
  *
  * The services trust an OpenID Connect provider: the provider signs a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_keys.c — loading the JWT verifier's key sets (see auth_keys.h):
  * the JWKS file through jansson and cjose (RSA, EC), Ed25519 keys straight
  * into OpenSSL (cjose 0.6.2 has no OKP keys), the HS256 secret into a cjose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_keys.h — the JWT verifier's key sets (internal to auth_jwt.c).
  *
  * A key set is everything a token may be verified with: the usable signing

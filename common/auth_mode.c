@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_mode.c — protected mode and the bearer-token HTTP helpers
  * (auth_mode.h). */
 #include "auth_mode.h"

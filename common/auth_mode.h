@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* auth_mode.h — whether a service checks bearer tokens, and the HTTP side of
  * checking them: protected mode, the Authorization header, the 401 reply.
  *

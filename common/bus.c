@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bus.c — Kafka producer and consumer (see bus.h). */
 #include "bus.h"
 

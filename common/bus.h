@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bus.h — the event bus on Kafka (librdkafka): a producer that publishes
  * event envelopes, and a consumer that reads them back.
  *

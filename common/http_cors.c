@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_cors.c — see http_cors.h.
  *
  * Origins are compared byte for byte with the Origin header. Browsers send

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_cors.h — Cross-Origin Resource Sharing for browser apps served from
  * another origin (SMPOST_CORS_ORIGINS; docs/api.md, "CORS").
  *

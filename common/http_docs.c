@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_docs.c — see http_docs.h. */
 #include "http_docs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_docs.h — a binary's interactive API documentation, served by itself:
  *
  *   GET /openapi.json     the binary's part of docs/openapi.yaml as JSON,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_etag.c — see http_etag.h. */
 #include "http_etag.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_etag.h — conditional GETs of query answers (ETag / If-None-Match).
  *
  * A query answer's ETag is derived from its bytes as sent without

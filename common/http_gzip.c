@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_gzip.c — see http_gzip.h. */
 #include "http_gzip.h"
 

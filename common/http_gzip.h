@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_gzip.h — gzip Content-Encoding of replies (both services).
  *
  * A reply is compressed when the client's Accept-Encoding takes gzip, its

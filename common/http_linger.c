@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_linger.c — see http_linger.h.
  *
  * civetweb 1.15 has no call that returns a connection's socket, so it is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_linger.h — closing a connection whose request body was not read, so
  * that the client can read the reply (nginx's "lingering close").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_server.c — civetweb glue (see http_server.h).
  *
  * Connections held are counted with civetweb's init_connection and

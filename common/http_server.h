@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_server.h — the civetweb HTTP server of a binary: start on an address and
  * port with a worker pool, route every request through one handler, stop.
  * Shared shape for both binaries; the handler decides the routes.

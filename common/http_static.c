@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_static.c — see http_static.h.
  *
  * Defence in depth against path traversal: the name is checked as text

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_static.h — serving files of one directory over HTTP, safely.
  *
  * Used for Swagger UI's files (swagger-ui-dist), but knows nothing about

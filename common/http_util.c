@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_util.c — see http_util.h. */
 #include "http_util.h"
 

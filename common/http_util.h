@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_util.h — the HTTP edge shared by both binaries (civetweb).
  *
  * Routes are written against two plain structs, http_request and

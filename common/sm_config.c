@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_config.c — see sm_config.h. */
 #include "sm_config.h"
 

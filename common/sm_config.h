@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_config.h — configuration from environment variables, overridden by
  * command-line options, with --help generated from the same table.
  *

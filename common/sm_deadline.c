@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_deadline.c — see sm_deadline.h. */
 #include "sm_deadline.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_deadline.h — the time by which the calling thread's current request
  * must be answered.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_error.c — see sm_error.h. */
 #include "sm_error.h"
 

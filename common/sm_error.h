@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_error.h — errors as values.
  *
  * Every fallible function in smpost returns an sm_status and, when it fails,

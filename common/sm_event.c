@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_event.c — event envelope codec. Each type is described by the payload
  * fields it carries, so encoding and decoding are driven by one table and
  * cannot drift apart. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_event.h — the event envelope and its JSON codec.
  *
  * Envelope (docs/api.md, "Events"):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_hash.h — the one string hash of the code base (64-bit FNV-1a), for
  * spreading ids over lock stripes and hash buckets. Not for anything an
  * attacker may aim at: the ids it hashes are server-made UUIDs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_histogram.c — see sm_histogram.h. */
 #include "sm_histogram.h"
 

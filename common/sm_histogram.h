@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_histogram.h — Prometheus histograms that cost no lock to observe.
  *
  * A histogram counts observations into fixed buckets (upper bounds given

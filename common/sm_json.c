@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_json.c — see sm_json.h. */
 #include "sm_json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_json.h — JSON helpers for request bodies (jansson).
  *
  * Request field names are matched case-insensitively, as the original

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_log.c — see sm_log.h. */
 #include "sm_log.h"
 

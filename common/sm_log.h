@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_log.h — structured logging: one key=value line per event, to stderr.
  *
  *   ts=2026-11-26T23:05:01.123Z level=info event=http_request req=... status=201

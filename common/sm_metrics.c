@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_metrics.c — see sm_metrics.h. A fixed table is enough: routes are a
  * handful of static patterns and statuses a dozen codes. */
 #include "sm_metrics.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_metrics.h — process-wide counters rendered as Prometheus text.
  *
  * HTTP requests are counted per (route pattern, status) by http_serve();

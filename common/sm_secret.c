@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_secret.c — see sm_secret.h. */
 #include "sm_secret.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_secret.h — secrets in settings: read from files (Docker and Kubernetes
  * secrets), librdkafka properties from a key=value file, the example
  * passwords the repository documents refused, and secrets kept out of logs.

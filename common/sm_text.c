@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_text.c — see sm_text.h. */
 #include "sm_text.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_text.h — text rules applied at the edge: UTF-8 validity, "blank"
  * (empty after trimming white space) and case-insensitive comparison.
  * All functions are pure and thread-safe. */

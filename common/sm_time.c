@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_time.c — see sm_time.h. */
 #include "sm_time.h"
 

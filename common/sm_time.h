@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_time.h — wall-clock time as milliseconds since the Unix epoch, and its
  * UTC ISO-8601 text form ("2026-11-26T23:05:01.123Z"). Thread-safe. */
 #ifndef SM_TIME_H

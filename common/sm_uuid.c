@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_uuid.c — see sm_uuid.h. */
 #include "sm_uuid.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_uuid.h — RFC 9562 version-4 and version-7 UUIDs, and UUID parsing.
  *
  * Ids are always handled as their canonical text: 36 lower-case characters

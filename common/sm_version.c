@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_version.c — see sm_version.h. SMPOST_VERSION and SMPOST_COMMIT come
  * from common/CMakeLists.txt. */
 #include "sm_version.h"

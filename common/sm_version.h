@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sm_version.h — the one version of every binary: CMake's
  * project(smpost VERSION x.y.z) and the git commit the build was
  * configured from ("unknown" outside a git checkout), compiled into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlite_group.c — group commit (sqlite_group.h). */
 #include "sqlite_group.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlite_group.h — group commit: concurrent write transactions on one
  * SQLite database share one COMMIT, and so one fsync.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlite_pool.c — see sqlite_pool.h. */
 #include "sqlite_pool.h"
 

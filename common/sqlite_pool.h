@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sqlite_pool.h — a small pool of SQLite connections, each with its own
  * prepared statements, shared by the SQLite adapters (event store, read
  * model).

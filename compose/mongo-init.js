@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // compose/mongo-init.js — run once by the official mongo image's entrypoint
 // (mounted in /docker-entrypoint-initdb.d/), on an empty data volume, as the
 // root user made from MONGO_INITDB_ROOT_USERNAME / _PASSWORD_FILE, before

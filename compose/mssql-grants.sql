@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Run by the mssql-init service as smpost_migrate, after the schema step
 -- (sql/read_model.mssql.sql), in database smpost: the runtime login smpost
 -- gets exactly what query-api does with the read model (query-api/rm_mssql.c:

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Run by the mssql-init service as sa, with sqlcmd -b (stop at the first
 -- error), on every `docker compose up`, before the schema step. Idempotent:
 -- creates the smpost database and two logins when missing, and keeps their

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/secrets.sh [DIR] — every secret of the compose stack, generated
 # with openssl into DIR (default compose/secrets/, git-ignored), one file
 # per Compose secret (docker-compose.yml, top-level `secrets:`). The

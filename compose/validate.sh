@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Validates the compose stack without a Docker engine (CI runs this):
 #   1. docker-compose (Debian's 1.29; installed with apt-get if missing)
 #      parses and interpolates compose/docker-compose.yml: `config -q`.

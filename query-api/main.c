@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* main.c — query-api: configuration, read model, Kafka projector, HTTP
  * server, signals. */
 #include "auth_mode.h"

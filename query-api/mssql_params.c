@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mssql_params.c — see mssql_params.h. Pure string and memory work: no
  * db-lib calls (only its type constants), so the unit test needs no server.
  * Three parts: the parameter builders, the read model's T-SQL statements

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mssql_params.h — what the SQL Server read model (rm_mssql.c) sends to the
  * server, built without one so that it can be unit-tested
  * (tests/unit/test_mssql_params.c): the T-SQL statement for each event and

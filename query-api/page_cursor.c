@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* page_cursor.c — the keyset cursor's codec (page_cursor.h). Decoding
  * shares common's strict base64url decoder with the JWT verifier. */
 #include "page_cursor.h"

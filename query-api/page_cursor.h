@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* page_cursor.h — the `after` cursor of keyset pages (docs/api.md, "Order
  * and pages").
  *

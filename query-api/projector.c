@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* projector.c — Kafka -> read model (see projector.h).
  *
  * One thread polls the consumer for a batch and handles it to the end

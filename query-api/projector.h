@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* projector.h — the query side's event consumer: reads the post events
  * from Kafka (group SM_Consumer) and applies them to the read model.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* queries.c — the query table, parameter parsing and the JSON shapes. */
 #include "queries.h"
 

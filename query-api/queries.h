@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* queries.h — the query dispatcher: one handler per query, registered in
  * one table (queries.c), each turning HTTP parameters into an rm_query,
  * running it and shaping the original API's answer:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* query_routes.c — the query API's route table. */
 #include "query_routes.h"
 

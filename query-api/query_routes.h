@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* query_routes.h — the query API's HTTP surface: /api/v1/PostLookup/... to the
  * query dispatcher, plus /health, /metrics and the API documentation
  * (/openapi.json, /swagger/: common/http_docs.h). Paths match ignoring case. */

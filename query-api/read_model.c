@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* read_model.c — the port's dispatch layer: URL scheme to adapter, and the
  * list helpers shared by every adapter. */
 #include "read_model.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* read_model.h — the read model port: the query side's tables (Post,
  * Comment) kept up to date by projecting events, and the queries over them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rm_mssql.c — the SQL Server read model adapter, through FreeTDS db-lib.
  *
  * db-lib rather than ct-lib: its RPC interface is three calls

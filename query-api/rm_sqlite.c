@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rm_sqlite.c — the SQLite read model adapter, the embedded default.
  *
  * Each event is applied in one write transaction that first reads the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what smpost needs to build, run and test on Debian 12.
 # Idempotent: packages already present are not reinstalled, and apt's
 # package lists are refreshed only when something is missing.

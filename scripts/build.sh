@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Configures and builds smpost into a build directory.
 #   scripts/build.sh [BUILD_DIR] [extra cmake args...]
 # BUILD_DIR defaults to ./build. Rebuilds incrementally when it exists.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/check_notice.sh — NOTICE lists every library the binaries link.
 #
 #   scripts/check_notice.sh BINARY...

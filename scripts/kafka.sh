@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A real Apache Kafka broker on this machine, for tests, benchmarks and local
 # runs (no Docker): the broker's jars from Maven Central, one KRaft node that
 # is its own controller, on loopback.

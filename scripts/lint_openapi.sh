@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Lints the OpenAPI documents with Redocly CLI (npm, pinned below; its
 # built-in "recommended" rules): docs/openapi.yaml and the two documents the
 # binaries of BUILD_DIR embed and serve at /openapi.json (generated from it by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A MongoDB-wire server on this machine, for tests, benchmarks and local runs
 # (no Docker, no MongoDB package): FerretDB 1.x, built from the Go module
 # proxy, with its embedded SQLite backend (files, so data survives a restart).

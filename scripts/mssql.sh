@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The SQL Server stand-in for tests: Babelfish (a real TDS + T-SQL server),
 # run by ../shared/mssql/babelfish.sh from the shared directory beside this
 # checkout (or $SMPOST_SHARED_DIR).

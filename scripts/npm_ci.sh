@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the npm packages pinned by DIR/package-lock.json into
 # DIR/node_modules, exactly (npm ci), unless that very lock file is already
 # installed there. Idempotent, and safe when two runs race (flock).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian package smpost_<version>_<arch>.deb (cmake/packaging.cmake)
 # in its own build directory and prints its path as the last line.
 #   scripts/package.sh [BUILD_DIR]        (default ./build-deb)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A librdkafka newer than Debian 12's (2.0.2), for SCRAM logins to Kafka 4.x:
 # librdkafka before 2.6.1 repeats the client nonce in the SCRAM
 # client-final-message, which Kafka 4.x refuses ("invalid credentials";

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Quick start: installs dependencies, builds, and runs smpost on the embedded
 # default in the foreground until Ctrl-C:
 #   smpost-devbroker  a local Kafka (librdkafka mock cluster, in memory)

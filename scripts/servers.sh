@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The system's three production servers on this machine, for running smpost
 # on real servers rather than the embedded default (no Docker):
 #   Kafka       the real Apache Kafka broker (scripts/kafka.sh)

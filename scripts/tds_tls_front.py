@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A TLS front for the SQL Server stand-in: TDS encryption as SQL Server does it.
 
 The Babelfish build in ../shared/mssql has no OpenSSL (its postgres says "SSL

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs dependencies, builds, and runs every test with CTest.
 #   scripts/test.sh            all tests in ./build
 #   scripts/test.sh -L unit    extra arguments go to ctest

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Event store schema for the SQLite adapter (command-api/es_sqlite.c).
 -- Applied on every start; every statement is idempotent.
 --

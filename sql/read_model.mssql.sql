@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Read model schema for the SQL Server adapter (query-api/rm_mssql.c).
 -- rm_mssql_open sends this whole file as one batch on every start, so it
 -- must stay idempotent and free of GO separators.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Read model schema for the SQLite adapter (query-api/rm_sqlite.c).
 -- Applied on every start; every statement is idempotent.
 --

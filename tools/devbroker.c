@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* devbroker.c — smpost-devbroker: a local Kafka for the embedded default.
  *
  * Starts librdkafka's mock cluster (a real Kafka wire-protocol broker that

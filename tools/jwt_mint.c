@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jwt_mint.c — signed tokens and public JWKs from OpenSSL keys (see
  * jwt_mint.h). JWS signatures are not what OpenSSL emits for every kind:
  * ES256 wants r||s as two 32-byte big-endian numbers (RFC 7518 3.4) where

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jwt_mint.h — making signed tokens and public JWKs from OpenSSL keys.
  *
  * The signing side of what common/auth_jwt.c verifies, for development and

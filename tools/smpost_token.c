@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* smpost-token — mints a signed JWT for local development and tests, and
  * makes a development key pair with its JWKS.
  *

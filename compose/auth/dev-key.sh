@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/auth/dev-key.sh [DIR] — a development signing key for the compose
 # stack, made with openssl alone (no build needed):
 #   DIR/dev-key.pem   Ed25519 private key, 0600: signs tokens; stays on the host

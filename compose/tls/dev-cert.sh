@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/tls/dev-cert.sh [DIR] [NAME...] — a development CA and a server
 # certificate for the edge (nginx, service "proxy"), made with openssl:
 #   DIR/ca.crt       the CA certificate: give it to clients (curl --cacert)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/auth/dev-key.sh makes, with openssl alone, a key whose JWKS
 # command-api accepts and whose tokens smpost-token signs with the right kid:
 # the compose stack's development setup, checked without Docker. The mint

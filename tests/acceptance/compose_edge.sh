@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/nginx.conf, the compose stack's edge, run for real: nginx with the
 # shipped file (its paths, upstream names and ports pointed at this test's
 # directory, a trivial Python upstream and free ports; the limits' numbers

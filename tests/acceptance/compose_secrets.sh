@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # compose/secrets.sh (openssl only) makes every secret docker-compose.yml
 # declares, consistent with each other: the assembled connection strings and
 # Kafka client files carry the passwords of their own files, the broker's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package, as a user gets it (cmake/packaging.cmake, built by
 # scripts/package.sh in BUILD_DIR/deb):
 #  - lintian finds no error (warnings are listed; lintian missing: skipped

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The alert rules and the Grafana dashboard on a real Prometheus (Debian's
 # prometheus package, 2.42, with promtool):
 #   1. promtool check rules compose/prometheus/alerts.yml, and promtool test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs README.md's curl walkthrough verbatim against the embedded default
 # (smpost-devbroker + command-api + query-api on SQLite), only moving the
 # documented ports 5001/5002 to free ones so tests can run in parallel.

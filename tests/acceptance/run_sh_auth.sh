@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/run.sh with SMPOST_AUTH=jwt and no SMPOST_JWKS_FILE: it makes a
 # development key pair under its data directory and prints the command that
 # mints a token for it (SMPOST_TOKEN_COMMAND=...). That command, run as

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # run_sh_lib.sh — sourced by the acceptance scripts that drive scripts/run.sh:
 # a work directory, kept (and named) unless the script sets passed=1; pid,
 # once the script sets it, names a process group killed on exit; free_port.

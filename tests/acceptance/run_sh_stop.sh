@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Ctrl-C on scripts/run.sh, as a terminal sends it: SIGINT to the whole
 # foreground process group (the script and everything it started). The
 # services must stop while the local broker is still there, the broker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Passwords and tokens never reach a log line, /health or /metrics, and the
 # secret settings behave as docs/operations.md ("Security", "Secrets") says.
 # Both binaries run at log level debug (every line a library may emit) with

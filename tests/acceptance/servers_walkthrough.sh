@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The system on its three production servers at once, started the way the
 # README says ("On real servers"): scripts/servers.sh (the real Kafka
 # broker, FerretDB, Babelfish), its three variables exported, scripts/run.sh.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_api_docs.c — /openapi.json and /swagger/ of the real binaries over
  * HTTP, so civetweb's own URL decoding and normalisation are part of what
  * is tested: content types, the redirect, exact bytes of a binary file, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_auth.c — bearer tokens over HTTP (issue 16, slice A): the real
  * command-api with SMPOST_AUTH=jwt, a JWKS of EC P-256 keys generated here
  * and tokens signed per case (tools/jwt_mint.h). Checks who may do what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_command_api.c — the real command-api binary on the embedded default
  * (SQLite in a temp directory), driven over HTTP: every route with good and
  * bad input, 32 concurrent likes on one post, body limit, restart keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_cors.c — CORS on the real binaries (SMPOST_CORS_ORIGINS,
  * common/http_cors.h; docs/api.md, "CORS"), over HTTP:
  *  - off by default: OPTIONS is 405 and no reply has a CORS header;

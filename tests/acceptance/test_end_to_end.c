@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_end_to_end.c — the whole system on the embedded default, as separate
  * processes: smpost-devbroker + command-api (SQLite event store) +
  * query-api (SQLite read model). Every command goes through HTTP and every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hostile_http.c — the real binaries against hostile HTTP clients
  * (docs/api.md, "Hostile input and limits"): bodies over the limit, fields
  * over theirs, JSON nested 30,000 deep, invalid UTF-8, numbers no field can

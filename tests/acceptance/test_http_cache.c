@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_http_cache.c — conditional and compressed GETs on the real binaries
  * (docs/api.md, "Caching and compression"): query answers carry a weak
  * ETag that changes when and only when what they hold changes, and

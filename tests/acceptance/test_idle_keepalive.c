@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_idle_keepalive.c — idle keep-alive connections do not freeze a
  * service.
  *

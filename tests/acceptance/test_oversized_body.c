@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_oversized_body.c — a client that sends a body over the limit can
  * read the 413.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_query_api_stop.c — SIGTERM on the real query-api binary, with the
  * local broker (smpost-devbroker) gone or still there:
  *  - gone (killed with SIGKILL after query-api consumed something, as when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_startup_race.c — a request that reaches a binary while it starts is
  * answered by smpost's routes, never by civetweb's defaults.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # CORS in a real browser (cors.test.js): a page on its own origin calls
 # command-api (SMPOST_AUTH=jwt, a token minted with smpost-token) and
 # query-api with fetch(); both have SMPOST_CORS_ORIGINS set to that origin.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // cors.test.js — a browser app on another origin calls both services
 // (SMPOST_CORS_ORIGINS; docs/api.md, "CORS"), in headless Chromium
 // (Debian's, driven by puppeteer-core). The page (cors_page/) is served by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh — start-up shared by the browser tests (run.sh: Swagger UI;
 # cors.sh: a page on another origin). Sourced, not run:
 #

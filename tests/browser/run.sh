@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Swagger UI in a real browser, against the embedded default:
 # smpost-devbroker + command-api + query-api (SQLite in a temporary
 # directory, HTTP on free loopback ports), and a second command-api with

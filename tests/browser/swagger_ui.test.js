@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // swagger_ui.test.js — Swagger UI of both services, as a person uses it, in
 // headless Chromium (Debian's, driven by puppeteer-core):
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_check.c — see fault_check.h. */
 #include "fault_check.h"
 

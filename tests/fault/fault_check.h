@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_check.h — after a fault scenario: is every accepted command in the
  * event store exactly once, and does the read model show it?
  *

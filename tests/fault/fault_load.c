@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_load.c — see fault_load.h. */
 #include "fault_load.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_load.h — a steady, mixed command load on command-api for the
  * fault tests, recording the outcome of every request.
  *

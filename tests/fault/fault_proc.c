@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_proc.c — see fault_proc.h. */
 #include "fault_proc.h"
 #include "sm_time.h"

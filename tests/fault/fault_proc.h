@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fault_proc.h — the services as processes, for the fault and scale-out
  * tests: start one on a fixed port (a restart reuses it, as a deployment
  * does), stop it gracefully within a bound, kill it, read its /health and

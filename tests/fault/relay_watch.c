@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay_watch.c — see relay_watch.h. */
 #include "relay_watch.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* relay_watch.h — is exactly one command-api publishing? For tests with
  * several command-apis on one event store (test_scale_out.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_fault.c — fault tests: the whole system on the embedded default
  * (smpost-devbroker, command-api on SQLite, query-api on SQLite), as
  * separate processes, under a steady mixed command load (fault_load.h)

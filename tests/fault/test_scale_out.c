@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_scale_out.c — scale-out on the embedded default, as processes:
  * smpost-devbroker (6 partitions), two command-api processes on one SQLite
  * event store, two query-api processes in one consumer group on one SQLite

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_command_body.c — libFuzzer harness for the command API's JSON body
  * parsing: sm_json_parse_object (what routes.c runs on every body) and then
  * cmd_parse for every command that takes a body (NewPost, EditMessage,

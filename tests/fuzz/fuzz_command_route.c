@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_command_route.c — libFuzzer harness for the whole command edge:
  * a request given as text goes through http_decode_path and routes_handle
  * (route matching, the {postId} UUID, If-Match, Content-Type, the JSON body)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_event_decode.c — libFuzzer harness for the event envelope decoder
  * (sm_event_decode), the code that reads every Kafka message the query
  * side consumes and every event the command side loads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_jwt.c — libFuzzer harness for the JWT verifier (common/auth_jwt.c).
  *
  * The first byte picks what the rest is:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_query_params.c — libFuzzer harness for the query API's input
  * handling: the raw request target "PATH[?QUERY]" goes through
  * http_decode_path (as http_serve does) and query_routes_handle, so route

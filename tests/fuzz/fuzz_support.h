@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_support.h — what every libFuzzer harness in tests/fuzz shares.
  *
  * A harness is one LLVMFuzzerTestOneInput() over one parser of outside

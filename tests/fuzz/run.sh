@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer harnesses with clang (AddressSanitizer, UndefinedBehavior-
 # Sanitizer, LeakSanitizer) and runs each for a bounded time, starting from its
 # seed corpus (which includes every input that once found a bug). Fails if any

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The compose stack's Kafka security, run on the real broker (Apache Kafka
 # from Maven Central, the jars of scripts/kafka.sh, the version the compose
 # image runs): the `kafka` service's start command and the `kafka-init`

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # integration_kafka_scram_realkafka: command-api, query-api and
 # integration_kafka_secure built with librdkafka 2.6.1 (scripts/
 # rdkafka_vendored.sh, -DSMPOST_RDKAFKA_DIR) log in to the real broker with

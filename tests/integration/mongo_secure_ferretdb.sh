@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The MongoDB event store over TLS with a login, on FerretDB (scripts/mongo.sh
 # start DIR --secure: TLS only, SCRAM users; docs/operations.md, "MongoDB: TLS
 # and authentication"):

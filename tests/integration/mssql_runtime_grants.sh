@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The compose stack's SQL Server logins (compose/mssql-init.sql,
 # compose/mssql-grants.sql), on the SQL Server stand-in (Babelfish,
 # SMPOST_TEST_MSSQL): query-api runs under a login that has only the grants

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The SQL Server read model over TLS (SMPOST_MSSQL_TLS_CA, rm_mssql.c's
 # private freetds.conf), on a SQL Server stand-in that requires encryption:
 # scripts/mssql.sh start DIR PORT --tls (Babelfish behind

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* rm_roundtrip URL MARKER: opens the read model at URL (rm_open), applies
  * one PostCreated event whose message and author hold MARKER, reads the
  * post back by id and checks the text. Prints "ok <post id>" and exits 0,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_es_mongo_secure.c — the MongoDB event store over TLS with a login:
  * append, load, the outbox (fetch, mark, stats) and ping through the URI
  * in SMPOST_TEST_MONGO_URL, which tests/integration/mongo_secure_ferretdb.sh

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_event_store.c — the event store port's contract, run unchanged
  * against each adapter. SMPOST_TEST_ES_URL picks the adapter:
  *   "sqlite"  a fresh database file in a temp directory (always runs);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_history.c — PostHistory and PostAt (command-api/history.h) against a
  * real event store adapter, picked like test_event_store.c does:
  * SMPOST_TEST_ES_URL "sqlite" (a temp file) or "mongodb" (the server in

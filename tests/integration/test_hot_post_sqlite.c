@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hot_post_sqlite.c — many threads liking one post through the
  * dispatcher on the SQLite adapter (real group commit, real fsync): batches
  * form as they will, and whatever they were, every 2xx names a version of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_kafka_secure.c — the services on the real Kafka broker behind
  * SASL_SSL, TLS and ACLs (scripts/kafka.sh start DIR --secure): the relay
  * publishes as smpost-command and an independent consumer reads every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_old_store.c — today's code on an SQLite event store written by the
  * command-api of main at c28ab53 (tests/fixtures/event_store_v1.sqlite,
  * see tests/fixtures/README.md): before events carried owner ids and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_projector.c — the projector's rare paths, in process: the real
  * projector (query-api/projector.c) consuming from a private Kafka cluster
  * (tests/support/mock_kafka.h, which can refuse produce requests) into a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_read_model.c — the read model port's contract: every projection rule,
  * idempotency by version, gaps, and every query, run unchanged against each
  * adapter. SMPOST_TEST_RM_URL picks it:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_relay.c — the outbox relay end to end: the real command-api binary
  * publishing to smpost-devbroker (librdkafka's mock cluster, a real Kafka
  * protocol peer in another process), read back by a Kafka consumer here.

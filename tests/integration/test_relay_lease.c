@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_relay_lease.c — the relay's leader election (command-api/
  * relay_lease.h) with two contenders on one SQLite event store: one leader
  * at a time, a holder that stops renewing stops being valid before anyone

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_relay_stop.c — a stopping relay keeps its flush deadline whatever
  * the broker does (relay.h, relay_stop). In process: a private mock cluster
  * (support/mock_kafka.c) told to answer slowly, an in-memory store.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_rm_collation.c — a SQLite read model whose SM_NOCASE index was built
  * by another version of the collation is brought into this binary's order
  * when it is opened, once; a file at this binary's version is left alone.

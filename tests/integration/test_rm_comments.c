@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_rm_comments.c — a post's comments against each read model adapter,
  * through the query dispatcher (queries.h) as HTTP would reach it: the
  * newest comments inline with commentCount and commentsTruncated, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_rm_owners.c — owner ids in the read model (issue 16): a post keeps
  * its PostCreatedEvent's authorId and a comment its CommentAddedEvent's
  * userId, every query returns them, events without them read NULL; and a

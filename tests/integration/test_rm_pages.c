@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_rm_pages.c — keyset pages (rm_query.after_id) against each read
  * model adapter: following the cursor gives exactly the offset pages, on
  * every list query, and stays exact while posts are inserted between two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_sqlite_group.c — group commit (common/sqlite_group.h) on a real
  * SQLite file: the durability contract seen from each member of a batch.
  *

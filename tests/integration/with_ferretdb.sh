@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # with_ferretdb.sh — run one command against a throwaway FerretDB.
 #
 #   tests/integration/with_ferretdb.sh COMMAND [ARGS...]

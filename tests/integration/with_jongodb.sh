@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # with_jongodb.sh — run one command against a throwaway in-memory MongoDB.
 #
 #   tests/integration/with_jongodb.sh COMMAND [ARGS...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* broker.h — the Kafka broker a test runs against: smpost-devbroker
  * (librdkafka's mock cluster in a process of its own) or, in the CTest
  * instances whose names contain "realkafka", a real Apache Kafka broker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* faulty_rm.c — see faulty_rm.h. */
 #include "faulty_rm.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* faulty_rm.h — a read-model adapter for tests that wraps a real one and
  * fails applies on demand, the way mem_store.h injects event-store faults:
  * the next N applies (single or batch) return a chosen status and change

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* http_client.h — a minimal blocking HTTP/1.1 client for tests (loopback
  * only, one request per connection). Enough to drive the real binaries
  * without pulling libcurl into the test build. */

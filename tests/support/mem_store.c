@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_store.c — see mem_store.h. Events are kept in one array in append
  * order, which doubles as the global order for read_all. */
 #include "mem_store.h"

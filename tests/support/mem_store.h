@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mem_store.h — an in-memory event store adapter for unit tests, with fault
  * injection: make the next N appends lose a race (ES_CONFLICT), make every
  * call fail as if the server were down (ES_UNAVAILABLE), make only appends

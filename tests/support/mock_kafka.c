@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_kafka.c — see mock_kafka.h. */
 #include "mock_kafka.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mock_kafka.h — a private Kafka cluster inside the test process
  * (librdkafka's mock cluster, as smpost-devbroker runs it), for tests that
  * must make the broker misbehave in ways a separate process cannot be told

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_history.c — see post_history.h. */
 #include "post_history.h"
 

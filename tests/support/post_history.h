@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* post_history.h — a post history that exercises every event type, for
  * tests of rehydration, snapshots and point-in-time reads. */
 #ifndef POST_HISTORY_H

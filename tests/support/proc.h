@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proc.h — start and stop the real binaries from tests. */
 #ifndef TEST_PROC_H
 #define TEST_PROC_H

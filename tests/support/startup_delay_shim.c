@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* startup_delay_shim.c — an LD_PRELOAD library for test_startup_race: the
  * binary's call to civetweb's mg_start() returns SMPOST_TEST_MG_START_DELAY_MS
  * milliseconds after civetweb has started (listening and serving), as if

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_auth_jwt.c — the JWT verifier (common/auth_jwt.h) against real
  * signed tokens: RSA 2048, EC P-256 and Ed25519 keys are generated through
  * OpenSSL when the group starts, their public JWKs written to a JWKS file in

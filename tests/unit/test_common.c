@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_common.c — the pure helpers in common/ as a specification: UUIDs,
  * ISO-8601 time, text rules (UTF-8, blank, case-insensitive equality), JSON
  * request helpers, configuration precedence and --help, log quoting, and the

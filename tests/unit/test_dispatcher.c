@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_dispatcher.c — the command dispatcher: table lookup, the
  * load/decide/append cycle, retries on conflict, If-Match, and error
  * mapping, against the in-memory store (no I/O). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_event_codec.c — the event envelope and its JSON codec (sm_event.h):
  * every type survives encode/decode field by field, the wire names are the
  * documented ones, and a decoder fed anything else says what is wrong and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hostile_input.c — the edge against input written to break it, below
  * HTTP: the JSON nesting guard (a deep body once overflowed a worker's
  * stack), field limits counted in bytes, timestamps the codec cannot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_hot_post.c — commands on one post in batches (dispatcher.h, "hot
  * posts"): the commands queued behind a leader are decided in order against
  * one state and appended in one call, each with its own version and its

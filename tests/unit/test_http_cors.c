@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_http_cors.c — the CORS policy (common/http_cors.h) without sockets:
  * SMPOST_CORS_ORIGINS parsed and refused, the headers an allowed, a
  * disallowed and an absent Origin get on 2xx, 4xx and 5xx replies, and a

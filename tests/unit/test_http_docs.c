@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_http_docs.c — the API documentation routes of both binaries and the
  * static file serving under them (common/http_docs.h, common/http_static.h),
  * without sockets: http_request in, http_reply out. Swagger UI's directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_http_encoding.c — gzip replies and ETags (common/http_gzip.h,
  * common/http_etag.h) as a specification: which Accept-Encoding values take
  * gzip, which types are compressed, that a compressed body inflates to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_http_routes.c — the command API's HTTP mapping, without sockets:
  * http_request in, http_reply out, against the in-memory store. Covers the
  * status of every kind of failure and the shape of every success. */

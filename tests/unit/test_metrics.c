@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_metrics.c — the metrics of both services as a specification
  * (common/sm_histogram.h, common/sm_metrics.h): bucket edges, cumulative
  * rendering, no observation lost by threads that record at once, the HTTP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_mongo_uri.c — the MongoDB adapter without a server: its defaults for
  * what a URI leaves unsaid (es_mongo_apply_uri_defaults: a durable write
  * concern unless the operator chose one, nothing the URI says overridden),

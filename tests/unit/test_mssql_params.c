@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_mssql_params.c — what the SQL Server read model sends, as a
  * specification checked without a server: for each kind of value, exactly
  * what goes to sp_executesql (the @params declaration, the db-lib type, the

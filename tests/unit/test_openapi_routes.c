@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_openapi_routes.c — docs/openapi.yaml and the two route tables agree:
  * every (method, path) that command-api (routes_list) or query-api
  * (query_routes_list) registers is documented with the same method and path

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_page_cursor.c — the keyset cursor's codec (query-api/page_cursor.h):
  * what it writes decodes to the same place, and anything it could not have
  * written is refused. */

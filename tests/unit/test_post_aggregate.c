@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_post_aggregate.c — the Post aggregate as a specification: every
  * business rule with its exact text, status and order (docs/api.md,
  * "Business rules"), the events the rules raise, and how post_apply() folds a

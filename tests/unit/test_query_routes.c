@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_query_routes.c — the query API's HTTP mapping and query dispatcher
  * over a real SQLite read model in a temp directory (no Kafka): shapes,
  * 200/204, pagination, and every kind of bad input. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_relay_round.c — the relay's matching of delivery reports to the
  * round in flight (relay.h, relay_delivery_match): a late report of an
  * earlier round must never mark the event at the same index of the current

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_secret.c — secrets in settings (common/sm_secret.h and the NAME_FILE
  * rule of common/sm_config.h): a value read from a file, librdkafka
  * properties from key=value lines, the example passwords refused, and

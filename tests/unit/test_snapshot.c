@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_snapshot.c — snapshots, the aggregate cache and the repository that
  * combines them, against the in-memory store (no I/O). The oracle is always
  * the plain fold of the stored events (cmd_load_post / a prefix of it). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_text_fold.c — the case-insensitive order behind SM_NOCASE
  * (sm_text_compare_ci, sm_text_equal_ci) as a specification: which
  * characters fold together (Unicode simple case folding, CaseFolding.txt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // app.js — what a front end on another origin does with the smpost APIs:
 // a command with a bearer token and a JSON body (so the browser sends a
 // preflight first), then a query, reading the exposed response headers.

@@ -45,7 +45,7 @@ function(smpost_embed_openapi target service symbol)
   add_custom_command(
     OUTPUT "${json}"
     COMMAND ${SMPOST_PYTHON3} "${PROJECT_SOURCE_DIR}/cmake/openapi_split.py" ${service}
-            "${PROJECT_SOURCE_DIR}/docs/openapi.yaml" "${json}"
+            "${PROJECT_SOURCE_DIR}/docs/openapi.yaml" "${json}" "${PROJECT_VERSION}"
     DEPENDS "${PROJECT_SOURCE_DIR}/docs/openapi.yaml" "${PROJECT_SOURCE_DIR}/cmake/openapi_split.py"
     COMMENT "OpenAPI: ${service}'s part of docs/openapi.yaml -> ${json}"
     VERBATIM)

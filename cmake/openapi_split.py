@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """openapi_split.py — one binary's part of docs/openapi.yaml, as JSON.
 
-    openapi_split.py SERVICE IN.yaml OUT.json      SERVICE: command-api | query-api
+    openapi_split.py SERVICE IN.yaml OUT.json [VERSION]   SERVICE: command-api | query-api
 
 Run at build time (cmake/openapi.cmake); the output is compiled into the
 binary, which serves it at GET /openapi.json. docs/openapi.yaml describes
@@ -23,8 +23,14 @@ binary registers). For SERVICE this keeps:
     path-level parameter's `$ref` for OpenAPI 3.1, and renders it without a
     name, so "Try it out" could not fill in `{postId}`.
 
+VERSION is the project's (CMake's `project(VERSION)`, the one source of
+the version): the document's `info.version` must say the same, so that the
+file a reader opens and the document a binary serves cannot drift from
+`--version` and /health.
+
 Fails (exit 1, nothing written) on a YAML error, a duplicate key, a `$ref`
-that does not resolve inside the document, or no path for SERVICE. The YAML
+that does not resolve inside the document, no path for SERVICE, or an
+`info.version` other than VERSION. The YAML
 is read with YAML 1.2 scalars (OpenAPI 3.1 is YAML 1.2): only true/false are
 booleans (not yes/no/on/off) and dates stay strings.
 """
@@ -188,13 +194,17 @@ def split(doc, service):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] not in SERVICES:
-        sys.stderr.write("usage: openapi_split.py {%s} IN.yaml OUT.json\n" % "|".join(SERVICES))
+    if len(argv) not in (4, 5) or argv[1] not in SERVICES:
+        sys.stderr.write("usage: openapi_split.py {%s} IN.yaml OUT.json [VERSION]\n"
+                         % "|".join(SERVICES))
         return 2
-    service, src, dst = argv[1:]
+    service, src, dst = argv[1:4]
     try:
         with open(src, encoding="utf-8") as f:
             doc = yaml.load(f, Loader=Yaml12Loader)
+        if len(argv) == 5 and str(doc.get("info", {}).get("version")) != argv[4]:
+            raise SplitError("info.version is %r, the project's version (CMakeLists.txt) is %r; "
+                             "make them the same" % (doc.get("info", {}).get("version"), argv[4]))
         result = split(doc, service)
     except (OSError, yaml.YAMLError, SplitError) as e:
         sys.stderr.write("openapi_split.py: %s: %s\n" % (src, e))

@@ -6,7 +6,7 @@
 #
 # Reads each binary's direct dependencies (DT_NEEDED, `readelf -d`) and fails,
 # naming them, for any soname that NOTICE's third-party table does not list
-# (the C library and the dynamic loader aside). Run by CTest (release_notice)
+# (the C library, the dynamic loader and the sanitizers' runtimes aside). Run by CTest (release_notice)
 # on command-api, query-api, smpost-devbroker and smpost-token.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +18,8 @@ for bin in "$@"; do
   while read -r so; do
     case "$so" in
       libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | ld-linux*) continue ;;
+      # the sanitizer build's runtimes (-DSMPOST_SANITIZE=ON): a test build, never shipped
+      libasan.so.* | libubsan.so.* | liblsan.so.* | libtsan.so.*) continue ;;
     esac
     if ! grep -qF "($so)" "$notice"; then
       echo "check_notice: $(basename "$bin") links $so, which NOTICE does not list" >&2

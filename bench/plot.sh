@@ -27,47 +27,41 @@ lags=("$dir"/lagseries-*.txt)
 # gnuplot titles: underscores would be subscripts
 label() { local n="${1##*/}"; n="${n#pct-}"; n="${n#lagseries-}"; echo "${n%.txt}" | tr '_' ' '; }
 
-if [ "${#pcts[@]}" -gt 0 ]; then
-  plot=""
-  for f in "${pcts[@]}"; do
-    # at least two points, else there is no line to draw
-    [ "$(grep -vc '^#' "$f" || true)" -ge 2 ] || continue
-    plot+="${plot:+, }'$f' using (-log10(1 - \$1 / 100.0001)):2 with linespoints title '$(label "$f")'"
-  done
-  if [ -n "$plot" ]; then
-    gnuplot <<GP
+# draw PNG TITLE XLABEL YLABEL EXTRA PLOT: one log-y chart, key outside
+# (EXTRA: more gnuplot settings, e.g. xtics); nothing when PLOT is empty.
+draw() {
+  [ -n "$6" ] || return 0
+  gnuplot <<GP
 set terminal pngcairo size 1100,650 font ',10'
-set output '$dir/latency.png'
-set title "Latency by percentile, each phase — $title"
-set xlabel 'percentile'
-set ylabel 'latency (ms)'
+set output '$dir/$1'
+set title "$2 — $title"
+set xlabel '$3'
+set ylabel '$4'
 set logscale y
 set grid
 set key outside right top
-set xtics ('p50' -log10(0.5), 'p90' 1, 'p99' 2, 'p99.9' 3, 'p99.99' 4, 'max' -log10(1 - 100/100.0001))
-plot $plot
+$5
+plot $6
 GP
-  fi
-fi
+}
 
-if [ "${#lags[@]}" -gt 0 ]; then
-  plot=""
-  for f in "${lags[@]}"; do
-    [ "$(grep -vc '^#' "$f" || true)" -ge 1 ] || continue
-    plot+="${plot:+, }'$f' using 1:2 with points pointtype 7 pointsize 0.4 title '$(label "$f")'"
-  done
-  if [ -n "$plot" ]; then
-    gnuplot <<GP
-set terminal pngcairo size 1100,650 font ',10'
-set output '$dir/lag.png'
-set title "Projection lag over time (command 2xx to byId?minVersion answered) — $title"
-set xlabel 'seconds into the phase'
-set ylabel 'lag (ms)'
-set logscale y
-set grid
-set key outside right top
-plot $plot
-GP
-  fi
-fi
-ls "$dir"/*.png 2>/dev/null | sed 's/^/plots: /' || echo "plots: none (no data in $dir)"
+plot=""
+for f in "${pcts[@]}"; do
+  # at least two points, else there is no line to draw
+  [ "$(grep -vc '^#' "$f" || true)" -ge 2 ] || continue
+  plot+="${plot:+, }'$f' using (-log10(1 - \$1 / 100.0001)):2 with linespoints title '$(label "$f")'"
+done
+draw latency.png 'Latency by percentile, each phase' percentile 'latency (ms)' \
+  "set xtics ('p50' -log10(0.5), 'p90' 1, 'p99' 2, 'p99.9' 3, 'p99.99' 4, 'max' -log10(1 - 100/100.0001))" \
+  "$plot"
+
+plot=""
+for f in "${lags[@]}"; do
+  [ "$(grep -vc '^#' "$f" || true)" -ge 1 ] || continue
+  plot+="${plot:+, }'$f' using 1:2 with points pointtype 7 pointsize 0.4 title '$(label "$f")'"
+done
+draw lag.png 'Projection lag over time (command 2xx to byId?minVersion answered)' \
+  'seconds into the phase' 'lag (ms)' '' "$plot"
+# (nullglob: with no PNG the list is empty, never the literal pattern)
+pngs=("$dir"/*.png)
+if [ "${#pngs[@]}" -gt 0 ]; then printf 'plots: %s\n' "${pngs[@]}"; else echo "plots: none (no data in $dir)"; fi

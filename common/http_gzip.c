@@ -80,39 +80,52 @@ bool http_gzip_compressible(const char *content_type)
     return false;
 }
 
-static pthread_key_t stream_key;
-static pthread_once_t stream_once = PTHREAD_ONCE_INIT;
+/* Idle deflate streams, kept for the next reply: setting one up costs
+ * more than compressing a small reply. A stream per worker thread (there
+ * are hundreds) would keep 256 KB each for good; the pool keeps at most
+ * POOL_MAX idle ones, and a reply that finds none makes one (and frees it
+ * after if the pool is full). */
+#define POOL_MAX 8
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static z_stream *pool[POOL_MAX];
+static size_t npool;
 
-static void stream_free(void *p)
+static void stream_free(z_stream *z)
 {
-    deflateEnd(p);
-    free(p);
+    deflateEnd(z);
+    free(z);
 }
 
-static void stream_key_make(void)
+static z_stream *stream_take(void)
 {
-    (void)pthread_key_create(&stream_key, stream_free);
-}
-
-/* The calling thread's deflate stream, made on first use and reset after;
- * freed when the thread exits. */
-static z_stream *thread_stream(void)
-{
-    pthread_once(&stream_once, stream_key_make);
-    z_stream *z = pthread_getspecific(stream_key);
+    pthread_mutex_lock(&pool_mu);
+    z_stream *z = npool > 0 ? pool[--npool] : NULL;
+    pthread_mutex_unlock(&pool_mu);
     if (z)
-        return deflateReset(z) == Z_OK ? z : NULL;
+        return z;
     z = calloc(1, sizeof *z);
     /* 15 + 16: a 32 KB window and the gzip wrapper instead of zlib's */
     if (!z || deflateInit2(z, HTTP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         free(z);
         return NULL;
     }
-    if (pthread_setspecific(stream_key, z) != 0) {
-        stream_free(z);
-        return NULL;
-    }
     return z;
+}
+
+/* Back to the pool, reset for its next reply; freed when the pool is full
+ * or the reset fails. */
+static void stream_give(z_stream *z)
+{
+    if (deflateReset(z) == Z_OK) {
+        pthread_mutex_lock(&pool_mu);
+        if (npool < POOL_MAX) {
+            pool[npool++] = z;
+            z = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    if (z)
+        stream_free(z);
 }
 
 bool http_gzip(const char *in, size_t len, char **out, size_t *out_len)
@@ -121,24 +134,27 @@ bool http_gzip(const char *in, size_t len, char **out, size_t *out_len)
     *out_len = 0;
     if (len > UINT32_MAX / 2)
         return false;
-    z_stream *z = thread_stream();
+    z_stream *z = stream_take();
     if (!z)
         return false;
     /* deflateBound is what one Z_FINISH call needs at most, so the whole
      * body is compressed in one pass over one buffer */
     size_t cap = deflateBound(z, (uLong)len);
     char *buf = malloc(cap);
-    if (!buf)
-        return false;
-    z->next_in = (Bytef *)in;
-    z->avail_in = (uInt)len;
-    z->next_out = (Bytef *)buf;
-    z->avail_out = (uInt)cap;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END) {
-        free(buf);
-        return false;
+    bool ok = buf != NULL;
+    if (ok) {
+        z->next_in = (Bytef *)in;
+        z->avail_in = (uInt)len;
+        z->next_out = (Bytef *)buf;
+        z->avail_out = (uInt)cap;
+        ok = deflate(z, Z_FINISH) == Z_STREAM_END;
     }
-    *out = buf;
-    *out_len = cap - z->avail_out;
-    return true;
+    if (ok) {
+        *out = buf;
+        *out_len = cap - z->avail_out;
+    } else {
+        free(buf);
+    }
+    stream_give(z);
+    return ok;
 }

@@ -11,9 +11,10 @@
  *
  * zlib's deflate at level 1 (nginx's default): JSON shrinks 5-8 times at a
  * few hundred MB/s, where higher levels gain a few percent for several
- * times the CPU. Each thread keeps one deflate stream and resets it per
- * reply: setting one up allocates about 270 KB, which would cost more than
- * compressing a small reply. Thread-safe. */
+ * times the CPU. Deflate streams are reset and reused from a small pool
+ * (at most 8 idle): setting one up allocates about 270 KB, which would cost
+ * more than compressing a small reply, and one kept per worker thread
+ * would hold that much for each of hundreds of threads. Thread-safe. */
 #ifndef HTTP_GZIP_H
 #define HTTP_GZIP_H
 

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,47 @@ static void test_gzip_inflates_to_the_same_bytes_every_time(void **state)
     free(json);
 }
 
+/* More threads than the pool keeps streams: each reply still inflates to
+ * its own bytes (no stream shared by two replies at once), and the streams
+ * made beyond the pool are freed (the ASan build's leak check). */
+#define GZ_THREADS 12
+#define GZ_ROUNDS 200
+
+static void *gzip_many(void *arg)
+{
+    long id = (long)(size_t)arg;
+    char body[4096];
+    for (int r = 0; r < GZ_ROUNDS; r++) {
+        int n = snprintf(body, sizeof body, "{\"thread\":%ld,\"round\":%d,\"pad\":\"", id, r);
+        while (n < 3000)
+            n += snprintf(body + n, sizeof body - (size_t)n, "%ld-%d ", id, r);
+        char *gz = NULL;
+        size_t gz_len = 0, back_len = 0;
+        if (!http_gzip(body, (size_t)n, &gz, &gz_len))
+            return (void *)1;
+        char *back = inflate_all(gz, gz_len, &back_len);
+        bool same = back_len == (size_t)n && memcmp(back, body, back_len) == 0;
+        free(back);
+        free(gz);
+        if (!same)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads_compressing_at_once_each_get_their_own_bytes(void **state)
+{
+    (void)state;
+    pthread_t t[GZ_THREADS];
+    for (long i = 0; i < GZ_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, gzip_many, (void *)(size_t)i), 0);
+    for (int i = 0; i < GZ_THREADS; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        assert_null(bad);
+    }
+}
+
 static void test_etag_is_weak_and_follows_the_bytes(void **state)
 {
     (void)state;
@@ -157,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_accept_encoding_values),
         cmocka_unit_test(test_text_types_are_compressible_and_binary_ones_are_not),
         cmocka_unit_test(test_gzip_inflates_to_the_same_bytes_every_time),
+        cmocka_unit_test(test_threads_compressing_at_once_each_get_their_own_bytes),
         cmocka_unit_test(test_etag_is_weak_and_follows_the_bytes),
         cmocka_unit_test(test_if_none_match_compares_weakly),
     };

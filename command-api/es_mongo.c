@@ -48,8 +48,11 @@
 #include "sm_log.h"
 #include "sm_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define DEFAULT_DB "socialMedia"
 #define COLLECTION "eventStore"
@@ -94,6 +97,22 @@ static void mongoc_log_to_sm(mongoc_log_level_t level, const char *domain, const
     sm_log(ours, "mongoc_log", "domain=%s msg=%s", domain ? domain : "-",
            sm_log_quote(sm_log_redact_url(message ? message : "", redacted, sizeof redacted),
                         quoted, sizeof quoted));
+}
+
+/* Debian's libmongoc initializes itself in a library constructor, before
+ * main, and maps a shared-memory segment /mongoc-<pid> for its counters,
+ * whose name only mongoc_cleanup() removes: a process that is killed, or
+ * that never calls it (we do not, see below), left a file in /dev/shm at
+ * every start (this machine had 1,701), and a later process whose pid
+ * matched one found the name taken and printed libmongoc's "Falling back
+ * to malloc for counters" on stderr before its own first line. The name is
+ * not needed once the segment is mapped; this runs after the libraries'
+ * constructors. */
+__attribute__((constructor)) static void release_counters_name(void)
+{
+    char name[32];
+    snprintf(name, sizeof name, "/mongoc-%u", (unsigned)getpid());
+    shm_unlink(name);
 }
 
 static pthread_once_t driver_once = PTHREAD_ONCE_INIT;

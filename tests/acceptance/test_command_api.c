@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 static const char *bin;
@@ -287,6 +288,24 @@ static void test_restart_keeps_posts_and_sigterm_exits_0(void **state)
     http_resp_free(&r);
 }
 
+/* libmongoc maps /dev/shm/mongoc-<pid> for its counters before main and
+ * removes it only in mongoc_cleanup(): a command-api killed (or stopped)
+ * must leave no such file, or every start leaks one and a later process
+ * with the same pid prints libmongoc's "Falling back to malloc" warning
+ * ahead of its own output. */
+static void test_a_killed_server_leaves_nothing_in_dev_shm(void **state)
+{
+    (void)state;
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/mongoc-%d", (int)proc.pid);
+    assert_int_equal(access(shm, F_OK), -1);
+    pid_t pid = proc.pid;
+    assert_int_equal(test_proc_stop(&proc, SIGKILL, 5000), 128 + SIGKILL);
+    snprintf(shm, sizeof shm, "/dev/shm/mongoc-%d", (int)pid);
+    assert_int_equal(access(shm, F_OK), -1);
+    start_server();
+}
+
 static void test_health_and_help(void **state)
 {
     (void)state;
@@ -318,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_if_match_guards_a_command),
         cmocka_unit_test(test_32_concurrent_likes_all_200_each_its_own_version_stream_ends_at_32),
         cmocka_unit_test(test_restart_keeps_posts_and_sigterm_exits_0),
+        cmocka_unit_test(test_a_killed_server_leaves_nothing_in_dev_shm),
         cmocka_unit_test(test_health_and_help),
     };
     return cmocka_run_group_tests_name("command_api_http", tests, group_setup, group_teardown);

@@ -61,7 +61,12 @@ query_port="${SMPOST_QUERY_PORT:-5002}"
 
 pids=()
 stop_all() {
-  trap - INT TERM HUP EXIT
+  # a second Ctrl-C (or a TERM) while stopping used to kill this script
+  # mid-loop and leave the broker, in its own session, running. bash runs
+  # the trap below once this one returns: after the orderly stop, anything
+  # left is killed.
+  trap stop_now INT TERM HUP
+  trap - EXIT
   # services first (the last started first), each waited for, the broker
   # last: the relay flushes and query-api commits its offsets and leaves
   # its group while the broker is still there to answer
@@ -69,6 +74,13 @@ stop_all() {
     kill -TERM "${pids[$i]}" 2>/dev/null || true
     wait "${pids[$i]}" 2>/dev/null || true
   done
+}
+# Nothing accepted is lost by a kill: the event store has it, and the
+# relay republishes to the next broker.
+stop_now() {
+  trap - INT TERM HUP EXIT
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  exit 130
 }
 trap stop_all INT TERM HUP EXIT
 

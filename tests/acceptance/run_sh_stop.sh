@@ -57,5 +57,31 @@ grep 'event=consumer_closed' "$work/run.err" | grep 'broker=up' | grep -q 'left_
   fail "query-api did not commit and leave its group with the broker there"
 [ "$closed" -lt "$broker" ] || fail "the broker stopped before query-api closed its consumer"
 [ "$relay" -lt "$broker" ] || fail "the broker stopped before command-api's relay stopped"
-passed=1
 echo "run.sh stop order: OK"
+
+# Ctrl-C twice, the second while the services stop: nothing run.sh started
+# is left running (the broker, in its own session, was: the second Ctrl-C
+# killed the script in the middle of its stop).
+setsid "$root/scripts/run.sh" >"$work/run2.out" 2>"$work/run2.err" &
+pid=$!
+for port in "$cport" "$qport"; do
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+done
+broker_pid="$(pgrep -P "$pid" -f smpost-devbroker)" || fail "no broker of the second run"
+# query-api held (SIGSTOP) while the first Ctrl-C's stop waits on it, so
+# that the second Ctrl-C comes during the stop every time; then let go
+query_pid="$(pgrep -P "$pid" -f query-api)" || fail "no query-api of the second run"
+kill -STOP "$query_pid"
+kill -INT -- "-$pid"
+sleep 0.5
+kill -0 "$pid" 2>/dev/null || fail "run.sh did not wait for the held query-api"
+kill -INT "$pid"
+sleep 0.5
+kill -CONT "$query_pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "run.sh still running 10 s after its services were let go"
+wait "$pid" || true
+for _ in $(seq 50); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$broker_pid" 2>/dev/null && fail "the broker (pid $broker_pid) outlived run.sh after two Ctrl-C"
+passed=1
+echo "run.sh twice Ctrl-C: nothing left running"
